@@ -1,0 +1,1 @@
+"""Web layer: app factory, configuration, auth, guards, controllers, JSON API, CLI."""

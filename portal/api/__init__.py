@@ -1,0 +1,7 @@
+"""JSON API /api/v1: HTTP Basic with an API key; one module per resource."""
+
+from litestar import Router
+
+from portal.api.accounts import AccountsApi
+
+api_router = Router(path="/api/v1", route_handlers=[AccountsApi])

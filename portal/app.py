@@ -1,0 +1,85 @@
+"""The app factory: registers every controller, the API, hooks, guard and error table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.logging.config import LoggingConfig
+from litestar.middleware import DefineMiddleware
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from portal.auth import AuthMiddleware, permission_guard
+from portal.config import get_settings
+from portal.controllers.accounts import AccountsController
+from portal.controllers.dashboard import DashboardController
+from portal.controllers.health import HealthController
+from portal.controllers.session import SessionController
+from portal.errors import EXCEPTION_HANDLERS
+from portal.api import api_router
+from portal.workers import InProcessWorkers
+from piccolo.engine.postgres import PostgresEngine
+
+from tenants.db import DB, enable_wal
+
+UI = Path(__file__).resolve().parent.parent / "ui"
+
+
+def create_app(*, run_workers: bool = False) -> Litestar:
+    """The portal; `run_workers` drains the in-process broker inside this process."""
+    settings = get_settings()
+    workers = InProcessWorkers() if run_workers else None
+
+    async def on_startup(app: Litestar) -> None:
+        await enable_wal()
+        if isinstance(DB, PostgresEngine):
+            await DB.start_connection_pool()
+        if workers is not None:
+            workers.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        if workers is not None:
+            workers.stop()
+        if isinstance(DB, PostgresEngine):
+            await DB.close_connection_pool()
+
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name="csrftoken",
+        cookie_secure=settings.cookie_secure,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        header_name="x-csrftoken",
+        exclude=["/api/", "/hooks/", "/simulator/", "/healthz"],
+    )
+    route_handlers: list[Any] = [
+        SessionController,
+        DashboardController,
+        AccountsController,
+        HealthController,
+        api_router,
+        create_static_files_router(
+            path="/static", directories=[UI / "static"], opt={"public": True}, name="static"
+        ),
+    ]
+    return Litestar(
+        route_handlers=route_handlers,
+        guards=[permission_guard],
+        middleware=[DefineMiddleware(AuthMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        csrf_config=csrf,
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(
+            directory=UI / "templates", engine=JinjaTemplateEngine
+        ),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        logging_config=LoggingConfig(log_exceptions="always"),
+        debug=False,
+    )
+

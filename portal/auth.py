@@ -1,0 +1,151 @@
+"""Who is calling: session cookie for pages, HTTP Basic API keys for /api; and the one
+guard that enforces every handler's declared permission."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from tenants import apikeys, sessions, users
+from tenants.access import Grants, Principal, evaluate
+from tenants.errors import NotFound, PermissionDenied
+
+SESSION_COOKIE = "portal_session"
+API_PREFIX = "/api/"
+
+# A verified (key id, secret) pair is remembered briefly so each API call does not pay for
+# argon2; the key row (revocation) is still read on every request.
+_KEY_CACHE_SECONDS = 60.0
+_verified_keys: dict[str, tuple[float, Principal]] = {}
+
+
+@dataclass
+class AuthState:
+    """What the middleware learned about the caller (kept in scope["auth"])."""
+
+    account_id: int | None = None
+    session_id: int | None = None
+    session_token: str | None = None
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    key_id, sep, secret = decoded.partition(":")
+    return (key_id, secret) if sep else None
+
+
+async def _principal_for_key(key_id: str, secret: str) -> Principal | None:
+    cache_key = hashlib.sha256(f"{key_id}:{secret}".encode()).hexdigest()
+    cached = _verified_keys.get(cache_key)
+    if cached and cached[0] > time.monotonic():
+        if not await apikeys.key_is_active(key_id):
+            _verified_keys.pop(cache_key, None)
+            return None
+        return cached[1]
+    principal = await apikeys.authenticate_key(key_id, secret)
+    if principal is not None:
+        _verified_keys[cache_key] = (time.monotonic() + _KEY_CACHE_SECONDS, principal)
+    return principal
+
+
+class AuthMiddleware:
+    """Sets scope["user"] (a Principal or None) and scope["auth"] (an AuthState)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        principal: Principal | None = None
+        state = AuthState()
+        path: str = scope.get("path", "")
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if path.startswith(API_PREFIX):
+            creds = _basic_credentials(headers.get("authorization", ""))
+            if creds:
+                principal = await _principal_for_key(*creds)
+                if principal is not None:
+                    state.account_id = principal.key_account_id
+        elif not path.startswith("/static/"):
+            token = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
+            session = await sessions.load_session(token) if token else None
+            if session is not None:
+                user = await users.get_user(session.user_id)
+                if user.active:
+                    principal = Principal(
+                        kind="user",
+                        label=user.email,
+                        user_id=user.id,
+                        is_operator=user.is_operator,
+                    )
+                    state = AuthState(
+                        account_id=session.account_id,
+                        session_id=session.id,
+                        session_token=token,
+                    )
+        scope["user"] = principal
+        scope["auth"] = state
+        await self.app(scope, receive, send)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+async def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Reads the handler's opt: `public`, `permission: "authenticated"` or a catalogue name.
+
+    The permission is decided in the caller's working account (the session's, or the API
+    key's); the grants are kept on the connection for navigation and controllers.
+    """
+    opt = handler.opt
+    if opt.get("public"):
+        return
+    principal: Principal | None = connection.scope.get("user")
+    if principal is None:
+        raise NotAuthorizedException("Sign in to continue.")
+    permission = opt.get("permission")
+    if permission is None:
+        raise PermissionDenied("this route declares no permission")
+    state: AuthState = connection.scope["auth"]
+    if state.account_id is None:
+        if permission == "authenticated":
+            return
+        raise NotFound("no account selected")
+    try:
+        grants = await evaluate(principal, state.account_id)
+    except NotFound:
+        raise NotFound("account not found") from None
+    connection.state.grants = grants
+    if grants.blocked and principal.kind == "user":
+        # A session whose account the user lost access to: treat as not found.
+        raise NotFound("account not found")
+    if permission == "authenticated":
+        return
+    decision = grants.decide(permission)
+    if not decision.allowed:
+        raise PermissionDenied(decision.reason)
+
+
+def current_grants(connection: ASGIConnection[Any, Any, Any, Any]) -> Grants:
+    return connection.state.grants  # type: ignore[no-any-return]

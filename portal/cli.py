@@ -1,0 +1,178 @@
+"""The `portal` command: migrate, demo, serve, worker, create-operator, apikey create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def _migrate() -> None:
+    from tenants.schema import migrate
+
+    await migrate()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _run(_migrate())
+    print("migrations applied")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    async def seed() -> dict[str, int]:
+        from tenants.demo import seed_demo
+        from tenants.schema import migrate, wipe_all_data
+
+        await migrate()
+        if args.reset:
+            await wipe_all_data()
+        return await seed_demo()
+
+    ids = _run(seed())
+    print(f"demo data ready: {', '.join(sorted(ids))}")
+    print("sign in as owner@northwind.test / demo-pass-123")
+    if args.seed_only:
+        return 0
+    return cmd_serve(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.app import create_app
+    from tasks.broker import broker, is_in_process
+
+    _run(_migrate())
+    app = create_app(run_workers=is_in_process(broker))
+    print(f"serving on http://{args.host}:{args.port}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from tasks.broker import broker, is_in_process
+
+    if is_in_process(broker):
+        print(
+            "BROKER_URL is memory:// (in-process): `portal serve` runs the workers itself. "
+            "Set BROKER_URL=redis://... or amqp://... for separate worker processes.",
+            file=sys.stderr,
+        )
+        return 2
+    from dramatiq.cli import main as dramatiq_main
+
+    sys.argv = [
+        "dramatiq",
+        "tasks.actors",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+    ]
+    return int(dramatiq_main() or 0)
+
+
+def cmd_create_operator(args: argparse.Namespace) -> int:
+    async def create() -> int:
+        from tenants import users
+        from tenants.demo import ensure_platform_account
+        from tenants.schema import migrate
+
+        await migrate()
+        platform = await ensure_platform_account()
+        user = await users.create_user(email=args.email, password=args.password, is_operator=True)
+        await users.add_membership(user_id=user.id, account_id=platform.id, role="Owner")
+        return user.id
+
+    from tenants.errors import ValidationFailed
+
+    try:
+        user_id = _run(create())
+    except ValidationFailed as exc:
+        for field, message in exc.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 2
+    print(json.dumps({"user_id": user_id, "email": args.email.strip().lower()}))
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    async def create():  # type: ignore[no-untyped-def]
+        from tenants import apikeys
+        from tenants.accounts import get_account_by_slug
+        from tenants.audit import SYSTEM
+
+        account = await get_account_by_slug(args.account)
+        return await apikeys.create_api_key(
+            actor=SYSTEM, account_id=account.id, name=args.name, role=args.role
+        )
+
+    from tenants.errors import NotFound, ValidationFailed
+
+    try:
+        key = _run(create())
+    except NotFound:
+        print(f"account: no account with slug {args.account!r}", file=sys.stderr)
+        return 2
+    except ValidationFailed as exc:
+        for field, message in exc.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 2
+    print(json.dumps({"key_id": key.key_id, "secret": key.secret}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description="SMS Portal")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="apply all migrations to DATABASE_URL")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="migrate, seed the demo data, then serve")
+    p.add_argument("--reset", action="store_true", help="wipe all data first")
+    p.add_argument("--seed-only", action="store_true", help="seed and exit")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the portal (and in-process workers)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run Dramatiq workers for the configured broker")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--threads", type=int, default=8)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("create-operator", help="create a platform operator")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.set_defaults(func=cmd_create_operator)
+
+    p = sub.add_parser("apikey", help="API keys")
+    apisub = p.add_subparsers(dest="apikey_command", required=True)
+    c = apisub.add_parser("create", help="create an API key; prints key_id and secret once")
+    c.add_argument("--account", required=True, help="account slug")
+    c.add_argument("--name", required=True)
+    c.add_argument("--role", default="Sender")
+    c.set_defaults(func=cmd_apikey_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Rendering of pages and their HTMX fragments with the layout every page shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+
+from portal.auth import AuthState
+from tenants import accounts, users
+from tenants.access import Grants, Principal
+
+DEFAULT_BRAND = {"product_name": "SMS Portal", "primary_color": "#1f5eff", "accent_color": "#0f9d58"}
+
+
+def _nav_routes(request: HTMXRequest) -> frozenset[str]:
+    """Paths the app serves, so navigation never links to a page that is not there."""
+    cached = getattr(request.app.state, "nav_routes", None)
+    if cached is None:
+        cached = frozenset(route.path.rstrip("/") or "/" for route in request.app.routes)
+        request.app.state.nav_routes = cached
+    return cached  # type: ignore[no-any-return]
+
+
+async def layout_context(request: HTMXRequest) -> dict[str, Any]:
+    principal: Principal | None = request.scope.get("user")
+    state: AuthState | None = request.scope.get("auth")
+    grants: Grants | None = getattr(request.state, "grants", None)
+    ctx: dict[str, Any] = {
+        "principal": principal,
+        "account": grants.account if grants else None,
+        "allowed": grants.allowed() if grants else frozenset(),
+        "brand": DEFAULT_BRAND,
+        "switchable": [],
+        "nav_routes": _nav_routes(request),
+    }
+    if principal is not None and principal.user_id is not None and not request.htmx:
+        ctx["switchable"] = await users.memberships(principal.user_id)
+        if grants and state and state.account_id and all(
+            m.account_id != state.account_id for m in ctx["switchable"]
+        ):
+            # Working in a descendant reached through management powers.
+            ctx["switchable"] = [
+                *ctx["switchable"],
+                users.MembershipView(
+                    account_id=grants.account.id,
+                    account_name=grants.account.name,
+                    account_slug=grants.account.slug,
+                    account_path=grants.account.path,
+                    role="(managing)",
+                ),
+            ]
+    return ctx
+
+
+async def render(
+    request: HTMXRequest,
+    template_name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The full page, or only `block` when htmx asked for it."""
+    ctx = {**(await layout_context(request)), **(context or {})}
+    if block and request.htmx:
+        return HTMXBlockTemplate(
+            template_name=template_name,
+            block_name=block,
+            context=ctx,
+            status_code=status_code,
+            headers=headers or {},
+        )
+    return Template(
+        template_name=template_name, context=ctx, status_code=status_code, headers=headers or {}
+    )
+
+

@@ -1,0 +1,1 @@
+"""Background work: Dramatiq broker setup, thin actors, provider gateways, simulator."""

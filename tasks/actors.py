@@ -1,0 +1,14 @@
+"""Dramatiq actors: thin, idempotent, taking primitive ids and calling tenants services."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tenants import health
+
+
+@dramatiq.actor(queue_name="health", max_retries=0, time_limit=10_000)
+async def ping(token: str) -> None:
+    """Answers /healthz: proves a worker reads the broker and reaches the database."""
+    await health.record_pong(token)

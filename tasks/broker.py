@@ -1,0 +1,48 @@
+"""Chooses the Dramatiq broker from BROKER_URL before any actor module is imported.
+
+`memory://` (default) is an in-process StubBroker that `portal serve` drains with a worker
+thread; `redis://` and `amqp://` are the real brokers that `portal worker` processes read.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+
+DEFAULT_BROKER_URL = "memory://"
+
+
+def broker_url() -> str:
+    return os.environ.get("BROKER_URL") or DEFAULT_BROKER_URL
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    scheme = urlparse(url).scheme
+    broker: dramatiq.Broker
+    if scheme == "memory":
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    elif scheme in ("redis", "rediss"):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker = RedisBroker(url=url, namespace=os.environ.get("BROKER_NAMESPACE", "portal"))
+    elif scheme in ("amqp", "amqps"):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url)
+    else:
+        raise ValueError(f"BROKER_URL: unsupported scheme {scheme!r} (memory://, redis://, amqp://)")
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
+def is_in_process(broker: dramatiq.Broker) -> bool:
+    return isinstance(broker, StubBroker)
+
+
+broker = make_broker(broker_url())
+dramatiq.set_broker(broker)

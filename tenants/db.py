@@ -1,0 +1,107 @@
+"""Database engine selection (SQLite by default, PostgreSQL by URL) and transactions."""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+
+DEFAULT_DATABASE_URL = "sqlite:///portal.db"
+
+
+def database_url() -> str:
+    """The configured database URL; an empty DATABASE_URL counts as unset."""
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def sqlite_path(url: str) -> str:
+    """Absolute file path of a sqlite:/// URL (relative paths resolve against the cwd)."""
+    raw = url.split("sqlite:///", 1)[1] if url.startswith("sqlite:///") else url[len("sqlite:") :]
+    return str(Path(raw).expanduser().resolve())
+
+
+class _SafeSQLiteTransaction(SQLiteTransaction):
+    """Closes its connection when BEGIN fails; Piccolo would leak it and hang at exit."""
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            await self.connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+
+class PortalSQLiteEngine(SQLiteEngine):
+    """SQLite tuned for concurrent writers: WAL, 30 s busy timeout, IMMEDIATE transactions.
+
+    Deferred read-then-write transactions fail with "database is locked" whatever the
+    timeout, so every transaction takes the write lock up front.
+    """
+
+    async def get_connection(self) -> Any:
+        connection = await super().get_connection()
+        await connection.execute("PRAGMA busy_timeout = 30000")
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    def transaction(  # type: ignore[override]
+        self,
+        transaction_type: TransactionType = TransactionType.immediate,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return _SafeSQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
+
+
+def make_engine(url: str) -> Engine:
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = sqlite_path(url)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return PortalSQLiteEngine(path=path, timeout=30)
+    if scheme in ("postgres", "postgresql"):
+        return PostgresEngine(config={"dsn": url.replace("postgres://", "postgresql://", 1)})
+    raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+
+
+DB: Engine = make_engine(database_url())
+
+
+def is_sqlite() -> bool:
+    return isinstance(DB, SQLiteEngine)
+
+
+def transaction() -> Any:
+    """One user action = one transaction (IMMEDIATE on SQLite); nests into an open one."""
+    return DB.transaction()
+
+
+async def enable_wal() -> None:
+    """WAL lets readers run beside the one writer; the mode is stored in the file."""
+    if is_sqlite():
+        await DB.run_ddl("PRAGMA journal_mode = WAL")
+
+
+@asynccontextmanager
+async def pool():  # type: ignore[no-untyped-def]
+    """Run a block with a connection pool (PostgreSQL only; per event loop)."""
+    if isinstance(DB, PostgresEngine):
+        await DB.start_connection_pool()
+        try:
+            yield
+        finally:
+            await DB.close_connection_pool()
+    else:
+        yield

@@ -1,0 +1,31 @@
+"""Piccolo app `tenants`: every table of the domain; migrations live in ../migrations."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from tenants.accounts import Account
+from tenants.apikeys import ApiKey
+from tenants.audit import AuditEvent
+from tenants.health import Heartbeat
+from tenants.sessions import SignInAttempt, UserSession
+from tenants.users import Membership, User
+
+MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
+
+APP_CONFIG = AppConfig(
+    app_name="tenants",
+    migrations_folder_path=str(MIGRATIONS_FOLDER),
+    table_classes=[
+        Account,
+        User,
+        Membership,
+        UserSession,
+        SignInAttempt,
+        ApiKey,
+        AuditEvent,
+        Heartbeat,
+    ],
+    migration_dependencies=[],
+    commands=[],
+)

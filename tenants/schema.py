@@ -1,0 +1,41 @@
+"""Schema lifecycle: apply the migrations in ../migrations, and wipe data (demo --reset, tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.table import Table
+
+from tenants.db import DB, enable_wal, is_sqlite, transaction
+
+
+async def migrate(*, quiet: bool = True) -> None:
+    await enable_wal()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+        result = await run_forwards(app_name="tenants")
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}\n{out.getvalue()}")
+
+
+def all_tables() -> list[type[Table]]:
+    from tenants.piccolo_app import APP_CONFIG
+
+    return list(APP_CONFIG.table_classes)
+
+
+async def wipe_all_data() -> None:
+    """Delete every row of every domain table in one transaction (keeps the schema)."""
+    tables = all_tables()
+    names = ", ".join(t._meta.tablename for t in tables)
+    if is_sqlite():
+        async with transaction():
+            await DB.run_ddl("PRAGMA defer_foreign_keys = ON")
+            for table in tables:
+                await DB.run_ddl(f"DELETE FROM {table._meta.tablename}")
+            with contextlib.suppress(Exception):
+                await DB.run_ddl("DELETE FROM sqlite_sequence")
+    else:
+        await DB.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

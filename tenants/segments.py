@@ -1,0 +1,318 @@
+"""SMS segment counting: GSM-7 vs UCS-2 encoding, septet/UTF-16 units and billed segments.
+
+This module owns the billing rules for message length. They are exact:
+
+* GSM-7 (3GPP TS 23.038 default alphabet): a basic-set character is 1 septet, an
+  extension-set character is 2 septets (ESC + char). 160 septets fit one segment;
+  a concatenated message carries 153 septets per segment (the rest is the UDH).
+  An escape pair is never split: if it does not fit the room left in a segment it
+  moves to the next one and leaves a septet unused.
+* UCS-2: used as soon as any character is outside GSM basic + extension. Length is
+  counted in UTF-16 code units: 70 in one segment, 67 per concatenated segment. A
+  character outside the BMP (surrogate pair, 2 units) is never split, and neither is
+  a grapheme cluster (ZWJ emoji, flags, skin tones, keycaps, combining marks): the
+  whole cluster moves to the next segment. Only a cluster longer than a whole
+  segment is split, and then only between code points.
+
+Grapheme clusters are approximated in-house (no dependency) from UAX #29: CRLF,
+controls, Extend/SpacingMark (combining marks, variation selectors, emoji modifiers,
+tags, ZWJ/ZWNJ), ZWJ joining the next code point, regional-indicator pairs and Hangul
+syllable sequences. Prepend characters and Indic conjunct rules are not modelled.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+GSM7_SINGLE = 160
+GSM7_MULTI = 153
+UCS2_SINGLE = 70
+UCS2_MULTI = 67
+
+# 3GPP TS 23.038 default alphabet minus 0x1B: that position is the escape to the
+# extension table, so a literal ESC in the text cannot be sent as itself.
+GSM7_BASIC: frozenset[str] = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
+    " !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[]~|€")
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    encoding: str  # "GSM-7" or "UCS-2"
+    characters: int  # user-perceived characters = grapheme clusters
+    units: int  # septets for GSM-7, UTF-16 code units for UCS-2
+    segments: int
+    remaining: int  # units left in the current (last) segment
+    per_segment: int  # capacity used (160/153 or 70/67)
+
+
+# Punctuation and spacing that editors and phones insert "helpfully"; each one alone
+# would switch the whole message to UCS-2 and more than double its price.
+GSM_LOOKALIKES: dict[str, str] = {
+    # quotes and primes
+    "\u2018": "'",  # left single quotation mark
+    "\u2019": "'",  # right single quotation mark / typographic apostrophe
+    "\u201a": "'",  # single low-9 quotation mark
+    "\u201b": "'",  # single high-reversed-9 quotation mark
+    "\u2032": "'",  # prime
+    "\u00b4": "'",  # acute accent used as an apostrophe
+    "`": "'",  # grave accent used as an apostrophe
+    "\u201c": '"',  # left double quotation mark
+    "\u201d": '"',  # right double quotation mark
+    "\u201e": '"',  # double low-9 quotation mark
+    "\u201f": '"',  # double high-reversed-9 quotation mark
+    "\u2033": '"',  # double prime
+    "\u00ab": '"',  # left-pointing double angle quotation mark
+    "\u00bb": '"',  # right-pointing double angle quotation mark
+    "\u2039": "'",  # single left-pointing angle quotation mark
+    "\u203a": "'",  # single right-pointing angle quotation mark
+    # dashes and hyphens
+    "\u2010": "-",  # hyphen
+    "\u2011": "-",  # non-breaking hyphen
+    "\u2012": "-",  # figure dash
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u2015": "-",  # horizontal bar
+    "\u2212": "-",  # minus sign
+    # spaces (the GSM alphabet has exactly one)
+    "\t": " ",
+    "\u00a0": " ",  # no-break space
+    "\u2000": " ",
+    "\u2001": " ",
+    "\u2002": " ",  # en space
+    "\u2003": " ",  # em space
+    "\u2004": " ",
+    "\u2005": " ",
+    "\u2006": " ",
+    "\u2007": " ",  # figure space
+    "\u2008": " ",
+    "\u2009": " ",  # thin space
+    "\u200a": " ",  # hair space
+    "\u202f": " ",  # narrow no-break space
+    "\u205f": " ",  # medium mathematical space
+    "\u3000": " ",  # ideographic space
+    "\u2028": "\n",  # line separator
+    "\u2029": "\n",  # paragraph separator
+    # invisible characters: nothing to show, so nothing to pay for
+    "\u00ad": "",  # soft hyphen
+    "\u200b": "",  # zero-width space
+    "\u2060": "",  # word joiner
+    "\ufeff": "",  # byte-order mark / zero-width no-break space
+    # ellipsis, bullets and other punctuation
+    "\u2026": "...",  # horizontal ellipsis
+    "\u2022": "-",  # bullet
+    "\u2023": "-",  # triangular bullet
+    "\u2043": "-",  # hyphen bullet
+    "\u25e6": "-",  # white bullet
+    "\u2219": "-",  # bullet operator
+    "\u2044": "/",  # fraction slash
+    "\u2215": "/",  # division slash
+    "\u02c6": "^",  # modifier letter circumflex
+    "\u02dc": "~",  # small tilde
+    "\u2122": "TM",  # trade mark sign
+    "\u00a9": "(C)",  # copyright sign
+    "\u00ae": "(R)",  # registered sign
+}
+
+
+def replace_lookalikes(text: str) -> str:
+    """Replace the characters in GSM_LOOKALIKES with their GSM-7 equivalents."""
+    # Built per call so that a caller extending GSM_LOOKALIKES is honoured.
+    return text.translate(str.maketrans(GSM_LOOKALIKES))
+
+
+def _is_gsm7(text: str) -> bool:
+    return set(text) <= _GSM7_ALL
+
+
+def _septets(char: str) -> int:
+    return 2 if char in GSM7_EXTENSION else 1
+
+
+# --- grapheme clusters -----------------------------------------------------------
+
+_CR = 0x0D
+_LF = 0x0A
+_ZWJ = 0x200D
+_ZWNJ = 0x200C
+
+
+def _is_extend(cp: int, char: str) -> bool:
+    """Code points that attach to the preceding one (UAX #29 Extend, ZWJ, SpacingMark)."""
+    if unicodedata.category(char) in ("Mn", "Me", "Mc") or unicodedata.combining(char):
+        return True
+    return (
+        cp in (_ZWJ, _ZWNJ)
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors (text/emoji presentation)
+        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
+        or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
+        or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
+    )
+
+
+def _is_control(cp: int, char: str) -> bool:
+    # Tags, ZWJ and ZWNJ are format characters too, but UAX #29 makes them Extend.
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf") and not _is_extend(cp, char)
+
+
+def _is_regional_indicator(cp: int) -> bool:
+    return 0x1F1E6 <= cp <= 0x1F1FF
+
+
+def _hangul_type(cp: int) -> str:
+    if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97C:
+        return "L"
+    if 0x1160 <= cp <= 0x11A7 or 0xD7B0 <= cp <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= cp <= 0x11FF or 0xD7CB <= cp <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= cp <= 0xD7A3:
+        return "LV" if (cp - 0xAC00) % 28 == 0 else "LVT"
+    return ""
+
+
+_HANGUL_JOINS = {
+    ("L", "L"),
+    ("L", "V"),
+    ("L", "LV"),
+    ("L", "LVT"),
+    ("LV", "V"),
+    ("LV", "T"),
+    ("V", "V"),
+    ("V", "T"),
+    ("LVT", "T"),
+    ("T", "T"),
+}
+
+
+def _is_high_surrogate(cp: int) -> bool:
+    return 0xD800 <= cp <= 0xDBFF
+
+
+def _is_low_surrogate(cp: int) -> bool:
+    return 0xDC00 <= cp <= 0xDFFF
+
+
+def grapheme_clusters(text: str) -> list[str]:
+    """Split text into user-perceived characters (an approximation of UAX #29)."""
+    clusters: list[str] = []
+    start = 0
+    prev = -1
+    prev_char = ""
+    ri_run = 0  # regional indicators in a row ending at prev; pairs make one flag
+    for index, char in enumerate(text):
+        cp = ord(char)
+        if index and not _joins(prev, prev_char, cp, char, ri_run):
+            clusters.append(text[start:index])
+            start = index
+        ri_run = ri_run + 1 if _is_regional_indicator(cp) else 0
+        prev, prev_char = cp, char
+    if text:
+        clusters.append(text[start:])
+    return clusters
+
+
+def _joins(prev: int, prev_char: str, cp: int, char: str, ri_run: int) -> bool:
+    """True when there is no grapheme boundary between prev and cp."""
+    if prev == _CR and cp == _LF:
+        return True
+    # A str holding a surrogate pair as two code points is still one character on air.
+    if _is_high_surrogate(prev) and _is_low_surrogate(cp):
+        return True
+    if _is_control(prev, prev_char) or _is_control(cp, char):
+        return False
+    if _is_extend(cp, char):
+        return True
+    if prev == _ZWJ:
+        return True
+    if (_hangul_type(prev), _hangul_type(cp)) in _HANGUL_JOINS:
+        return True
+    return _is_regional_indicator(prev) and _is_regional_indicator(cp) and ri_run % 2 == 1
+
+
+# --- counting -----------------------------------------------------------------------
+
+
+def _utf16_pieces(cluster: str) -> list[int]:
+    """UTF-16 sizes of the smallest pieces a cluster may be cut into (code points)."""
+    pieces: list[int] = []
+    previous_high = False
+    for char in cluster:
+        cp = ord(char)
+        if previous_high and _is_low_surrogate(cp):
+            pieces[-1] = 2  # lone surrogates forming a pair: never cut between them
+            previous_high = False
+            continue
+        pieces.append(2 if cp > 0xFFFF else 1)
+        previous_high = _is_high_surrogate(cp)
+    return pieces
+
+
+def _pack(atoms: Iterable[Sequence[int]], total: int, single: int, multi: int) -> tuple[int, int, int]:
+    """Fill segments greedily; an atom moves whole unless it is larger than a segment.
+
+    Each atom is the list of sizes of the pieces it may be cut into as a last resort.
+    Returns (segments, remaining units in the last segment, per-segment capacity).
+    """
+    if total <= single:
+        return (1 if total else 0), single - total, single
+    segments, used = 1, 0
+    for pieces in atoms:
+        size = sum(pieces)
+        if size <= multi:
+            if used + size > multi:
+                segments, used = segments + 1, 0
+            used += size
+            continue
+        # Larger than a whole segment: moving it would not help, cut between pieces.
+        for piece in pieces:
+            if used + piece > multi:
+                segments, used = segments + 1, 0
+            used += piece
+    return segments, multi - used, multi
+
+
+def count_segments(text: str) -> SegmentCount:
+    """Count encoding, characters, units and billed segments of an SMS body."""
+    clusters = grapheme_clusters(text)
+    if _is_gsm7(text):
+        # Only CRLF can be a multi-code-point cluster in GSM-7, and the network splits
+        # septets, not clusters; the only indivisible unit is the escape pair.
+        encoding, single, multi = GSM7, GSM7_SINGLE, GSM7_MULTI
+        atoms = [[_septets(char)] for char in text]
+    else:
+        encoding, single, multi = UCS2, UCS2_SINGLE, UCS2_MULTI
+        atoms = [_utf16_pieces(cluster) for cluster in clusters]
+    units = sum(sum(pieces) for pieces in atoms)
+    segments, remaining, per_segment = _pack(atoms, units, single, multi)
+    return SegmentCount(
+        encoding=encoding,
+        characters=len(clusters),
+        units=units,
+        segments=segments,
+        remaining=remaining,
+        per_segment=per_segment,
+    )
+
+
+def ucs2_characters(text: str) -> list[str]:
+    """The distinct characters that force UCS-2, in first-seen order.
+
+    A character here is a grapheme cluster, so a family emoji or an accent written as
+    a combining mark is reported whole, the way the sender sees it.
+    """
+    seen: dict[str, None] = {}
+    for cluster in grapheme_clusters(text):
+        if not _is_gsm7(cluster):
+            seen.setdefault(cluster, None)
+    return list(seen)
