@@ -9,11 +9,13 @@ from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
@@ -21,11 +23,8 @@ from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
-from portal.api import api_router
 from portal.workers import InProcessWorkers
-from piccolo.engine.postgres import PostgresEngine
-
-from tenants.db import DB, enable_wal
+from tenants.db import close_pool, enable_wal, start_pool
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 
@@ -37,16 +36,14 @@ def create_app(*, run_workers: bool = False) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         await enable_wal()
-        if isinstance(DB, PostgresEngine):
-            await DB.start_connection_pool()
+        await start_pool()
         if workers is not None:
             workers.start()
 
     async def on_shutdown(app: Litestar) -> None:
         if workers is not None:
             workers.stop()
-        if isinstance(DB, PostgresEngine):
-            await DB.close_connection_pool()
+        await close_pool()
 
     csrf = CSRFConfig(
         secret=settings.secret_key,
@@ -74,12 +71,15 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(
-            directory=UI / "templates", engine=JinjaTemplateEngine
+        template_config=TemplateConfig(directory=UI / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="SMS Portal API",
+            version="1.0.0",
+            # The API description is public; every operation in it still needs a key.
+            openapi_router=Router(path="/api/schema", route_handlers=[], opt={"public": True}),
         ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         logging_config=LoggingConfig(log_exceptions="always"),
         debug=False,
     )
-

@@ -52,11 +52,25 @@ def _status_for(exc: DomainError) -> int:
 
 
 def _page(
-    request: Request[Any, Any, Any], status: int, title: str, message: str, headers: dict | None = None
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    message: str,
+    headers: dict | None = None,
 ) -> Response[Any]:
+    from portal.pages import DEFAULT_BRAND
+
     return Template(
         template_name="error.html.jinja",
-        context={"status": status, "title": title, "message": message},
+        context={
+            "status": status,
+            "title": title,
+            "message": message,
+            "brand": DEFAULT_BRAND,
+            "principal": None,
+            "allowed": frozenset(),
+            "nav_routes": frozenset(),
+        },
         status_code=status,
         headers=headers or {},
     )

@@ -9,10 +9,14 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from portal.auth import AuthState
-from tenants import accounts, users
+from tenants import users
 from tenants.access import Grants, Principal
 
-DEFAULT_BRAND = {"product_name": "SMS Portal", "primary_color": "#1f5eff", "accent_color": "#0f9d58"}
+DEFAULT_BRAND = {
+    "product_name": "SMS Portal",
+    "primary_color": "#1f5eff",
+    "accent_color": "#0f9d58",
+}
 
 
 def _nav_routes(request: HTMXRequest) -> frozenset[str]:
@@ -38,8 +42,11 @@ async def layout_context(request: HTMXRequest) -> dict[str, Any]:
     }
     if principal is not None and principal.user_id is not None and not request.htmx:
         ctx["switchable"] = await users.memberships(principal.user_id)
-        if grants and state and state.account_id and all(
-            m.account_id != state.account_id for m in ctx["switchable"]
+        if (
+            grants
+            and state
+            and state.account_id
+            and all(m.account_id != state.account_id for m in ctx["switchable"])
         ):
             # Working in a descendant reached through management powers.
             ctx["switchable"] = [
@@ -77,5 +84,3 @@ async def render(
     return Template(
         template_name=template_name, context=ctx, status_code=status_code, headers=headers or {}
     )
-
-

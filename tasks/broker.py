@@ -11,13 +11,36 @@ from urllib.parse import urlparse
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AsyncIO
+from dramatiq.middleware import AsyncIO, Middleware
 
 DEFAULT_BROKER_URL = "memory://"
 
 
 def broker_url() -> str:
     return os.environ.get("BROKER_URL") or DEFAULT_BROKER_URL
+
+
+class DatabasePool(Middleware):
+    """Opens the PostgreSQL pool on the worker's event-loop thread (an asyncpg pool
+    belongs to one loop) and closes it when the worker stops."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        from tenants.db import start_pool
+
+        thread = get_event_loop_thread()
+        if thread is not None:
+            thread.run_coroutine(start_pool())
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        from tenants.db import close_pool
+
+        thread = get_event_loop_thread()
+        if thread is not None:
+            thread.run_coroutine(close_pool())
 
 
 def make_broker(url: str) -> dramatiq.Broker:
@@ -35,8 +58,11 @@ def make_broker(url: str) -> dramatiq.Broker:
 
         broker = RabbitmqBroker(url=url)
     else:
-        raise ValueError(f"BROKER_URL: unsupported scheme {scheme!r} (memory://, redis://, amqp://)")
+        raise ValueError(
+            f"BROKER_URL: unsupported scheme {scheme!r} (memory://, redis://, amqp://)"
+        )
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(DatabasePool())
     return broker
 
 

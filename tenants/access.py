@@ -70,12 +70,14 @@ REACHES_DOWN: frozenset[str] = frozenset(
 )
 # Data permissions that `subaccounts.read_data` extends down the subtree.
 SUBTREE_DATA: frozenset[str] = frozenset({"messages.view", "contacts.view"})
-# What still works in a suspended account (reading, so admins can see why).
+# What an admin above a suspended account may still do in it: look, and reactivate.
+# (People whose own account lies inside a suspended subtree can do nothing at all.)
 ALLOWED_WHILE_SUSPENDED: frozenset[str] = frozenset(
-    {"account.view", "credits.view", "audit.view", "messages.view", "contacts.view"}
+    {"account.view", "accounts.manage", "credits.view", "audit.view"}
 )
 
-_ALL = frozenset(CATALOGUE) - {"platform.operate"}
+# Reading sub-accounts' data is never implied by a built-in role: it is granted on purpose.
+_ALL = frozenset(CATALOGUE) - {"platform.operate", "subaccounts.read_data"}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "Owner": _ALL,
     "Admin": _ALL - {"credits.buy"},
@@ -95,7 +97,13 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
         }
     ),
     "Support": frozenset(
-        {"account.view", "messages.send_template", "messages.view", "contacts.view", "templates.view"}
+        {
+            "account.view",
+            "messages.send_template",
+            "messages.view",
+            "contacts.view",
+            "templates.view",
+        }
     ),
     "Finance": frozenset({"account.view", "credits.view", "credits.buy"}),
     "Viewer": frozenset(
@@ -209,6 +217,9 @@ async def evaluate(principal: Principal, account_id: int) -> Grants:
         where = f"membership in {membership['account.name']}"
     if home_id not in account.ancestor_ids:
         return Grants(account=account, blocked="outside the caller's account tree")
+    if suspended is not None and account.ancestor_ids.index(home_id) >= suspended.depth:
+        # The caller's own account lies inside the suspended subtree: nothing works there.
+        return Grants(account=account, blocked=f"account {suspended.name} is suspended")
     return Grants(
         account=account,
         suspended_by=suspended_by,

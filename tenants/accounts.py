@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from piccolo.columns import (
-    Boolean,
     ForeignKey,
     Integer,
+    Serial,
     Timestamptz,
     Varchar,
 )
@@ -32,10 +32,11 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 
 class Account(Table, tablename="account"):
+    id: Serial
     name = Varchar(length=120)
     slug = Varchar(length=40, unique=True, index=True)
     kind = Varchar(length=16, default="sub")
-    parent = ForeignKey("self", null=True, default=None)
+    parent: ForeignKey = ForeignKey("self", null=True, default=None)
     path = Varchar(length=512, default="", index=True)
     depth = Integer(default=0)
     status = Varchar(length=16, default="active")
@@ -146,9 +147,11 @@ async def child_counts(parent_ids: list[int]) -> dict[int, int]:
     """How many direct children each of these accounts has (one query)."""
     if not parent_ids:
         return {}
-    rows = await Account.select(Account.parent, Count(Account.id, alias="n")).where(
-        Account.parent.is_in(parent_ids)
-    ).group_by(Account.parent)
+    rows = (
+        await Account.select(Account.parent, Count(Account.id, alias="n"))
+        .where(Account.parent.is_in(parent_ids))
+        .group_by(Account.parent)
+    )
     return {r["parent"]: r["n"] for r in rows}
 
 

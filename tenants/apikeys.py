@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -19,6 +19,7 @@ from tenants.users import hash_password, verify_password
 
 
 class ApiKey(Table, tablename="api_key"):
+    id: Serial
     key_id = Varchar(length=40, unique=True, index=True)
     secret_hash = Varchar(length=255)
     account = ForeignKey(Account, index=True)
@@ -73,9 +74,18 @@ async def create_api_key(
 
 
 async def authenticate_key(key_id: str, secret: str) -> Principal | None:
-    row = await ApiKey.select(
-        ApiKey.id, ApiKey.secret_hash, ApiKey.account, ApiKey.name, ApiKey.role, ApiKey.revoked_at
-    ).where(ApiKey.key_id == key_id).first()
+    row = (
+        await ApiKey.select(
+            ApiKey.id,
+            ApiKey.secret_hash,
+            ApiKey.account,
+            ApiKey.name,
+            ApiKey.role,
+            ApiKey.revoked_at,
+        )
+        .where(ApiKey.key_id == key_id)
+        .first()
+    )
     if row is None or row["revoked_at"] is not None:
         verify_password("", secret)  # same cost either way
         return None
@@ -92,6 +102,4 @@ async def authenticate_key(key_id: str, secret: str) -> Principal | None:
 
 
 async def key_is_active(key_id: str) -> bool:
-    return await ApiKey.exists().where(
-        (ApiKey.key_id == key_id) & (ApiKey.revoked_at.is_null())
-    )
+    return await ApiKey.exists().where((ApiKey.key_id == key_id) & (ApiKey.revoked_at.is_null()))

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from piccolo.columns import Integer, Text, Timestamptz, Varchar
+from piccolo.columns import Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -26,6 +26,7 @@ SYSTEM = Actor()
 
 
 class AuditEvent(Table, tablename="audit_event"):
+    id: Serial
     account_id = Integer(index=True)
     actor_user_id = Integer(null=True, default=None)
     actor_api_key_id = Integer(null=True, default=None)

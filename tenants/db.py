@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
 DEFAULT_DATABASE_URL = "sqlite:///portal.db"
+POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 20)
 
 
 def database_url() -> str:
@@ -65,6 +67,38 @@ class PortalSQLiteEngine(SQLiteEngine):
         )
 
 
+class PortalPostgresEngine(PostgresEngine):
+    """PostgreSQL with one asyncpg pool per event loop.
+
+    An asyncpg pool belongs to the loop that made it; the web server and each Dramatiq
+    worker run their own loops, so each gets its own pool and never borrows another's.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def pool(self) -> Any:
+        try:
+            return self._pools.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return None
+
+    @pool.setter
+    def pool(self, value: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if value is None:
+                return
+            raise
+        if value is None:
+            self._pools.pop(loop, None)
+        else:
+            self._pools[loop] = value
+
+
 def make_engine(url: str) -> Engine:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
@@ -72,8 +106,11 @@ def make_engine(url: str) -> Engine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return PortalSQLiteEngine(path=path, timeout=30)
     if scheme in ("postgres", "postgresql"):
-        return PostgresEngine(config={"dsn": url.replace("postgres://", "postgresql://", 1)})
-    raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+        dsn = url.replace("postgres://", "postgresql://", 1)
+        return PortalPostgresEngine(config={"dsn": dsn})
+    raise ValueError(
+        f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)"
+    )
 
 
 DB: Engine = make_engine(database_url())
@@ -94,10 +131,21 @@ async def enable_wal() -> None:
         await DB.run_ddl("PRAGMA journal_mode = WAL")
 
 
+async def start_pool() -> None:
+    """Open a connection pool for the running event loop (PostgreSQL only)."""
+    if isinstance(DB, PostgresEngine) and DB.pool is None:
+        await DB.start_connection_pool(min_size=1, max_size=POOL_SIZE)
+
+
+async def close_pool() -> None:
+    if isinstance(DB, PostgresEngine) and DB.pool is not None:
+        await DB.close_connection_pool()
+
+
 @asynccontextmanager
 async def pool():  # type: ignore[no-untyped-def]
     """Run a block with a connection pool (PostgreSQL only; per event loop)."""
-    if isinstance(DB, PostgresEngine):
+    if isinstance(DB, PostgresEngine) and DB.pool is None:
         await DB.start_connection_pool()
         try:
             yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from piccolo.columns import Timestamptz, Varchar
+from piccolo.columns import Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -13,6 +13,7 @@ from tenants.db import DB
 
 
 class Heartbeat(Table, tablename="heartbeat"):
+    id: Serial
     token = Varchar(length=64, unique=True, index=True)
     at = Timestamptz(default=TimestamptzNow())
 

@@ -23,8 +23,9 @@ syllable sequences. Prepend characters and Indic conjunct rules are not modelled
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -128,7 +129,8 @@ GSM_LOOKALIKES: dict[str, str] = {
 def replace_lookalikes(text: str) -> str:
     """Replace the characters in GSM_LOOKALIKES with their GSM-7 equivalents."""
     # Built per call so that a caller extending GSM_LOOKALIKES is honoured.
-    return text.translate(str.maketrans(GSM_LOOKALIKES))
+    table: dict[str, str | int | None] = dict(GSM_LOOKALIKES)
+    return text.translate(str.maketrans(table))
 
 
 def _is_gsm7(text: str) -> bool:
@@ -141,103 +143,97 @@ def _septets(char: str) -> int:
 
 # --- grapheme clusters -----------------------------------------------------------
 
-_CR = 0x0D
-_LF = 0x0A
-_ZWJ = 0x200D
-_ZWNJ = 0x200C
+# Grapheme-break property of a code point, reduced to what the rules below need.
+_OTHER, _CR, _LF, _CONTROL, _EXTEND, _ZWJ, _RI = "O", "CR", "LF", "Control", "Extend", "ZWJ", "RI"
+_HIGH, _LOW = "HighSurrogate", "LowSurrogate"
+_L, _V, _T, _LV, _LVT = "L", "V", "T", "LV", "LVT"
+
+_JOINS = {
+    (_CR, _LF),
+    # A str holding a surrogate pair as two code points is still one character on air.
+    (_HIGH, _LOW),
+    # Hangul syllable sequences (UAX #29 GB6-GB8).
+    (_L, _L),
+    (_L, _V),
+    (_L, _LV),
+    (_L, _LVT),
+    (_LV, _V),
+    (_LV, _T),
+    (_V, _V),
+    (_V, _T),
+    (_LVT, _T),
+    (_T, _T),
+}
 
 
-def _is_extend(cp: int, char: str) -> bool:
-    """Code points that attach to the preceding one (UAX #29 Extend, ZWJ, SpacingMark)."""
-    if unicodedata.category(char) in ("Mn", "Me", "Mc") or unicodedata.combining(char):
-        return True
-    return (
-        cp in (_ZWJ, _ZWNJ)
+@lru_cache(maxsize=4096)
+def _break_property(char: str) -> str:
+    cp = ord(char)
+    if cp == 0x0D:
+        return _CR
+    if cp == 0x0A:
+        return _LF
+    if cp == 0x200D:
+        return _ZWJ
+    category = unicodedata.category(char)
+    if (
+        category in ("Mn", "Me", "Mc")  # combining marks, keycap U+20E3, spacing marks
+        or unicodedata.combining(char)
+        or cp == 0x200C  # ZWNJ
         or 0xFE00 <= cp <= 0xFE0F  # variation selectors (text/emoji presentation)
         or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
         or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
         or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
-    )
-
-
-def _is_control(cp: int, char: str) -> bool:
-    # Tags, ZWJ and ZWNJ are format characters too, but UAX #29 makes them Extend.
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf") and not _is_extend(cp, char)
-
-
-def _is_regional_indicator(cp: int) -> bool:
-    return 0x1F1E6 <= cp <= 0x1F1FF
-
-
-def _hangul_type(cp: int) -> str:
+    ):
+        return _EXTEND
+    if category in ("Cc", "Zl", "Zp", "Cf"):
+        return _CONTROL
+    if 0x1F1E6 <= cp <= 0x1F1FF:
+        return _RI
+    if 0xD800 <= cp <= 0xDBFF:
+        return _HIGH
+    if 0xDC00 <= cp <= 0xDFFF:
+        return _LOW
     if 0x1100 <= cp <= 0x115F or 0xA960 <= cp <= 0xA97C:
-        return "L"
+        return _L
     if 0x1160 <= cp <= 0x11A7 or 0xD7B0 <= cp <= 0xD7C6:
-        return "V"
+        return _V
     if 0x11A8 <= cp <= 0x11FF or 0xD7CB <= cp <= 0xD7FB:
-        return "T"
+        return _T
     if 0xAC00 <= cp <= 0xD7A3:
-        return "LV" if (cp - 0xAC00) % 28 == 0 else "LVT"
-    return ""
-
-
-_HANGUL_JOINS = {
-    ("L", "L"),
-    ("L", "V"),
-    ("L", "LV"),
-    ("L", "LVT"),
-    ("LV", "V"),
-    ("LV", "T"),
-    ("V", "V"),
-    ("V", "T"),
-    ("LVT", "T"),
-    ("T", "T"),
-}
-
-
-def _is_high_surrogate(cp: int) -> bool:
-    return 0xD800 <= cp <= 0xDBFF
-
-
-def _is_low_surrogate(cp: int) -> bool:
-    return 0xDC00 <= cp <= 0xDFFF
+        return _LV if (cp - 0xAC00) % 28 == 0 else _LVT
+    return _OTHER
 
 
 def grapheme_clusters(text: str) -> list[str]:
     """Split text into user-perceived characters (an approximation of UAX #29)."""
     clusters: list[str] = []
     start = 0
-    prev = -1
-    prev_char = ""
+    prev = ""
     ri_run = 0  # regional indicators in a row ending at prev; pairs make one flag
     for index, char in enumerate(text):
-        cp = ord(char)
-        if index and not _joins(prev, prev_char, cp, char, ri_run):
+        prop = _break_property(char)
+        if index and not _joins(prev, prop, ri_run):
             clusters.append(text[start:index])
             start = index
-        ri_run = ri_run + 1 if _is_regional_indicator(cp) else 0
-        prev, prev_char = cp, char
+        ri_run = ri_run + 1 if prop == _RI else 0
+        prev = prop
     if text:
         clusters.append(text[start:])
     return clusters
 
 
-def _joins(prev: int, prev_char: str, cp: int, char: str, ri_run: int) -> bool:
-    """True when there is no grapheme boundary between prev and cp."""
-    if prev == _CR and cp == _LF:
+def _joins(prev: str, prop: str, ri_run: int) -> bool:
+    """True when there is no grapheme boundary between two code points."""
+    if (prev, prop) in _JOINS:
         return True
-    # A str holding a surrogate pair as two code points is still one character on air.
-    if _is_high_surrogate(prev) and _is_low_surrogate(cp):
-        return True
-    if _is_control(prev, prev_char) or _is_control(cp, char):
+    if prev in (_CR, _LF, _CONTROL) or prop in (_CR, _LF, _CONTROL):
         return False
-    if _is_extend(cp, char):
+    if prop in (_EXTEND, _ZWJ):
         return True
     if prev == _ZWJ:
-        return True
-    if (_hangul_type(prev), _hangul_type(cp)) in _HANGUL_JOINS:
-        return True
-    return _is_regional_indicator(prev) and _is_regional_indicator(cp) and ri_run % 2 == 1
+        return True  # simplification of GB11: ZWJ glues whatever follows
+    return prev == _RI and prop == _RI and ri_run % 2 == 1
 
 
 # --- counting -----------------------------------------------------------------------
@@ -245,64 +241,61 @@ def _joins(prev: int, prev_char: str, cp: int, char: str, ri_run: int) -> bool:
 
 def _utf16_pieces(cluster: str) -> list[int]:
     """UTF-16 sizes of the smallest pieces a cluster may be cut into (code points)."""
+    if len(cluster) == 1:
+        return [2 if ord(cluster) > 0xFFFF else 1]
     pieces: list[int] = []
     previous_high = False
     for char in cluster:
         cp = ord(char)
-        if previous_high and _is_low_surrogate(cp):
+        if previous_high and 0xDC00 <= cp <= 0xDFFF:
             pieces[-1] = 2  # lone surrogates forming a pair: never cut between them
             previous_high = False
             continue
         pieces.append(2 if cp > 0xFFFF else 1)
-        previous_high = _is_high_surrogate(cp)
+        previous_high = 0xD800 <= cp <= 0xDBFF
     return pieces
 
 
-def _pack(atoms: Iterable[Sequence[int]], total: int, single: int, multi: int) -> tuple[int, int, int]:
-    """Fill segments greedily; an atom moves whole unless it is larger than a segment.
-
-    Each atom is the list of sizes of the pieces it may be cut into as a last resort.
-    Returns (segments, remaining units in the last segment, per-segment capacity).
-    """
-    if total <= single:
-        return (1 if total else 0), single - total, single
-    segments, used = 1, 0
-    for pieces in atoms:
-        size = sum(pieces)
-        if size <= multi:
-            if used + size > multi:
-                segments, used = segments + 1, 0
-            used += size
-            continue
-        # Larger than a whole segment: moving it would not help, cut between pieces.
-        for piece in pieces:
-            if used + piece > multi:
-                segments, used = segments + 1, 0
-            used += piece
-    return segments, multi - used, multi
+def _fill(sizes: Iterable[int], multi: int, segments: int, used: int) -> tuple[int, int]:
+    """Greedy fill: whatever does not fit the room left opens the next segment."""
+    for size in sizes:
+        if used + size > multi:
+            segments, used = segments + 1, 0
+        used += size
+    return segments, used
 
 
 def count_segments(text: str) -> SegmentCount:
     """Count encoding, characters, units and billed segments of an SMS body."""
-    clusters = grapheme_clusters(text)
     if _is_gsm7(text):
-        # Only CRLF can be a multi-code-point cluster in GSM-7, and the network splits
-        # septets, not clusters; the only indivisible unit is the escape pair.
-        encoding, single, multi = GSM7, GSM7_SINGLE, GSM7_MULTI
-        atoms = [[_septets(char)] for char in text]
-    else:
-        encoding, single, multi = UCS2, UCS2_SINGLE, UCS2_MULTI
-        atoms = [_utf16_pieces(cluster) for cluster in clusters]
+        # No GSM-7 character extends another, so CRLF is the only two-code-point
+        # character; and the network splits septets, not clusters, so the only
+        # indivisible unit is the escape pair.
+        characters = len(text) - text.count("\r\n")
+        units = len(text) + sum(text.count(char) for char in GSM7_EXTENSION)
+        if units <= GSM7_SINGLE:
+            return _single(GSM7, characters, units, GSM7_SINGLE)
+        septets = (2 if char in GSM7_EXTENSION else 1 for char in text)
+        segments, used = _fill(septets, GSM7_MULTI, 1, 0)
+        return SegmentCount(GSM7, characters, units, segments, GSM7_MULTI - used, GSM7_MULTI)
+
+    clusters = grapheme_clusters(text)
+    atoms = [_utf16_pieces(cluster) for cluster in clusters]
     units = sum(sum(pieces) for pieces in atoms)
-    segments, remaining, per_segment = _pack(atoms, units, single, multi)
-    return SegmentCount(
-        encoding=encoding,
-        characters=len(clusters),
-        units=units,
-        segments=segments,
-        remaining=remaining,
-        per_segment=per_segment,
-    )
+    if units <= UCS2_SINGLE:
+        return _single(UCS2, len(clusters), units, UCS2_SINGLE)
+    segments, used = 1, 0
+    for pieces in atoms:
+        size = sum(pieces)
+        # A cluster moves whole, unless it is larger than a segment: then moving it
+        # would not help and it is cut between code points (never inside a pair).
+        segments, used = _fill(pieces if size > UCS2_MULTI else (size,), UCS2_MULTI, segments, used)
+    return SegmentCount(UCS2, len(clusters), units, segments, UCS2_MULTI - used, UCS2_MULTI)
+
+
+def _single(encoding: str, characters: int, units: int, capacity: int) -> SegmentCount:
+    segments = 1 if units else 0
+    return SegmentCount(encoding, characters, units, segments, capacity - units, capacity)
 
 
 def ucs2_characters(text: str) -> list[str]:

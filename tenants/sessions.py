@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -24,6 +24,7 @@ FAILED_SIGNIN_WINDOW = timedelta(minutes=15)
 
 
 class UserSession(Table, tablename="user_session"):
+    id: Serial
     token_hash = Varchar(length=64, unique=True, index=True)
     user = ForeignKey(User, index=True)
     account = ForeignKey(Account, null=True, default=None)
@@ -32,6 +33,7 @@ class UserSession(Table, tablename="user_session"):
 
 
 class SignInAttempt(Table, tablename="signin_attempt"):
+    id: Serial
     email = Varchar(length=254, index=True)
     ip = Varchar(length=64, default="")
     success = Boolean(default=False)
@@ -67,18 +69,20 @@ async def start_session(user_id: int, account_id: int | None) -> str:
 async def load_session(token: str) -> SessionView | None:
     if not token:
         return None
-    row = await UserSession.select(
-        UserSession.id, UserSession.user, UserSession.account, UserSession.expires_at
-    ).where(UserSession.token_hash == _hash(token)).first()
+    row = (
+        await UserSession.select(
+            UserSession.id, UserSession.user, UserSession.account, UserSession.expires_at
+        )
+        .where(UserSession.token_hash == _hash(token))
+        .first()
+    )
     if row is None or row["expires_at"] < now():
         return None
     return SessionView(id=row["id"], user_id=row["user"], account_id=row["account"])
 
 
 async def set_session_account(session_id: int, account_id: int) -> None:
-    await UserSession.update({UserSession.account: account_id}).where(
-        UserSession.id == session_id
-    )
+    await UserSession.update({UserSession.account: account_id}).where(UserSession.id == session_id)
 
 
 async def end_session(token: str) -> None:
@@ -88,12 +92,16 @@ async def end_session(token: str) -> None:
 async def check_signin_allowed(email: str, ip: str) -> None:
     """Refuse once an email has failed MAX_FAILED_SIGNINS times from one IP in the window."""
     since = now() - FAILED_SIGNIN_WINDOW
-    failures = await SignInAttempt.select(SignInAttempt.at).where(
-        (SignInAttempt.email == email)
-        & (SignInAttempt.ip == ip)
-        & (SignInAttempt.success == False)  # noqa: E712
-        & (SignInAttempt.at > since)
-    ).order_by(SignInAttempt.at)
+    failures = (
+        await SignInAttempt.select(SignInAttempt.at)
+        .where(
+            (SignInAttempt.email == email)
+            & (SignInAttempt.ip == ip)
+            & (SignInAttempt.success == False)  # noqa: E712
+            & (SignInAttempt.at > since)
+        )
+        .order_by(SignInAttempt.at)
+    )
     if len(failures) >= MAX_FAILED_SIGNINS:
         oldest = failures[-MAX_FAILED_SIGNINS]["at"]
         retry_after = max(1, int((oldest + FAILED_SIGNIN_WINDOW - now()).total_seconds()))

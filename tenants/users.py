@@ -9,7 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -25,6 +25,7 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 class User(Table, tablename="portal_user"):
+    id: Serial
     email = Varchar(length=254, unique=True, index=True)
     name = Varchar(length=120, default="")
     password_hash = Varchar(length=255, default="")
@@ -34,6 +35,7 @@ class User(Table, tablename="portal_user"):
 
 
 class Membership(Table, tablename="membership"):
+    id: Serial
     user = ForeignKey(User, index=True)
     account = ForeignKey(Account, index=True)
     role = Varchar(length=64, default="Viewer")
@@ -135,9 +137,11 @@ async def set_password(user_id: int, password: str) -> None:
 
 async def authenticate(email: str, password: str) -> UserView | None:
     """The active user with this email and password, else None (no hint which was wrong)."""
-    row = await User.select(*_USER_COLUMNS, User.password_hash).where(
-        User.email == normalize_email(email)
-    ).first()
+    row = (
+        await User.select(*_USER_COLUMNS, User.password_hash)
+        .where(User.email == normalize_email(email))
+        .first()
+    )
     ok = verify_password(row["password_hash"] if row else "", password)
     if not row or not ok or not row["active"]:
         return None
@@ -146,13 +150,13 @@ async def authenticate(email: str, password: str) -> UserView | None:
 
 async def add_membership(*, user_id: int, account_id: int, role: str) -> None:
     async with transaction():
-        existing = await Membership.select(Membership.id).where(
-            (Membership.user == user_id) & (Membership.account == account_id)
-        ).first()
+        existing = (
+            await Membership.select(Membership.id)
+            .where((Membership.user == user_id) & (Membership.account == account_id))
+            .first()
+        )
         if existing:
-            await Membership.update({Membership.role: role}).where(
-                Membership.id == existing["id"]
-            )
+            await Membership.update({Membership.role: role}).where(Membership.id == existing["id"])
         else:
             await Membership.insert(Membership(user=user_id, account=account_id, role=role))
 

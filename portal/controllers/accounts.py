@@ -66,7 +66,9 @@ class AccountsController(Controller):
     @post("/", opt={"permission": "accounts.manage"})
     async def create(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
         root = current_grants(request).account
-        form = {k: (data.get(k) or "").strip() for k in ("name", "slug", "parent_id", "consent_mode")}
+        form = {
+            k: (data.get(k) or "").strip() for k in ("name", "slug", "parent_id", "consent_mode")
+        }
         errors: dict[str, str] = {}
         created = None
         try:

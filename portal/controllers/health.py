@@ -14,13 +14,14 @@ from tenants import health
 PING_TIMEOUT_SECONDS = 5.0
 
 
-async def broker_round_trip(timeout: float = PING_TIMEOUT_SECONDS) -> tuple[bool, float]:
+async def broker_round_trip(wait_seconds: float | None = None) -> tuple[bool, float]:
     from tasks.actors import ping
 
     token = secrets.token_hex(16)
     started = time.monotonic()
     ping.send(token)
-    while time.monotonic() - started < timeout:
+    limit = PING_TIMEOUT_SECONDS if wait_seconds is None else wait_seconds
+    while time.monotonic() - started < limit:
         if await health.pong_received(token):
             return True, time.monotonic() - started
         await asyncio.sleep(0.05)

@@ -32,11 +32,14 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-async def _default_account(user_id: int) -> int | None:
-    memberships = await users.memberships(user_id)
-    if not memberships:
-        return None
-    return min(memberships, key=lambda m: (m.account_path.count("/"), m.account_name)).account_id
+async def _default_account(principal: Principal) -> int | None:
+    """The shallowest membership account the user may work in (not suspended)."""
+    assert principal.user_id is not None
+    memberships = await users.memberships(principal.user_id)
+    for m in sorted(memberships, key=lambda m: (m.account_path.count("/"), m.account_name)):
+        if (await decide(principal, m.account_id, "account.view")).allowed:
+            return m.account_id
+    return None
 
 
 class SessionController(Controller):
@@ -45,9 +48,7 @@ class SessionController(Controller):
         return await render(request, "login.html.jinja", {"next": _safe_next(next), "email": ""})
 
     @post("/login", opt={"public": True})
-    async def login(
-        self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]
-    ) -> Any:
+    async def login(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
         email = users.normalize_email(data.get("email", ""))
         password = data.get("password", "")
         next_url = _safe_next(data.get("next"))
@@ -75,13 +76,16 @@ class SessionController(Controller):
                 headers={"Retry-After": str(exc.retry_after)},
             )
         user = await users.authenticate(email, password)
-        account_id = await _default_account(user.id) if user else None
-        if user is not None and account_id is not None:
-            principal = Principal(kind="user", label=user.email, user_id=user.id, is_operator=user.is_operator)
-            if not (await decide(principal, account_id, "account.view")).allowed:
-                account_id = None
+        account_id = None
+        if user is not None:
+            principal = Principal(
+                kind="user", label=user.email, user_id=user.id, is_operator=user.is_operator
+            )
+            account_id = await _default_account(principal)
         if user is None or account_id is None:
-            await sessions.record_signin(email, ip, success=False, user_id=user.id if user else None)
+            await sessions.record_signin(
+                email, ip, success=False, user_id=user.id if user else None
+            )
             message = (
                 "Email or password is wrong."
                 if user is None

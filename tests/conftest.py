@@ -1,0 +1,164 @@
+"""Shared fixtures. The database and broker come from TEST_DATABASE_URL / TEST_BROKER_URL
+(SQLite file + in-process broker by default) and are set before anything is imported."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="portal-tests-"))
+os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
+os.environ["BROKER_URL"] = os.environ.get("TEST_BROKER_URL") or "memory://"
+os.environ["BROKER_NAMESPACE"] = f"portal-test-{uuid.uuid4().hex[:8]}"
+os.environ["DATA_DIR"] = str(_TMP / "data")
+os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
+os.environ["PORTAL_BASE_URL"] = "http://testserver.local"
+os.environ.setdefault("SIMULATOR_SECRET", "simulator-secret")
+
+import dramatiq  # noqa: E402
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from tasks.broker import broker, is_in_process  # noqa: E402
+from tenants import users  # noqa: E402
+from tenants.accounts import create_root_account, create_sub_account  # noqa: E402
+from tenants.audit import SYSTEM  # noqa: E402
+from tenants.db import DB, is_sqlite  # noqa: E402
+from tenants.schema import migrate, wipe_all_data  # noqa: E402
+
+PASSWORD = "demo-pass-123"
+PASSWORD_HASH = users.hash_password(PASSWORD)  # hashed once: argon2 is slow by design
+BUILTIN_ROLES = ("Owner", "Admin", "Sender", "Support", "Finance", "Viewer")
+CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _schema() -> Iterator[None]:
+    async def prepare() -> None:
+        if not is_sqlite():
+            # The test database belongs to the suite: start from an empty schema each run.
+            await DB.run_ddl("DROP SCHEMA public CASCADE")
+            await DB.run_ddl("CREATE SCHEMA public")
+        await migrate()
+
+    asyncio.run(prepare())
+    yield
+
+
+@pytest.fixture(autouse=True)
+async def _clean_data() -> None:
+    await wipe_all_data()
+
+
+@dataclass
+class World:
+    """Two masters, each with a sub-account, and one user per built-in role in master A
+    (role -> email), plus one Sender in each sub-account and in master B."""
+
+    accounts: dict[str, int] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
+    user_ids: dict[str, int] = field(default_factory=dict)
+
+
+async def make_user(email: str, account_id: int, role: str, *, operator: bool = False) -> int:
+    user = await users.create_user(
+        email=email, password=PASSWORD, password_hash=PASSWORD_HASH, is_operator=operator
+    )
+    await users.add_membership(user_id=user.id, account_id=account_id, role=role)
+    return user.id
+
+
+@pytest.fixture
+async def world() -> World:
+    w = World()
+    a = await create_root_account(name="Alpha Master", slug="alpha")
+    b = await create_root_account(name="Beta Master", slug="beta")
+    platform = await create_root_account(name="Platform", slug="platform", kind="platform")
+    a1 = await create_sub_account(
+        actor=SYSTEM, within_account_id=a.id, parent_id=a.id, name="Alpha One", slug="alpha-one"
+    )
+    b1 = await create_sub_account(
+        actor=SYSTEM, within_account_id=b.id, parent_id=b.id, name="Beta One", slug="beta-one"
+    )
+    w.accounts = {
+        "alpha": a.id,
+        "beta": b.id,
+        "alpha-one": a1.id,
+        "beta-one": b1.id,
+        "platform": platform.id,
+    }
+    for role in BUILTIN_ROLES:
+        email = f"{role.lower()}@alpha.test"
+        w.users[role] = email
+        w.user_ids[email] = await make_user(email, a.id, role)
+    for email, slug in (
+        ("sender@alpha-one.test", "alpha-one"),
+        ("sender@beta.test", "beta"),
+        ("owner@beta.test", "beta"),
+        ("sender@beta-one.test", "beta-one"),
+    ):
+        role = "Owner" if email.startswith("owner") else "Sender"
+        w.user_ids[email] = await make_user(email, w.accounts[slug], role)
+    w.user_ids["operator@platform.test"] = await make_user(
+        "operator@platform.test", platform.id, "Owner", operator=True
+    )
+    return w
+
+
+@pytest.fixture
+async def app():  # type: ignore[no-untyped-def]
+    from portal.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[AsyncTestClient]:  # type: ignore[no-untyped-def]
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
+    page = await client.get(path)
+    match = CSRF_RE.search(page.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+async def login(client: AsyncTestClient, email: str, password: str = PASSWORD) -> str:
+    """Sign in through the form; returns a CSRF token for later posts."""
+    token = await csrf_token(client)
+    response = await client.post(
+        "/login",
+        data={"_csrf_token": token, "email": email, "password": password},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return await csrf_token(client, "/")
+
+
+@pytest.fixture
+def worker() -> Iterator[dramatiq.Worker]:
+    """A Dramatiq worker in this process for the configured broker (stub or Redis)."""
+    import tasks.actors  # noqa: F401
+
+    broker.flush_all()
+    w = dramatiq.Worker(broker, worker_timeout=100, worker_threads=2)
+    w.start()
+    yield w
+    w.stop()
+    broker.flush_all()
+
+
+def join_queues(*queues: str) -> None:
+    """Wait until the named queues are drained (stub broker only)."""
+    if is_in_process(broker):
+        for q in queues:
+            broker.join(q, fail_fast=True)  # type: ignore[attr-defined]
