@@ -15,7 +15,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from tenants import apikeys, sessions, users
+from tenants import apikeys, audit, sessions, users
 from tenants.access import Grants, Principal, evaluate
 from tenants.errors import NotFound, PermissionDenied
 
@@ -148,4 +148,11 @@ async def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler
 
 
 def current_grants(connection: ASGIConnection[Any, Any, Any, Any]) -> Grants:
+    """What the caller holds in the working account (set by the guard)."""
     return connection.state.grants  # type: ignore[no-any-return]
+
+
+def request_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> audit.Actor:
+    """The audit actor for this request: the person or key, with the client IP."""
+    principal: Principal = connection.scope["user"]
+    return principal.actor(connection.client.host if connection.client else None)

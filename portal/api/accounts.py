@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, patch, post
 
-from portal.auth import current_grants
+from portal.auth import current_grants, request_actor
 from tenants import accounts
 from tenants.accounts import AccountView
 from tenants.errors import ValidationFailed
@@ -23,10 +23,6 @@ def account_json(a: AccountView) -> dict[str, Any]:
         "status": a.status,
         "kind": a.kind,
     }
-
-
-def _actor(request: Request[Any, Any, Any]) -> Any:
-    return request.user.actor(request.client.host if request.client else None)
 
 
 def _body(data: Any) -> dict[str, Any]:
@@ -65,7 +61,7 @@ class AccountsApi(Controller):
         root = current_grants(request).account
         parent_id = _opt_int(body, "parent_id")
         created = await accounts.create_sub_account(
-            actor=_actor(request),
+            actor=request_actor(request),
             within_account_id=root.id,
             parent_id=parent_id if parent_id is not None else root.id,
             name=_opt_str(body, "name") or "",
@@ -81,7 +77,7 @@ class AccountsApi(Controller):
         body = _body(data)
         root = current_grants(request).account
         updated = await accounts.update_account(
-            actor=_actor(request),
+            actor=request_actor(request),
             within_account_id=root.id,
             account_id=account_id,
             name=_opt_str(body, "name"),

@@ -10,16 +10,12 @@ from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
-from portal.auth import current_grants
+from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tenants import accounts
 from tenants.errors import ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
-
-
-def _actor(request: HTMXRequest) -> Any:
-    return request.user.actor(request.client.host if request.client else None)
 
 
 async def _nodes(parent_ids: list[int]) -> dict[int, int]:
@@ -78,7 +74,7 @@ class AccountsController(Controller):
         if not errors:
             try:
                 created = await accounts.create_sub_account(
-                    actor=_actor(request),
+                    actor=request_actor(request),
                     within_account_id=root.id,
                     parent_id=parent_id,
                     name=form["name"],
@@ -119,7 +115,10 @@ class AccountsController(Controller):
         root = current_grants(request).account
         status = data.get("status", "")
         updated = await accounts.set_status(
-            actor=_actor(request), within_account_id=root.id, account_id=account_id, status=status
+            actor=request_actor(request),
+            within_account_id=root.id,
+            account_id=account_id,
+            status=status,
         )
         if not request.htmx:
             return Redirect(path="/accounts", status_code=303)
