@@ -22,6 +22,7 @@ from portal.controllers.accounts import AccountsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
@@ -62,6 +63,7 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         HealthController,
         ProviderHooksController,
         simulator_mount,
+        PlatformController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"
