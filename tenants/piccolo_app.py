@@ -8,6 +8,7 @@ from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
 from tenants.health import Heartbeat
+from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
 
@@ -25,6 +26,11 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        Batch,
+        Message,
+        MessageEvent,
+        Campaign,
+        RateBucket,
     ],
     migration_dependencies=[],
     commands=[],
