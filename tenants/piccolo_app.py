@@ -7,6 +7,14 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.consent import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentReply,
+    ConsentState,
+    GlobalSuppression,
+)
+from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
 from tenants.health import Heartbeat
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.sessions import SignInAttempt, UserSession
@@ -26,6 +34,16 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        ConsentEvent,
+        ConsentState,
+        GlobalSuppression,
+        ConsentKeyword,
+        ConsentReply,
+        Contact,
+        ContactTag,
+        ContactList,
+        ContactListMember,
+        ContactImport,
         Batch,
         Message,
         MessageEvent,
