@@ -9,6 +9,7 @@ from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,6 +26,9 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
     ],
     migration_dependencies=[],
     commands=[],
