@@ -21,6 +21,7 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
@@ -59,6 +60,7 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         DashboardController,
         AccountsController,
         HealthController,
+        PlatformController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"
