@@ -18,6 +18,7 @@ from tenants.contacts import Contact, ContactImport, ContactList, ContactListMem
 from tenants.health import Heartbeat
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -49,6 +50,9 @@ APP_CONFIG = AppConfig(
         MessageEvent,
         Campaign,
         RateBucket,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
     ],
     migration_dependencies=[],
     commands=[],
