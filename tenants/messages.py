@@ -232,11 +232,11 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
     The ledger's idempotency key (one per message) makes a second call a no-op, and the
     `refunded` flag keeps the campaign figures honest.
     """
-    from tenants import credits
-
     done: list[int] = []
     for row in rows:
         if row.get("cost", 0) > 0:
+            from tenants import credits
+
             await credits.refund(
                 row["account_id"],
                 row["cost"],

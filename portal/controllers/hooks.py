@@ -46,7 +46,7 @@ class ProviderHooksController(Controller):
         }
 
 
-@asgi("/simulator", is_mount=True, opt={"public": True})
+@asgi("/simulator", is_mount=True, copy_scope=True, opt={"public": True})
 async def simulator_mount(scope: Scope, receive: Receive, send: Send) -> None:
     """The simulator's own endpoints (/simulator/api/..., /simulator/outbox) on loopback."""
     await simulator_app(scope, receive, send)  # type: ignore[arg-type]
