@@ -7,6 +7,16 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.credits import (
+    CreditTransfer,
+    LedgerEntry,
+    MonthlySpend,
+    Notice,
+    PriceRule,
+    PurchaseOrder,
+    Reservation,
+    WalletSettings,
+)
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
@@ -25,6 +35,14 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        LedgerEntry,
+        CreditTransfer,
+        PurchaseOrder,
+        WalletSettings,
+        MonthlySpend,
+        Reservation,
+        Notice,
+        PriceRule,
     ],
     migration_dependencies=[],
     commands=[],
