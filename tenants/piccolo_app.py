@@ -15,6 +15,16 @@ from tenants.consent import (
     GlobalSuppression,
 )
 from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
+from tenants.credits import (
+    CreditTransfer,
+    LedgerEntry,
+    MonthlySpend,
+    Notice,
+    PriceRule,
+    PurchaseOrder,
+    Reservation,
+    WalletSettings,
+)
 from tenants.health import Heartbeat
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.sessions import SignInAttempt, UserSession
@@ -53,6 +63,14 @@ APP_CONFIG = AppConfig(
         Template,
         TemplateVersion,
         TemplatePolicy,
+        LedgerEntry,
+        CreditTransfer,
+        PurchaseOrder,
+        WalletSettings,
+        MonthlySpend,
+        Reservation,
+        Notice,
+        PriceRule,
     ],
     migration_dependencies=[],
     commands=[],
