@@ -199,7 +199,6 @@ class Simulator:
                 "message_id": record.message_id,
                 "provider_ref": record.provider_ref,
                 "status": status,
-                "at": datetime.now(UTC).isoformat(),
             }
             if status == "failed":
                 event["error_code"] = rnd.choice(FAILURE_CODES)
@@ -267,7 +266,10 @@ class Simulator:
         """Post the callbacks that are due (or all of them), batched per callback URL."""
         due = self._take_due(everything)
         by_url: dict[str, list[dict[str, Any]]] = {}
+        stamp = datetime.now(UTC).isoformat()
         for item in due:
+            # The event happened when the network reports it, in posting order.
+            item.event.setdefault("at", stamp)
             by_url.setdefault(item.url, []).append(item.event)
         posted = 0
         for url, events in by_url.items():
@@ -294,10 +296,15 @@ class Simulator:
             self._flushers[loop] = loop.create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
-        while True:
+        # Ends after a second with nothing to post; the next submission starts it again.
+        idle = 0
+        while idle < 20:
             await asyncio.sleep(0.05)
             if self.pending:
+                idle = 0
                 await self.flush()
+            else:
+                idle += 1
 
     async def inject_inbound(self, message: dict[str, Any]) -> httpx.Response:
         """Post an inbound message to the portal as a phone would have sent it."""

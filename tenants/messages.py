@@ -237,10 +237,11 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
         if row.get("cost", 0) > 0:
             from tenants import credits
 
+            # The refund names the batch's reservation, which caps what can come back.
             await credits.refund(
                 row["account_id"],
                 row["cost"],
-                reference=f"message:{row['id']}",
+                reference=f"batch:{row['batch_id']}",
                 idempotency_key=f"refund:message:{row['id']}",
             )
         done.append(row["id"])
@@ -277,7 +278,7 @@ async def apply_statuses(
                     "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "
                     f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
                     f"AND status IN ({placeholders(len(allowed))}) "
-                    "RETURNING id, account_id, cost",
+                    "RETURNING id, account_id, batch_id, cost",
                     target,
                     error_code,
                     stamp,
@@ -746,7 +747,7 @@ async def set_batch_state(
             rows = await run_sql(
                 "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "
                 "updated_at = {} WHERE batch_id = {} AND status = 'enqueued' "
-                "AND claimed_at IS NULL RETURNING id, account_id, cost",
+                "AND claimed_at IS NULL RETURNING id, account_id, batch_id, cost",
                 now(),
                 batch_id,
             )
