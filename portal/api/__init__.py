@@ -3,5 +3,7 @@
 from litestar import Router
 
 from portal.api.accounts import AccountsApi
+from portal.api.segments import SegmentsApi
+from portal.api.templates import TemplatesApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi])
+api_router = Router(path="/api/v1", route_handlers=[AccountsApi, TemplatesApi, SegmentsApi])
