@@ -163,7 +163,9 @@ async def test_unsharing_and_archiving_withdraw_the_template_below(world):
         actor=ALICE, account_id=alpha, template_id=template_id, shared_down=True
     )
     assert await templates.get_usable_template(sub, template_id)
-    detail = await templates.archive_template(actor=ALICE, account_id=alpha, template_id=template_id)
+    detail = await templates.archive_template(
+        actor=ALICE, account_id=alpha, template_id=template_id
+    )
     assert detail.template.status == "archived"
     assert all(v.status == "archived" for v in detail.versions)
     for account in (alpha, sub):
@@ -227,9 +229,7 @@ async def test_every_change_is_audited_with_its_actor(world):
 
 async def test_two_approvers_racing_for_one_draft_approve_it_once(world):
     alpha = world.accounts["alpha"]
-    created = await templates.create_template(
-        actor=ALICE, account_id=alpha, name="Race", body="Go"
-    )
+    created = await templates.create_template(actor=ALICE, account_id=alpha, name="Race", body="Go")
     assert created.version_id is not None
     results = await asyncio.gather(
         *(
