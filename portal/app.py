@@ -19,11 +19,13 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
 from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
+from portal.controllers.templates import TemplatesController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
 from tasks.periodic import OutboxSweeper
@@ -71,6 +73,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         ProviderHooksController,
         simulator_mount,
         PlatformController,
+        TemplatesController,
+        ComposerController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

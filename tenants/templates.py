@@ -190,7 +190,9 @@ def _usable_where(account_id: int, ancestor_ids: list[int]) -> Any:
     return own | shared
 
 
-async def usable_templates(account_id: int, *, status: str | None = "approved") -> list[TemplateView]:
+async def usable_templates(
+    account_id: int, *, status: str | None = "approved"
+) -> list[TemplateView]:
     """Templates the account may use: its own and those shared down from its ancestors.
 
     `status` filters by template status ("approved" = sendable); None lists every own
@@ -258,16 +260,26 @@ async def maker_checker_enabled(account_id: int) -> bool:
     return bool(row and row["maker_checker"])
 
 
-async def template_detail(account_id: int, template_id: int) -> TemplateDetail:
-    """One template with its versions, as the account sees it (NotFound if it cannot)."""
+async def template_detail(
+    account_id: int, template_id: int, *, include_drafts: bool = True
+) -> TemplateDetail:
+    """One template with its versions, as the account sees it (NotFound if it cannot).
+
+    Without `include_drafts` (people who neither write nor approve templates) only an
+    approved template is visible, and only its approved version.
+    """
     row = await _visible_row(account_id, template_id)
+    if not include_drafts and row["status"] != APPROVED:
+        raise NotFound(f"template {template_id} not found")
     view = (await _views([row]))[0]
     own = row["account_id"] == account_id
     query = TemplateVersion.select().where(TemplateVersion.template == template_id)
-    if not own:
+    if not own or not include_drafts:
         # A sub-account sees the text it may send, not its owner's drafts and history.
         query = query.where(TemplateVersion.status == APPROVED)
-    versions = [_version_view(r) for r in await query.order_by(TemplateVersion.number, ascending=False)]
+    versions = [
+        _version_view(r) for r in await query.order_by(TemplateVersion.number, ascending=False)
+    ]
     owner = await get_account(row["account_id"])
     return TemplateDetail(
         template=view,
@@ -278,6 +290,16 @@ async def template_detail(account_id: int, template_id: int) -> TemplateDetail:
         versions=versions,
         maker_checker=await maker_checker_enabled(row["account_id"]),
     )
+
+
+async def with_pending_draft(template_ids: list[int]) -> set[int]:
+    """Which of these templates have a draft version awaiting approval."""
+    if not template_ids:
+        return set()
+    rows = await TemplateVersion.select(TemplateVersion.template).where(
+        TemplateVersion.template.is_in(template_ids) & (TemplateVersion.status == DRAFT)
+    )
+    return {r["template_id"] for r in rows}
 
 
 async def owner_names(templates: list[TemplateView]) -> dict[int, str]:
@@ -350,9 +372,7 @@ async def create_template(
         await get_account(account_id)
         await _check_name_free(account_id, clean_name)
         rows = await Template.insert(
-            Template(
-                account=account_id, name=clean_name, shared_down=shared_down, status=DRAFT
-            )
+            Template(account=account_id, name=clean_name, shared_down=shared_down, status=DRAFT)
         ).returning(Template.id)
         template_id = int(rows[0]["id"])
         version_id = await _add_version(template_id, clean_body, actor)
@@ -502,7 +522,9 @@ async def approve_version(
         return await template_detail(account_id, template_id)
 
 
-async def archive_template(*, actor: audit.Actor, account_id: int, template_id: int) -> TemplateDetail:
+async def archive_template(
+    *, actor: audit.Actor, account_id: int, template_id: int
+) -> TemplateDetail:
     """Retire a template: it can no longer be sent, here or in the subtree it was shared to."""
     async with transaction():
         row = await _owned_row(account_id, template_id)

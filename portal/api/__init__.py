@@ -4,5 +4,9 @@ from litestar import Router
 
 from portal.api.accounts import AccountsApi
 from portal.api.messages import MessagesApi
+from portal.api.segments import SegmentsApi
+from portal.api.templates import TemplatesApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi, MessagesApi])
+api_router = Router(
+    path="/api/v1", route_handlers=[AccountsApi, TemplatesApi, SegmentsApi, MessagesApi]
+)
