@@ -22,7 +22,10 @@ from portal.controllers.accounts import AccountsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.campaigns import CampaignsController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.messages import MessagesController
+from portal.controllers.send import SendController
 from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.controllers.templates import TemplatesController
@@ -71,6 +74,9 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         AccountsController,
         HealthController,
         ProviderHooksController,
+        SendController,
+        MessagesController,
+        CampaignsController,
         simulator_mount,
         PlatformController,
         TemplatesController,
