@@ -291,11 +291,15 @@ async def apply_statuses(
     if provider_ref:
         # The provider's reference is stored whatever the status did: callbacks may come
         # back before the worker has recorded `sent`.
-        for message_id, ref in provider_ref.items():
+        items = sorted(provider_ref.items())
+        for start in range(0, len(items), 250):
+            part = items[start : start + 250]
+            cases = " ".join("WHEN {} THEN {}" for _ in part)
             await run_sql(
-                "UPDATE message SET provider_ref = {} WHERE id = {} AND provider_ref IS NULL",
-                ref,
-                message_id,
+                f"UPDATE message SET provider_ref = CASE id {cases} END "
+                f"WHERE id IN ({placeholders(len(part))}) AND provider_ref IS NULL",
+                *[value for pair in part for value in pair],
+                *[message_id for message_id, _ in part],
             )
     return applied
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from tenants import audit
+from tenants import audit, consent, credits, templates
 from tenants.accounts import Account
 from tenants.clock import now
 from tenants.db import is_sqlite, transaction
@@ -307,8 +307,6 @@ async def accept_send(
     req: SendRequest, *, actor: audit.Actor, dry_run: bool = False
 ) -> SendResult:
     """Validate, resolve, filter, price and (unless dry_run) reserve and write the outbox."""
-    from tenants import consent, credits, templates
-
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
