@@ -115,7 +115,7 @@ class Message(Table, tablename="message"):
     id: Serial
     account_id = Integer(index=True)
     batch_id = Integer(null=True, default=None, index=True)
-    campaign_id = Integer(null=True, default=None, index=True)
+    campaign_id = Integer(null=True, default=None)
     direction = Varchar(length=3, default="out")
     to_number = Varchar(length=20, index=True)
     from_number = Varchar(length=20, default="")
@@ -136,9 +136,9 @@ class Message(Table, tablename="message"):
     release_at = Timestamptz(default=TimestamptzNow())
     dispatched_at = Timestamptz(default=TimestamptzNow())
     claimed_at = Timestamptz(null=True, default=None)
-    claim_token = Varchar(length=32, null=True, default=None, index=True)
+    claim_token = Varchar(length=32, null=True, default=None)
     submit_attempts = Integer(default=0)
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -304,6 +304,7 @@ async def apply_statuses(
                 part = ids[start : start + 500]
                 rows = await run_sql(
                     "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "
+                    "claimed_at = NULL, claim_token = NULL, "
                     f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
                     f"AND status IN ({placeholders(len(allowed))}) "
                     "RETURNING id, account_id, batch_id, cost",
