@@ -109,7 +109,9 @@ def validate_sender(sender: str) -> str | None:
     """Alphanumeric sender IDs: at most 11 characters; numeric: at most 15 digits, +."""
     if not sender or ALNUM_SENDER.match(sender) or NUMERIC_SENDER.match(sender):
         return None
-    return "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
+    return (
+        "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
+    )
 
 
 def _validate(req: SendRequest) -> dict[str, str]:
@@ -168,15 +170,17 @@ async def _resolve(req: SendRequest) -> _Recipients:
     if req.list_ids:
         ids = sorted(set(req.list_ids))
         lists = await run_sql(
-            f"SELECT id FROM contact_list WHERE account_id = {{}} AND id IN ({placeholders(len(ids))})",
+            f"SELECT id FROM contact_list WHERE account_id = {{}} AND id IN ({placeholders(len(ids))})",  # noqa: S608 (only placeholders are formatted in)
             req.account_id,
             *ids,
         )
         missing = set(ids) - {r["id"] for r in lists}
         if missing:
-            raise ValidationFailed({"list_ids": f"No such list: {', '.join(map(str, sorted(missing)))}."})
+            raise ValidationFailed(
+                {"list_ids": f"No such list: {', '.join(map(str, sorted(missing)))}."}
+            )
         rows = await run_sql(
-            "SELECT DISTINCT contact_id FROM contact_list_member "
+            "SELECT DISTINCT contact_id FROM contact_list_member "  # noqa: S608 (only placeholders are formatted in)
             f"WHERE list_id IN ({placeholders(len(ids))})",
             *ids,
         )
@@ -184,7 +188,7 @@ async def _resolve(req: SendRequest) -> _Recipients:
     if req.tags:
         tags = sorted({t.strip().lower() for t in req.tags if t.strip()})
         rows = await run_sql(
-            "SELECT DISTINCT contact_id FROM contact_tag WHERE account_id = {} "
+            "SELECT DISTINCT contact_id FROM contact_tag WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
             f"AND tag IN ({placeholders(len(tags))})",
             req.account_id,
             *tags,
@@ -196,7 +200,7 @@ async def _resolve(req: SendRequest) -> _Recipients:
     found: set[int] = set()
     for part in chunked(ordered, 5000):
         rows = await run_sql(
-            "SELECT id, phone FROM contact WHERE account_id = {} "
+            "SELECT id, phone FROM contact WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
             f"AND id IN ({placeholders(len(part))}) ORDER BY id",
             req.account_id,
             *part,
@@ -222,7 +226,7 @@ async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, d
     values: dict[str, dict[str, str]] = {}
     for part in chunked(list(phones), 5000):
         rows = await run_sql(
-            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "
+            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
             f"AND phone IN ({placeholders(len(part))})",
             account_id,
             *part,
@@ -308,9 +312,7 @@ async def _replay(account_id: int, scope: str, fingerprint: str) -> SendResult |
     )
 
 
-async def accept_send(
-    req: SendRequest, *, actor: audit.Actor, dry_run: bool = False
-) -> SendResult:
+async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = False) -> SendResult:
     """Validate, resolve, filter, price and (unless dry_run) reserve and write the outbox."""
     errors = _validate(req)
     if errors:
@@ -363,7 +365,15 @@ async def accept_send(
         units = count.segments if req.channel == "sms" else 1
         contact_id = contact.get("_contact_id")
         planned.append(
-            (e164, body, units, count.encoding, units * price, country, int(contact_id) if contact_id else None)
+            (
+                e164,
+                body,
+                units,
+                count.encoding,
+                units * price,
+                country,
+                int(contact_id) if contact_id else None,
+            )
         )
     skipped.extend((number, "no_price") for number in unpriced)
     total_cost = sum(p[4] for p in planned)
@@ -416,7 +426,9 @@ async def accept_send(
             ).returning(Batch.id)
             batch_id = rows[0]["id"]
             if campaign_id is not None:
-                await Campaign.update({Campaign.batch_id: batch_id}).where(Campaign.id == campaign_id)
+                await Campaign.update({Campaign.batch_id: batch_id}).where(
+                    Campaign.id == campaign_id
+                )
             if total_cost > 0:
                 await credits.reserve(
                     req.account_id,
@@ -451,9 +463,7 @@ async def accept_send(
             if replayed:
                 return replayed
         raise
-    accepted = [
-        Accepted(p[0], ids[p[0]], p[2], p[4], p[3]) for p in planned
-    ]
+    accepted = [Accepted(p[0], ids[p[0]], p[2], p[4], p[3]) for p in planned]
     return SendResult(
         batch_id=batch_id,
         accepted=accepted,
@@ -489,7 +499,9 @@ async def _insert_messages(
 ) -> dict[str, int]:
     """The outbox rows in bulk; returns the id of each number."""
     if not is_sqlite():
-        return await _insert_messages_unnest(req, batch_id, campaign_id, planned, release=release, stamp=stamp)
+        return await _insert_messages_unnest(
+            req, batch_id, campaign_id, planned, release=release, stamp=stamp
+        )
     ids: dict[str, int] = {}
     width = 21
     refunded: Any = 0 if is_sqlite() else False
@@ -524,7 +536,7 @@ async def _insert_messages(
             )
         values = ", ".join(f"({placeholders(width)})" for _ in part)
         rows = await run_sql(
-            f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",
+            f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
             *args,
         )
         ids.update({r["to_number"]: r["id"] for r in rows})
@@ -553,7 +565,7 @@ async def _insert_messages_unnest(
     ids: dict[str, int] = {}
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
     sql = (
-        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "  # noqa: S608 (only placeholders are formatted in)
         "RETURNING id, to_number"
     )
     for start in range(0, len(planned), UNNEST_ROWS):
