@@ -4,6 +4,7 @@ later (account time zone); a summary before sending (dry run) and the send itsel
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ FIELDS = (
     "when",
     "send_at",
     "campaign_name",
+    "idempotency_key",
 )
 _SPLIT = re.compile(r"[\n,;]+")
 
@@ -117,6 +119,8 @@ async def _request_from_form(
         channel=form["channel"] or "sms",
         send_at=send_at,
         campaign_name=form["campaign_name"].strip() or None,
+        # The form carries a key made when it was shown: a double click sends once.
+        idempotency_key=form["idempotency_key"][:64] or None,
         allow_free_text=allow_free_text,
     )
 
@@ -170,8 +174,10 @@ class SendController(Controller):
                 req, actor=request_actor(request), dry_run=action != "send"
             )
             if not result.dry_run:
-                dispatch_chunks(result.chunks)
+                if not result.replayed:
+                    dispatch_chunks(result.chunks)
                 status = 201
+                form["idempotency_key"] = uuid.uuid4().hex
             ctx["result"] = result
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors
