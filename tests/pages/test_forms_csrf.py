@@ -17,7 +17,9 @@ FORM_RE = re.compile(r"<form\b[^>]*>.*?</form>", re.S | re.I)
 def _pages() -> list[str]:
     paths = set()
     for route in create_app().routes:
-        if "{" in route.path or route.path.startswith(("/static", "/api", "/hooks", "/schema")):
+        if "{" in route.path or route.path.startswith(
+            ("/static", "/api", "/hooks", "/schema", "/healthz", "/platform/health")
+        ):
             continue
         for handler in getattr(route, "route_handlers", []):
             if isinstance(handler, HTTPRouteHandler) and "GET" in handler.http_methods:
