@@ -7,6 +7,7 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
@@ -25,6 +26,7 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        AccountBranding,
     ],
     migration_dependencies=[],
     commands=[],
