@@ -37,6 +37,9 @@ DEMO_BRANDING: dict[str, dict[str, str]] = {
         "product_name": "Northwind Connect",
         "primary_color": "#0b5394",
         "support_email": "support@northwind.test",
+        # Browsers resolve *.localhost to this machine, so the branded sign-in page works
+        # locally at http://northwind.localhost:8000/login.
+        "login_host": "northwind.localhost",
     },
     "melbourne": {"primary_color": "#6a1b9a"},
 }
