@@ -3,6 +3,8 @@ nothing, login host names, logos in the database, contrast warnings."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tenants import branding
@@ -230,3 +232,18 @@ def test_white_text_contrast_is_checked_against_wcag_aa():
     assert "4.5:1" in warnings["primary_color"] and "#ffcc00" in warnings["primary_color"]
     default = {k: branding.BUILT_IN_DEFAULTS[k] for k in ("primary_color", "accent_color")}
     assert branding.contrast_warnings(default) == {}
+
+
+async def test_two_accounts_claiming_one_host_at_once_get_one_winner(world):
+    async def claim(slug: str) -> str:
+        try:
+            await set_branding(world, slug, {"login_host": "shared.example.com"})
+        except ValidationFailed as exc:
+            return exc.errors["login_host"]
+        return "ok"
+
+    results = await asyncio.gather(claim("alpha"), claim("beta"))
+    assert sorted(results) == ["That host name is already used by another account.", "ok"]
+    owner = await branding.branding_for_host("shared.example.com")
+    winner = "alpha" if results[0] == "ok" else "beta"
+    assert owner.account_id == world.accounts[winner]
