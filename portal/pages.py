@@ -119,8 +119,6 @@ async def render(
             headers=headers or {},
             media_type=MediaType.HTML,
         )
-    # Said outright: inferred from "x.html.jinja" plus a handler typed `Any`, the media
-    # type came out as application/json and browsers showed the markup as text.
     return Template(
         template_name=template_name,
         context=ctx,

@@ -113,14 +113,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             process.wait()
 
 
-@pytest.fixture(autouse=True)
-def _clean_data() -> None:
-    """Replaces the suite's per-test wipe: browser tests use the live server's database,
-    and an async fixture cannot run while Playwright's sync API holds this thread's loop."""
-
-
 # Package scope: Playwright's sync API keeps an event loop running on this thread, so it
-# must be closed before the async tests of the other packages run.
+# must be closed before the async tests of the other packages run (tests/conftest.py skips
+# its data wipe for tests marked `browser` for the same reason).
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

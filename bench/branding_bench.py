@@ -3,7 +3,7 @@ layout does it on every page) and finding the branding of a sign-in host.
 
 Runs on DATABASE_URL (default: a fresh SQLite file in a temporary folder), seeds the demo
 data, then times N calls of each. Prints the figures and writes
-bench/results/branding_effective.json.
+bench/results/branding.json.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def main() -> None:
             ),
         }
     scheme = database_url().split(":", 1)[0]
-    target = ROOT / "bench" / "results" / "branding_effective.json"
+    target = ROOT / "bench" / "results" / "branding.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     # One entry per database kind, so a SQLite run and a PostgreSQL run sit side by side.
     out = json.loads(target.read_text()) if target.exists() else {}
