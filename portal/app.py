@@ -19,6 +19,8 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.session import SessionController
@@ -58,6 +60,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SessionController,
         DashboardController,
         AccountsController,
+        ContactsController,
+        ConsentController,
         HealthController,
         api_router,
         create_static_files_router(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants import accounts, users
+from tenants import accounts, contacts, users
 from tenants.audit import SYSTEM
 from tenants.errors import NotFound
 
@@ -25,6 +25,14 @@ DEMO_USERS = [
     ("events@melbourne.test", "melbourne-events", "Sender"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
+# account slug, phone, first name, last name, tags
+DEMO_CONTACTS = [
+    ("sydney", "+61412000101", "Olivia", "Smith", ["vip"]),
+    ("sydney", "+61412000102", "Jack", "Nguyen", []),
+    ("sydney", "+61412000103", "Mia", "Brown", ["newsletter"]),
+    ("melbourne-events", "+61412000201", "Noah", "Wilson", ["festival"]),
+    ("melbourne-events", "+61412000202", "Ava", "Taylor", []),
+]
 
 
 async def _ensure_account(
@@ -84,4 +92,14 @@ async def seed_demo() -> dict[str, int]:
     for email, slug, role in DEMO_USERS:
         user_id = await _ensure_user(email, password_hash=password_hash)
         await users.add_membership(user_id=user_id, account_id=ids[slug], role=role)
+    for slug, phone, first, last, tags in DEMO_CONTACTS:
+        if await contacts.find_contact_by_phone(ids[slug], phone) is None:
+            await contacts.create_contact(
+                actor=SYSTEM,
+                account_id=ids[slug],
+                phone=phone,
+                first_name=first,
+                last_name=last,
+                tags=tags,
+            )
     return ids
