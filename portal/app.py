@@ -20,6 +20,8 @@ from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.branding import BrandingController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.platform import PlatformController
@@ -61,6 +63,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         DashboardController,
         AccountsController,
         BrandingController,
+        ContactsController,
+        ConsentController,
         HealthController,
         PlatformController,
         api_router,

@@ -3,5 +3,7 @@
 from litestar import Router
 
 from portal.api.accounts import AccountsApi
+from portal.api.consent import ConsentApi
+from portal.api.contacts import ContactsApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi])
+api_router = Router(path="/api/v1", route_handlers=[AccountsApi, ConsentApi, ContactsApi])
