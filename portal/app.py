@@ -21,6 +21,9 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
+from portal.controllers.branding import BrandingController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
@@ -72,6 +75,9 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
+        ContactsController,
+        ConsentController,
         HealthController,
         ProviderHooksController,
         SendController,
