@@ -19,9 +19,9 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.branding import BrandingController
 from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
-from portal.controllers.branding import BrandingController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController

@@ -17,8 +17,7 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import sending, templates
-from tenants.contacts import ContactList
+from tenants import contacts, sending, templates
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messages import CHANNELS, Batch
 from tenants.sending import SendRequest
@@ -55,11 +54,7 @@ def _variables(text: str) -> dict[str, str]:
 
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
-    lists = (
-        await ContactList.select(ContactList.id, ContactList.name)
-        .where(ContactList.account_id == account.id)
-        .order_by(ContactList.name)
-    )
+    lists = await contacts.contact_lists(account.id)
     senders = (
         await Batch.select(Batch.sender)
         .where((Batch.account_id == account.id) & (Batch.sender != ""))

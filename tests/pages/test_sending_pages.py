@@ -178,7 +178,9 @@ async def test_a_double_submitted_form_sends_once(client, world):
     page = await client.get("/send")
     key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page.text).group(1)
     for _ in range(2):
-        r = await client.post("/send", data=form(csrf, action="send", idempotency_key=key), headers=HX)
+        r = await client.post(
+            "/send", data=form(csrf, action="send", idempotency_key=key), headers=HX
+        )
         assert r.status_code == 201
     assert await Message.count() == 3
     assert await credits.balance(account) == 997
