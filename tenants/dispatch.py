@@ -10,15 +10,17 @@ may have reached the provider (a killed worker, a timeout) is looked up by its r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from tenants import consent
 from tenants.clock import now
 from tenants.db import transaction
 from tenants.messages import (
@@ -255,14 +257,9 @@ async def _record_results(
     return sent, len(moves) - sent
 
 
-ConsentCheck = Callable[[int, list[str], str], Awaitable[set[str]]]
-
-
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    from tenants import consent
-
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_account[(row["account_id"], row["channel"])].append(row)
@@ -360,8 +357,6 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
             outcome.retry_in = await seconds_until_tokens(provider, sender or "-")
             continue
         if wait > 0:
-            import asyncio
-
             await asyncio.sleep(wait)
         ids = [r["id"] for r in group]
         await run_sql(
