@@ -19,8 +19,10 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.orders import OrdersController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
@@ -58,6 +60,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SessionController,
         DashboardController,
         AccountsController,
+        CreditsController,
+        OrdersController,
         HealthController,
         api_router,
         create_static_files_router(

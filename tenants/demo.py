@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tenants import accounts, users
-from tenants.audit import SYSTEM
+from tenants import accounts, credits, users
+from tenants.audit import SYSTEM, Actor
+from tenants.db import transaction
 from tenants.errors import NotFound
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -25,6 +26,15 @@ DEMO_USERS = [
     ("events@melbourne.test", "melbourne-events", "Sender"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
+# Balances of CONTRACT.md, reached the way a customer would: Northwind buys once (the
+# operator approves the invoice) and allocates down the tree.
+DEMO_PURCHASE = ("northwind", 13200)
+# from slug, to slug, credits
+DEMO_ALLOCATIONS = [
+    ("northwind", "sydney", 2000),
+    ("northwind", "melbourne", 1200),
+    ("melbourne", "melbourne-events", 200),
+]
 
 
 async def _ensure_account(
@@ -84,4 +94,31 @@ async def seed_demo() -> dict[str, int]:
     for email, slug, role in DEMO_USERS:
         user_id = await _ensure_user(email, password_hash=password_hash)
         await users.add_membership(user_id=user_id, account_id=ids[slug], role=role)
+    await _seed_credits(ids)
     return ids
+
+
+async def _seed_credits(ids: dict[str, int]) -> None:
+    """Buy and allocate the demo credits once; a ledger already there means it was done."""
+    buyer_slug, amount = DEMO_PURCHASE
+    async with transaction():
+        if await credits.LedgerEntry.exists().where(
+            credits.LedgerEntry.account_id == ids[buyer_slug]
+        ):
+            return
+        order = await credits.purchase(
+            ids[buyer_slug], amount, actor=Actor(label="finance@northwind.test")
+        )
+        await credits.approve_order(
+            order.id, actor=Actor(label=OPERATOR_EMAIL), note="demo data: paid"
+        )
+        owner = Actor(label="owner@northwind.test")
+        for source, target, credits_amount in DEMO_ALLOCATIONS:
+            await credits.allocate(
+                actor=owner,
+                within_account_id=ids[source],
+                to_account_id=ids[target],
+                amount=credits_amount,
+                idempotency_key=f"demo-{source}-{target}",
+                reference="demo data",
+            )

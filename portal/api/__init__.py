@@ -3,5 +3,6 @@
 from litestar import Router
 
 from portal.api.accounts import AccountsApi
+from portal.api.credits import CreditsApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi])
+api_router = Router(path="/api/v1", route_handlers=[AccountsApi, CreditsApi])
