@@ -23,6 +23,7 @@ from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.orders import OrdersController
+from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
@@ -63,6 +64,7 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         CreditsController,
         OrdersController,
         HealthController,
+        PlatformController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

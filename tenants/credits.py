@@ -29,7 +29,6 @@ from tenants.accounts import (
     Account,
     AccountView,
     get_account,
-    get_accounts,
     get_in_subtree,
     path_ids,
 )
@@ -1341,12 +1340,6 @@ async def dismiss_notice(*, actor: audit.Actor, account_id: int, notice_id: int)
 
 
 # --------------------------------------------------------------------------- prices
-
-
-async def root_accounts() -> list[AccountView]:
-    """The platform account(s) and every master: what the operator prices."""
-    rows = await Account.select(Account.id).where(Account.parent.is_null())
-    return sorted(await get_accounts([r["id"] for r in rows]), key=lambda a: (a.kind, a.name))
 
 
 async def _platform_ids() -> list[int]:

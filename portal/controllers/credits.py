@@ -521,7 +521,12 @@ async def _price_context(grants: Any, account_id: str) -> dict[str, Any]:
     may_edit = grants.decide("pricing.manage").allowed
     choices = await accounts.subtree(root.id, include_self=grants.is_operator)
     if grants.is_operator:
-        roots = [a for a in await credits.root_accounts() if a.id not in {c.id for c in choices}]
+        roots = [
+            a
+            for a in await accounts.root_accounts(kind="platform")
+            + await accounts.root_accounts(kind="master")
+            if a.id not in {c.id for c in choices}
+        ]
         choices = roots + choices
     target = None
     if may_edit and choices:
