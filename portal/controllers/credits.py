@@ -56,6 +56,11 @@ def parse_day(raw: str | None, field: str) -> date | None:
         raise ValidationFailed({field: "Use a date like 2026-01-31."}) from None
 
 
+def tree_order(items: list[AccountView]) -> list[AccountView]:
+    """Parents first, each followed by its own descendants (so indentation reads right)."""
+    return sorted(items, key=lambda a: a.ancestor_ids)
+
+
 def _form_id(data: dict[str, str], field: str) -> int:
     try:
         return int(data.get(field, ""))
@@ -66,7 +71,7 @@ def _form_id(data: dict[str, str], field: str) -> int:
 async def _overview(root: AccountView, allowed: frozenset[str]) -> dict[str, Any]:
     """What the credits page shows: the working wallet and every account below it."""
     root = await accounts.get_account(root.id)
-    below = await accounts.subtree(root.id, include_self=False)
+    below = tree_order(await accounts.subtree(root.id, include_self=False))
     settings = await credits.wallet_settings_many([root.id, *[a.id for a in below]])
     wallet_id = await credits.wallet_of(root.id)
     wallet = root if wallet_id == root.id else await accounts.get_account(wallet_id)
@@ -220,7 +225,7 @@ class CreditsController(Controller):
             {
                 "root": root,
                 "target": target,
-                "choices": await accounts.subtree(root.id),
+                "choices": tree_order(await accounts.subtree(root.id)),
                 "filters": filters,
                 "kinds": credits.KINDS,
                 "rows": rows,
@@ -287,7 +292,7 @@ class CreditsController(Controller):
     @get("/wallets", opt={"permission": "credits.allocate"}, name="credits-wallets")
     async def wallets(self, request: HTMXRequest) -> Any:
         root = current_grants(request).account
-        below = await accounts.subtree(root.id, include_self=False)
+        below = tree_order(await accounts.subtree(root.id, include_self=False))
         return await render(
             request,
             "credits_wallets.html.jinja",
@@ -327,6 +332,7 @@ class CreditsController(Controller):
         }
         errors: dict[str, str] = {}
         saved = False
+        below = tree_order(await accounts.subtree(root.id, include_self=False))
         try:
             parsed: dict[str, int | None] = {}
             for field in ("monthly_cap", "low_balance_threshold", "top_up_amount"):
@@ -360,10 +366,8 @@ class CreditsController(Controller):
                 "form": form,
                 "errors": errors,
                 "saved": saved,
-                "below": await accounts.subtree(root.id, include_self=False),
-                "wallets": await credits.wallet_settings_many(
-                    [a.id for a in await accounts.subtree(root.id, include_self=False)]
-                ),
+                "below": below,
+                "wallets": await credits.wallet_settings_many([a.id for a in below]),
             },
             block="wallet_form",
             status_code=422 if errors else 200,
@@ -519,7 +523,7 @@ async def _price_context(grants: Any, account_id: str) -> dict[str, Any]:
     a descendant (pricing.manage), or for the operator any root account too."""
     root: AccountView = grants.account
     may_edit = grants.decide("pricing.manage").allowed
-    choices = await accounts.subtree(root.id, include_self=grants.is_operator)
+    choices = tree_order(await accounts.subtree(root.id, include_self=grants.is_operator))
     if grants.is_operator:
         roots = [
             a
