@@ -22,8 +22,10 @@ from portal.controllers.accounts import AccountsController
 from portal.controllers.branding import BrandingController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
+from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
@@ -65,6 +67,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         BrandingController,
         ContactsController,
         ConsentController,
+        CreditsController,
+        OrdersController,
         HealthController,
         PlatformController,
         api_router,

@@ -16,6 +16,16 @@ from tenants.consent import (
     GlobalSuppression,
 )
 from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
+from tenants.credits import (
+    CreditTransfer,
+    LedgerEntry,
+    MonthlySpend,
+    Notice,
+    PriceRule,
+    PurchaseOrder,
+    Reservation,
+    WalletSettings,
+)
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
@@ -45,6 +55,14 @@ APP_CONFIG = AppConfig(
         ContactList,
         ContactListMember,
         ContactImport,
+        LedgerEntry,
+        CreditTransfer,
+        PurchaseOrder,
+        WalletSettings,
+        MonthlySpend,
+        Reservation,
+        Notice,
+        PriceRule,
     ],
     migration_dependencies=[],
     commands=[],

@@ -5,5 +5,9 @@ from litestar import Router
 from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
+from portal.api.credits import CreditsApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi, ConsentApi, ContactsApi])
+api_router = Router(
+    path="/api/v1",
+    route_handlers=[AccountsApi, ConsentApi, ContactsApi, CreditsApi],
+)
