@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar.enums import MediaType
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
@@ -80,7 +81,12 @@ async def render(
             context=ctx,
             status_code=status_code,
             headers=headers or {},
+            media_type=MediaType.HTML,
         )
     return Template(
-        template_name=template_name, context=ctx, status_code=status_code, headers=headers or {}
+        template_name=template_name,
+        context=ctx,
+        status_code=status_code,
+        headers=headers or {},
+        media_type=MediaType.HTML,
     )
