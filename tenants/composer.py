@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from tenants.merge_fields import fields_in, render, unknown_fields
 from tenants.segments import (
     GSM7,
+    GSM7_BASIC,
+    GSM7_EXTENSION,
     GSM_LOOKALIKES,
     SegmentCount,
     count_segments,
@@ -33,6 +35,7 @@ TYPICAL_LENGTH = 10
 SAMPLE_VALUES = {"first_name": "Alex", "last_name": "Taylor", "phone": "+61412345678"}
 STANDARD_RATE_LABEL = "credits at the standard SMS rate"
 REPLACE_ALL = "all"
+_GSM7_ALPHABET = GSM7_BASIC | GSM7_EXTENSION
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,10 @@ def _name(cluster: str) -> str:
     return " + ".join(names)
 
 
-def _pieces(text: str, culprits: set[str]) -> list[Piece]:
+def _pieces(clusters: list[str], culprits: set[str]) -> list[Piece]:
     pieces: list[Piece] = []
     run: list[str] = []
-    for cluster in grapheme_clusters(text):
+    for cluster in clusters:
         if cluster in culprits:
             if run:
                 pieces.append(Piece("".join(run)))
@@ -153,7 +156,10 @@ def compose(
         counted = count_segments(render(text, {n: "x" * size for n, size in assumed.items()}))
     else:
         counted = count_segments(text)
-    found = ucs2_characters(text)
+    # One grapheme pass serves both the culprit list and the highlighting; this is what
+    # ucs2_characters() does, without segmenting the text a second time.
+    clusters = [] if set(text) <= _GSM7_ALPHABET else grapheme_clusters(text)
+    found = list(dict.fromkeys(c for c in clusters if not set(c) <= _GSM7_ALPHABET))
     culprits = [
         Culprit(
             text=cluster,
@@ -171,7 +177,7 @@ def compose(
         unknown_fields=unknown_fields(text, known_fields),
         assumed_lengths=assumed,
         culprits=culprits,
-        pieces=_pieces(text, set(found)) if found else [],
+        pieces=_pieces(clusters, set(found)) if found else [],
         credits_per_segment=credits_per_segment,
         cost=counted.segments * credits_per_segment,
         cost_label=cost_label,
