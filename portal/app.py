@@ -19,6 +19,7 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.branding import BrandingController
 from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
@@ -61,6 +62,7 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
         HealthController,
         PlatformController,
         TemplatesController,

@@ -7,6 +7,7 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
@@ -29,6 +30,7 @@ APP_CONFIG = AppConfig(
         Template,
         TemplateVersion,
         TemplatePolicy,
+        AccountBranding,
     ],
     migration_dependencies=[],
     commands=[],

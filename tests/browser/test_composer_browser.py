@@ -4,27 +4,20 @@ GSM-7 look-alike in one click, and shows the exact count for sample values."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Page
+
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, base: str, email: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.fill("#email", email)
-    page.fill("#password", "demo-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+def _stat(page: Page, name: str, kind: str = "stat") -> str:
+    return page.locator(f'[data-{kind}="{name}"]').inner_text().split()[0]
 
 
-def _stat(page, name: str, kind: str = "stat") -> str:  # type: ignore[no-untyped-def]
-    return str(page.locator(f'[data-{kind}="{name}"]').inner_text()).split()[0]
-
-
-def test_live_counter_replacement_and_sample(demo_server, browser):
-    page = browser.new_page()
-    _sign_in(page, demo_server, "owner@northwind.test")
-    page.goto(f"{demo_server}/templates/new")
-    page.evaluate("window.__noReload = true")
+def test_live_counter_replacement_and_sample(page: Page):
+    sign_in(page, "owner@northwind.test")
+    page.goto("/templates/new")
 
     page.locator("#tpl-body").press_sequentially("See you at 10")
     page.wait_for_function(
@@ -60,15 +53,12 @@ def test_live_counter_replacement_and_sample(demo_server, browser):
     assert "See you at 10 - it's booked, {{first_name|there}}" in page.inner_text(
         "#pending-version"
     )
-    page.close()
 
 
-def test_support_in_the_branch_sees_the_shared_template_read_only(demo_server, browser):
-    page = browser.new_page()
-    _sign_in(page, demo_server, "support@sydney.test")
-    page.goto(f"{demo_server}/templates")
+def test_support_in_the_branch_sees_the_shared_template_read_only(page: Page):
+    sign_in(page, "support@sydney.test")
+    page.goto("/templates")
     page.click("text=Appointment reminder")
     page.wait_for_selector("#approved-version")
     assert "only Northwind Messaging can change it" in page.inner_text("#template-detail")
     assert page.locator("#template-editor").count() == 0
-    page.close()
