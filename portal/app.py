@@ -21,6 +21,8 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.branding import BrandingController
 from portal.controllers.composer import ComposerController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.platform import PlatformController
@@ -63,6 +65,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         DashboardController,
         AccountsController,
         BrandingController,
+        ContactsController,
+        ConsentController,
         HealthController,
         PlatformController,
         TemplatesController,

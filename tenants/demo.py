@@ -7,7 +7,7 @@ import struct
 import zlib
 from collections.abc import Callable
 
-from tenants import accounts, branding, templates, users
+from tenants import accounts, branding, contacts, templates, users
 from tenants.audit import SYSTEM
 from tenants.errors import NotFound
 
@@ -90,6 +90,16 @@ def northwind_logo_png(size: int = 64) -> bytes:
     return png_bytes(size, size, pixel)
 
 
+# account slug, phone, first name, last name, tags
+DEMO_CONTACTS = [
+    ("sydney", "+61412000101", "Olivia", "Smith", ["vip"]),
+    ("sydney", "+61412000102", "Jack", "Nguyen", []),
+    ("sydney", "+61412000103", "Mia", "Brown", ["newsletter"]),
+    ("melbourne-events", "+61412000201", "Noah", "Wilson", ["festival"]),
+    ("melbourne-events", "+61412000202", "Ava", "Taylor", []),
+]
+
+
 async def _ensure_account(
     slug: str, name: str, parent_slug: str | None, consent_mode: str
 ) -> accounts.AccountView:
@@ -152,6 +162,16 @@ async def seed_demo() -> dict[str, int]:
             actor=SYSTEM, account_id=ids[slug], name=name, body=body, shared_down=True
         )
     await _seed_branding(ids)
+    for slug, phone, first, last, tags in DEMO_CONTACTS:
+        if await contacts.find_contact_by_phone(ids[slug], phone) is None:
+            await contacts.create_contact(
+                actor=SYSTEM,
+                account_id=ids[slug],
+                phone=phone,
+                first_name=first,
+                last_name=last,
+                tags=tags,
+            )
     return ids
 
 

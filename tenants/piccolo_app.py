@@ -8,6 +8,14 @@ from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
 from tenants.branding import AccountBranding
+from tenants.consent import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentReply,
+    ConsentState,
+    GlobalSuppression,
+)
+from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
@@ -31,6 +39,16 @@ APP_CONFIG = AppConfig(
         TemplateVersion,
         TemplatePolicy,
         AccountBranding,
+        ConsentEvent,
+        ConsentState,
+        GlobalSuppression,
+        ConsentKeyword,
+        ConsentReply,
+        Contact,
+        ContactTag,
+        ContactList,
+        ContactListMember,
+        ContactImport,
     ],
     migration_dependencies=[],
     commands=[],
