@@ -2,7 +2,8 @@
 and cost, the characters that force UCS-2 (with their GSM-7 look-alikes), unknown merge
 fields, an estimate for text with merge fields and the exact figure for sample values.
 
-Pure functions over plain values, except `merge_field_names`, which reads the account.
+Pure functions over plain values, except `merge_field_names`, which reads the account's
+contacts for their custom field names.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from tenants.contacts import Contact
+from tenants.db import is_sqlite
 from tenants.merge_fields import fields_in, render, unknown_fields
 from tenants.segments import (
     GSM7,
@@ -63,6 +66,7 @@ class Composition:
     estimated: bool
     fields: list[str]
     unknown_fields: list[str]
+    known_fields: list[str]
     assumed_lengths: dict[str, int]
     culprits: list[Culprit]
     pieces: list[Piece]  # empty unless something forces UCS-2
@@ -148,6 +152,7 @@ def compose(
     typical field lengths, and `samples` (field -> value; missing ones get a default
     sample) gives the exact rendering and count for those values.
     """
+    known = list(known_fields)
     names = fields_in(text)
     assumed = {name: TYPICAL_LENGTHS.get(name, TYPICAL_LENGTH) for name in names}
     if names:
@@ -174,7 +179,8 @@ def compose(
         count=counted,
         estimated=bool(names),
         fields=names,
-        unknown_fields=unknown_fields(text, known_fields),
+        unknown_fields=unknown_fields(text, known),
+        known_fields=known,
         assumed_lengths=assumed,
         culprits=culprits,
         pieces=_pieces(clusters, set(found)) if found else [],
@@ -197,9 +203,21 @@ def compose(
     )
 
 
-async def merge_field_names(account_id: int) -> list[str]:
-    """The merge fields a recipient of this account can fill: the contact fields.
+# Custom field names used by any of the account's contacts: one query, the keys of the
+# JSON `fields` column gathered in the database rather than row by row in Python.
+_CUSTOM_FIELDS_SQLITE = (
+    "SELECT DISTINCT j.key AS name FROM contact, json_each(contact.fields) AS j "
+    "WHERE contact.account_id = {}"
+)
+_CUSTOM_FIELDS_POSTGRES = (
+    "SELECT DISTINCT jsonb_object_keys(fields::jsonb) AS name FROM contact WHERE account_id = {}"
+)
 
-    Custom contact fields join this list once contacts define them (tenants/contacts).
-    """
-    return list(CONTACT_FIELDS)
+
+async def merge_field_names(account_id: int) -> list[str]:
+    """The merge fields a recipient of this account can fill: the standard contact fields,
+    then the custom fields its contacts carry, sorted."""
+    sql = _CUSTOM_FIELDS_SQLITE if is_sqlite() else _CUSTOM_FIELDS_POSTGRES
+    rows = await Contact.raw(sql, account_id)
+    custom = sorted({r["name"] for r in rows} - set(CONTACT_FIELDS))
+    return [*CONTACT_FIELDS, *custom]
