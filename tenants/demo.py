@@ -7,7 +7,7 @@ import struct
 import zlib
 from collections.abc import Callable
 
-from tenants import accounts, branding, contacts, credits, users
+from tenants import accounts, branding, contacts, credits, templates, users
 from tenants.audit import SYSTEM, Actor
 from tenants.db import transaction
 from tenants.errors import NotFound
@@ -31,6 +31,10 @@ DEMO_USERS = [
     ("events@melbourne.test", "melbourne-events", "Sender"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
+# name, owner slug, body; approved and shared down the owner's subtree
+DEMO_TEMPLATES = [
+    ("Appointment reminder", "northwind", "Hi {{first_name|there}}, see you at {{time}}."),
+]
 # Northwind brands its tree; Melbourne overrides only the colour, so Sydney shows
 # Northwind's colour and logo and Melbourne Events Melbourne's colour with Northwind's logo.
 DEMO_BRANDING: dict[str, dict[str, str]] = {
@@ -163,6 +167,10 @@ async def seed_demo() -> dict[str, int]:
     for email, slug, role in DEMO_USERS:
         user_id = await _ensure_user(email, password_hash=password_hash)
         await users.add_membership(user_id=user_id, account_id=ids[slug], role=role)
+    for name, slug, body in DEMO_TEMPLATES:
+        await templates.ensure_approved_template(
+            actor=SYSTEM, account_id=ids[slug], name=name, body=body, shared_down=True
+        )
     await _seed_branding(ids)
     for slug, phone, first, last, tags in DEMO_CONTACTS:
         if await contacts.find_contact_by_phone(ids[slug], phone) is None:

@@ -28,6 +28,7 @@ from tenants.credits import (
 )
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -44,6 +45,9 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
         AccountBranding,
         ConsentEvent,
         ConsentState,
