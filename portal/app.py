@@ -24,10 +24,12 @@ from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
+from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
 from portal.controllers.messages import MessagesController
+from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.send import SendController
 from portal.controllers.session import SessionController
@@ -78,6 +80,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         BrandingController,
         ContactsController,
         ConsentController,
+        CreditsController,
+        OrdersController,
         HealthController,
         ProviderHooksController,
         SendController,

@@ -5,6 +5,7 @@ from litestar import Router
 from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
+from portal.api.credits import CreditsApi
 from portal.api.messages import MessagesApi
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
@@ -15,6 +16,7 @@ api_router = Router(
         AccountsApi,
         ConsentApi,
         ContactsApi,
+        CreditsApi,
         TemplatesApi,
         SegmentsApi,
         MessagesApi,
