@@ -123,6 +123,14 @@ async def main() -> int:
             await asyncio.sleep(1)
         final = await counts()
         log(f"final: {final}")
+        retried = await run_sql("SELECT COUNT(*) AS n FROM message WHERE submit_attempts > 1")
+        looked_up = await run_sql(
+            "SELECT COUNT(*) AS n FROM message_event WHERE source = 'platform' AND status = 'sent'"
+        )
+        log(
+            f"claimed again after the kill: {retried[0]['n']}; found at the provider by "
+            f"reference instead of resubmitted: {looked_up[0]['n']}"
+        )
         outbox = stack.outbox()
         submissions = {int(o["message_id"]): int(o["submissions"]) for o in outbox}  # type: ignore[call-overload]
         twice = [m for m, n in submissions.items() if n != 1]
