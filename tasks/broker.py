@@ -22,9 +22,14 @@ def broker_url() -> str:
 
 class DatabasePool(Middleware):
     """Opens the PostgreSQL pool on the worker's event-loop thread (an asyncpg pool
-    belongs to one loop) and closes it when the worker stops."""
+    belongs to one loop) and closes it when the worker stops.
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    Before boot, not after: worker threads consume as soon as they start, and a
+    transaction begun on a fresh connection while the pool appears would be released
+    into the pool ("not a member of this pool"). The AsyncIO middleware, added first,
+    has started the loop thread by then."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from dramatiq.asyncio import get_event_loop_thread
 
         from tenants.db import start_pool

@@ -60,7 +60,11 @@ class OutboxSweeper:
                         log.info("sweeper handed %d chunks to the broker", chunks)
                 except Exception:  # the next pass retries; a failing pass must not end the job
                     log.exception("outbox sweep failed")
-                await asyncio.to_thread(self._stop.wait, self.interval)
+                # Short sleeps: a stop request ends the loop within a fraction of a second.
+                waited = 0.0
+                while waited < self.interval and not self._stop.is_set():
+                    await asyncio.sleep(0.2)
+                    waited += 0.2
         finally:
             await close_pool()
 

@@ -15,13 +15,14 @@ class ProviderUnavailable(Exception):
     """Raised so Dramatiq retries the chunk with backoff; the claims were released."""
 
 
+# Any failure is retried with backoff (a provider or database hiccup); the chunk's claims
+# were released, and messages that may have reached the provider are looked up first.
 @dramatiq.actor(
     queue_name="sending",
     max_retries=6,
     min_backoff=1_000,
     max_backoff=30_000,
     time_limit=300_000,
-    retry_when=lambda retries, exc: isinstance(exc, ProviderUnavailable) and retries < 6,
 )
 async def submit_messages(message_ids: list[int]) -> None:
     """Submit one chunk of the outbox through the account's provider gateway."""

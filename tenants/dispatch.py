@@ -284,6 +284,18 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
     outcome.claimed = len(rows)
     if not rows:
         return outcome
+    try:
+        return await _submit_claimed(rows, token, gateway_for, outcome)
+    except BaseException:
+        # Let go at once, so the retry need not wait out the lease; a message that may
+        # have reached the provider counts an attempt and is looked up before resending.
+        await _release(token, [r["id"] for r in rows])
+        raise
+
+
+async def _submit_claimed(
+    rows: list[dict[str, Any]], token: str, gateway_for: GatewayFor, outcome: ChunkOutcome
+) -> ChunkOutcome:
     rows_by_id = {r["id"]: r for r in rows}
 
     # Reconcile messages that an earlier attempt may have handed over already.

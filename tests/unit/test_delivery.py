@@ -259,3 +259,20 @@ async def test_a_provider_down_for_good_fails_the_message_after_the_last_attempt
     assert last.failed == 1
     view = await messages.get_message(account, ids[0])
     assert view.status == "enqueued_failed" and view.error_code == "PROVIDER_UNAVAILABLE"
+
+
+async def test_an_unexpected_error_lets_go_of_the_chunk_for_the_retry(world):
+    account = world.accounts["alpha"]
+    _, ids = await make_outbox(account, ["+61400000001"])
+
+    class Broken(FlakyGateway):
+        async def submit(self, batch):
+            self.received.extend(m.message_id for m in batch)
+            raise RuntimeError("a bug or a dropped database connection")
+
+    with pytest.raises(RuntimeError):
+        await dispatch.submit_chunk(ids, lambda _: Broken())
+    gateway = FlakyGateway()
+    gateway.fail_next = False
+    retry = await dispatch.submit_chunk(ids, lambda _: gateway)
+    assert retry.claimed == 1 and retry.sent == 1
