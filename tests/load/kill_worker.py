@@ -35,7 +35,9 @@ ENV = {
     "DATA_DIR": "/tmp/portal-fault-data",
     "SECRET_KEY": "fault-script-secret",
     "SIMULATOR_LATENCY_MS": "50",
-    "SIMULATOR_CALLBACK_DELAY_MS": "200",
+    # Late delivery reports: messages the killed worker handed over stay `enqueued` until
+    # the sweeper takes them back, so the lookup by reference is what prevents a resend.
+    "SIMULATOR_CALLBACK_DELAY_MS": "20000",
     # Slow enough that the kill lands mid-campaign, short leases so recovery is quick.
     "RATE_LIMIT_PROVIDER_SEGMENTS": "800",
     "RATE_LIMIT_SENDER_SEGMENTS": "800",
