@@ -7,6 +7,14 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.consent import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentReply,
+    ConsentState,
+    GlobalSuppression,
+)
+from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
@@ -25,6 +33,16 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        ConsentEvent,
+        ConsentState,
+        GlobalSuppression,
+        ConsentKeyword,
+        ConsentReply,
+        Contact,
+        ContactTag,
+        ContactList,
+        ContactListMember,
+        ContactImport,
     ],
     migration_dependencies=[],
     commands=[],
