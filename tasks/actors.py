@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.webhooks import deliver_webhook  # noqa: F401  (so `portal worker` declares it)
 from tenants import health
 
 

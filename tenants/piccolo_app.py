@@ -16,8 +16,11 @@ from tenants.consent import (
 )
 from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
 from tenants.health import Heartbeat
+from tenants.keywords import Keyword, KeywordAction
+from tenants.numbers import PhoneNumber, SenderId
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.users import Membership, User
+from tenants.webhooks import WebhookDelivery, WebhookEndpoint
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -43,6 +46,12 @@ APP_CONFIG = AppConfig(
         ContactList,
         ContactListMember,
         ContactImport,
+        PhoneNumber,
+        SenderId,
+        Keyword,
+        KeywordAction,
+        WebhookEndpoint,
+        WebhookDelivery,
     ],
     migration_dependencies=[],
     commands=[],

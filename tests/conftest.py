@@ -162,3 +162,12 @@ def join_queues(*queues: str) -> None:
     if is_in_process(broker):
         for q in queues:
             broker.join(q, fail_fast=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def demo(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The demo data of CONTRACT.md (account ids by slug), without paying for argon2 again."""
+    from tenants.demo import seed_demo
+
+    monkeypatch.setattr(users, "hash_password", lambda password: PASSWORD_HASH)
+    return await seed_demo()
