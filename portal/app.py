@@ -21,6 +21,8 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.keywords import KeywordsController
+from portal.controllers.numbers import NumbersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
 from portal.errors import EXCEPTION_HANDLERS
@@ -61,6 +63,8 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         AccountsController,
         HealthController,
         PlatformController,
+        NumbersController,
+        KeywordsController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

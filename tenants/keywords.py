@@ -332,6 +332,21 @@ async def list_belongs_to(account_id: int, list_id: int) -> bool:
     )
 
 
+async def contact_lists_of(account_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each account's own contact lists as (id, name): where keyword senders may be added."""
+    if not account_ids:
+        return {}
+    rows = (
+        await ContactList.select(ContactList.id, ContactList.account_id, ContactList.name)
+        .where(ContactList.account_id.is_in(account_ids))
+        .order_by(ContactList.name)
+    )
+    out: dict[int, list[tuple[int, str]]] = {a: [] for a in account_ids}
+    for r in rows:
+        out[r["account_id"]].append((r["id"], r["name"]))
+    return out
+
+
 async def add_action(
     *,
     actor: audit.Actor,

@@ -3,5 +3,7 @@
 from litestar import Router
 
 from portal.api.accounts import AccountsApi
+from portal.api.keywords import KeywordsApi
+from portal.api.numbers import NumbersApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi])
+api_router = Router(path="/api/v1", route_handlers=[AccountsApi, NumbersApi, KeywordsApi])
