@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants import accounts, users
+from tenants import accounts, templates, users
 from tenants.audit import SYSTEM
 from tenants.errors import NotFound
 
@@ -25,6 +25,10 @@ DEMO_USERS = [
     ("events@melbourne.test", "melbourne-events", "Sender"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
+# name, owner slug, body; approved and shared down the owner's subtree
+DEMO_TEMPLATES = [
+    ("Appointment reminder", "northwind", "Hi {{first_name|there}}, see you at {{time}}."),
+]
 
 
 async def _ensure_account(
@@ -84,6 +88,10 @@ async def seed_demo() -> dict[str, int]:
     for email, slug, role in DEMO_USERS:
         user_id = await _ensure_user(email, password_hash=password_hash)
         await users.add_membership(user_id=user_id, account_id=ids[slug], role=role)
+    for name, slug, body in DEMO_TEMPLATES:
+        await templates.ensure_approved_template(
+            actor=SYSTEM, account_id=ids[slug], name=name, body=body, shared_down=True
+        )
     await _seed_numbers_and_keywords(ids)
     return ids
 

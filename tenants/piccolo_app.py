@@ -15,10 +15,22 @@ from tenants.consent import (
     GlobalSuppression,
 )
 from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
+from tenants.credits import (
+    CreditTransfer,
+    LedgerEntry,
+    MonthlySpend,
+    Notice,
+    PriceRule,
+    PurchaseOrder,
+    Reservation,
+    WalletSettings,
+)
 from tenants.health import Heartbeat
 from tenants.keywords import Keyword, KeywordAction
+from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.numbers import PhoneNumber, SenderId
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
 from tenants.webhooks import WebhookDelivery, WebhookEndpoint
 
@@ -52,6 +64,22 @@ APP_CONFIG = AppConfig(
         KeywordAction,
         WebhookEndpoint,
         WebhookDelivery,
+        Batch,
+        Message,
+        MessageEvent,
+        Campaign,
+        RateBucket,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
+        LedgerEntry,
+        CreditTransfer,
+        PurchaseOrder,
+        WalletSettings,
+        MonthlySpend,
+        Reservation,
+        Notice,
+        PriceRule,
     ],
     migration_dependencies=[],
     commands=[],

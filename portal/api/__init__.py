@@ -4,6 +4,12 @@ from litestar import Router
 
 from portal.api.accounts import AccountsApi
 from portal.api.keywords import KeywordsApi
+from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.segments import SegmentsApi
+from portal.api.templates import TemplatesApi
 
-api_router = Router(path="/api/v1", route_handlers=[AccountsApi, NumbersApi, KeywordsApi])
+api_router = Router(
+    path="/api/v1",
+    route_handlers=[AccountsApi, TemplatesApi, SegmentsApi, MessagesApi, NumbersApi, KeywordsApi],
+)
