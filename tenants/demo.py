@@ -109,8 +109,7 @@ DEMO_JOIN_REPLY = (
 
 async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
     """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
-    from tenants import keywords, numbers
-    from tenants.contacts import ContactList
+    from tenants import contacts, keywords, numbers
 
     for value, owner, holder, label in DEMO_NUMBERS:
         number = await numbers.find_number(value)
@@ -133,17 +132,14 @@ async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
     assert shared is not None
     if await keywords.keyword_on(shared.id, "JOIN") is not None:
         return
-    row = (
-        await ContactList.select(ContactList.id)
-        .where((ContactList.account_id == ids["sydney"]) & (ContactList.name == DEMO_JOIN_LIST))
-        .first()
-    )
-    if row is None:
-        row = (
-            await ContactList.insert(
-                ContactList(account_id=ids["sydney"], name=DEMO_JOIN_LIST)
-            ).returning(ContactList.id)
-        )[0]
+    join_list = next(
+        (
+            item
+            for item in await contacts.contact_lists(ids["sydney"])
+            if item.name == DEMO_JOIN_LIST
+        ),
+        None,
+    ) or await contacts.create_list(actor=SYSTEM, account_id=ids["sydney"], name=DEMO_JOIN_LIST)
     join = await keywords.claim_keyword(
         actor=SYSTEM,
         within_account_id=ids["northwind"],
@@ -156,7 +152,7 @@ async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
         within_account_id=ids["northwind"],
         keyword_id=join.id,
         kind="add_to_list",
-        list_id=row["id"],
+        list_id=join_list.id,
     )
     await keywords.add_action(
         actor=SYSTEM,

@@ -270,11 +270,14 @@ ConsentCheck = Callable[[int, list[str], str], Awaitable[set[str]]]
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    from tenants import consent
+    from tenants import consent, inbound
 
+    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
+    exempt = await inbound.confirmation_ids([r["id"] for r in rows])
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_account[(row["account_id"], row["channel"])].append(row)
+        if row["id"] not in exempt:
+            by_account[(row["account_id"], row["channel"])].append(row)
     blocked: set[int] = set()
     for (account_id, channel), group in by_account.items():
         allowed, _skipped = await consent.filter_recipients(

@@ -15,9 +15,8 @@ from piccolo.columns import ForeignKey, Integer, Serial, Text, Timestamptz, Varc
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from tenants import audit, consent
+from tenants import audit, consent, contacts
 from tenants.accounts import Account, AccountView, get_account, get_in_subtree, is_in_subtree
-from tenants.contacts import ContactList
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.numbers import PhoneNumber, get_visible_number, may_manage_number, numbers_for
@@ -325,26 +324,19 @@ async def _validate_action(
 
 async def list_belongs_to(account_id: int, list_id: int) -> bool:
     """Whether a contact list is the account's own (the list receives keyword senders)."""
-    return bool(
-        await ContactList.exists().where(
-            (ContactList.id == list_id) & (ContactList.account_id == account_id)
-        )
-    )
+    try:
+        await contacts.get_list(account_id, list_id)
+    except NotFound:
+        return False
+    return True
 
 
 async def contact_lists_of(account_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
     """Each account's own contact lists as (id, name): where keyword senders may be added."""
-    if not account_ids:
-        return {}
-    rows = (
-        await ContactList.select(ContactList.id, ContactList.account_id, ContactList.name)
-        .where(ContactList.account_id.is_in(account_ids))
-        .order_by(ContactList.name)
-    )
-    out: dict[int, list[tuple[int, str]]] = {a: [] for a in account_ids}
-    for r in rows:
-        out[r["account_id"]].append((r["id"], r["name"]))
-    return out
+    return {
+        account_id: [(item.id, item.name) for item in await contacts.contact_lists(account_id)]
+        for account_id in account_ids
+    }
 
 
 async def add_action(

@@ -26,6 +26,7 @@ from tenants.credits import (
     WalletSettings,
 )
 from tenants.health import Heartbeat
+from tenants.inbound import Conversation, InboundReply, InboundRoute
 from tenants.keywords import Keyword, KeywordAction
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.numbers import PhoneNumber, SenderId
@@ -64,6 +65,9 @@ APP_CONFIG = AppConfig(
         KeywordAction,
         WebhookEndpoint,
         WebhookDelivery,
+        InboundRoute,
+        InboundReply,
+        Conversation,
         Batch,
         Message,
         MessageEvent,

@@ -53,6 +53,8 @@ class SendRequest:
     campaign_name: str | None = None
     idempotency_key: str | None = None
     allow_free_text: bool = False
+    # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
+    compliance_reply: bool = False
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -332,9 +334,12 @@ async def accept_send(
         text = req.body or ""
 
     recipients = await _resolve(req)
-    allowed, skipped_raw = await consent.filter_recipients(
-        req.account_id, recipients.phones, req.channel
-    )
+    if req.compliance_reply:
+        allowed, skipped_raw = list(dict.fromkeys(recipients.phones)), []
+    else:
+        allowed, skipped_raw = await consent.filter_recipients(
+            req.account_id, recipients.phones, req.channel
+        )
     skipped = recipients.no_phone + [(raw, reason) for raw, reason in skipped_raw]
     used_fields = fields_in(text)
     contact_values = await _contact_values(req.account_id, allowed)

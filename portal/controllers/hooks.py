@@ -10,8 +10,11 @@ from litestar.types import Receive, Scope, Send
 
 from tasks.gateways import gateway_for
 from tasks.gateways.simulator import SimulatorGateway
+from tasks.sending import dispatch_chunks
 from tasks.simulator import simulator_app
+from tasks.webhooks import deliver_webhook
 from tenants import messages
+from tenants.inbound import route_inbound
 
 
 def _simulator() -> SimulatorGateway:
@@ -38,10 +41,21 @@ class ProviderHooksController(Controller):
     @post("/inbound", opt={"public": True}, status_code=202)
     async def inbound(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         report = _simulator().parse_inbound(request.headers, await request.body())
-        result = await messages.receive_inbound(report)
+        result = await route_inbound(
+            report.provider_ref,
+            report.sender,
+            report.to,
+            report.body,
+            provider=report.provider,
+            received_at=report.at,
+        )
+        dispatch_chunks(result.reply_chunks)
+        for delivery_id in result.webhook_delivery_ids:
+            deliver_webhook.send(delivery_id)
         return {
             "message_id": result.message_id,
             "routed": result.account_id is not None,
+            "route": result.route,
             "duplicate": result.duplicate,
         }
 
