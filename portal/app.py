@@ -19,13 +19,16 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
 from portal.controllers.keywords import KeywordsController
+from portal.controllers.messages import MessagesController
 from portal.controllers.numbers import NumbersController
 from portal.controllers.platform import PlatformController
+from portal.controllers.send import SendController
 from portal.controllers.session import SessionController
 from portal.controllers.templates import TemplatesController
 from portal.errors import EXCEPTION_HANDLERS
@@ -73,6 +76,9 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         AccountsController,
         HealthController,
         ProviderHooksController,
+        SendController,
+        MessagesController,
+        CampaignsController,
         simulator_mount,
         PlatformController,
         NumbersController,

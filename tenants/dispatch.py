@@ -489,3 +489,16 @@ async def mark_dispatched(message_ids: Sequence[int]) -> None:
             now(),
             *part,
         )
+
+
+async def redispatch_batch(batch_id: int) -> list[list[int]]:
+    """A resumed send: its waiting messages go to the broker again now (their earlier
+    work found the batch paused and let go)."""
+    rows = await run_sql(
+        "UPDATE message SET dispatched_at = {} WHERE batch_id = {} AND status = 'enqueued' "
+        "AND claimed_at IS NULL AND release_at <= {} RETURNING id",
+        now(),
+        batch_id,
+        now(),
+    )
+    return chunked(sorted(r["id"] for r in rows))
