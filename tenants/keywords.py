@@ -19,7 +19,7 @@ from tenants import audit, consent, contacts
 from tenants.accounts import Account, AccountView, get_account, get_in_subtree, is_in_subtree
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
-from tenants.numbers import PhoneNumber, get_visible_number, may_manage_number, numbers_for
+from tenants.numbers import PhoneNumber, get_visible_number, may_use_number, numbers_for
 
 MAX_WORD = 20
 MAX_REPLY = 640
@@ -224,7 +224,8 @@ async def claim_keyword(
     word: str,
     account_id: int,
 ) -> KeywordView:
-    """Claim `word` on a number for `account_id` (the caller's account or a descendant).
+    """Claim `word` on a number for `account_id` (the caller's account or a descendant
+    that may send from the number).
 
     A compliance word or a word already held on the number is a Conflict whose message
     says why; it names the holder only when the caller may see that account.
@@ -241,7 +242,8 @@ async def claim_keyword(
             raise ValidationFailed(
                 {"account_id": f"{target.name} is not in {number.owner_name}'s tree."}
             )
-        if not (may_manage_number(number, caller) or number.holder_id in target.ancestor_ids):
+        # The keyword's owner answers from the number, so it must be allowed to send from it.
+        if not may_use_number(number, target):
             raise ValidationFailed(
                 {"account_id": f"{target.name} does not send from {number.number}."}
             )

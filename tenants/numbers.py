@@ -331,6 +331,7 @@ async def assign_number(
             await PhoneNumber.update({PhoneNumber.assigned_to: assigned}).where(
                 PhoneNumber.id == number.id
             )
+            released = await _release_keywords_outside(number.id, target)
             await audit.record(
                 actor,
                 account_id=number.owner_id,
@@ -338,9 +339,24 @@ async def assign_number(
                 target_type="number",
                 target_id=number.id,
                 before={"assigned_to": number.assigned_id},
-                after={"assigned_to": assigned},
+                after={"assigned_to": assigned, "released_keywords": released},
             )
         return await get_number(number.id)
+
+
+async def _release_keywords_outside(number_id: int, holder: AccountView) -> list[str]:
+    """Keywords whose owner can no longer send from the number go with the number's move."""
+    from tenants.keywords import Keyword, KeywordAction
+
+    rows = await Keyword.select(Keyword.id, Keyword.word, Keyword.account.path).where(
+        Keyword.number == number_id
+    )
+    gone = [r for r in rows if not r["account.path"].startswith(holder.path)]
+    if gone:
+        ids = [r["id"] for r in gone]
+        await KeywordAction.delete().where(KeywordAction.keyword.is_in(ids))
+        await Keyword.delete().where(Keyword.id.is_in(ids))
+    return sorted(r["word"] for r in gone)
 
 
 async def reclaim_number(

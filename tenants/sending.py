@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -314,6 +314,11 @@ async def accept_send(
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
+    if req.sender:
+        from tenants.numbers import resolve_sender
+
+        # Only the numbers the account holds (or inherits) and its approved sender IDs.
+        req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
     if req.body is not None and not req.allow_free_text:
         raise PermissionDenied("sending free text needs messages.send; choose an approved template")
     scope = f"{req.account_id}:{req.idempotency_key}" if req.idempotency_key else None

@@ -16,10 +16,10 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import sending, templates
+from tenants import numbers, sending, templates
 from tenants.contacts import ContactList
 from tenants.errors import Conflict, ValidationFailed
-from tenants.messages import CHANNELS, Batch
+from tenants.messages import CHANNELS
 from tenants.sending import SendRequest
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -58,17 +58,11 @@ async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
         .where(ContactList.account_id == account.id)
         .order_by(ContactList.name)
     )
-    senders = (
-        await Batch.select(Batch.sender)
-        .where((Batch.account_id == account.id) & (Batch.sender != ""))
-        .distinct()
-        .limit(50)
-    )
     tz = await sending.account_timezone(account.id)
     return {
         "templates": await templates.usable_templates(account.id, status="approved"),
         "lists": lists,
-        "senders": sorted({r["sender"] for r in senders}),
+        "senders": await numbers.usable_senders(account.id),
         "channels": CHANNELS,
         "timezone": str(tz),
     }

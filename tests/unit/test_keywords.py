@@ -154,3 +154,26 @@ def test_first_word_ignores_case_spaces_and_punctuation():
     assert keywords.first_word("  join!! now ") == "JOIN"
     assert keywords.first_word("Join") == "JOIN"
     assert keywords.first_word("...") == ""
+
+
+async def test_a_keyword_goes_only_to_an_account_that_sends_from_the_number(demo):
+    melb = await numbers.find_number("+61480000001")
+    assert melb is not None
+    with pytest.raises(ValidationFailed) as exc:
+        await claim(demo["northwind"], "promo", demo["sydney"], melb.id)
+    assert "does not send from +61480000001" in exc.value.errors["account_id"]
+
+
+async def test_moving_a_number_releases_words_of_accounts_that_lose_it(demo):
+    melb = await numbers.find_number("+61480000001")
+    assert melb is not None
+    await claim(demo["melbourne"], "gig", demo["melbourne-events"], melb.id)
+    await claim(demo["melbourne"], "club", demo["melbourne"], melb.id)
+    await numbers.assign_number(
+        actor=SYSTEM,
+        within_account_id=demo["northwind"],
+        number_id=melb.id,
+        to_account_id=demo["melbourne-events"],
+    )
+    assert await keywords.keyword_on(melb.id, "gig") is not None
+    assert await keywords.keyword_on(melb.id, "club") is None

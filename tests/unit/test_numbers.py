@@ -180,3 +180,18 @@ async def test_sender_id_for_another_tree_is_not_found(world, demo):
             account_id=demo["melbourne"],
             value="Melb",
         )
+
+
+async def test_sending_refuses_a_sender_the_account_may_not_use(demo):
+    from tenants import sending
+
+    request = sending.SendRequest(
+        account_id=demo["sydney"],
+        numbers=["+61412345678"],
+        body="Hi",
+        sender="+61480000001",
+        allow_free_text=True,
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        await sending.accept_send(request, actor=SYSTEM)
+    assert "not a sender this account may use" in exc.value.errors["sender"]
