@@ -24,6 +24,7 @@ from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.inbox import InboxController
 from portal.controllers.keywords import KeywordsController
 from portal.controllers.messages import MessagesController
 from portal.controllers.numbers import NumbersController
@@ -83,6 +84,7 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         PlatformController,
         NumbersController,
         KeywordsController,
+        InboxController,
         TemplatesController,
         ComposerController,
         api_router,

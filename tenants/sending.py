@@ -339,8 +339,9 @@ async def accept_send(
         text = req.body or ""
 
     recipients = await _resolve(req)
+    skipped_raw: list[tuple[str, str]] = []
     if req.compliance_reply:
-        allowed, skipped_raw = list(dict.fromkeys(recipients.phones)), []
+        allowed = list(dict.fromkeys(recipients.phones))
     else:
         allowed, skipped_raw = await consent.filter_recipients(
             req.account_id, recipients.phones, req.channel
