@@ -21,6 +21,8 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import ProviderHooksController, simulator_mount
@@ -75,6 +77,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         SessionController,
         DashboardController,
         AccountsController,
+        ContactsController,
+        ConsentController,
         HealthController,
         ProviderHooksController,
         SendController,

@@ -53,7 +53,9 @@ async def opt_out_report(
     }
     where = ConsentEvent.account_id.is_in(list(accounts)) & (ConsentEvent.action == "opt_out")
     if since is not None:
-        where = where & (ConsentEvent.at >= datetime(since.year, since.month, since.day, tzinfo=UTC))
+        where = where & (
+            ConsentEvent.at >= datetime(since.year, since.month, since.day, tzinfo=UTC)
+        )
     if until is not None:
         end = until + timedelta(days=1)
         where = where & (ConsentEvent.at < datetime(end.year, end.month, end.day, tzinfo=UTC))

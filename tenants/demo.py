@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants import accounts, templates, users
+from tenants import accounts, contacts, templates, users
 from tenants.audit import SYSTEM
 from tenants.errors import NotFound
 
@@ -28,6 +28,14 @@ OPERATOR_EMAIL = "operator@portal.test"
 # name, owner slug, body; approved and shared down the owner's subtree
 DEMO_TEMPLATES = [
     ("Appointment reminder", "northwind", "Hi {{first_name|there}}, see you at {{time}}."),
+]
+# account slug, phone, first name, last name, tags
+DEMO_CONTACTS = [
+    ("sydney", "+61412000101", "Olivia", "Smith", ["vip"]),
+    ("sydney", "+61412000102", "Jack", "Nguyen", []),
+    ("sydney", "+61412000103", "Mia", "Brown", ["newsletter"]),
+    ("melbourne-events", "+61412000201", "Noah", "Wilson", ["festival"]),
+    ("melbourne-events", "+61412000202", "Ava", "Taylor", []),
 ]
 
 
@@ -92,6 +100,16 @@ async def seed_demo() -> dict[str, int]:
         await templates.ensure_approved_template(
             actor=SYSTEM, account_id=ids[slug], name=name, body=body, shared_down=True
         )
+    for slug, phone, first, last, tags in DEMO_CONTACTS:
+        if await contacts.find_contact_by_phone(ids[slug], phone) is None:
+            await contacts.create_contact(
+                actor=SYSTEM,
+                account_id=ids[slug],
+                phone=phone,
+                first_name=first,
+                last_name=last,
+                tags=tags,
+            )
     await _seed_numbers_and_keywords(ids)
     return ids
 

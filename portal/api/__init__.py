@@ -3,6 +3,8 @@
 from litestar import Router
 
 from portal.api.accounts import AccountsApi
+from portal.api.consent import ConsentApi
+from portal.api.contacts import ContactsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
@@ -11,5 +13,14 @@ from portal.api.templates import TemplatesApi
 
 api_router = Router(
     path="/api/v1",
-    route_handlers=[AccountsApi, TemplatesApi, SegmentsApi, MessagesApi, NumbersApi, KeywordsApi],
+    route_handlers=[
+        AccountsApi,
+        ConsentApi,
+        ContactsApi,
+        TemplatesApi,
+        SegmentsApi,
+        MessagesApi,
+        NumbersApi,
+        KeywordsApi,
+    ],
 )
