@@ -75,6 +75,9 @@ async def main(n: int) -> dict[str, object]:
         "routes": dict(sorted(routes.items())),
         "routed_per_second": round(n / routed, 1),
         "duplicates_per_second": round(n / duplicates, 1),
+        # The figures scale with the machine's spare capacity: say how busy it was.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
 
 
@@ -82,6 +85,6 @@ if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     figures = asyncio.run(main(count))
     print(json.dumps(figures, indent=2))
-    out = ROOT / "bench" / "results" / "inbound.json"
+    out = ROOT / "bench" / "results" / f"inbound_{figures['database']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
