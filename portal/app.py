@@ -19,6 +19,7 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.branding import BrandingController
 from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
@@ -77,6 +78,7 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
         ContactsController,
         ConsentController,
         HealthController,

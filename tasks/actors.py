@@ -14,5 +14,6 @@ async def ping(token: str) -> None:
     """Answers /healthz: proves a worker reads the broker and reaches the database."""
     await health.record_pong(token)
 
+
 # The sending actors live in their own module; importing it declares them for workers.
 from tasks import sending  # noqa: E402, F401

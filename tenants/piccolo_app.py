@@ -7,6 +7,7 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
 from tenants.consent import (
     ConsentEvent,
     ConsentKeyword,
@@ -49,6 +50,7 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        AccountBranding,
         ConsentEvent,
         ConsentState,
         GlobalSuppression,

@@ -16,6 +16,8 @@ from tasks.webhooks import deliver_webhook
 from tenants import messages
 from tenants.inbound import route_inbound
 
+COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
+
 
 def _simulator() -> SimulatorGateway:
     gateway = gateway_for("simulator")
@@ -57,6 +59,8 @@ class ProviderHooksController(Controller):
             "routed": result.account_id is not None,
             "route": result.route,
             "duplicate": result.duplicate,
+            # The compliance kind (opt_out, opt_in, help) or the claimed keyword that routed it.
+            "keyword": result.route if result.route in COMPLIANCE_ROUTES else result.keyword,
         }
 
 

@@ -4,6 +4,7 @@ later (account time zone); a summary before sending (dry run) and the send itsel
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,8 +17,7 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import numbers, sending, templates
-from tenants.contacts import ContactList
+from tenants import contacts, numbers, sending, templates
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messages import CHANNELS
 from tenants.sending import SendRequest
@@ -35,6 +35,7 @@ FIELDS = (
     "when",
     "send_at",
     "campaign_name",
+    "idempotency_key",
 )
 _SPLIT = re.compile(r"[\n,;]+")
 
@@ -53,11 +54,7 @@ def _variables(text: str) -> dict[str, str]:
 
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
-    lists = (
-        await ContactList.select(ContactList.id, ContactList.name)
-        .where(ContactList.account_id == account.id)
-        .order_by(ContactList.name)
-    )
+    lists = await contacts.contact_lists(account.id)
     tz = await sending.account_timezone(account.id)
     return {
         "templates": await templates.usable_templates(account.id, status="approved"),
@@ -111,6 +108,8 @@ async def _request_from_form(
         channel=form["channel"] or "sms",
         send_at=send_at,
         campaign_name=form["campaign_name"].strip() or None,
+        # The form carries a key made when it was shown: a double click sends once.
+        idempotency_key=form["idempotency_key"][:64] or None,
         allow_free_text=allow_free_text,
     )
 
@@ -122,7 +121,9 @@ class SendController(Controller):
     async def page(self, request: HTMXRequest) -> Any:
         grants = current_grants(request)
         form = {k: "" for k in FIELDS}
-        form.update(channel="sms", when="now", mode="text" if grants.decide("messages.send") else "template")
+        form.update(
+            channel="sms", when="now", mode="text" if grants.decide("messages.send") else "template"
+        )
         return await render(
             request,
             "send.html.jinja",
@@ -138,7 +139,9 @@ class SendController(Controller):
     @post("/", opt={"permission": "messages.send_template"}, status_code=200)
     async def submit(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
         raw = data or {}
-        form = {k: str(raw.get(k) or "") if not isinstance(raw.get(k), list) else "" for k in FIELDS}
+        form = {
+            k: str(raw.get(k) or "") if not isinstance(raw.get(k), list) else "" for k in FIELDS
+        }
         list_values = raw.get("list_ids") or []
         if not isinstance(list_values, list):
             list_values = [list_values]
@@ -160,8 +163,10 @@ class SendController(Controller):
                 req, actor=request_actor(request), dry_run=action != "send"
             )
             if not result.dry_run:
-                dispatch_chunks(result.chunks)
+                if not result.replayed:
+                    dispatch_chunks(result.chunks)
                 status = 201
+                form["idempotency_key"] = uuid.uuid4().hex
             ctx["result"] = result
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors
