@@ -469,22 +469,6 @@ async def confirmation_ids(message_ids: list[int]) -> set[int]:
     return {r["message_id"] for r in rows}
 
 
-async def route_of(message_id: int) -> dict[str, Any] | None:
-    """How an inbound message was routed (rule, keyword, consent action, replies)."""
-    row = (
-        await InboundRoute.select(
-            InboundRoute.rule,
-            InboundRoute.keyword_id,
-            InboundRoute.consent_action,
-            InboundRoute.reply_message_ids,
-            InboundRoute.reply_errors,
-        )
-        .where(InboundRoute.message_id == message_id)
-        .first()
-    )
-    return dict(row) if row else None
-
-
 # ---------------------------------------------------------------- the inbox
 
 
@@ -557,13 +541,6 @@ async def conversations(account_id: int, *, limit: int = 200) -> list[Conversati
         .limit(limit)
     )
     return [ConversationView(**r) for r in rows]
-
-
-async def unread_total(account_id: int) -> int:
-    rows = await Conversation.select(Conversation.unread).where(
-        (Conversation.account_id == account_id) & (Conversation.unread > 0)
-    )
-    return sum(r["unread"] for r in rows)
 
 
 async def get_conversation(account_id: int, conversation_id: int) -> ConversationView:

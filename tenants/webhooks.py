@@ -290,14 +290,3 @@ async def recent_deliveries(account_id: int, limit: int = 20) -> list[DeliveryVi
         .limit(limit)
     )
     return [DeliveryView(**r) for r in rows]
-
-
-async def pending_delivery_ids(limit: int = 500) -> list[int]:
-    """Deliveries still waiting (their queued work may have been lost): for the sweeper."""
-    rows = (
-        await WebhookDelivery.select(WebhookDelivery.id)
-        .where(WebhookDelivery.status == "pending")
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-    )
-    return [r["id"] for r in rows]
