@@ -20,35 +20,49 @@ from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.branding import BrandingController
+from portal.controllers.campaigns import CampaignsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
 from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
+from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.inbox import InboxController
+from portal.controllers.keywords import KeywordsController
+from portal.controllers.messages import MessagesController
+from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
+from portal.controllers.send import SendController
 from portal.controllers.session import SessionController
 from portal.controllers.templates import TemplatesController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
+from tasks.periodic import OutboxSweeper
 from tenants.db import close_pool, enable_wal, start_pool
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 
 
-def create_app(*, run_workers: bool = False) -> Litestar:
-    """The portal; `run_workers` drains the in-process broker inside this process."""
+def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Litestar:
+    """The portal; `run_workers` drains the in-process broker inside this process and
+    `run_sweeper` runs the periodic outbox job (scheduled sends, lost work)."""
     settings = get_settings()
     workers = InProcessWorkers() if run_workers else None
+    sweeper = OutboxSweeper() if run_sweeper else None
 
     async def on_startup(app: Litestar) -> None:
         await enable_wal()
         await start_pool()
         if workers is not None:
             workers.start()
+        if sweeper is not None:
+            sweeper.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        if sweeper is not None:
+            sweeper.stop()
         if workers is not None:
             workers.stop()
         await close_pool()
@@ -72,7 +86,15 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         CreditsController,
         OrdersController,
         HealthController,
+        ProviderHooksController,
+        SendController,
+        MessagesController,
+        CampaignsController,
+        simulator_mount,
         PlatformController,
+        NumbersController,
+        KeywordsController,
+        InboxController,
         TemplatesController,
         ComposerController,
         api_router,

@@ -51,7 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tasks.broker import broker, is_in_process
 
     _run(_migrate())
-    app = create_app(run_workers=is_in_process(broker))
+    # Simulator callbacks and submissions go to this server unless told otherwise.
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
+    app = create_app(run_workers=is_in_process(broker), run_sweeper=True)
     print(f"serving on http://{args.host}:{args.port}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
@@ -69,6 +71,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     from dramatiq.cli import main as dramatiq_main
 
+    # Each worker process also runs the outbox sweeper (tasks.periodic).
+    os.environ["PORTAL_SWEEPER"] = "1"
     sys.argv = [
         "dramatiq",
         "tasks.actors",

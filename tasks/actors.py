@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.webhooks import deliver_webhook  # noqa: F401  (so `portal worker` declares it)
 from tenants import health
 
 
@@ -12,3 +13,7 @@ from tenants import health
 async def ping(token: str) -> None:
     """Answers /healthz: proves a worker reads the broker and reaches the database."""
     await health.record_pong(token)
+
+
+# The sending actors live in their own module; importing it declares them for workers.
+from tasks import sending  # noqa: E402, F401

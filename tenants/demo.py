@@ -183,7 +183,75 @@ async def seed_demo() -> dict[str, int]:
                 tags=tags,
             )
     await _seed_credits(ids)
+    await _seed_numbers_and_keywords(ids)
     return ids
+
+
+# number, owner slug, holder slug (None: kept by the owner), label
+DEMO_NUMBERS = [
+    ("+61480000000", "northwind", None, "Northwind shared number"),
+    ("+61480000001", "northwind", "melbourne", "Melbourne number"),
+]
+DEMO_JOIN_LIST = "JOIN subscribers"
+DEMO_JOIN_REPLY = (
+    "Thanks {{first_name|there}}, you are on the Sydney Branch list. Reply STOP to opt out."
+)
+
+
+async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
+    """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
+    from tenants import contacts, keywords, numbers
+
+    for value, owner, holder, label in DEMO_NUMBERS:
+        number = await numbers.find_number(value)
+        if number is None:
+            number = await numbers.add_number(
+                actor=SYSTEM,
+                owner_account_id=ids[owner],
+                number=value,
+                kind="long_code",
+                label=label,
+            )
+            if holder is not None:
+                await numbers.assign_number(
+                    actor=SYSTEM,
+                    within_account_id=ids[owner],
+                    number_id=number.id,
+                    to_account_id=ids[holder],
+                )
+    shared = await numbers.find_number(DEMO_NUMBERS[0][0])
+    assert shared is not None
+    if await keywords.keyword_on(shared.id, "JOIN") is not None:
+        return
+    join_list = next(
+        (
+            item
+            for item in await contacts.contact_lists(ids["sydney"])
+            if item.name == DEMO_JOIN_LIST
+        ),
+        None,
+    ) or await contacts.create_list(actor=SYSTEM, account_id=ids["sydney"], name=DEMO_JOIN_LIST)
+    join = await keywords.claim_keyword(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        number_id=shared.id,
+        word="JOIN",
+        account_id=ids["sydney"],
+    )
+    await keywords.add_action(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        keyword_id=join.id,
+        kind="add_to_list",
+        list_id=join_list.id,
+    )
+    await keywords.add_action(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        keyword_id=join.id,
+        kind="auto_reply",
+        reply_text=DEMO_JOIN_REPLY,
+    )
 
 
 async def _seed_branding(ids: dict[str, int]) -> None:

@@ -27,9 +27,14 @@ from tenants.credits import (
     WalletSettings,
 )
 from tenants.health import Heartbeat
+from tenants.inbound import Conversation, InboundReply, InboundRoute
+from tenants.keywords import Keyword, KeywordAction
+from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
+from tenants.numbers import PhoneNumber, SenderId
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
+from tenants.webhooks import WebhookDelivery, WebhookEndpoint
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -59,6 +64,20 @@ APP_CONFIG = AppConfig(
         ContactList,
         ContactListMember,
         ContactImport,
+        PhoneNumber,
+        SenderId,
+        Keyword,
+        KeywordAction,
+        WebhookEndpoint,
+        WebhookDelivery,
+        InboundRoute,
+        InboundReply,
+        Conversation,
+        Batch,
+        Message,
+        MessageEvent,
+        Campaign,
+        RateBucket,
         LedgerEntry,
         CreditTransfer,
         PurchaseOrder,

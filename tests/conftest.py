@@ -165,3 +165,46 @@ def join_queues(*queues: str) -> None:
     if is_in_process(broker):
         for q in queues:
             broker.join(q, fail_fast=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def demo(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The demo data of CONTRACT.md (account ids by slug), without paying for argon2 again."""
+    from tenants.demo import seed_demo
+
+    monkeypatch.setattr(users, "hash_password", lambda password: PASSWORD_HASH)
+    return await seed_demo()
+
+
+@pytest.fixture
+def simulator(app):  # type: ignore[no-untyped-def]
+    """The built-in provider simulator, reached in-process: the gateway calls the portal's
+    /simulator mount and the simulator posts callbacks to the portal's hooks through
+    httpx's ASGI transport. Deterministic: no latency, duplicates or random failures."""
+    import httpx
+
+    from tasks import gateways
+    from tasks.simulator import SIMULATOR
+
+    SIMULATOR.reset()
+    SIMULATOR.configure(
+        {
+            "latency_ms": 0,
+            "callback_delay_ms": 0,
+            "delivered_rate": 1.0,
+            "failed_rate": 0,
+            "rejected_rate": 0,
+            "read_rate": 0,
+            "duplicate_rate": 0,
+            "reorder_rate": 0,
+            "seed": 7,
+        }
+    )
+    transport = httpx.ASGITransport(app=app)
+    SIMULATOR.callback_transport = transport
+    gateways.use_transport(transport)
+    yield SIMULATOR
+    SIMULATOR.stop_flushers()
+    gateways.reset()
+    SIMULATOR.callback_transport = None
+    SIMULATOR.reset()

@@ -6,10 +6,23 @@ from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
+from portal.api.keywords import KeywordsApi
+from portal.api.messages import MessagesApi
+from portal.api.numbers import NumbersApi
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
 
 api_router = Router(
     path="/api/v1",
-    route_handlers=[AccountsApi, ConsentApi, ContactsApi, CreditsApi, TemplatesApi, SegmentsApi],
+    route_handlers=[
+        AccountsApi,
+        ConsentApi,
+        ContactsApi,
+        CreditsApi,
+        TemplatesApi,
+        SegmentsApi,
+        MessagesApi,
+        NumbersApi,
+        KeywordsApi,
+    ],
 )

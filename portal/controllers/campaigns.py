@@ -1,0 +1,89 @@
+"""Campaigns: the list, one campaign's live progress (htmx polling) and pause / resume /
+cancel; scheduled sends can be cancelled from the list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
+
+from portal.auth import current_grants, request_actor
+from portal.pages import render
+from tasks.sending import dispatch_chunks
+from tenants import dispatch, messages
+from tenants.messages import Batch
+
+ACTIONS = ("pause", "resume", "cancel")
+
+
+async def _scheduled(account_id: int) -> list[messages.BatchView]:
+    rows = await Batch.select(Batch.id).where(
+        (Batch.account_id == account_id) & (Batch.state == "scheduled")
+    )
+    return [await messages.get_batch(account_id, r["id"]) for r in rows]
+
+
+class CampaignsController(Controller):
+    path = "/campaigns"
+
+    @get("/", opt={"permission": "campaigns.manage"}, name="campaigns")
+    async def index(self, request: HTMXRequest) -> Any:
+        account = current_grants(request).account
+        campaigns = await messages.list_campaigns(account.id)
+        progress = {
+            c.id: await messages.batch_progress(account.id, c.batch_id)
+            for c in campaigns
+            if c.batch_id is not None
+        }
+        return await render(
+            request,
+            "campaigns.html.jinja",
+            {
+                "campaigns": campaigns,
+                "progress": progress,
+                "scheduled": await _scheduled(account.id),
+            },
+        )
+
+    @get("/{campaign_id:int}", opt={"permission": "campaigns.manage"})
+    async def detail(self, request: HTMXRequest, campaign_id: int) -> Any:
+        account = current_grants(request).account
+        campaign = await messages.get_campaign(account.id, campaign_id)
+        progress = await messages.batch_progress(account.id, campaign.batch_id or 0)
+        return await render(
+            request,
+            "campaign.html.jinja",
+            {"campaign": campaign, "p": progress},
+            block="progress",
+        )
+
+    @post(
+        "/{campaign_id:int}/{action:str}", opt={"permission": "campaigns.manage"}, status_code=200
+    )
+    async def act(self, request: HTMXRequest, campaign_id: int, action: str) -> Any:
+        account = current_grants(request).account
+        campaign = await messages.get_campaign(account.id, campaign_id)
+        batch = await messages.set_batch_state(
+            request_actor(request),
+            account_id=account.id,
+            batch_id=campaign.batch_id or 0,
+            action=action,
+        )
+        if action == "resume" and batch.state == "active":
+            dispatch_chunks(await dispatch.redispatch_batch(batch.id))
+        if not request.htmx:
+            return Redirect(path=f"/campaigns/{campaign_id}", status_code=303)
+        progress = await messages.batch_progress(account.id, campaign.batch_id or 0)
+        return await render(
+            request, "campaign.html.jinja", {"campaign": campaign, "p": progress}, block="progress"
+        )
+
+    @post("/batches/{batch_id:int}/cancel", opt={"permission": "campaigns.manage"}, status_code=200)
+    async def cancel_batch(self, request: HTMXRequest, batch_id: int) -> Any:
+        account = current_grants(request).account
+        await messages.set_batch_state(
+            request_actor(request), account_id=account.id, batch_id=batch_id, action="cancel"
+        )
+        return Redirect(path="/campaigns", status_code=303)

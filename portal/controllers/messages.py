@@ -1,0 +1,90 @@
+"""The messages log (filters, newest first, more on demand) and one message's timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Controller, get
+from litestar.plugins.htmx import HTMXRequest
+
+from portal.auth import current_grants
+from portal.pages import render
+from tenants import messages, sending
+from tenants.errors import ValidationFailed
+from tenants.messages import STATUSES, MessageFilter
+
+
+async def _day(value: str | None, account_id: int, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed({field: "Choose a date."}) from None
+    return day.replace(tzinfo=await sending.account_timezone(account_id))
+
+
+class MessagesController(Controller):
+    path = "/messages"
+
+    @get("/", opt={"permission": "messages.view"}, name="messages")
+    async def log(
+        self,
+        request: HTMXRequest,
+        status: str | None = None,
+        number: str | None = None,
+        campaign_id: int | None = None,
+        batch_id: int | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        before_id: int | None = None,
+    ) -> Any:
+        account = current_grants(request).account
+        filters: dict[str, Any] = {
+            "status": status or "",
+            "number": (number or "").strip(),
+            "campaign_id": campaign_id,
+            "batch_id": batch_id,
+            "date_from": date_from or "",
+            "date_to": date_to or "",
+        }
+        errors: dict[str, str] = {}
+        page = None
+        try:
+            start = await _day(date_from, account.id, "date_from")
+            end = await _day(date_to, account.id, "date_to")
+            page = await messages.list_messages(
+                account.id,
+                MessageFilter(
+                    status=status or None,
+                    number=str(filters["number"]) or None,
+                    campaign_id=campaign_id,
+                    batch_id=batch_id,
+                    date_from=start,
+                    date_to=end + timedelta(days=1) if end else None,
+                ),
+                before_id=before_id,
+            )
+        except ValidationFailed as exc:
+            errors = exc.errors
+        more_query = {k: v for k, v in filters.items() if v not in (None, "")}
+        ctx = {
+            "filters": filters,
+            "statuses": STATUSES,
+            "page": page,
+            "errors": errors,
+            "more_query": more_query,
+            "campaigns": await messages.list_campaigns(account.id),
+        }
+        # "More" asks for the next rows only; a filter change re-renders the table.
+        block = "rows" if before_id is not None else "results"
+        return await render(
+            request, "messages.html.jinja", ctx, block=block, status_code=422 if errors else 200
+        )
+
+    @get("/{message_id:int}", opt={"permission": "messages.view"})
+    async def one(self, request: HTMXRequest, message_id: int) -> Any:
+        account = current_grants(request).account
+        message = await messages.get_message(account.id, message_id)
+        return await render(request, "message.html.jinja", {"m": message})

@@ -1,0 +1,52 @@
+"""Sending actors (thin: ids in, one tenants call) and handing chunks to the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dramatiq
+
+from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.gateways import gateway_for
+from tenants import dispatch
+
+
+class ProviderUnavailable(Exception):
+    """Raised so Dramatiq retries the chunk with backoff; the claims were released."""
+
+
+@dramatiq.actor(
+    queue_name="sending",
+    max_retries=6,
+    min_backoff=1_000,
+    max_backoff=30_000,
+    time_limit=300_000,
+    retry_when=lambda retries, exc: isinstance(exc, ProviderUnavailable) and retries < 6,
+)
+async def submit_messages(message_ids: list[int]) -> None:
+    """Submit one chunk of the outbox through the account's provider gateway."""
+    outcome = await dispatch.submit_chunk(message_ids, gateway_for)
+    if outcome.retry_in is not None and outcome.remaining:
+        # Over the rate limit: hand the rest back instead of holding a worker.
+        submit_messages.send_with_options(
+            args=(outcome.remaining,), delay=int(outcome.retry_in * 1000)
+        )
+    if outcome.transient:
+        raise ProviderUnavailable(f"{len(outcome.remaining)} messages will be retried")
+
+
+def dispatch_chunks(chunks: Sequence[Sequence[int]]) -> int:
+    """Hand chunks of message ids to the broker (after the transaction that wrote them)."""
+    for chunk in chunks:
+        submit_messages.send(list(chunk))
+    return len(chunks)
+
+
+def _install_sweeper() -> None:
+    from tasks.periodic import SweeperMiddleware
+
+    if not any(isinstance(m, SweeperMiddleware) for m in broker.middleware):
+        broker.add_middleware(SweeperMiddleware())
+
+
+_install_sweeper()
