@@ -4,11 +4,15 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
 from tenants.health import Heartbeat
+from tenants.invitations import Invitation
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.sso import SsoIdentity, SsoProvider
+from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,6 +29,16 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        CustomRole,
+        Team,
+        TeamMember,
+        PermissionOverride,
+        Invitation,
+        SsoProvider,
+        SsoIdentity,
+        UserTotp,
+        TotpPolicy,
+        SignInChallenge,
     ],
     migration_dependencies=[],
     commands=[],
