@@ -325,6 +325,15 @@ class Grants:
             return False, f"{held} does not include {permission}"
         return False, f"none of {held} includes {permission}"
 
+    def holds(self, permission: str) -> bool:
+        """Whether the principal holds `permission` in its own right (in its home account),
+        whether or not it reaches this account: what it may hand out to others here."""
+        if self.is_operator:
+            return True
+        if self.blocked or permission in NEVER_GRANTABLE:
+            return False
+        return self._at_home(permission)[0]
+
     def decide(self, permission: str) -> Decision:
         if permission not in CATALOGUE:
             raise ValueError(f"unknown permission {permission!r}")

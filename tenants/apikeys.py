@@ -75,7 +75,7 @@ async def create_api_key(
     if not permissions:
         errors["role"] = f"Unknown role {role!r}."
     elif grants is not None:
-        missing = sorted(p for p in permissions if not grants.decide(p).allowed)
+        missing = sorted(p for p in permissions if not grants.holds(p))
         if missing:
             errors["role"] = (
                 f"You cannot give a key the role {role}: it includes permissions you do not "

@@ -296,7 +296,7 @@ async def find_invitation(token: str) -> InvitationView:
     return InvitationView(**{**view.__dict__, "existing_user": existing is not None})
 
 
-def _unusable(view: InvitationView) -> Conflict:
+def unusable_error(view: InvitationView) -> Conflict:
     messages = {
         "accepted": "This invitation was already used.",
         "revoked": "This invitation was withdrawn.",
@@ -355,7 +355,7 @@ async def accept_invitation(
     """Accept with a new password (new user) or the existing user's own password."""
     view = await find_invitation(token)
     if view.status != "pending":
-        raise _unusable(view)
+        raise unusable_error(view)
     existing = await User.select(User.id, User.password_hash, User.active).where(
         User.email == view.email
     ).first()
@@ -373,7 +373,7 @@ async def accept_invitation(
     async with transaction():
         row = await _claim(Invitation.token_hash == token_hash(token))
         if row is None:
-            raise _unusable(await find_invitation(token))
+            raise unusable_error(await find_invitation(token))
         if existing is not None:
             user_id = existing["id"]
         else:

@@ -3,7 +3,9 @@ overrides. Every change is audited in its own transaction.
 
 Nobody hands out a permission they do not hold themselves: a role given to a member, a
 team or a key, a custom role's permission set and a granted override must all lie
-within the acting person's own grants in the account.
+within the acting person's own grants (in their home account: a master's Owner holds
+messages.send at home, so may give a Sender role in a sub-account whose messages the
+Owner cannot read).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ async def role_in_account(account: AccountView, name: str) -> RoleView | None:
 
 
 def _missing_powers(grants: Grants, permissions: Iterable[str]) -> list[str]:
-    return sorted(p for p in permissions if not grants.decide(p).allowed)
+    return sorted(p for p in permissions if not grants.holds(p))
 
 
 async def check_role_assignable(grants: Grants, role: str, field: str = "role") -> RoleView:
@@ -629,7 +631,7 @@ async def set_override(
     if effect not in (*OVERRIDE_EFFECTS, "clear"):
         raise ValidationFailed({"effect": "Effect must be grant, deny or clear."})
     # Granting, or lifting a deny, hands the power out: the actor must hold it.
-    if effect != "deny" and not grants.decide(permission).allowed:
+    if effect != "deny" and not grants.holds(permission):
         raise PermissionDenied(f"You cannot grant {permission}: you do not hold it yourself.")
     async with transaction():
         member = await _membership_row(account.id, user_id)
