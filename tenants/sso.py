@@ -237,9 +237,10 @@ async def _client_secret(provider_id: int) -> str:
     return secrets_box.decrypt(row["client_secret"])
 
 
-async def _get_json(client: httpx.AsyncClient, url: str, what: str) -> dict[str, Any]:
+async def _get_json(client: AsyncOAuth2Client, url: str, what: str) -> dict[str, Any]:
     try:
-        response = await client.get(url)
+        # Discovery and keys are public: no access token goes with them.
+        response = await client.request("GET", url, withhold_token=True)
         response.raise_for_status()
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
@@ -249,7 +250,7 @@ async def _get_json(client: httpx.AsyncClient, url: str, what: str) -> dict[str,
     return data
 
 
-async def _discover(client: httpx.AsyncClient, issuer: str) -> dict[str, Any]:
+async def _discover(client: AsyncOAuth2Client, issuer: str) -> dict[str, Any]:
     meta = await _get_json(client, f"{issuer}/.well-known/openid-configuration", "discovery document")
     if meta.get("issuer", "").rstrip("/") != issuer:
         raise SsoFailed("The provider's discovery document names another issuer.")
