@@ -12,14 +12,15 @@ messages, inbound) is not readable from above unless `subaccounts.read_data` say
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from piccolo.columns import ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from tenants import audit
-from tenants.accounts import Account, AccountView, get_account, suspended_ancestor
+from tenants.accounts import Account, AccountView
 from tenants.errors import NotFound, PermissionDenied
 from tenants.users import Membership, User
 
@@ -241,15 +242,6 @@ def role_permissions(role: str) -> frozenset[str]:
     return BUILTIN_ROLES.get(role, frozenset())
 
 
-async def _nearest_membership(user_id: int, account: AccountView) -> dict | None:
-    rows = await Membership.select(
-        Membership.account.id, Membership.account.name, Membership.account.depth, Membership.role
-    ).where((Membership.user == user_id) & (Membership.account.is_in(account.ancestor_ids)))
-    if not rows:
-        return None
-    return max(rows, key=lambda r: r["account.depth"])
-
-
 async def custom_roles_visible(
     ancestor_ids: list[int], names: set[str] | None = None
 ) -> dict[str, dict]:
@@ -360,41 +352,87 @@ class Grants:
         return frozenset(p for p in CATALOGUE if self.decide(p).allowed)
 
 
+def _as_datetime(value: Any) -> datetime:
+    # Raw queries on SQLite hand timestamps back as text.
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def _account_with_ancestors(account_id: int) -> tuple[AccountView, list[AccountView]]:
+    """The account and every account above it, in one query (path-prefix join)."""
+    rows = await Account.raw(
+        "SELECT anc.id, anc.name, anc.slug, anc.kind, anc.parent, anc.path, anc.depth, "
+        "anc.status, anc.consent_mode, anc.balance FROM account t "
+        "JOIN account anc ON t.path LIKE anc.path || '%' WHERE t.id = {}",
+        account_id,
+    )
+    views = [
+        AccountView(
+            id=r["id"],
+            name=r["name"],
+            slug=r["slug"],
+            kind=r["kind"],
+            parent_id=r["parent"],
+            path=r["path"],
+            depth=r["depth"],
+            status=r["status"],
+            consent_mode=r["consent_mode"],
+            balance=r["balance"],
+        )
+        for r in rows
+    ]
+    for view in views:
+        if view.id == account_id:
+            return view, views
+    raise NotFound(f"account {account_id} not found")
+
+
+async def _person_rows(user_id: int, ancestor_ids: list[int]) -> list[dict[str, Any]]:
+    """Memberships, team memberships and overrides of a person in the account and its
+    ancestors, in one query; the nearest membership then picks which apply."""
+    ids = ", ".join("{}" for _ in ancestor_ids)
+    # Only placeholders are formatted in; every value travels as a parameter.
+    sql = (
+        "SELECT 'm' AS kind, m.account AS account_id, m.role AS a, '' AS b, '' AS c, "  # noqa: S608
+        "NULL AS at FROM membership m "
+        f'WHERE m."user" = {{}} AND m.account IN ({ids}) '
+        "UNION ALL "
+        "SELECT 't', t.account, t.role, t.name, '', NULL FROM team_member tm "
+        "JOIN team t ON t.id = tm.team "
+        f'WHERE tm."user" = {{}} AND t.account IN ({ids}) '
+        "UNION ALL "
+        "SELECT 'o', o.account, o.permission, o.effect, o.set_by_label, o.set_at "
+        "FROM permission_override o "
+        f'WHERE o."user" = {{}} AND o.account IN ({ids})'
+    )
+    args: list[Any] = []
+    for _ in range(3):
+        args += [user_id, *ancestor_ids]
+    return await Membership.raw(sql, *args)
+
+
 async def _user_sources(
-    user_id: int, home_id: int, home_name: str, role: str, home_ancestors: list[int]
+    rows: list[dict[str, Any]], home: AccountView, role: str, home_ancestors: list[int]
 ) -> tuple[tuple[RoleSource, ...], tuple[Override, ...]]:
     """The membership role, team roles and overrides of a person in their home account."""
-    teams = (
-        await TeamMember.select(TeamMember.team.name, TeamMember.team.role)
-        .where((TeamMember.user == user_id) & (TeamMember.team.account == home_id))
-        .order_by(TeamMember.team.name)
+    teams = sorted(
+        (r["b"], r["a"]) for r in rows if r["kind"] == "t" and r["account_id"] == home.id
     )
-    override_rows = await PermissionOverride.select(
-        PermissionOverride.permission,
-        PermissionOverride.effect,
-        PermissionOverride.set_by_label,
-        PermissionOverride.set_at,
-    ).where((PermissionOverride.user == user_id) & (PermissionOverride.account == home_id))
-    perms = await resolve_roles(home_ancestors, {role, *(t["team.role"] for t in teams)})
-    sources = [RoleSource(role=role, permissions=perms[role], via=f"membership in {home_name}")]
+    perms = await resolve_roles(home_ancestors, {role, *(team_role for _, team_role in teams)})
+    sources = [RoleSource(role=role, permissions=perms[role], via=f"membership in {home.name}")]
     sources += [
-        RoleSource(
-            role=t["team.role"],
-            permissions=perms[t["team.role"]],
-            via=f"team {t['team.name']}",
-            team=t["team.name"],
-        )
-        for t in teams
+        RoleSource(role=team_role, permissions=perms[team_role], via=f"team {name}", team=name)
+        for name, team_role in teams
     ]
     overrides = tuple(
-        Override(
-            permission=o["permission"],
-            effect=o["effect"],
-            set_by=o["set_by_label"],
-            set_at=o["set_at"],
-        )
-        for o in override_rows
-        if o["permission"] in CATALOGUE and o["permission"] not in NEVER_GRANTABLE
+        Override(permission=r["a"], effect=r["b"], set_by=r["c"], set_at=_as_datetime(r["at"]))
+        for r in rows
+        if r["kind"] == "o"
+        and r["account_id"] == home.id
+        and r["a"] in CATALOGUE
+        and r["a"] not in NEVER_GRANTABLE
     )
     return tuple(sources), overrides
 
@@ -402,13 +440,14 @@ async def _user_sources(
 async def evaluate(principal: Principal, account_id: int) -> Grants:
     """Load what decides the principal's powers in the account.
 
-    A few indexed queries: the account, suspended ancestors, the nearest membership, its
-    teams, its overrides and (only when a custom role is involved) custom roles.
+    Two indexed queries for a person (the account with its ancestors; their memberships,
+    teams and overrides there), one for a key, plus one only when a custom role is held.
     """
-    account = await get_account(account_id)
+    account, ancestors = await _account_with_ancestors(account_id)
     if principal.is_operator:
         return Grants(account=account, is_operator=True)
-    suspended = await suspended_ancestor(account)
+    suspended_rows = [a for a in ancestors if a.status == "suspended"]
+    suspended = max(suspended_rows, key=lambda a: a.depth) if suspended_rows else None
     suspended_by = suspended.name if suspended else None
     overrides: tuple[Override, ...] = ()
     if principal.kind == "api_key":
@@ -423,23 +462,25 @@ async def evaluate(principal: Principal, account_id: int) -> Grants:
             RoleSource(role=role, permissions=perms[role], via=where),
         )
     else:
-        membership = (
-            await _nearest_membership(principal.user_id, account)
+        rows = (
+            await _person_rows(principal.user_id, account.ancestor_ids)
             if principal.user_id is not None
-            else None
+            else []
         )
-        if membership is None or principal.user_id is None:
+        by_id = {a.id: a for a in ancestors}
+        memberships = [r for r in rows if r["kind"] == "m" and r["account_id"] in by_id]
+        if not memberships:
             return Grants(
                 account=account,
                 blocked="not a member of this account or any account above it",
             )
-        home_id = membership["account.id"]
-        role = membership["role"]
-        where = f"membership in {membership['account.name']}"
+        nearest = max(memberships, key=lambda r: by_id[r["account_id"]].depth)
+        home = by_id[nearest["account_id"]]
+        home_id = home.id
+        role = nearest["a"]
+        where = f"membership in {home.name}"
         home_ancestors = account.ancestor_ids[: account.ancestor_ids.index(home_id) + 1]
-        sources, overrides = await _user_sources(
-            principal.user_id, home_id, membership["account.name"], role, home_ancestors
-        )
+        sources, overrides = await _user_sources(rows, home, role, home_ancestors)
     if suspended is not None and account.ancestor_ids.index(home_id) >= suspended.depth:
         # The caller's own account lies inside the suspended subtree: nothing works there.
         return Grants(account=account, blocked=f"account {suspended.name} is suspended")

@@ -9,6 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
@@ -195,7 +196,7 @@ async def _use_code(user_id: int, code: str, *, confirmed: bool) -> bool:
         return False
     # One statement: a code already used (or an older one) is refused even when two
     # sign-ins race with the same code.
-    values = {UserTotp.last_step: step}
+    values: dict[Any, Any] = {UserTotp.last_step: step}
     if not confirmed:
         values[UserTotp.confirmed_at] = now()
     used = (

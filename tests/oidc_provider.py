@@ -97,7 +97,9 @@ def build_app(state: ProviderState) -> Litestar:
         if form.get("redirect_uri") != grant["redirect_uri"]:
             return Response({"error": "invalid_grant"}, status_code=400)
         if _s256(str(form.get("code_verifier", ""))) != grant["challenge"]:
-            return Response({"error": "invalid_grant", "error_description": "PKCE"}, status_code=400)
+            return Response(
+                {"error": "invalid_grant", "error_description": "PKCE"}, status_code=400
+            )
         issued = int(time.time())
         claims = {
             "iss": state.issuer if state.mode != "wrong_issuer" else "http://127.0.0.1:1/other",

@@ -40,7 +40,7 @@ class RolesController(Controller):
     @post("/", opt=MANAGE)
     async def create(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
         grants = current_grants(request)
-        form = {
+        form: dict[str, Any] = {
             "name": one(data, "name"),
             "description": one(data, "description"),
             "permissions": many(data, "permissions"),
@@ -80,7 +80,10 @@ class RolesController(Controller):
     ) -> Any:
         grants = current_grants(request)
         role = await people.get_custom_role(grants.account, role_id)
-        form = {"description": one(data, "description"), "permissions": many(data, "permissions")}
+        form: dict[str, Any] = {
+            "description": one(data, "description"),
+            "permissions": many(data, "permissions"),
+        }
         try:
             updated = await people.update_custom_role(
                 request_actor(request),

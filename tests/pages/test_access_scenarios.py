@@ -45,7 +45,10 @@ async def test_support_cannot_send_free_text_anywhere(client, world):
     alpha = world.accounts["alpha"]
     free_text = await decide(support, alpha, "messages.send")
     assert not free_text.allowed
-    assert free_text.reason == "role Support (membership in Alpha Master) does not include messages.send"
+    assert (
+        free_text.reason
+        == "role Support (membership in Alpha Master) does not include messages.send"
+    )
     assert (await decide(support, alpha, "messages.send_template")).allowed
     found = await statuses(client, world, "Support", routes_needing("messages.send"))
     assert all(status == 403 for status in found.values()), found

@@ -66,7 +66,9 @@ async def test_key_role_cannot_exceed_the_creator(client, world):
         "/api-keys", data={"_csrf_token": token, "name": "Buyer", "role": "Owner"}, headers=HX
     )
     assert r.status_code == 422 and "credits.buy" in r.text
-    r = await client.post("/api-keys", data={"_csrf_token": token, "name": "", "role": "Viewer"}, headers=HX)
+    r = await client.post(
+        "/api-keys", data={"_csrf_token": token, "name": "", "role": "Viewer"}, headers=HX
+    )
     assert r.status_code == 422 and "Name is required" in r.text
     assert await ApiKey.count() == 0
 

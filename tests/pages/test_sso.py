@@ -111,7 +111,9 @@ async def test_member_signs_in_through_the_provider(client, world, configured):
 
 async def test_first_sign_in_of_an_invited_email_links_and_joins(client, world, configured):
     await configure(client, world, configured)
-    owner_g = await people.member_grants(world.accounts["alpha"], world.user_ids[world.users["Owner"]])
+    owner_g = await people.member_grants(
+        world.accounts["alpha"], world.user_ids[world.users["Owner"]]
+    )
     from tenants.audit import Actor
 
     await invitations.invite_user(
@@ -198,7 +200,12 @@ async def test_sso_settings_validation_and_who_may_change_them(client, world, co
     token = await login(client, world.users["Owner"])
     r = await client.post(
         "/security/sso",
-        data={"_csrf_token": token, "issuer": "http://login.example.com", "client_id": "", "client_secret": ""},
+        data={
+            "_csrf_token": token,
+            "issuer": "http://login.example.com",
+            "client_id": "",
+            "client_secret": "",
+        },
         headers=HX,
     )
     assert r.status_code == 422

@@ -79,7 +79,10 @@ async def test_challenge_dies_after_five_wrong_codes(client, world):
     email = world.users["Viewer"]
     enrolment = await totp.begin_enrolment(world.user_ids[email])
     await totp.confirm_enrolment(
-        totp.audit.SYSTEM, world.user_ids[email], code_for(enrolment.secret), world.accounts["alpha"]
+        totp.audit.SYSTEM,
+        world.user_ids[email],
+        code_for(enrolment.secret),
+        world.accounts["alpha"],
     )
     await password_step(client, email)
     csrf = await csrf_token(client, "/login/two-factor")
