@@ -20,7 +20,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from tenants import audit
-from tenants.accounts import Account, AccountView
+from tenants.accounts import Account, AccountView, get_account, get_accounts
 from tenants.errors import NotFound, PermissionDenied
 from tenants.users import Membership, User
 
@@ -361,32 +361,10 @@ def _as_datetime(value: Any) -> datetime:
 
 
 async def _account_with_ancestors(account_id: int) -> tuple[AccountView, list[AccountView]]:
-    """The account and every account above it, in one query (path-prefix join)."""
-    rows = await Account.raw(
-        "SELECT anc.id, anc.name, anc.slug, anc.kind, anc.parent, anc.path, anc.depth, "
-        "anc.status, anc.consent_mode, anc.balance FROM account t "
-        "JOIN account anc ON t.path LIKE anc.path || '%' WHERE t.id = {}",
-        account_id,
-    )
-    views = [
-        AccountView(
-            id=r["id"],
-            name=r["name"],
-            slug=r["slug"],
-            kind=r["kind"],
-            parent_id=r["parent"],
-            path=r["path"],
-            depth=r["depth"],
-            status=r["status"],
-            consent_mode=r["consent_mode"],
-            balance=r["balance"],
-        )
-        for r in rows
-    ]
-    for view in views:
-        if view.id == account_id:
-            return view, views
-    raise NotFound(f"account {account_id} not found")
+    """The account and every account above it: two primary-key lookups (one at a root)."""
+    account = await get_account(account_id)
+    above = [i for i in account.ancestor_ids if i != account.id]
+    return account, [*(await get_accounts(above) if above else []), account]
 
 
 async def _person_rows(user_id: int, ancestor_ids: list[int]) -> list[dict[str, Any]]:
@@ -396,10 +374,11 @@ async def _person_rows(user_id: int, ancestor_ids: list[int]) -> list[dict[str, 
     # Only placeholders are formatted in; every value travels as a parameter.
     sql = (
         "SELECT 'm' AS kind, m.account AS account_id, m.role AS a, '' AS b, '' AS c, "  # noqa: S608
-        "NULL AS at FROM membership m "
+        "CAST(NULL AS TIMESTAMPTZ) AS at FROM membership m "
         f'WHERE m."user" = {{}} AND m.account IN ({ids}) '
         "UNION ALL "
-        "SELECT 't', t.account, t.role, t.name, '', NULL FROM team_member tm "
+        "SELECT 't', t.account, t.role, t.name, '', CAST(NULL AS TIMESTAMPTZ) "
+        "FROM team_member tm "
         "JOIN team t ON t.id = tm.team "
         f'WHERE tm."user" = {{}} AND t.account IN ({ids}) '
         "UNION ALL "
@@ -440,8 +419,9 @@ async def _user_sources(
 async def evaluate(principal: Principal, account_id: int) -> Grants:
     """Load what decides the principal's powers in the account.
 
-    Two indexed queries for a person (the account with its ancestors; their memberships,
-    teams and overrides there), one for a key, plus one only when a custom role is held.
+    Indexed queries only: the account, its ancestors (none at a root), the person's
+    memberships, teams and overrides along that path in one query, and custom roles only
+    when one is held.
     """
     account, ancestors = await _account_with_ancestors(account_id)
     if principal.is_operator:
