@@ -148,7 +148,7 @@ class UsersController(Controller):
             "users.html.jinja",
             {"member": member, "roles": await assignable_roles(grants), "row_error": error},
             block="member_row",
-            status_code=status if request.htmx else (status if error else 200),
+            status_code=status,
         )
 
     @post("/{user_id:int}/remove", opt=MANAGE)
