@@ -21,14 +21,22 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
+from portal.controllers.branding import BrandingController
+from portal.controllers.composer import ComposerController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
+from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.invitations import InvitationController
+from portal.controllers.orders import OrdersController
+from portal.controllers.platform import PlatformController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.session import SessionController
 from portal.controllers.sso import SsoController
 from portal.controllers.teams import TeamsController
+from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
@@ -69,6 +77,11 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
+        ContactsController,
+        ConsentController,
+        CreditsController,
+        OrdersController,
         HealthController,
         UsersController,
         TeamsController,
@@ -79,6 +92,9 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SsoController,
         SecurityController,
         TwoFactorController,
+        PlatformController,
+        TemplatesController,
+        ComposerController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

@@ -246,6 +246,51 @@ async def create_root_account(
         )
 
 
+async def create_master_account(
+    *, actor: audit.Actor, name: str, slug: str, owner_user_id: int | None = None
+) -> AccountView:
+    """A new reseller (operator only); optionally with an existing user as its Owner."""
+    from tenants.users import Membership
+
+    async with transaction():
+        created = await create_root_account(name=name, slug=slug, kind="master")
+        if owner_user_id is not None:
+            await Membership.insert(
+                Membership(user=owner_user_id, account=created.id, role="Owner")
+            )
+        await audit.record(
+            actor,
+            account_id=created.id,
+            action="account.create_master",
+            target_type="account",
+            target_id=created.id,
+            after={"name": created.name, "slug": created.slug, "owner_user_id": owner_user_id},
+        )
+        return created
+
+
+async def root_accounts(*, kind: str) -> list[AccountView]:
+    rows = (
+        await Account.select(*ACCOUNT_COLUMNS)
+        .where((Account.parent.is_null()) & (Account.kind == kind))
+        .order_by(Account.name)
+    )
+    return [_view(r) for r in rows]
+
+
+async def subtree_sizes(root_ids: list[int]) -> dict[int, int]:
+    """How many descendants each root has (one query over the path prefix)."""
+    if not root_ids:
+        return {}
+    rows = await Account.select(Account.path).where(Account.depth > 0)
+    sizes = dict.fromkeys(root_ids, 0)
+    for row in rows:
+        root = path_ids(row["path"])[0]
+        if root in sizes:
+            sizes[root] += 1
+    return sizes
+
+
 async def create_sub_account(
     *,
     actor: audit.Actor,
@@ -296,10 +341,22 @@ async def update_account(
         values: dict[Any, Any] = {}
         if name is not None:
             values[Account.name] = name.strip()
-        if consent_mode is not None and consent_mode != before.consent_mode:
+        mode_changes = consent_mode is not None and consent_mode != before.consent_mode
+        if mode_changes:
+            if account_id == within_account_id:
+                # Otherwise a sub-account could set itself apart from its tree's opt-outs.
+                raise Conflict(
+                    "An account's consent mode is set from the account above it.",
+                    code="own_account",
+                )
             values[Account.consent_mode] = consent_mode
         if values:
             await Account.update(values).where(Account.id == account_id)
+        if mode_changes:
+            # Imported here: consent builds on this module's Account table.
+            from tenants.consent import on_consent_mode_changed
+
+            await on_consent_mode_changed(account_id)
         after = await get_account(account_id)
         if values:
             await audit.record(

@@ -8,10 +8,30 @@ from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
+from tenants.consent import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentReply,
+    ConsentState,
+    GlobalSuppression,
+)
+from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
+from tenants.credits import (
+    CreditTransfer,
+    LedgerEntry,
+    MonthlySpend,
+    Notice,
+    PriceRule,
+    PurchaseOrder,
+    Reservation,
+    WalletSettings,
+)
 from tenants.health import Heartbeat
 from tenants.invitations import Invitation
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.sso import SsoIdentity, SsoProvider
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
 
@@ -39,6 +59,28 @@ APP_CONFIG = AppConfig(
         UserTotp,
         TotpPolicy,
         SignInChallenge,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
+        AccountBranding,
+        ConsentEvent,
+        ConsentState,
+        GlobalSuppression,
+        ConsentKeyword,
+        ConsentReply,
+        Contact,
+        ContactTag,
+        ContactList,
+        ContactListMember,
+        ContactImport,
+        LedgerEntry,
+        CreditTransfer,
+        PurchaseOrder,
+        WalletSettings,
+        MonthlySpend,
+        Reservation,
+        Notice,
+        PriceRule,
     ],
     migration_dependencies=[],
     commands=[],

@@ -12,7 +12,8 @@ This module owns the billing rules for message length. They are exact:
   character outside the BMP (surrogate pair, 2 units) is never split, and neither is
   a grapheme cluster (ZWJ emoji, flags, skin tones, keycaps, combining marks): the
   whole cluster moves to the next segment. Only a cluster longer than a whole
-  segment is split, and then only between code points.
+  segment is split, and then only between code points: it fills the room left in the
+  current segment first, since moving it would not save a segment.
 
 Grapheme clusters are approximated in-house (no dependency) from UAX #29: CRLF,
 controls, Extend/SpacingMark (combining marks, variation selectors, emoji modifiers,
@@ -213,7 +214,8 @@ def grapheme_clusters(text: str) -> list[str]:
     ri_run = 0  # regional indicators in a row ending at prev; pairs make one flag
     for index, char in enumerate(text):
         prop = _break_property(char)
-        if index and not _joins(prev, prop, ri_run):
+        # Two ordinary code points always break: skip the rule table for most text.
+        if index and ((prop == prev == _OTHER) or not _joins(prev, prop, ri_run)):
             clusters.append(text[start:index])
             start = index
         ri_run = ri_run + 1 if prop == _RI else 0
@@ -275,8 +277,7 @@ def count_segments(text: str) -> SegmentCount:
         units = len(text) + sum(text.count(char) for char in GSM7_EXTENSION)
         if units <= GSM7_SINGLE:
             return _single(GSM7, characters, units, GSM7_SINGLE)
-        septets = (2 if char in GSM7_EXTENSION else 1 for char in text)
-        segments, used = _fill(septets, GSM7_MULTI, 1, 0)
+        segments, used = _fill(map(_septets, text), GSM7_MULTI, 1, 0)
         return SegmentCount(GSM7, characters, units, segments, GSM7_MULTI - used, GSM7_MULTI)
 
     clusters = grapheme_clusters(text)

@@ -86,6 +86,7 @@ async def test_sender_with_export_denied_is_refused_on_every_export_path_until_l
     # Pages and CSV links (a person's session); /api acts with a key's role, tested below.
     exports = [c for c in routes_needing("contacts.export") if not c.template.startswith("/api/")]
     found = await statuses(client, world, "Sender", exports)
+    assert "GET /contacts/export.csv" in found
     assert all(status == 403 for status in found.values()), found
 
     # Granting it back is an override change only: the role stays Sender.

@@ -24,26 +24,57 @@ ROLES = ("Owner", "Admin", "Sender", "Support", "Finance", "Viewer")
 # The expected status of each GET page (no path parameters) for each built-in role of the
 # master account. 403: signed in but not allowed; the page's permission is in brackets.
 TABLE = """
-path              permission         Owner Admin Sender Support Finance Viewer
-/                 account.view       200   200   200    200     200     200
-/accounts         account.view       200   200   200    200     200     200
-/users            users.manage       200   200   403    403     403     403
-/teams            users.manage       200   200   403    403     403     403
-/roles            roles.manage       200   200   403    403     403     403
-/api-keys         api_keys.manage    200   200   403    403     403     403
-/audit            audit.view         200   200   403    403     403     403
-/security         settings.manage    200   200   403    403     403     403
-/me/two-factor    authenticated      200   200   200    200     200     200
-/api/v1/account   account.view       200   200   200    200     200     200
-/api/v1/accounts  account.view       200   200   200    200     200     200
+path                      permission        Owner Admin Sender Support Finance Viewer
+/                         account.view      200   200   200    200     200     200
+/accounts                 account.view      200   200   200    200     200     200
+/composer                 account.view      200   200   200    200     200     200
+/users                    users.manage      200   200   403    403     403     403
+/teams                    users.manage      200   200   403    403     403     403
+/roles                    roles.manage      200   200   403    403     403     403
+/api-keys                 api_keys.manage   200   200   403    403     403     403
+/audit                    audit.view        200   200   403    403     403     403
+/security                 settings.manage   200   200   403    403     403     403
+/settings                 settings.manage   200   200   403    403     403     403
+/branding                 branding.manage   200   200   403    403     403     403
+/me/two-factor            authenticated     200   200   200    200     200     200
+/contacts                 contacts.view     200   200   200    200     403     200
+/contacts/import          contacts.manage   200   200   200    403     403     403
+/contacts/export.csv      contacts.export   200   200   200    403     403     403
+/consent/keywords         keywords.manage   200   200   403    403     403     403
+/consent/report           contacts.view     200   200   200    200     403     200
+/credits                  credits.view      200   200   200    403     200     200
+/credits/ledger           credits.view      200   200   200    403     200     200
+/credits/ledger.csv       credits.view      200   200   200    403     200     200
+/credits/prices           credits.view      200   200   200    403     200     200
+/credits/wallets          credits.allocate  200   200   403    403     403     403
+/templates                templates.view    200   200   200    200     403     200
+/templates/new            templates.manage  200   200   200    403     403     403
+/platform                 platform.operate  403   403   403    403     403     403
+/platform/health          platform.operate  403   403   403    403     403     403
+/platform/orders          platform.operate  403   403   403    403     403     403
+/platform/suppression     platform.operate  403   403   403    403     403     403
+/api/v1/account           account.view      200   200   200    200     200     200
+/api/v1/accounts          account.view      200   200   200    200     200     200
+/api/v1/contacts/export   contacts.export   200   200   200    403     403     403
+/api/v1/credits/ledger    credits.view      200   200   200    403     200     200
+/api/v1/credits/prices    credits.view      200   200   200    403     200     200
+/api/v1/templates         templates.view    200   200   200    200     403     200
 """
-# With a path parameter naming nothing (or another tenant's row): 404 once allowed.
+# With a path parameter naming nothing (or another tenant's row): 404 once allowed. A
+# parameter listed in PARAM_VALUES gets that value instead (a phone nobody has: 200).
 PARAM_TABLE = """
-path                                  permission     Owner Admin Sender Support Finance Viewer
-/accounts/{account_id:int}/children   account.view   404   404   404    404     404     404
-/users/{user_id:int}/permissions      users.manage   404   404   403    403     403     403
-/roles/{role_id:int}                  roles.manage   404   404   403    403     403     403
+path                                  permission        Owner Admin Sender Support Finance Viewer
+/accounts/{account_id:int}/children   account.view      404   404   404    404     404     404
+/users/{user_id:int}/permissions      users.manage      404   404   403    403     403     403
+/roles/{role_id:int}                  roles.manage      404   404   403    403     403     403
+/contacts/{contact_id:int}            contacts.view     404   404   404    404     403     404
+/contacts/import/{import_id:int}      contacts.manage   404   404   404    403     403     403
+/credits/wallets/{account_id:int}     credits.allocate  404   404   403    403     403     403
+/templates/{template_id:int}          templates.view    404   404   404    404     403     404
+/api/v1/contacts/{contact_id:int}     contacts.view     404   404   404    404     403     404
+/api/v1/consent/{phone:str}           contacts.view     200   200   200    200     403     200
 """
+PARAM_VALUES = {"phone": "+61491570006"}
 MISSING_ID = 987654
 
 
@@ -69,6 +100,8 @@ class RouteCase:
 
 def _fill(path: str) -> str:
     def value(match: re.Match[str]) -> str:
+        if match.group(1) in PARAM_VALUES:
+            return PARAM_VALUES[match.group(1)]
         kind = match.group(2) or "str"
         return str(MISSING_ID) if kind == "int" else "no-such-thing"
 

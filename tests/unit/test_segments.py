@@ -296,7 +296,7 @@ def test_smsutil_agrees_on_boundaries_it_handles(text: str) -> None:
 
 def test_matches_smsutil_sweeping_every_boundary_position() -> None:
     # Random generation rarely puts an escape pair or a surrogate pair exactly on a
-    # boundary, so sweep every head length around four boundaries deterministically.
+    # boundary, so sweep every head length around the first boundaries deterministically.
     for edge in (153, 160, 306, 459, 612):
         for n in range(edge - 8, edge + 3):
             for tail in ("€", "a€", "€€", "€a€", "\\]" * 3, "a" * 10 + "€"):
@@ -324,7 +324,8 @@ def near_boundaries(per_segment: int, segments: int) -> st.SearchStrategy[int]:
 def gsm_texts(draw: st.DrawFn) -> str:
     # A long cheap head stops just short of a boundary; about a third of the random
     # tail is extension characters, so escape pairs land on every offset around it.
-    # (A list, not st.text: text() collapses a weighted alphabet to a plain set.)
+    # (A list, not st.text: text() flattens the weighted alphabet to a plain set and
+    # the extension share drops to about 7%.)
     length = draw(near_boundaries(153, 4) | st.integers(0, 800))
     head = draw(st.sampled_from(GSM_BASIC_ALPHABET)) * length
     tail_chars = st.sampled_from(EXTENSION_ALPHABET * 6 + GSM_BASIC_ALPHABET)
@@ -360,9 +361,7 @@ non_gsm_chars = simple_bmp_chars.filter(lambda c: c not in GSM7_BASIC | GSM7_EXT
 def simple_ucs2_texts(draw: st.DrawFn) -> str:
     length = draw(near_boundaries(67, 3) | st.integers(60, 72) | st.just(0))
     head = draw(non_gsm_chars) * length
-    # .map(str) keeps the two alphabets apart so that half the tail is astral.
-    tail_chars = simple_astral_chars.map(str) | simple_bmp_chars.map(str)
-    tail = "".join(draw(st.lists(tail_chars, max_size=28)))
+    tail = "".join(draw(st.lists(simple_astral_chars | simple_bmp_chars, max_size=28)))
     # One non-GSM character anywhere forces UCS-2 for the whole text.
     text = head + tail
     at = draw(st.integers(0, len(text)))
@@ -373,12 +372,12 @@ def assert_prefixes_match_smsutil(text: str) -> None:
     # Every prefix through the random tail is another string in the same domain, and
     # checking them all puts each escape or surrogate pair on every boundary offset
     # for a fraction of the cost of generating each string separately.
-    for end in range(max(1, len(text) - 24), len(text) + 1):
+    for end in range(max(1, len(text) - 30), len(text) + 1):
         prefix = text[:end]
         assert our_count(prefix) == smsutil_count(prefix), prefix
 
 
-FAST = settings(max_examples=400, deadline=None, database=None)
+FAST = settings(max_examples=300, deadline=None, database=None)
 
 
 @FAST

@@ -1,10 +1,10 @@
 """How long `evaluate()` (run by the guard on every request) takes, and how many SQL
 statements it runs, for a person with a custom role, two teams and overrides.
 
-    .venv/bin/python bench/access_evaluate.py            # SQLite file in a temp folder
-    DATABASE_URL=postgresql://... .venv/bin/python bench/access_evaluate.py
+    .venv/bin/python bench/access_bench.py            # SQLite file in a temp folder
+    DATABASE_URL=postgresql://... .venv/bin/python bench/access_bench.py   # wipes that DB
 
-Prints the figures and writes bench/results/access_evaluate.json.
+Prints the figures and writes bench/results/access.json.
 """
 
 from __future__ import annotations
@@ -95,5 +95,8 @@ async def main() -> dict[str, object]:
 if __name__ == "__main__":
     figures = asyncio.run(main())
     print(json.dumps(figures, indent=2))
-    out = ROOT / "bench" / "results" / "access_evaluate.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    out = ROOT / "bench" / "results" / "access.json"
+    # One entry per database, so the SQLite and PostgreSQL figures sit side by side.
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[str(figures["database"])] = figures
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
