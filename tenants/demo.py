@@ -8,6 +8,14 @@ import zlib
 from collections.abc import Callable
 
 from tenants import accounts, branding, contacts, credits, templates, users
+from tenants.access import (
+    BUILTIN_ROLES,
+    CustomRole,
+    PermissionOverride,
+    Team,
+    TeamMember,
+    format_permissions,
+)
 from tenants.audit import SYSTEM, Actor
 from tenants.db import transaction
 from tenants.errors import NotFound
@@ -29,6 +37,19 @@ DEMO_USERS = [
     ("support@sydney.test", "sydney", "Support"),
     ("admin@melbourne.test", "melbourne", "Admin"),
     ("events@melbourne.test", "melbourne-events", "Sender"),
+    ("sales@sydney.test", "sydney", "Viewer"),
+]
+# Access scenarios: a custom role the master defines for its tree, teams in Sydney, and
+# one member of a team given a privilege beyond the team's role.
+SALES_ROLE = ("northwind", "Sales", BUILTIN_ROLES["Sender"] - {"contacts.export"})
+# team name, account slug, role, members
+DEMO_TEAMS = [
+    ("Sales team", "sydney", "Sales", ["sales@sydney.test"]),
+    ("Front desk", "sydney", "Support", ["support@sydney.test"]),
+]
+# member, account slug, permission, effect, set by
+DEMO_OVERRIDES = [
+    ("sales@sydney.test", "sydney", "templates.approve", "grant", "owner@northwind.test"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
 # name, owner slug, body; approved and shared down the owner's subtree
@@ -184,6 +205,7 @@ async def seed_demo() -> dict[str, int]:
             )
     await _seed_credits(ids)
     await _seed_numbers_and_keywords(ids)
+    await _seed_access(ids)
     return ids
 
 
@@ -292,3 +314,54 @@ async def _seed_credits(ids: dict[str, int]) -> None:
                 idempotency_key=f"demo-{source}-{target}",
                 reference="demo data",
             )
+
+
+async def _seed_access(ids: dict[str, int]) -> None:
+    slug, name, permissions = SALES_ROLE
+    async with transaction():
+        if not await CustomRole.exists().where(
+            (CustomRole.account == ids[slug]) & (CustomRole.name == name)
+        ):
+            await CustomRole.insert(
+                CustomRole(
+                    account=ids[slug],
+                    name=name,
+                    description="Sends and works with contacts; cannot export them",
+                    permissions=format_permissions(permissions),
+                )
+            )
+        for team_name, team_slug, role, members in DEMO_TEAMS:
+            team = (
+                await Team.select(Team.id)
+                .where((Team.account == ids[team_slug]) & (Team.name == team_name))
+                .first()
+            )
+            if team is None:
+                rows = await Team.insert(
+                    Team(account=ids[team_slug], name=team_name, role=role)
+                ).returning(Team.id)
+                team = rows[0]
+            for email in members:
+                user = await users.find_user_by_email(email)
+                if user and not await TeamMember.exists().where(
+                    (TeamMember.team == team["id"]) & (TeamMember.user == user.id)
+                ):
+                    await TeamMember.insert(TeamMember(team=team["id"], user=user.id))
+        for email, o_slug, permission, effect, set_by in DEMO_OVERRIDES:
+            user = await users.find_user_by_email(email)
+            setter = await users.find_user_by_email(set_by)
+            if user and not await PermissionOverride.exists().where(
+                (PermissionOverride.user == user.id)
+                & (PermissionOverride.account == ids[o_slug])
+                & (PermissionOverride.permission == permission)
+            ):
+                await PermissionOverride.insert(
+                    PermissionOverride(
+                        user=user.id,
+                        account=ids[o_slug],
+                        permission=permission,
+                        effect=effect,
+                        set_by_user_id=setter.id if setter else None,
+                        set_by_label=set_by,
+                    )
+                )

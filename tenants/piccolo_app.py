@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
@@ -28,11 +29,14 @@ from tenants.credits import (
 )
 from tenants.health import Heartbeat
 from tenants.inbound import Conversation, InboundReply, InboundRoute
+from tenants.invitations import Invitation
 from tenants.keywords import Keyword, KeywordAction
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.numbers import PhoneNumber, SenderId
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.sso import SsoIdentity, SsoProvider
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
+from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
 from tenants.webhooks import WebhookDelivery, WebhookEndpoint
 
@@ -50,6 +54,16 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        CustomRole,
+        Team,
+        TeamMember,
+        PermissionOverride,
+        Invitation,
+        SsoProvider,
+        SsoIdentity,
+        UserTotp,
+        TotpPolicy,
+        SignInChallenge,
         Template,
         TemplateVersion,
         TemplatePolicy,
