@@ -19,12 +19,17 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.branding import BrandingController
+from portal.controllers.composer import ComposerController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.session import SessionController
+from portal.controllers.templates import TemplatesController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
 from tenants.db import close_pool, enable_wal, start_pool
@@ -61,10 +66,15 @@ def create_app(*, run_workers: bool = False) -> Litestar:
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
+        ContactsController,
+        ConsentController,
         CreditsController,
         OrdersController,
         HealthController,
         PlatformController,
+        TemplatesController,
+        ComposerController,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

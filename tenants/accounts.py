@@ -341,10 +341,22 @@ async def update_account(
         values: dict[Any, Any] = {}
         if name is not None:
             values[Account.name] = name.strip()
-        if consent_mode is not None and consent_mode != before.consent_mode:
+        mode_changes = consent_mode is not None and consent_mode != before.consent_mode
+        if mode_changes:
+            if account_id == within_account_id:
+                # Otherwise a sub-account could set itself apart from its tree's opt-outs.
+                raise Conflict(
+                    "An account's consent mode is set from the account above it.",
+                    code="own_account",
+                )
             values[Account.consent_mode] = consent_mode
         if values:
             await Account.update(values).where(Account.id == account_id)
+        if mode_changes:
+            # Imported here: consent builds on this module's Account table.
+            from tenants.consent import on_consent_mode_changed
+
+            await on_consent_mode_changed(account_id)
         after = await get_account(account_id)
         if values:
             await audit.record(

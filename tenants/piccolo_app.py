@@ -7,6 +7,15 @@ from piccolo.conf.apps import AppConfig
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
+from tenants.consent import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentReply,
+    ConsentState,
+    GlobalSuppression,
+)
+from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
 from tenants.credits import (
     CreditTransfer,
     LedgerEntry,
@@ -19,6 +28,7 @@ from tenants.credits import (
 )
 from tenants.health import Heartbeat
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -35,6 +45,20 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        Template,
+        TemplateVersion,
+        TemplatePolicy,
+        AccountBranding,
+        ConsentEvent,
+        ConsentState,
+        GlobalSuppression,
+        ConsentKeyword,
+        ConsentReply,
+        Contact,
+        ContactTag,
+        ContactList,
+        ContactListMember,
+        ContactImport,
         LedgerEntry,
         CreditTransfer,
         PurchaseOrder,

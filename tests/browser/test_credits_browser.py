@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_account_tree_browser import browser, demo_server  # noqa: F401
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.fill("#email", "owner@northwind.test")
-    page.fill("#password", "demo-pass-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def test_allocate_and_reclaim_update_both_balances_without_reload(demo_server, browser):  # noqa: F811
-    page = browser.new_page()
-    _sign_in(page, demo_server)
-    page.goto(f"{demo_server}/credits")
+def test_allocate_and_reclaim_update_both_balances_without_reload(page):  # type: ignore[no-untyped-def]
+    sign_in(page, "owner@northwind.test")
+    page.goto("/credits")
     page.evaluate("window.__noReload = true")
     sydney = page.locator('tr[data-slug="sydney"]')
     own = page.locator(".stats .credit-balance").first
@@ -47,4 +38,3 @@ def test_allocate_and_reclaim_update_both_balances_without_reload(demo_server, b
     )
     assert own.inner_text() == "10,000"
     assert page.evaluate("window.__noReload === true"), "the page reloaded"
-    page.close()
