@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
@@ -26,9 +27,12 @@ from tenants.credits import (
     WalletSettings,
 )
 from tenants.health import Heartbeat
+from tenants.invitations import Invitation
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.sso import SsoIdentity, SsoProvider
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
+from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
@@ -71,6 +75,16 @@ APP_CONFIG = AppConfig(
         Reservation,
         Notice,
         PriceRule,
+        CustomRole,
+        Team,
+        TeamMember,
+        PermissionOverride,
+        Invitation,
+        SsoProvider,
+        SsoIdentity,
+        UserTotp,
+        TotpPolicy,
+        SignInChallenge,
     ],
     migration_dependencies=[],
     commands=[],
