@@ -22,4 +22,4 @@ async def send_invitation_email(invitation_id: int, link: str) -> None:
 
 
 # The sending actors live in their own module; importing it declares them for workers.
-from tasks import sending  # noqa: E402, F401
+from tasks import customer_webhooks, sending  # noqa: E402, F401

@@ -26,9 +26,11 @@ from tenants.credits import (
     Reservation,
     WalletSettings,
 )
+from tenants.customer_webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tenants.health import Heartbeat
 from tenants.invitations import Invitation
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
+from tenants.providers import ChannelDefault, ProviderIntegration, ProviderPermit
 from tenants.sessions import SignInAttempt, UserSession
 from tenants.sso import SsoIdentity, SsoProvider
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
@@ -85,6 +87,12 @@ APP_CONFIG = AppConfig(
         UserTotp,
         TotpPolicy,
         SignInChallenge,
+        ProviderIntegration,
+        ChannelDefault,
+        ProviderPermit,
+        WebhookSubscription,
+        WebhookDelivery,
+        WebhookAttempt,
     ],
     migration_dependencies=[],
     commands=[],

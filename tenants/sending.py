@@ -379,6 +379,11 @@ async def accept_send(
         )
 
     release = req.send_at if scheduled and req.send_at else stamp
+    # The provider is fixed at acceptance, so retries and callbacks stay with the one
+    # that has the message even if the account's choice changes meanwhile.
+    from tenants.providers import provider_for
+
+    provider = await provider_for(req.account_id, req.channel)
     try:
         async with transaction():
             campaign_id = None
@@ -423,7 +428,7 @@ async def accept_send(
                     actor=actor,
                 )
             ids = await _insert_messages(
-                req, batch_id, campaign_id, planned, release=release, stamp=stamp
+                req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
             )
             await audit.record(
                 actor,
@@ -483,6 +488,7 @@ async def _insert_messages(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     """Multi-row INSERTs of INSERT_ROWS messages each; returns the id of each number."""
     ids: dict[str, int] = {}
@@ -508,7 +514,7 @@ async def _insert_messages(
                     cost,
                     country,
                     contact_id,
-                    "simulator",
+                    provider,
                     refunded,
                     release,
                     release,
