@@ -22,13 +22,19 @@ from portal.controllers.accounts import AccountsController
 from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
 from portal.controllers.campaigns import CampaignsController
+from portal.controllers.channels import ChannelsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
-from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.hooks import (
+    IntegrationHooksController,
+    ProviderHooksController,
+    simulator_mount,
+)
 from portal.controllers.invitations import InvitationController
 from portal.controllers.messages import MessagesController
 from portal.controllers.platform import PlatformController
+from portal.controllers.providers import ProvidersController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
@@ -37,6 +43,7 @@ from portal.controllers.sso import SsoController
 from portal.controllers.teams import TeamsController
 from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
+from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
 from tasks.periodic import OutboxSweeper
@@ -85,6 +92,10 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         AccountsController,
         HealthController,
         ProviderHooksController,
+        IntegrationHooksController,
+        ProvidersController,
+        ChannelsController,
+        WebhooksController,
         SendController,
         MessagesController,
         CampaignsController,

@@ -131,7 +131,9 @@ class Simulator:
 
     # --- submissions ----------------------------------------------------------------
 
-    async def submit(self, messages: list[dict[str, Any]], callback_url: str) -> list[dict[str, Any]]:
+    async def submit(
+        self, messages: list[dict[str, Any]], callback_url: str
+    ) -> list[dict[str, Any]]:
         await asyncio.sleep(self.config.latency_ms / 1000)
         results = []
         with self._lock:
@@ -168,7 +170,11 @@ class Simulator:
     @staticmethod
     def _answer(record: Record) -> dict[str, Any]:
         if record.accepted:
-            return {"reference": record.message_id, "accepted": True, "provider_ref": record.provider_ref}
+            return {
+                "reference": record.message_id,
+                "accepted": True,
+                "provider_ref": record.provider_ref,
+            }
         return {
             "reference": record.message_id,
             "accepted": False,
@@ -406,7 +412,15 @@ async def flush(request: Request[Any, Any, Any]) -> Response[Any]:
 
 def create_simulator_app() -> Litestar:
     return Litestar(
-        route_handlers=[submit_messages, lookup, outbox, get_config, set_config, inject_inbound, flush],
+        route_handlers=[
+            submit_messages,
+            lookup,
+            outbox,
+            get_config,
+            set_config,
+            inject_inbound,
+            flush,
+        ],
         debug=False,
         openapi_config=None,
     )

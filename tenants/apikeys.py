@@ -157,9 +157,10 @@ async def list_api_keys(account_id: int) -> list[ApiKeyView]:
     )
     creator_ids = sorted({r["created_by"] for r in rows if r["created_by"] is not None})
     emails = (
-        {u["id"]: u["email"] for u in await User.select(User.id, User.email).where(
-            User.id.is_in(creator_ids)
-        )}
+        {
+            u["id"]: u["email"]
+            for u in await User.select(User.id, User.email).where(User.id.is_in(creator_ids))
+        }
         if creator_ids
         else {}
     )

@@ -177,14 +177,18 @@ def validate_url(raw: str) -> str:
     if len(url) > URL_MAX:
         raise ValidationFailed({"url": f"A URL has at most {URL_MAX} characters."})
     if parsed.username or parsed.password:
-        raise ValidationFailed({"url": "Put no user name or password in the URL; deliveries are signed."})
+        raise ValidationFailed(
+            {"url": "Put no user name or password in the URL; deliveries are signed."}
+        )
     return url
 
 
 def _events(raw: Sequence[str]) -> str:
     chosen = [e for e in EVENT_KINDS if e in set(raw)]
     if not chosen:
-        raise ValidationFailed({"events": "Choose at least one event: message status or inbound messages."})
+        raise ValidationFailed(
+            {"events": "Choose at least one event: message status or inbound messages."}
+        )
     return ",".join(chosen)
 
 
@@ -232,7 +236,9 @@ async def add_subscription(
         raise ValidationFailed(errors)
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with transaction():
-        count = await WebhookSubscription.count().where(WebhookSubscription.account_id == account_id)
+        count = await WebhookSubscription.count().where(
+            WebhookSubscription.account_id == account_id
+        )
         if count >= MAX_SUBSCRIPTIONS:
             raise ValidationFailed({"url": f"An account has at most {MAX_SUBSCRIPTIONS} webhooks."})
         rows = await WebhookSubscription.insert(
@@ -304,7 +310,10 @@ async def remove_subscription(actor: audit.Actor, *, account_id: int, subscripti
         before = await get_subscription(account_id, subscription_id)
         await WebhookSubscription.delete().where(WebhookSubscription.id == subscription_id)
         await WebhookDelivery.update(
-            {WebhookDelivery.status: "failed", WebhookDelivery.last_error: "the webhook was removed"}
+            {
+                WebhookDelivery.status: "failed",
+                WebhookDelivery.last_error: "the webhook was removed",
+            }
         ).where(
             (WebhookDelivery.subscription_id == subscription_id)
             & (WebhookDelivery.status == "pending")
@@ -327,7 +336,7 @@ async def _subscribers(account_ids: Sequence[int], kind: str) -> dict[int, list[
     if not ids:
         return {}
     rows = await run_sql(
-        "SELECT id, account_id, events FROM webhook_subscription WHERE active = {} "
+        "SELECT id, account_id, events FROM webhook_subscription WHERE active = {} "  # noqa: S608
         f"AND account_id IN ({placeholders(len(ids))})",
         _true(),
         *ids,
@@ -348,7 +357,9 @@ def _iso(value: Any) -> str | None:
     return moment.isoformat() if moment else None
 
 
-async def _insert_deliveries(rows: list[tuple[int, int, str, str, int | None, dict[str, Any]]]) -> int:
+async def _insert_deliveries(
+    rows: list[tuple[int, int, str, str, int | None, dict[str, Any]]],
+) -> int:
     """(account_id, subscription_id, dedupe_key, event, message_id, payload) -> new rows."""
     inserted = 0
     stamp = now()
@@ -374,7 +385,7 @@ async def _insert_deliveries(rows: list[tuple[int, int, str, str, int | None, di
             )
         values = ", ".join(f"({placeholders(10)})" for _ in part)
         result = await run_sql(
-            "INSERT INTO webhook_event_delivery (account_id, subscription_id, event_id, dedupe_key, "
+            "INSERT INTO webhook_event_delivery (account_id, subscription_id, event_id, dedupe_key, "  # noqa: S608
             f"event, message_id, payload, status, attempts, created_at) VALUES {values} "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             *args,
@@ -395,7 +406,7 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
         part = ids[start : start + 500]
         rows.extend(
             await run_sql(
-                "SELECT id, account_id, campaign_id, batch_id, channel, to_number, from_number, "
+                "SELECT id, account_id, campaign_id, batch_id, channel, to_number, from_number, "  # noqa: S608
                 f"direction FROM message WHERE id IN ({placeholders(len(part))})",
                 *part,
             )
@@ -409,14 +420,14 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
     for start in range(0, len(wanted), 500):
         part = wanted[start : start + 500]
         for r in await run_sql(
-            "SELECT message_id, MIN(at) AS at FROM message_event WHERE status = 'sent' "
+            "SELECT message_id, MIN(at) AS at FROM message_event WHERE status = 'sent' "  # noqa: S608
             f"AND applied = {{}} AND message_id IN ({placeholders(len(part))}) GROUP BY message_id",
             _true(),
             *part,
         ):
             sent_at[r["message_id"]] = r["at"]
     stamp = now()
-    deliveries = []
+    deliveries: list[tuple[int, int, str, str, int | None, dict[str, Any]]] = []
     for message_id, status, error_code in moves:
         row = by_id.get(message_id)
         if row is None:
@@ -517,7 +528,7 @@ async def take_due(limit: int = 500) -> list[int]:
         if not ids:
             return []
         taken = await run_sql(
-            "UPDATE webhook_event_delivery SET touched_at = {} "
+            "UPDATE webhook_event_delivery SET touched_at = {} "  # noqa: S608
             f"WHERE id IN ({placeholders(len(ids))}) AND status = 'pending' "
             "AND (touched_at IS NULL OR touched_at < {}) RETURNING id",
             stamp,
@@ -574,7 +585,12 @@ async def _refuse_private(url: str) -> str | None:
         return f"cannot resolve {host}: {exc}"
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
+        if (
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+        ):
             return f"{host} resolves to a private address; deliveries go to public receivers only"
     return None
 
@@ -597,9 +613,13 @@ async def attempt_delivery(delivery_id: int) -> AttemptOutcome:
     if not claimed:
         return AttemptOutcome(delivered=False, retry=False)
     row = claimed[0]
-    sub = await WebhookSubscription.select(
-        WebhookSubscription.url, WebhookSubscription.secret_sealed, WebhookSubscription.active
-    ).where(WebhookSubscription.id == row["subscription_id"]).first()
+    sub = (
+        await WebhookSubscription.select(
+            WebhookSubscription.url, WebhookSubscription.secret_sealed, WebhookSubscription.active
+        )
+        .where(WebhookSubscription.id == row["subscription_id"])
+        .first()
+    )
     attempt = row["attempts"] + 1
     if sub is None or not sub["active"]:
         await _finish(row, attempt - 1, "failed", None, 0, "the webhook was removed or disabled")
@@ -712,9 +732,9 @@ async def list_deliveries(
     rows = await query.order_by(WebhookDelivery.id, ascending=False).limit(max(1, min(limit, 200)))
     urls = {
         s["id"]: s["url"]
-        for s in await WebhookSubscription.select(WebhookSubscription.id, WebhookSubscription.url).where(
-            WebhookSubscription.account_id == account_id
-        )
+        for s in await WebhookSubscription.select(
+            WebhookSubscription.id, WebhookSubscription.url
+        ).where(WebhookSubscription.account_id == account_id)
     }
     return [_delivery(r, urls.get(r["subscription_id"], "(removed)")) for r in rows]
 
@@ -746,9 +766,11 @@ async def get_delivery(account_id: int, delivery_id: int) -> tuple[DeliveryView,
     )
     if row is None:
         raise NotFound(f"delivery {delivery_id} not found")
-    sub = await WebhookSubscription.select(WebhookSubscription.url).where(
-        WebhookSubscription.id == row["subscription_id"]
-    ).first()
+    sub = (
+        await WebhookSubscription.select(WebhookSubscription.url)
+        .where(WebhookSubscription.id == row["subscription_id"])
+        .first()
+    )
     attempts = (
         await WebhookAttempt.select()
         .where(WebhookAttempt.delivery_id == delivery_id)

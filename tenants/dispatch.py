@@ -358,7 +358,9 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
     cancelled = [r for r in rows_by_id.values() if states.get(r["batch_id"]) == "cancelled"]
     outcome.failed += await _fail(cancelled, "CANCELLED")
     held = [
-        r["id"] for r in rows_by_id.values() if states.get(r["batch_id"]) not in ("active", "cancelled")
+        r["id"]
+        for r in rows_by_id.values()
+        if states.get(r["batch_id"]) not in ("active", "cancelled")
     ]
     await _release(token, held)
     for mid in [r["id"] for r in cancelled] + held:
@@ -418,9 +420,9 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
         by_id = {r["id"]: r for r in group}
         answered = {res.message_id for res in results}
         # A message the gateway could not settle (or left out) goes back to the broker.
-        again = [
-            mid for mid in ids if mid not in answered
-        ] + [res.message_id for res in results if res.retry and res.message_id in by_id]
+        again = [mid for mid in ids if mid not in answered] + [
+            res.message_id for res in results if res.retry and res.message_id in by_id
+        ]
         if again:
             await _release(token, again)
             outcome.transient = True
@@ -428,7 +430,9 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
         not_submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for res in results:
             if res.not_submitted and not res.retry and res.message_id in by_id:
-                not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(by_id[res.message_id])
+                not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(
+                    by_id[res.message_id]
+                )
         for code, failed_rows in not_submitted.items():
             outcome.failed += await _fail(failed_rows, code)
         settled = [r for r in results if not r.retry and not r.not_submitted]

@@ -100,7 +100,10 @@ def _team_id_list(text: str) -> list[int]:
 async def _views(rows: list[dict[str, Any]]) -> list[InvitationView]:
     team_ids = sorted({t for r in rows for t in _team_id_list(r["team_ids"])})
     names = (
-        {t["id"]: t["name"] for t in await Team.select(Team.id, Team.name).where(Team.id.is_in(team_ids))}
+        {
+            t["id"]: t["name"]
+            for t in await Team.select(Team.id, Team.name).where(Team.id.is_in(team_ids))
+        }
         if team_ids
         else {}
     )
@@ -149,9 +152,7 @@ async def list_invitations(account_id: int) -> list[InvitationView]:
 async def _validate_teams(account_id: int, team_ids: list[int]) -> list[int]:
     if not team_ids:
         return []
-    found = await Team.select(Team.id).where(
-        (Team.account == account_id) & Team.id.is_in(team_ids)
-    )
+    found = await Team.select(Team.id).where((Team.account == account_id) & Team.id.is_in(team_ids))
     if len(found) != len(set(team_ids)):
         raise ValidationFailed({"teams": "Choose teams of this account."})
     return sorted({t["id"] for t in found})
@@ -288,7 +289,9 @@ async def revoke_invitation(actor: audit.Actor, grants: Grants, invitation_id: i
 
 async def find_invitation(token: str) -> InvitationView:
     """The invitation behind a link, whatever its status; NotFound for an unknown link."""
-    row = await Invitation.select(*_COLUMNS).where(Invitation.token_hash == token_hash(token)).first()
+    row = (
+        await Invitation.select(*_COLUMNS).where(Invitation.token_hash == token_hash(token)).first()
+    )
     if row is None:
         raise NotFound("invitation not found")
     view = (await _views([row]))[0]
@@ -302,7 +305,10 @@ def unusable_error(view: InvitationView) -> Conflict:
         "revoked": "This invitation was withdrawn.",
         "expired": "This invitation has expired; ask for a new link.",
     }
-    return Conflict(messages.get(view.status, "This invitation cannot be used."), code=f"invitation_{view.status}")
+    return Conflict(
+        messages.get(view.status, "This invitation cannot be used."),
+        code=f"invitation_{view.status}",
+    )
 
 
 async def _join(row: dict[str, Any], user_id: int, email: str, ip: str | None) -> Accepted:
@@ -343,7 +349,11 @@ async def _claim(where: Any) -> dict[str, Any] | None:
             & (Invitation.expires_at > now())
         )
         .returning(
-            Invitation.id, Invitation.account, Invitation.email, Invitation.role, Invitation.team_ids
+            Invitation.id,
+            Invitation.account,
+            Invitation.email,
+            Invitation.role,
+            Invitation.team_ids,
         )
     )
     return rows[0] if rows else None
@@ -356,9 +366,11 @@ async def accept_invitation(
     view = await find_invitation(token)
     if view.status != "pending":
         raise unusable_error(view)
-    existing = await User.select(User.id, User.password_hash, User.active).where(
-        User.email == view.email
-    ).first()
+    existing = (
+        await User.select(User.id, User.password_hash, User.active)
+        .where(User.email == view.email)
+        .first()
+    )
     if existing is not None:
         if not existing["active"]:
             raise Conflict("This user is disabled.", code="user_disabled")

@@ -652,7 +652,11 @@ def _batch_view(row: dict[str, Any]) -> BatchView:
 
 
 async def get_batch(account_id: int, batch_id: int) -> BatchView:
-    row = await Batch.select().where((Batch.id == batch_id) & (Batch.account_id == account_id)).first()
+    row = (
+        await Batch.select()
+        .where((Batch.id == batch_id) & (Batch.account_id == account_id))
+        .first()
+    )
     if row is None:
         raise NotFound(f"batch {batch_id} not found")
     return _batch_view(row)
@@ -783,7 +787,16 @@ async def set_batch_state(
             stamp = now()
             await insert_events(
                 [
-                    (r["id"], r["account_id"], "enqueued_failed", "CANCELLED", True, "platform", None, stamp)
+                    (
+                        r["id"],
+                        r["account_id"],
+                        "enqueued_failed",
+                        "CANCELLED",
+                        True,
+                        "platform",
+                        None,
+                        stamp,
+                    )
                     for r in rows
                 ]
             )

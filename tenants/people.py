@@ -442,8 +442,7 @@ async def remove_member(actor: audit.Actor, grants: Grants, user_id: int) -> Non
         team_ids = await Team.select(Team.id).where(Team.account == account.id)
         if team_ids:
             await TeamMember.delete().where(
-                (TeamMember.user == user_id)
-                & TeamMember.team.is_in([t["id"] for t in team_ids])
+                (TeamMember.user == user_id) & TeamMember.team.is_in([t["id"] for t in team_ids])
             )
         await PermissionOverride.delete().where(
             (PermissionOverride.user == user_id) & (PermissionOverride.account == account.id)
@@ -463,9 +462,11 @@ async def remove_member(actor: audit.Actor, grants: Grants, user_id: int) -> Non
 
 
 async def list_teams(account_id: int) -> list[TeamView]:
-    teams = await Team.select(Team.id, Team.name, Team.role).where(
-        Team.account == account_id
-    ).order_by(Team.name)
+    teams = (
+        await Team.select(Team.id, Team.name, Team.role)
+        .where(Team.account == account_id)
+        .order_by(Team.name)
+    )
     members = (
         await TeamMember.select(TeamMember.team, TeamMember.user.id, TeamMember.user.email)
         .where(TeamMember.team.account == account_id)
@@ -475,7 +476,9 @@ async def list_teams(account_id: int) -> list[TeamView]:
     for m in members:
         by_team.setdefault(m["team"], []).append((m["user.id"], m["user.email"]))
     return [
-        TeamView(id=t["id"], name=t["name"], role=t["role"], members=tuple(by_team.get(t["id"], [])))
+        TeamView(
+            id=t["id"], name=t["name"], role=t["role"], members=tuple(by_team.get(t["id"], []))
+        )
         for t in teams
     ]
 
@@ -508,9 +511,7 @@ async def create_team(actor: audit.Actor, grants: Grants, *, name: str, role: st
     async with transaction():
         if await Team.exists().where((Team.account == account.id) & (Team.name == name)):
             raise ValidationFailed({"name": f"A team named {name} already exists here."})
-        rows = await Team.insert(Team(account=account.id, name=name, role=role)).returning(
-            Team.id
-        )
+        rows = await Team.insert(Team(account=account.id, name=name, role=role)).returning(Team.id)
         await audit.record(
             actor,
             account_id=account.id,
@@ -546,9 +547,7 @@ async def delete_team(actor: audit.Actor, grants: Grants, team_id: int) -> None:
     async with transaction():
         team = await _team_row(account.id, team_id)
         await _check_can_manage(grants, team["role"], f"team {team['name']}")
-        members = await TeamMember.select(TeamMember.user.email).where(
-            TeamMember.team == team_id
-        )
+        members = await TeamMember.select(TeamMember.user.email).where(TeamMember.team == team_id)
         await TeamMember.delete().where(TeamMember.team == team_id)
         await Team.delete().where(Team.id == team_id)
         await audit.record(

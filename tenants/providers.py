@@ -174,7 +174,9 @@ KINDS: dict[str, ProviderKind] = {
                     pattern=r"\S{8,200}",
                     pattern_message="An access secret has at least 8 characters and no spaces.",
                 ),
-                Field("region", "Region", "The Conversation API region of the app.", choices=REGIONS),
+                Field(
+                    "region", "Region", "The Conversation API region of the app.", choices=REGIONS
+                ),
                 Field(
                     "webhook_secret",
                     "Webhook secret",
@@ -414,7 +416,10 @@ def callback_urls(integration_id: int, token: str, kind: str) -> dict[str, str]:
     """Where the provider posts status reports and inbound messages (copied into its console)."""
     base = portal_base_url()
     if kind == "simulator":
-        return {"status": f"{base}/hooks/simulator/status", "inbound": f"{base}/hooks/simulator/inbound"}
+        return {
+            "status": f"{base}/hooks/simulator/status",
+            "inbound": f"{base}/hooks/simulator/inbound",
+        }
     prefix = f"{base}/hooks/providers/{integration_id}/{token}"
     return {"status": f"{prefix}/status", "inbound": f"{prefix}/inbound"}
 
@@ -480,9 +485,11 @@ async def platform_account_ids() -> list[int]:
 
 
 async def master_may_own(account_id: int) -> bool:
-    row = await ProviderPermit.select(ProviderPermit.allowed).where(
-        ProviderPermit.account_id == account_id
-    ).first()
+    row = (
+        await ProviderPermit.select(ProviderPermit.allowed)
+        .where(ProviderPermit.account_id == account_id)
+        .first()
+    )
     return bool(row and row["allowed"])
 
 
@@ -510,7 +517,9 @@ async def set_master_permit(actor: audit.Actor, *, master_id: int, allowed: bool
     async with transaction():
         master = await get_account(master_id)
         if master.kind != "master":
-            raise ValidationFailed({"account_id": "Only master accounts can be allowed their own providers."})
+            raise ValidationFailed(
+                {"account_id": "Only master accounts can be allowed their own providers."}
+            )
         before = await master_may_own(master_id)
         existing = await ProviderPermit.exists().where(ProviderPermit.account_id == master_id)
         if existing:
@@ -582,9 +591,13 @@ def _validate_rate(raw: Any) -> int:
     try:
         rate = int(str(raw).strip())
     except ValueError:
-        raise ValidationFailed({"rate_limit": "Give a whole number of segments per second (0 for the default)."}) from None
+        raise ValidationFailed(
+            {"rate_limit": "Give a whole number of segments per second (0 for the default)."}
+        ) from None
     if not 0 <= rate <= 100_000:
-        raise ValidationFailed({"rate_limit": "Between 0 (the default) and 100,000 segments per second."})
+        raise ValidationFailed(
+            {"rate_limit": "Between 0 (the default) and 100,000 segments per second."}
+        )
     return rate
 
 
@@ -678,9 +691,11 @@ async def list_owned(account_id: int) -> list[IntegrationView]:
 
 
 async def _owned_secrets(integration_id: int) -> dict[str, str]:
-    row = await ProviderIntegration.select(ProviderIntegration.secrets_sealed).where(
-        ProviderIntegration.id == integration_id
-    ).first()
+    row = (
+        await ProviderIntegration.select(ProviderIntegration.secrets_sealed)
+        .where(ProviderIntegration.id == integration_id)
+        .first()
+    )
     if not row or not row["secrets_sealed"]:
         return {}
     return _loads(secrets_box.decrypt(row["secrets_sealed"]))
@@ -737,7 +752,11 @@ async def update_integration(
             action="provider.update",
             target_type="provider_integration",
             target_id=integration_id,
-            before={"name": before.name, "settings": before.settings, "rate_limit": before.rate_limit},
+            before={
+                "name": before.name,
+                "settings": before.settings,
+                "rate_limit": before.rate_limit,
+            },
             after={
                 "name": clean_name,
                 "settings": settings,
@@ -808,7 +827,9 @@ async def load_config(integration_id: int) -> IntegrationConfig:
         status=row["status"],
         settings=_loads(row["settings"]),
         secrets=_loads(secrets_box.decrypt(row["secrets_sealed"])) if row["secrets_sealed"] else {},
-        callback_token=secrets_box.decrypt(row["callback_sealed"]) if row["callback_sealed"] else "",
+        callback_token=secrets_box.decrypt(row["callback_sealed"])
+        if row["callback_sealed"]
+        else "",
         rate_limit=row["rate_limit"],
         updated_at=row["updated_at"],
     )
@@ -841,19 +862,23 @@ async def _usable_owner_ids(account: AccountView) -> list[int]:
     return [*(await platform_account_ids()), *account.ancestor_ids]
 
 
-async def available_integrations(account_id: int, channel: str | None = None) -> list[IntegrationView]:
+async def available_integrations(
+    account_id: int, channel: str | None = None
+) -> list[IntegrationView]:
     """Active integrations this account may choose (the platform's and its masters')."""
     account = await get_account(account_id)
     owners = await _usable_owner_ids(account)
     rows = (
         await ProviderIntegration.select(*VIEW_COLUMNS)
         .where(
-            ProviderIntegration.account_id.is_in(owners)
-            & (ProviderIntegration.status == "active")
+            ProviderIntegration.account_id.is_in(owners) & (ProviderIntegration.status == "active")
         )
         .order_by(ProviderIntegration.name)
     )
-    names = {a["id"]: a["name"] for a in await Account.select(Account.id, Account.name).where(Account.id.is_in(owners))}
+    names = {
+        a["id"]: a["name"]
+        for a in await Account.select(Account.id, Account.name).where(Account.id.is_in(owners))
+    }
     views = [_view(r, names.get(r["account_id"], "")) for r in rows]
     return [v for v in views if channel is None or channel in v.channels]
 
@@ -892,13 +917,17 @@ async def _active_integrations(ids: Iterable[int]) -> dict[int, IntegrationView]
     return {r["id"]: _view(r) for r in rows}
 
 
-async def _resolve_channels(account: AccountView) -> dict[str, tuple[IntegrationView | None, int | None]]:
+async def _resolve_channels(
+    account: AccountView,
+) -> dict[str, tuple[IntegrationView | None, int | None]]:
     """channel -> (integration or None for the built-in, account whose choice decided it).
 
     The nearest account (itself, then up the tree, then the platform's own choice) with a
     usable choice wins; a choice of a disabled integration is passed over."""
     platform_ids = await platform_account_ids()
-    chain = list(reversed(account.ancestor_ids)) + [p for p in platform_ids if p not in account.ancestor_ids]
+    chain = list(reversed(account.ancestor_ids)) + [
+        p for p in platform_ids if p not in account.ancestor_ids
+    ]
     choices = await _choices(chain)
     integrations = await _active_integrations(v for v in choices.values() if v is not None)
     resolved: dict[str, tuple[IntegrationView | None, int | None]] = {}
@@ -978,9 +1007,11 @@ async def set_channel_default(
             raise ValidationFailed({channel: f"{picked.name} does not offer {channel.upper()}."})
     key = f"{account_id}:{channel}"
     async with transaction():
-        before = await ChannelDefault.select(ChannelDefault.integration_id).where(
-            ChannelDefault.key == key
-        ).first()
+        before = (
+            await ChannelDefault.select(ChannelDefault.integration_id)
+            .where(ChannelDefault.key == key)
+            .first()
+        )
         before_choice = INHERIT if before is None else (before["integration_id"] or USE_BUILTIN)
         after_choice: Any = INHERIT if choice == INHERIT else (integration_id or USE_BUILTIN)
         if before_choice == after_choice:
@@ -989,7 +1020,9 @@ async def set_channel_default(
             await ChannelDefault.delete().where(ChannelDefault.key == key)
         elif before is None:
             await ChannelDefault.insert(
-                ChannelDefault(account_id=account_id, channel=channel, key=key, integration_id=integration_id)
+                ChannelDefault(
+                    account_id=account_id, channel=channel, key=key, integration_id=integration_id
+                )
             )
         else:
             await ChannelDefault.update(
@@ -1011,9 +1044,11 @@ async def rate_limit_of(key: str) -> int:
     integration_id = integration_id_of(key)
     if integration_id is None:
         return 0
-    row = await ProviderIntegration.select(ProviderIntegration.rate_limit).where(
-        ProviderIntegration.id == integration_id
-    ).first()
+    row = (
+        await ProviderIntegration.select(ProviderIntegration.rate_limit)
+        .where(ProviderIntegration.id == integration_id)
+        .first()
+    )
     return int(row["rate_limit"]) if row else 0
 
 
@@ -1050,7 +1085,7 @@ async def resolve_events(provider: str, events: Sequence[ProviderEvent]) -> list
     for start in range(0, len(refs), 500):
         part = refs[start : start + 500]
         rows = await run_sql(
-            "SELECT id, provider_ref FROM message WHERE provider = {} AND direction = 'out' "
+            "SELECT id, provider_ref FROM message WHERE provider = {} AND direction = 'out' "  # noqa: S608
             f"AND provider_ref IN ({placeholders(len(part))})",
             provider,
             *part,
@@ -1061,7 +1096,7 @@ async def resolve_events(provider: str, events: Sequence[ProviderEvent]) -> list
         if message_id is None and event.candidates and event.recipient:
             ids = sorted(set(event.candidates))[:1000]
             rows = await run_sql(
-                f"SELECT id FROM message WHERE id IN ({placeholders(len(ids))}) "
+                f"SELECT id FROM message WHERE id IN ({placeholders(len(ids))}) "  # noqa: S608
                 "AND to_number = {} AND provider = {} ORDER BY id LIMIT 1",
                 *ids,
                 event.recipient,

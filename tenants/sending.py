@@ -110,7 +110,9 @@ def validate_sender(sender: str) -> str | None:
     """Alphanumeric sender IDs: at most 11 characters; numeric: at most 15 digits, +."""
     if not sender or ALNUM_SENDER.match(sender) or NUMERIC_SENDER.match(sender):
         return None
-    return "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
+    return (
+        "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
+    )
 
 
 def _validate(req: SendRequest) -> dict[str, str]:
@@ -175,7 +177,9 @@ async def _resolve(req: SendRequest) -> _Recipients:
         )
         missing = set(ids) - {r["id"] for r in lists}
         if missing:
-            raise ValidationFailed({"list_ids": f"No such list: {', '.join(map(str, sorted(missing)))}."})
+            raise ValidationFailed(
+                {"list_ids": f"No such list: {', '.join(map(str, sorted(missing)))}."}
+            )
         rows = await run_sql(
             "SELECT DISTINCT contact_id FROM contact_list_member "
             f"WHERE list_id IN ({placeholders(len(ids))})",
@@ -303,9 +307,7 @@ async def _replay(account_id: int, scope: str, fingerprint: str) -> SendResult |
     )
 
 
-async def accept_send(
-    req: SendRequest, *, actor: audit.Actor, dry_run: bool = False
-) -> SendResult:
+async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = False) -> SendResult:
     """Validate, resolve, filter, price and (unless dry_run) reserve and write the outbox."""
     from tenants import consent, credits, templates
 
@@ -360,7 +362,15 @@ async def accept_send(
         units = count.segments if req.channel == "sms" else 1
         contact_id = contact.get("_contact_id")
         planned.append(
-            (e164, body, units, count.encoding, units * price, country, int(contact_id) if contact_id else None)
+            (
+                e164,
+                body,
+                units,
+                count.encoding,
+                units * price,
+                country,
+                int(contact_id) if contact_id else None,
+            )
         )
     skipped.extend((number, "no_price") for number in unpriced)
     total_cost = sum(p[4] for p in planned)
@@ -418,7 +428,9 @@ async def accept_send(
             ).returning(Batch.id)
             batch_id = rows[0]["id"]
             if campaign_id is not None:
-                await Campaign.update({Campaign.batch_id: batch_id}).where(Campaign.id == campaign_id)
+                await Campaign.update({Campaign.batch_id: batch_id}).where(
+                    Campaign.id == campaign_id
+                )
             if total_cost > 0:
                 await credits.reserve(
                     req.account_id,
@@ -453,9 +465,7 @@ async def accept_send(
             if replayed:
                 return replayed
         raise
-    accepted = [
-        Accepted(p[0], ids[p[0]], p[2], p[4], p[3]) for p in planned
-    ]
+    accepted = [Accepted(p[0], ids[p[0]], p[2], p[4], p[3]) for p in planned]
     return SendResult(
         batch_id=batch_id,
         accepted=accepted,

@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -243,14 +243,18 @@ async def _get_json(client: httpx.AsyncClient, url: str, what: str) -> dict[str,
         response.raise_for_status()
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise SsoFailed(f"The provider's {what} could not be read ({type(exc).__name__}).") from None
+        raise SsoFailed(
+            f"The provider's {what} could not be read ({type(exc).__name__})."
+        ) from None
     if not isinstance(data, dict):
         raise SsoFailed(f"The provider's {what} is not a JSON object.")
     return data
 
 
 async def _discover(client: httpx.AsyncClient, issuer: str) -> dict[str, Any]:
-    meta = await _get_json(client, f"{issuer}/.well-known/openid-configuration", "discovery document")
+    meta = await _get_json(
+        client, f"{issuer}/.well-known/openid-configuration", "discovery document"
+    )
     if meta.get("issuer", "").rstrip("/") != issuer:
         raise SsoFailed("The provider's discovery document names another issuer.")
     for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
@@ -270,7 +274,9 @@ def _oauth_client(provider: ProviderView, secret: str, redirect_uri: str) -> Asy
     )
 
 
-async def begin_sign_in(provider: ProviderView, *, redirect_uri: str, next_path: str) -> StartedFlow:
+async def begin_sign_in(
+    provider: ProviderView, *, redirect_uri: str, next_path: str
+) -> StartedFlow:
     """The provider's authorization URL and the encrypted state to check at the callback."""
     secret = await _client_secret(provider.id)
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
@@ -295,7 +301,11 @@ async def begin_sign_in(provider: ProviderView, *, redirect_uri: str, next_path:
 
 
 async def _verified_claims(
-    client: AsyncOAuth2Client, meta: dict[str, Any], id_token: str, provider: ProviderView, nonce: str
+    client: AsyncOAuth2Client,
+    meta: dict[str, Any],
+    id_token: str,
+    provider: ProviderView,
+    nonce: str,
 ) -> dict[str, Any]:
     jwks = await _get_json(client, meta["jwks_uri"], "signing keys")
     try:

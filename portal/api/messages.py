@@ -112,7 +112,9 @@ class MessagesApi(Controller):
         grants = current_grants(request)
         account = grants.account
         template_id = data.get("template_id")
-        if template_id is not None and (not isinstance(template_id, int) or isinstance(template_id, bool)):
+        if template_id is not None and (
+            not isinstance(template_id, int) or isinstance(template_id, bool)
+        ):
             raise ValidationFailed({"template_id": "Must be a template id."})
         variables = data.get("variables") or {}
         if not isinstance(variables, dict):
@@ -159,7 +161,9 @@ class MessagesApi(Controller):
         account = current_grants(request).account
         page = await messages.list_messages(
             account.id,
-            MessageFilter(status=status or None, number=number, batch_id=batch_id, campaign_id=campaign_id),
+            MessageFilter(
+                status=status or None, number=number, batch_id=batch_id, campaign_id=campaign_id
+            ),
             before_id=before_id,
             limit=limit,
         )

@@ -75,4 +75,6 @@ class ApiKeysController(Controller):
         )
         if not request.htmx:
             return Redirect(path="/api-keys", status_code=303)
-        return await render(request, "api_keys.html.jinja", await _context(grants), block="keys_body")
+        return await render(
+            request, "api_keys.html.jinja", await _context(grants), block="keys_body"
+        )

@@ -40,7 +40,11 @@ class CampaignsController(Controller):
         return await render(
             request,
             "campaigns.html.jinja",
-            {"campaigns": campaigns, "progress": progress, "scheduled": await _scheduled(account.id)},
+            {
+                "campaigns": campaigns,
+                "progress": progress,
+                "scheduled": await _scheduled(account.id),
+            },
         )
 
     @get("/{campaign_id:int}", opt={"permission": "campaigns.manage"})
@@ -55,7 +59,9 @@ class CampaignsController(Controller):
             block="progress",
         )
 
-    @post("/{campaign_id:int}/{action:str}", opt={"permission": "campaigns.manage"}, status_code=200)
+    @post(
+        "/{campaign_id:int}/{action:str}", opt={"permission": "campaigns.manage"}, status_code=200
+    )
     async def act(self, request: HTMXRequest, campaign_id: int, action: str) -> Any:
         account = current_grants(request).account
         campaign = await messages.get_campaign(account.id, campaign_id)

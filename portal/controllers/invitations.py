@@ -78,7 +78,13 @@ class InvitationController(Controller):
             return await render(
                 request,
                 "invitation.html.jinja",
-                {"invitation": found, "problem": None, "errors": errors, "name": name, "token": token},
+                {
+                    "invitation": found,
+                    "problem": None,
+                    "errors": errors,
+                    "name": name,
+                    "token": token,
+                },
                 status_code=422,
             )
         return await sign_in_response(

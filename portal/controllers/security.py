@@ -87,9 +87,7 @@ class SecurityController(Controller):
         )
 
     @post("/two-factor-policy", opt=MANAGE)
-    async def totp_policy(
-        self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]
-    ) -> Any:
+    async def totp_policy(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
         grants = current_grants(request)
         await totp.set_policy(
             request_actor(request), grants, require_for_admins=one(data, "require") == "on"
@@ -129,7 +127,10 @@ class TwoFactorController(Controller):
         except Conflict:
             return Redirect(path="/me/two-factor", status_code=303)
         return await render(
-            request, "my_two_factor.html.jinja", await self._context(request, enrolment=enrolment), block="totp_body"
+            request,
+            "my_two_factor.html.jinja",
+            await self._context(request, enrolment=enrolment),
+            block="totp_body",
         )
 
     @post("/confirm", opt={"permission": "authenticated"})

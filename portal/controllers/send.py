@@ -128,7 +128,9 @@ class SendController(Controller):
     async def page(self, request: HTMXRequest) -> Any:
         grants = current_grants(request)
         form = {k: "" for k in FIELDS}
-        form.update(channel="sms", when="now", mode="text" if grants.decide("messages.send") else "template")
+        form.update(
+            channel="sms", when="now", mode="text" if grants.decide("messages.send") else "template"
+        )
         return await render(
             request,
             "send.html.jinja",
@@ -144,7 +146,9 @@ class SendController(Controller):
     @post("/", opt={"permission": "messages.send_template"}, status_code=200)
     async def submit(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
         raw = data or {}
-        form = {k: str(raw.get(k) or "") if not isinstance(raw.get(k), list) else "" for k in FIELDS}
+        form = {
+            k: str(raw.get(k) or "") if not isinstance(raw.get(k), list) else "" for k in FIELDS
+        }
         list_values = raw.get("list_ids") or []
         if not isinstance(list_values, list):
             list_values = [list_values]

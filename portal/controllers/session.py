@@ -164,7 +164,9 @@ class SessionController(Controller):
             if still is None:
                 return Redirect(path="/login", status_code=303)
             context = await _challenge_context(still)
-            context["errors"] = {"code": exc.message if isinstance(exc, RateLimited) else "That code is not right."}
+            context["errors"] = {
+                "code": exc.message if isinstance(exc, RateLimited) else "That code is not right."
+            }
             return await render(
                 request,
                 "two_factor.html.jinja",

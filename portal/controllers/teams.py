@@ -49,7 +49,9 @@ class TeamsController(Controller):
         grants = current_grants(request)
         form = {"name": one(data, "name"), "role": one(data, "role")}
         try:
-            await people.create_team(request_actor(request), grants, name=form["name"], role=form["role"])
+            await people.create_team(
+                request_actor(request), grants, name=form["name"], role=form["role"]
+            )
         except ValidationFailed as exc:
             return await render(
                 request,
@@ -91,7 +93,9 @@ class TeamsController(Controller):
     @post("/{team_id:int}/delete", opt=MANAGE)
     async def delete(self, request: HTMXRequest, team_id: int) -> Any:
         actor = request_actor(request)
-        return await self._attempt(request, team_id, lambda g: people.delete_team(actor, g, team_id))
+        return await self._attempt(
+            request, team_id, lambda g: people.delete_team(actor, g, team_id)
+        )
 
     @post("/{team_id:int}/members", opt=MANAGE)
     async def add_member(

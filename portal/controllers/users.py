@@ -65,12 +65,18 @@ class UsersController(Controller):
 
     @get("/", opt=MANAGE, name="users")
     async def index(self, request: HTMXRequest) -> Any:
-        return await render(request, "users.html.jinja", await _page_context(current_grants(request)))
+        return await render(
+            request, "users.html.jinja", await _page_context(current_grants(request))
+        )
 
     @post("/invitations", opt=MANAGE)
     async def invite(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
         grants = current_grants(request)
-        form = {"email": one(data, "email"), "role": one(data, "role"), "teams": int_list(data, "teams")}
+        form = {
+            "email": one(data, "email"),
+            "role": one(data, "role"),
+            "teams": int_list(data, "teams"),
+        }
         context = await _page_context(grants)
         try:
             created = await invitations.invite_user(
@@ -115,7 +121,9 @@ class UsersController(Controller):
         await invitations.revoke_invitation(request_actor(request), grants, invitation_id)
         if not request.htmx:
             return Redirect(path="/users", status_code=303)
-        return await render(request, "users.html.jinja", await _page_context(grants), block="invite_card")
+        return await render(
+            request, "users.html.jinja", await _page_context(grants), block="invite_card"
+        )
 
     @post("/{user_id:int}/role", opt=MANAGE)
     async def change_role(
@@ -125,7 +133,9 @@ class UsersController(Controller):
         error = None
         status = 200
         try:
-            await people.change_member_role(request_actor(request), grants, user_id, one(data, "role"))
+            await people.change_member_role(
+                request_actor(request), grants, user_id, one(data, "role")
+            )
         except ValidationFailed as exc:
             error, status = next(iter(exc.errors.values())), 422
         except (Conflict, PermissionDenied) as exc:
@@ -147,7 +157,9 @@ class UsersController(Controller):
         await people.remove_member(request_actor(request), grants, user_id)
         if not request.htmx:
             return Redirect(path="/users", status_code=303)
-        return await render(request, "users.html.jinja", await _page_context(grants), block="members")
+        return await render(
+            request, "users.html.jinja", await _page_context(grants), block="members"
+        )
 
     @get("/{user_id:int}/permissions", opt=MANAGE)
     async def permissions(self, request: HTMXRequest, user_id: int) -> Any:

@@ -20,7 +20,8 @@ from tenants.dispatch import Gateway, ProviderGone
 from tenants.errors import NotFound
 
 BUILDERS: dict[str, type[IntegrationGateway]] = {
-    g.kind: g for g in (SinchSmsGateway, SinchConversationGateway, MessageMediaGateway, TwilioGateway)
+    g.kind: g
+    for g in (SinchSmsGateway, SinchConversationGateway, MessageMediaGateway, TwilioGateway)
 }
 
 _simulator: SimulatorGateway | None = None

@@ -113,10 +113,14 @@ class MessageMediaGateway(IntegrationGateway):
                     message_id = part[position].message_id
                 if message_id is not None:
                     refs[message_id] = str(item.get("message_id") or "")
-            return [SubmitResult(m.message_id, True, provider_ref=refs.get(m.message_id)) for m in part]
+            return [
+                SubmitResult(m.message_id, True, provider_ref=refs.get(m.message_id)) for m in part
+            ]
         if response.status_code == 401:
             return [
-                SubmitResult(m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True)
+                SubmitResult(
+                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+                )
                 for m in part
             ]
         if response.status_code == 403:
@@ -193,12 +197,16 @@ class MessageMediaGateway(IntegrationGateway):
         if response.status_code == 200:
             waiting = len(json_or_empty(response).get("delivery_reports") or [])
             return ConnectionCheck(
-                True, f"Connected to MessageMedia: {waiting} unconfirmed delivery reports waiting.", 200
+                True,
+                f"Connected to MessageMedia: {waiting} unconfirmed delivery reports waiting.",
+                200,
             )
         if response.status_code == 401:
             return ConnectionCheck(False, "MessageMedia refused the API key or secret (401).", 401)
         if response.status_code == 403:
-            return ConnectionCheck(False, "MessageMedia says this feature is not enabled (403).", 403)
+            return ConnectionCheck(
+                False, "MessageMedia says this feature is not enabled (403).", 403
+            )
         return ConnectionCheck(
             False,
             f"MessageMedia answered {response.status_code}: {error_message(response, 'message')}",

@@ -128,7 +128,9 @@ class SinchSmsGateway(IntegrationGateway):
         code = answer.get("code") if isinstance(answer, dict) else None
         if status == 401:
             return [
-                SubmitResult(m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True)
+                SubmitResult(
+                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+                )
                 for m in group
             ]
         if status in (403, 404):
@@ -148,7 +150,9 @@ class SinchSmsGateway(IntegrationGateway):
         """Batches of the last hours whose client reference names these messages."""
         wanted = {m.message_id for m in batch}
         found: dict[int, str] = {}
-        since = (datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        since = (datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        )
         for page in range(LOOKUP_PAGES):
             response = await self.http.send(
                 "GET",
@@ -240,7 +244,9 @@ class SinchSmsGateway(IntegrationGateway):
         if response.status_code == 200:
             count = json_or_empty(response).get("count", 0)
             return ConnectionCheck(
-                True, f"Connected to Sinch SMS ({region}): {count} batches in the last 24 hours.", 200
+                True,
+                f"Connected to Sinch SMS ({region}): {count} batches in the last 24 hours.",
+                200,
             )
         if response.status_code == 401:
             return ConnectionCheck(False, "Sinch refused the API token (401).", 401)
@@ -309,7 +315,10 @@ class SinchConversationGateway(IntegrationGateway):
         async with token.lock:
             if refresh or not token.value or token.expires <= time.monotonic():
                 response = await self.auth_http.send(
-                    "POST", "/oauth2/token", data={"grant_type": "client_credentials"}, idempotent=True
+                    "POST",
+                    "/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    idempotent=True,
                 )
                 if response.status_code != 200:
                     raise PermissionDenied(
@@ -322,7 +331,9 @@ class SinchConversationGateway(IntegrationGateway):
                 token.expires = time.monotonic() + max(0, int(data.get("expires_in") or 0) - 60)
             return token.value
 
-    async def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+    async def _call(
+        self, method: str, path: str, *, idempotent: bool, **kwargs: Any
+    ) -> httpx.Response:
         """A request with the bearer token; a 401 renews the token once."""
         response = await self.http.send(
             method,
@@ -346,7 +357,9 @@ class SinchConversationGateway(IntegrationGateway):
             await self._token()
         except PermissionDenied:
             return [
-                SubmitResult(m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True)
+                SubmitResult(
+                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+                )
                 for m in batch
             ]
         results: list[SubmitResult] = await gather_limited(batch, self._send_one)
@@ -359,7 +372,9 @@ class SinchConversationGateway(IntegrationGateway):
         payload = {
             "app_id": self.app_id,
             "recipient": {
-                "identified_by": {"channel_identities": [{"channel": channel, "identity": message.to}]}
+                "identified_by": {
+                    "channel_identities": [{"channel": channel, "identity": message.to}]
+                }
             },
             "message": {"text_message": {"text": message.body}},
             "channel_priority_order": [channel],
@@ -377,7 +392,9 @@ class SinchConversationGateway(IntegrationGateway):
             )
         if 200 <= response.status_code < 300:
             return SubmitResult(
-                message.message_id, True, provider_ref=str(json_or_empty(response).get("message_id") or "")
+                message.message_id,
+                True,
+                provider_ref=str(json_or_empty(response).get("message_id") or ""),
             )
         error = json_or_empty(response).get("error") or {}
         reason = error.get("status") or response.status_code
@@ -387,7 +404,10 @@ class SinchConversationGateway(IntegrationGateway):
             )
         if response.status_code == 403:
             return SubmitResult(
-                message.message_id, False, error_code=provider_code("sinch", reason), not_submitted=True
+                message.message_id,
+                False,
+                error_code=provider_code("sinch", reason),
+                not_submitted=True,
             )
         return SubmitResult(message.message_id, False, error_code=provider_code("sinch", reason))
 
@@ -436,7 +456,9 @@ class SinchConversationGateway(IntegrationGateway):
             raise PermissionDenied("Sinch webhook signature is too old")
         expected = base64.b64encode(
             hmac.new(
-                secret.encode(), request.body + b"." + nonce.encode() + b"." + timestamp.encode(), hashlib.sha256
+                secret.encode(),
+                request.body + b"." + nonce.encode() + b"." + timestamp.encode(),
+                hashlib.sha256,
             ).digest()
         ).decode()
         if not hmac.compare_digest(expected, signature):

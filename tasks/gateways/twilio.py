@@ -112,7 +112,9 @@ class TwilioGateway(IntegrationGateway):
                 not_submitted=True,
             )
         return SubmitResult(
-            message.message_id, False, error_code=provider_code("twilio", code or response.status_code)
+            message.message_id,
+            False,
+            error_code=provider_code("twilio", code or response.status_code),
         )
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
@@ -160,7 +162,9 @@ class TwilioGateway(IntegrationGateway):
                 at=datetime.now(UTC),
                 message_id=int(ref) if ref.isdigit() else None,
                 provider_ref=sid,
-                error_code=provider_code("twilio", error) if error and status not in ("sent", "delivered", "read") else None,
+                error_code=provider_code("twilio", error)
+                if error and status not in ("sent", "delivered", "read")
+                else None,
                 event_id=f"twilio:{sid}:{raw_status}",
             )
         ]

@@ -67,9 +67,7 @@ async def test_a_provider_rejection_is_refunded(client, world, make_key, worker,
     simulator.configure({"outcomes": {NUMBERS[0]: "reject_submit", NUMBERS[1]: "rejected"}})
     headers = await make_key("alpha", "Sender")
     before = await credits.balance(account)
-    r = await client.post(
-        "/api/v1/messages", json={"to": NUMBERS, "body": "Hi"}, headers=headers
-    )
+    r = await client.post("/api/v1/messages", json={"to": NUMBERS, "body": "Hi"}, headers=headers)
     assert r.status_code == 202, r.text
     body = r.json()
     ids = {a["to"]: a["message_id"] for a in body["accepted"]}
@@ -85,15 +83,21 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(client, worl
     account = world.accounts["alpha"]
     await fund(account)
     headers = {**(await make_key("alpha", "Sender")), "Idempotency-Key": "abc-123"}
-    first = await client.post("/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers)
+    first = await client.post(
+        "/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers
+    )
     assert first.status_code == 202
     balance = await credits.balance(account)
-    again = await client.post("/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers)
+    again = await client.post(
+        "/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers
+    )
     assert again.status_code == 202
     assert again.json() == first.json()
     assert await credits.balance(account) == balance
     assert await Message.count() == 1
-    other = await client.post("/api/v1/messages", json={"to": NUMBERS[:1], "body": "Two"}, headers=headers)
+    other = await client.post(
+        "/api/v1/messages", json={"to": NUMBERS[:1], "body": "Two"}, headers=headers
+    )
     assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
     assert await Message.count() == 1
@@ -102,7 +106,9 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(client, worl
 async def test_support_role_cannot_send_free_text(client, world, make_key):
     await fund(world.accounts["alpha"])
     headers = await make_key("alpha", "Support")
-    r = await client.post("/api/v1/messages", json={"to": NUMBERS[:1], "body": "Free"}, headers=headers)
+    r = await client.post(
+        "/api/v1/messages", json={"to": NUMBERS[:1], "body": "Free"}, headers=headers
+    )
     assert r.status_code == 403
     assert await Message.count() == 0
 
@@ -124,7 +130,9 @@ async def test_bad_input_names_the_field(client, world, make_key):
     )
     assert r.status_code == 422 and r.json()["field"] == "channel"
     r = await client.post(
-        "/api/v1/messages", json={"to": NUMBERS, "body": "Hi", "sender": "WayTooLongSender"}, headers=headers
+        "/api/v1/messages",
+        json={"to": NUMBERS, "body": "Hi", "sender": "WayTooLongSender"},
+        headers=headers,
     )
     assert r.status_code == 422 and r.json()["field"] == "sender"
 
@@ -140,7 +148,9 @@ async def test_list_is_newest_first_paginated_and_scoped(client, world, make_key
     items = page.json()
     assert [m["to"] for m in items] == [NUMBERS[2], NUMBERS[1]]
     nxt = page.headers["x-next-before-id"]
-    rest = await client.get(f"/api/v1/messages?batch_id={batch_id}&before_id={nxt}", headers=headers)
+    rest = await client.get(
+        f"/api/v1/messages?batch_id={batch_id}&before_id={nxt}", headers=headers
+    )
     assert [m["to"] for m in rest.json()] == [NUMBERS[0]]
     enq = await client.get("/api/v1/messages?status=enqueued", headers=headers)
     assert len(enq.json()) == 3

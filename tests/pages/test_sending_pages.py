@@ -67,7 +67,11 @@ async def test_support_sends_templates_only(client, world):
     account = world.accounts["alpha"]
     await fund(account)
     template = await templates.ensure_approved_template(
-        actor=SYSTEM, account_id=account, name="Reminder", body="Hi {{first_name|there}}, see you at {{time}}.", shared_down=False
+        actor=SYSTEM,
+        account_id=account,
+        name="Reminder",
+        body="Hi {{first_name|there}}, see you at {{time}}.",
+        shared_down=False,
     )
     csrf = await login(client, world.users["Support"])
     page = await client.get("/send")
@@ -78,7 +82,9 @@ async def test_support_sends_templates_only(client, world):
     assert await Message.count() == 0
     ok = await client.post(
         "/send",
-        data=form(csrf, mode="template", template_id=str(template.id), variables="time=3pm", action="send"),
+        data=form(
+            csrf, mode="template", template_id=str(template.id), variables="time=3pm", action="send"
+        ),
         headers=HX,
     )
     assert ok.status_code == 201, ok.text
@@ -110,18 +116,26 @@ async def test_campaign_progress_pause_resume_cancel_refunds(client, world):
     account = world.accounts["alpha"]
     await fund(account)
     csrf = await login(client, world.users["Sender"])
-    r = await client.post("/send", data=form(csrf, action="send", campaign_name="Spring sale"), headers=HX)
+    r = await client.post(
+        "/send", data=form(csrf, action="send", campaign_name="Spring sale"), headers=HX
+    )
     assert r.status_code == 201
     campaign_id = int(re.search(r"/campaigns/(\d+)", r.text).group(1))
     page = await client.get(f"/campaigns/{campaign_id}")
     assert page.status_code == 200 and "Spring sale" in page.text
     assert 'hx-trigger="every 2s"' in page.text
-    paused = await client.post(f"/campaigns/{campaign_id}/pause", data={"_csrf_token": csrf}, headers=HX)
+    paused = await client.post(
+        f"/campaigns/{campaign_id}/pause", data={"_csrf_token": csrf}, headers=HX
+    )
     assert paused.status_code == 200 and ">paused<" in paused.text
-    resumed = await client.post(f"/campaigns/{campaign_id}/resume", data={"_csrf_token": csrf}, headers=HX)
+    resumed = await client.post(
+        f"/campaigns/{campaign_id}/resume", data={"_csrf_token": csrf}, headers=HX
+    )
     assert ">active<" in resumed.text
     assert await credits.balance(account) == 997
-    cancelled = await client.post(f"/campaigns/{campaign_id}/cancel", data={"_csrf_token": csrf}, headers=HX)
+    cancelled = await client.post(
+        f"/campaigns/{campaign_id}/cancel", data={"_csrf_token": csrf}, headers=HX
+    )
     assert ">cancelled<" in cancelled.text
     assert await credits.balance(account) == 1000
     statuses = {r["status"] for r in await Message.select(Message.status)}

@@ -42,7 +42,9 @@ async def test_invitation_link_lets_a_new_person_join_with_the_role(client, worl
     from litestar.testing import AsyncTestClient
 
     token = await login(client, world.users["Owner"])
-    owner_g = await people.member_grants(world.accounts["alpha"], world.user_ids[world.users["Owner"]])
+    owner_g = await people.member_grants(
+        world.accounts["alpha"], world.user_ids[world.users["Owner"]]
+    )
     team = await people.create_team(
         person(world, world.users["Owner"]).actor(), owner_g, name="Support desk", role="Support"
     )
@@ -81,7 +83,9 @@ async def test_invitation_link_lets_a_new_person_join_with_the_role(client, worl
         assert again.status_code == 410 and "already used" in again.text
     user = await User.select(User.id).where(User.email == "new.person@example.test").first()
     buy = await decide(
-        Principal(kind="user", label="x", user_id=user["id"]), world.accounts["alpha"], "messages.send_template"
+        Principal(kind="user", label="x", user_id=user["id"]),
+        world.accounts["alpha"],
+        "messages.send_template",
     )
     assert buy.allowed and buy.reason == "role Support via team Support desk"
     actions = [e["action"] for e in await AuditEvent.select(AuditEvent.action)]
@@ -108,14 +112,18 @@ async def test_existing_user_invited_elsewhere_gets_a_second_membership(client, 
     rows = await Membership.select(Membership.account).where(
         Membership.user == world.user_ids[email]
     )
-    assert sorted(r["account"] for r in rows) == sorted([world.accounts["alpha"], world.accounts["beta"]])
+    assert sorted(r["account"] for r in rows) == sorted(
+        [world.accounts["alpha"], world.accounts["beta"]]
+    )
 
 
 async def test_expired_and_withdrawn_invitations_are_refused(client, world):
     token = await login(client, world.users["Admin"])
     r = await invite(client, token, "late@example.test")
     path = LINK_RE.search(r.text).group(1).removeprefix("http://testserver.local")
-    await Invitation.update({Invitation.expires_at: now()}).where(Invitation.email == "late@example.test")
+    await Invitation.update({Invitation.expires_at: now()}).where(
+        Invitation.email == "late@example.test"
+    )
     assert (await client.get(path)).status_code == 410
     # A new link revives it; the old one stays dead.
     inv = await Invitation.select(Invitation.id).first()
@@ -125,7 +133,9 @@ async def test_expired_and_withdrawn_invitations_are_refused(client, world):
     new_path = LINK_RE.search(renewed.text).group(1).removeprefix("http://testserver.local")
     assert (await client.get(path)).status_code == 404
     assert (await client.get(new_path)).status_code == 200
-    await client.post(f"/users/invitations/{inv['id']}/revoke", data={"_csrf_token": token}, headers=HX)
+    await client.post(
+        f"/users/invitations/{inv['id']}/revoke", data={"_csrf_token": token}, headers=HX
+    )
     withdrawn = await client.get(new_path)
     assert withdrawn.status_code == 410 and "withdrawn" in withdrawn.text
     assert (await client.get("/invite/not-a-token")).status_code == 404
@@ -198,17 +208,27 @@ async def test_teams_page_create_join_and_leave(client, world):
     team = (await people.list_teams(world.accounts["alpha"]))[0]
     viewer_id = world.user_ids[world.users["Viewer"]]
     r = await client.post(
-        f"/teams/{team.id}/members", data={"_csrf_token": token, "user_id": str(viewer_id)}, headers=HX
+        f"/teams/{team.id}/members",
+        data={"_csrf_token": token, "user_id": str(viewer_id)},
+        headers=HX,
     )
     assert r.status_code == 200 and world.users["Viewer"] in r.text
-    decision = await decide(person(world, world.users["Viewer"]), world.accounts["alpha"], "messages.send_template")
+    decision = await decide(
+        person(world, world.users["Viewer"]), world.accounts["alpha"], "messages.send_template"
+    )
     assert decision.reason == "role Support via team Front desk"
     dup = await client.post(
         "/teams", data={"_csrf_token": token, "name": "Front desk", "role": "Support"}, headers=HX
     )
     assert dup.status_code == 422 and "already exists" in dup.text
-    await client.post(f"/teams/{team.id}/members/{viewer_id}/remove", data={"_csrf_token": token}, headers=HX)
-    assert not (await decide(person(world, world.users["Viewer"]), world.accounts["alpha"], "messages.send_template"))
+    await client.post(
+        f"/teams/{team.id}/members/{viewer_id}/remove", data={"_csrf_token": token}, headers=HX
+    )
+    assert not (
+        await decide(
+            person(world, world.users["Viewer"]), world.accounts["alpha"], "messages.send_template"
+        )
+    )
 
 
 async def test_roles_page_defines_a_custom_role_and_builtins_are_read_only(client, world):
@@ -238,7 +258,9 @@ async def test_roles_page_defines_a_custom_role_and_builtins_are_read_only(clien
     )
     assert r.status_code == 200 and "Saved" in r.text
     bad = await client.post(
-        "/roles", data={"_csrf_token": token, "name": "Owner", "permissions": ["account.view"]}, headers=HX
+        "/roles",
+        data={"_csrf_token": token, "name": "Owner", "permissions": ["account.view"]},
+        headers=HX,
     )
     assert bad.status_code == 422 and "built-in" in bad.text
     # A Finance user has no roles.manage.

@@ -16,7 +16,12 @@ from tenants.messages import Batch, Message, MessageEvent, StatusReport, can_app
 async def make_outbox(account_id: int, numbers: list[str], *, cost: int = 0, state: str = "active"):
     """Messages as accept_send leaves them (enqueued), without credits or consent."""
     rows = await Batch.insert(
-        Batch(account_id=account_id, state=state, accepted=len(numbers), total_cost=cost * len(numbers))
+        Batch(
+            account_id=account_id,
+            state=state,
+            accepted=len(numbers),
+            total_cost=cost * len(numbers),
+        )
     ).returning(Batch.id)
     batch_id = rows[0]["id"]
     ids = []
@@ -88,7 +93,10 @@ async def test_failed_is_final_and_explained_in_words(world):
     account = world.accounts["alpha"]
     _, (message_id,) = await make_outbox(account, ["+61400000001"])
     await messages.ingest_status_reports(
-        [_report(message_id, "failed", 1, "RECIPIENT_NOT_REACHABLE"), _report(message_id, "delivered", 2)]
+        [
+            _report(message_id, "failed", 1, "RECIPIENT_NOT_REACHABLE"),
+            _report(message_id, "delivered", 2),
+        ]
     )
     view = await messages.get_message(account, message_id)
     assert view.status == "failed"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tenants import people
-from tenants.accounts import get_account
 from tenants.access import CATALOGUE, PermissionOverride, Principal, decide, evaluate
+from tenants.accounts import get_account
 from tenants.audit import AuditEvent
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tests.conftest import make_user
@@ -113,7 +113,9 @@ async def test_deny_override_on_management_power_also_applies_below(world):
     owner = world.users["Owner"]
     admin = world.users["Admin"]
     g = await grants_of(world, owner)
-    await people.set_override(actor(world, owner), g, world.user_ids[admin], "accounts.manage", "deny")
+    await people.set_override(
+        actor(world, owner), g, world.user_ids[admin], "accounts.manage", "deny"
+    )
     below = await decide(person(world, admin), world.accounts["alpha-one"], "accounts.manage")
     assert not below.allowed and "denied by user override" in below.reason
 
@@ -124,7 +126,11 @@ async def test_grant_override_of_read_data_opens_sub_accounts_data(world):
     # The Owner cannot hand out what the Owner does not hold.
     with pytest.raises(PermissionDenied):
         await people.set_override(
-            actor(world, owner), g, world.user_ids[world.users["Admin"]], "subaccounts.read_data", "grant"
+            actor(world, owner),
+            g,
+            world.user_ids[world.users["Admin"]],
+            "subaccounts.read_data",
+            "grant",
         )
     assert not (
         await decide(person(world, owner), world.accounts["alpha-one"], "messages.view")
@@ -158,7 +164,9 @@ async def test_custom_role_defined_by_master_is_usable_below_and_built_ins_are_f
     assert not (await decide(sales, world.accounts["alpha-one"], "messages.send")).allowed
     # Built-in names cannot be reused, nor can one name exist twice in a tree.
     with pytest.raises(ValidationFailed) as exc:
-        await people.create_custom_role(actor(world, owner), g, name="admin", permissions={"account.view"})
+        await people.create_custom_role(
+            actor(world, owner), g, name="admin", permissions={"account.view"}
+        )
     assert "built-in" in exc.value.errors["name"]
     with pytest.raises(ValidationFailed) as exc:
         await people.create_custom_role(
@@ -177,7 +185,9 @@ async def test_nobody_hands_out_powers_they_lack(world):
     admin = world.users["Admin"]  # Admin lacks credits.buy
     g = await grants_of(world, admin)
     with pytest.raises(ValidationFailed) as exc:
-        await people.change_member_role(actor(world, admin), g, world.user_ids[world.users["Viewer"]], "Owner")
+        await people.change_member_role(
+            actor(world, admin), g, world.user_ids[world.users["Viewer"]], "Owner"
+        )
     assert "credits.buy" in exc.value.errors["role"]
     with pytest.raises(ValidationFailed) as exc:
         await people.create_custom_role(
@@ -210,7 +220,9 @@ async def test_removing_a_member_takes_teams_and_overrides_with_it(world):
     g = await grants_of(world, owner)
     team = await people.create_team(actor(world, owner), g, name="Sales", role="Sender")
     await people.add_team_member(actor(world, owner), g, team.id, world.user_ids[sender])
-    await people.set_override(actor(world, owner), g, world.user_ids[sender], "credits.buy", "grant")
+    await people.set_override(
+        actor(world, owner), g, world.user_ids[sender], "credits.buy", "grant"
+    )
     await people.remove_member(actor(world, owner), g, world.user_ids[sender])
     decision = await decide(person(world, sender), world.accounts["alpha"], "account.view")
     assert not decision.allowed and "not a member" in decision.reason
@@ -226,7 +238,10 @@ async def test_matrix_lists_every_permission_with_a_reason(world):
     rows = await people.permission_matrix(world.accounts["alpha"], finance)
     assert [r.permission for r in rows] == list(CATALOGUE)
     by = {r.permission: r for r in rows}
-    assert by["credits.buy"].allowed and by["credits.buy"].reason == "role Finance (membership in Alpha Master)"
+    assert (
+        by["credits.buy"].allowed
+        and by["credits.buy"].reason == "role Finance (membership in Alpha Master)"
+    )
     assert not by["messages.send"].allowed and by["messages.send"].override == "deny"
     assert "does not include messages.send_template" in by["messages.send_template"].reason
 
@@ -254,10 +269,14 @@ async def test_evaluate_stays_a_few_queries(world):
     owner = world.users["Owner"]
     sender = world.users["Sender"]
     g = await grants_of(world, owner)
-    await people.create_custom_role(actor(world, owner), g, name="Sales", permissions={"account.view"})
+    await people.create_custom_role(
+        actor(world, owner), g, name="Sales", permissions={"account.view"}
+    )
     team = await people.create_team(actor(world, owner), g, name="Sales team", role="Sales")
     await people.add_team_member(actor(world, owner), g, team.id, world.user_ids[sender])
-    await people.set_override(actor(world, owner), g, world.user_ids[sender], "contacts.export", "deny")
+    await people.set_override(
+        actor(world, owner), g, world.user_ids[sender], "contacts.export", "deny"
+    )
     calls = 0
     original = DB.run_querystring
 
