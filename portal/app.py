@@ -21,9 +21,12 @@ from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
+from portal.controllers.branding import BrandingController
 from portal.controllers.campaigns import CampaignsController
 from portal.controllers.channels import ChannelsController
 from portal.controllers.composer import ComposerController
+from portal.controllers.consent import ConsentController
+from portal.controllers.contacts import ContactsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import (
@@ -90,6 +93,9 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         SessionController,
         DashboardController,
         AccountsController,
+        BrandingController,
+        ContactsController,
+        ConsentController,
         HealthController,
         ProviderHooksController,
         IntegrationHooksController,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response
+from litestar.enums import MediaType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -73,6 +74,7 @@ def _page(
         },
         status_code=status,
         headers=headers or {},
+        media_type=MediaType.HTML,
     )
 
 

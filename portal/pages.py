@@ -5,18 +5,55 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar.enums import MediaType
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from portal.auth import AuthState
-from tenants import users
+from tenants import branding, users
 from tenants.access import Grants, Principal
 
-DEFAULT_BRAND = {
-    "product_name": "SMS Portal",
-    "primary_color": "#1f5eff",
-    "accent_color": "#0f9d58",
+# What a page shows when no branding can be looked up (the error page, for one).
+DEFAULT_BRAND: dict[str, Any] = {
+    "product_name": branding.BUILT_IN_DEFAULTS["product_name"],
+    "primary_color": branding.BUILT_IN_DEFAULTS["primary_color"],
+    "accent_color": branding.BUILT_IN_DEFAULTS["accent_color"],
+    "logo_url": None,
+    "support_email": None,
+    "support_phone": None,
 }
+LOGO_PATH = "/branding/logo/"
+
+
+def logo_url(logo: branding.Logo | None) -> str | None:
+    """A stored logo's stable URL (its digest), or the bytes inline for an unsaved preview."""
+    if logo is None:
+        return None
+    if logo.inline is not None:
+        return logo.inline.data_uri
+    return LOGO_PATH + logo.digest
+
+
+def brand_context(effective: branding.EffectiveBranding) -> dict[str, Any]:
+    """The `brand` every template reads, from an account's effective branding."""
+    return {
+        "product_name": effective.product_name,
+        "primary_color": effective.primary_color,
+        "accent_color": effective.accent_color,
+        "logo_url": logo_url(effective.logo),
+        "support_email": effective.support_email,
+        "support_phone": effective.support_phone,
+    }
+
+
+async def request_branding(request: HTMXRequest) -> branding.EffectiveBranding:
+    """The working account's branding; outside an account, the login host's, else the
+    platform's."""
+    grants: Grants | None = getattr(request.state, "grants", None)
+    if grants is not None:
+        return await branding.effective_branding_of(grants.account)
+    by_host = await branding.branding_for_host(request.headers.get("host", ""))
+    return by_host or await branding.platform_branding()
 
 
 def _nav_routes(request: HTMXRequest) -> frozenset[str]:
@@ -36,7 +73,7 @@ async def layout_context(request: HTMXRequest) -> dict[str, Any]:
         "principal": principal,
         "account": grants.account if grants else None,
         "allowed": grants.allowed() if grants else frozenset(),
-        "brand": DEFAULT_BRAND,
+        "brand": brand_context(await request_branding(request)),
         "switchable": [],
         "nav_routes": _nav_routes(request),
     }
@@ -80,7 +117,12 @@ async def render(
             context=ctx,
             status_code=status_code,
             headers=headers or {},
+            media_type=MediaType.HTML,
         )
     return Template(
-        template_name=template_name, context=ctx, status_code=status_code, headers=headers or {}
+        template_name=template_name,
+        context=ctx,
+        status_code=status_code,
+        headers=headers or {},
+        media_type=MediaType.HTML,
     )

@@ -40,6 +40,7 @@ SKIP_REASONS = ("invalid_number", "opted_out", "globally_suppressed")
 # Phones per set-based round trip: two queries each, well under every engine's
 # bound-parameter limit.
 FILTER_CHUNK = 5000
+INSERT_ROWS = 1000
 
 KEYWORD_KINDS = ("opt_out", "opt_in", "help")
 DEFAULT_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -473,22 +474,24 @@ async def record_opt_outs_bulk(
             if not fresh:
                 continue
             now = clock.now()
-            await ConsentEvent.insert(
-                *[
-                    ConsentEvent(
-                        account_id=account.id,
-                        phone=p,
-                        channel_group=group,
-                        action="opt_out",
-                        source=source,
-                        user_id=user_id,
-                        note=note,
-                        batch=batch,
-                        at=now,
-                    )
-                    for p in fresh
-                ]
-            )
+            # ~11 bound values a row: stay far below asyncpg's 32,767 per statement.
+            for offset in range(0, len(fresh), INSERT_ROWS):
+                await ConsentEvent.insert(
+                    *[
+                        ConsentEvent(
+                            account_id=account.id,
+                            phone=p,
+                            channel_group=group,
+                            action="opt_out",
+                            source=source,
+                            user_id=user_id,
+                            note=note,
+                            batch=batch,
+                            at=now,
+                        )
+                        for p in fresh[offset : offset + INSERT_ROWS]
+                    ]
+                )
             changed += len(fresh)
         if changed:
             await ConsentState.raw(_UPSERT_BATCH, f"{account.scope_id}|", account.scope_id, batch)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tenants import accounts, templates, users
+import math
+import struct
+import zlib
+from collections.abc import Callable
+
+from tenants import accounts, branding, contacts, templates, users
 from tenants.audit import SYSTEM
 from tenants.errors import NotFound
 
@@ -28,6 +33,70 @@ OPERATOR_EMAIL = "operator@portal.test"
 # name, owner slug, body; approved and shared down the owner's subtree
 DEMO_TEMPLATES = [
     ("Appointment reminder", "northwind", "Hi {{first_name|there}}, see you at {{time}}."),
+]
+# Northwind brands its tree; Melbourne overrides only the colour, so Sydney shows
+# Northwind's colour and logo and Melbourne Events Melbourne's colour with Northwind's logo.
+DEMO_BRANDING: dict[str, dict[str, str]] = {
+    "northwind": {
+        "product_name": "Northwind Connect",
+        "primary_color": "#0b5394",
+        "support_email": "support@northwind.test",
+        # Browsers resolve *.localhost to this machine, so the branded sign-in page works
+        # locally at http://northwind.localhost:8000/login.
+        "login_host": "northwind.localhost",
+    },
+    "melbourne": {"primary_color": "#6a1b9a"},
+}
+
+Pixel = tuple[int, int, int, int]
+
+
+def png_bytes(width: int, height: int, pixel: Callable[[int, int], Pixel]) -> bytes:
+    """An 8-bit RGBA PNG drawn by `pixel(x, y)`: the demo logo (and test images) need no
+    imaging library."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    raw = b"".join(
+        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def northwind_logo_png(size: int = 64) -> bytes:
+    """A compass rose: a navy disc with a white needle pointing north-west."""
+    centre = (size - 1) / 2
+
+    def pixel(x: int, y: int) -> Pixel:
+        dx, dy = x - centre, y - centre
+        radius = math.hypot(dx, dy)
+        if radius > size / 2 - 1:
+            return (0, 0, 0, 0)
+        # The needle: a thin diamond along the x = y diagonal.
+        along, across = (dx + dy) / math.sqrt(2), (dx - dy) / math.sqrt(2)
+        if abs(across) < (size / 2 - 6 - abs(along)) * 0.28 and abs(along) < size / 2 - 6:
+            return (255, 255, 255, 255) if along < 0 else (244, 180, 0, 255)
+        return (11, 83, 148, 255)
+
+    return png_bytes(size, size, pixel)
+
+
+# account slug, phone, first name, last name, tags
+DEMO_CONTACTS = [
+    ("sydney", "+61412000101", "Olivia", "Smith", ["vip"]),
+    ("sydney", "+61412000102", "Jack", "Nguyen", []),
+    ("sydney", "+61412000103", "Mia", "Brown", ["newsletter"]),
+    ("melbourne-events", "+61412000201", "Noah", "Wilson", ["festival"]),
+    ("melbourne-events", "+61412000202", "Ava", "Taylor", []),
 ]
 
 
@@ -92,4 +161,29 @@ async def seed_demo() -> dict[str, int]:
         await templates.ensure_approved_template(
             actor=SYSTEM, account_id=ids[slug], name=name, body=body, shared_down=True
         )
+    await _seed_branding(ids)
+    for slug, phone, first, last, tags in DEMO_CONTACTS:
+        if await contacts.find_contact_by_phone(ids[slug], phone) is None:
+            await contacts.create_contact(
+                actor=SYSTEM,
+                account_id=ids[slug],
+                phone=phone,
+                first_name=first,
+                last_name=last,
+                tags=tags,
+            )
     return ids
+
+
+async def _seed_branding(ids: dict[str, int]) -> None:
+    for slug, values in DEMO_BRANDING.items():
+        own = await branding.own_settings(ids[slug])
+        if any(value is not None for value in own.values()):
+            continue  # already branded (by an earlier seed or by a person): leave it
+        await branding.update_branding(
+            actor=SYSTEM,
+            within_account_id=ids[slug],
+            account_id=ids[slug],
+            values=values,
+            logo=northwind_logo_png() if slug == "northwind" else None,
+        )

@@ -8,6 +8,7 @@ from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
+from tenants.branding import AccountBranding
 from tenants.consent import (
     ConsentEvent,
     ConsentKeyword,
@@ -51,6 +52,7 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        AccountBranding,
         ConsentEvent,
         ConsentState,
         GlobalSuppression,

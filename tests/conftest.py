@@ -53,8 +53,11 @@ def _schema() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-async def _clean_data() -> None:
-    await wipe_all_data()
+def _clean_data(request: pytest.FixtureRequest) -> None:
+    # Sync on purpose: browser tests hold Playwright's loop open in this thread, and they
+    # talk to a server with its own database anyway.
+    if request.node.get_closest_marker("browser") is None:
+        asyncio.run(wipe_all_data())
 
 
 @dataclass

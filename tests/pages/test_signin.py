@@ -80,6 +80,14 @@ async def test_eleventh_wrong_password_in_15_minutes_is_429(client, world):
     assert r.status_code == 303
 
 
+async def test_pages_are_served_as_html(client, world):
+    assert (await client.get("/login")).headers["content-type"].startswith("text/html")
+    await login(client, world.users["Owner"])
+    assert (await client.get("/")).headers["content-type"].startswith("text/html")
+    r = await client.get("/accounts/999999/children", headers={"HX-Request": "true"})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+
+
 async def test_pages_need_sign_in(client, world):
     r = await client.get("/accounts", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")

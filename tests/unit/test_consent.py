@@ -3,7 +3,10 @@ consent_mode flips, global suppression, compliance keywords and replies."""
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tenants import accounts, consent
 from tenants.audit import SYSTEM, Actor, AuditEvent
@@ -259,3 +262,19 @@ async def test_global_suppression_add_and_remove(demo):
     assert await blocked(demo["melbourne"], "+61412000111", "whatsapp")
     await consent.remove_global_suppression(actor=SYSTEM, suppression_id=view.id)
     assert not await blocked(demo["melbourne"], "+61412000111", "whatsapp")
+
+
+@settings(max_examples=300, deadline=None)
+@given(digits=st.from_regex(r"\A[1-9][0-9]{6,14}\Z"))
+def test_e164_fast_path_agrees_with_the_parser(digits):
+    text = "+" + digits
+    try:
+        parsed = phonenumbers.parse(text, None)
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        expected = None
+    assert normalize_phone(text, "AU") == expected

@@ -1,0 +1,370 @@
+"""Contacts pages: list and search, create and edit, the consent status component with
+manual opt-out / opt-in, lists, CSV import (upload, mapping, check, import) and export."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Stream
+
+from portal.auth import current_grants, request_actor
+from portal.config import get_settings
+from portal.pages import render
+from tenants import consent, contact_import, contacts
+from tenants.errors import ValidationFailed
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+UPLOAD = Body(media_type=RequestEncodingType.MULTI_PART)
+MAX_UPLOAD = 50 * 1024 * 1024  # ~1M rows of a typical contact file
+CONTACT_FIELDS = ("phone", "first_name", "last_name", "email", "tags")
+
+
+def _form_fields(data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(standard form values, custom fields from `field_name_N` / `field_value_N` pairs)."""
+    form = {k: (data.get(k) or "").strip() for k in CONTACT_FIELDS}
+    fields: dict[str, str] = {}
+    for key, value in data.items():
+        if key.startswith("field_name_"):
+            name = value.strip()
+            if name:
+                fields[name] = (data.get("field_value_" + key[len("field_name_") :]) or "").strip()
+    return form, fields
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+async def _consent_context(account_id: int, phone: str) -> dict[str, Any]:
+    return {
+        "traces": {
+            group: await consent.explain(account_id, phone, group) for group in consent.GROUPS
+        }
+    }
+
+
+class ContactsController(Controller):
+    path = "/contacts"
+
+    @get("/", opt={"permission": "contacts.view"}, name="contacts")
+    async def index(
+        self,
+        request: HTMXRequest,
+        q: str = "",
+        tag: str = "",
+        list_id: str = "",
+        page: int = 1,
+    ) -> Any:
+        account = current_grants(request).account
+        page = max(page, 1)
+        chosen_list = _int(list_id)
+        found, total = await contacts.search_contacts(
+            account.id,
+            q=q,
+            tag=tag,
+            list_id=chosen_list,
+            offset=(page - 1) * contacts.PAGE_SIZE,
+        )
+        state = await consent.statuses(account.id, [c.phone for c in found])
+        return await render(
+            request,
+            "contacts.html.jinja",
+            {
+                "contacts": found,
+                "total": total,
+                "page": page,
+                "pages": max(1, -(-total // contacts.PAGE_SIZE)),
+                "q": q,
+                "tag": tag,
+                "list_id": chosen_list,
+                "state": state,
+                "tags": await contacts.account_tags(account.id),
+                "lists": await contacts.contact_lists(account.id),
+                "form": {},
+                "errors": {},
+            },
+            block="results",
+        )
+
+    @post("/", opt={"permission": "contacts.manage"})
+    async def create(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
+        account = current_grants(request).account
+        form, fields = _form_fields(data)
+        try:
+            created = await contacts.create_contact(
+                actor=request_actor(request),
+                account_id=account.id,
+                phone=form["phone"],
+                first_name=form["first_name"],
+                last_name=form["last_name"],
+                email=form["email"],
+                fields=fields,
+                tags=contacts.split_tags(form["tags"]),
+            )
+        except ValidationFailed as exc:
+            return await render(
+                request,
+                "contacts.html.jinja",
+                {"form": form, "errors": exc.errors, "contacts": [], "total": 0},
+                block="create_form",
+                status_code=422,
+            )
+        if not request.htmx:
+            return Redirect(path=f"/contacts/{created.id}", status_code=303)
+        return await render(
+            request,
+            "contacts.html.jinja",
+            {"form": {}, "errors": {}, "created": created},
+            block="create_form",
+            status_code=201,
+            headers={"HX-Trigger": "contacts-changed"},
+        )
+
+    @get("/{contact_id:int}", opt={"permission": "contacts.view"})
+    async def show(self, request: HTMXRequest, contact_id: int) -> Any:
+        account = current_grants(request).account
+        contact = await contacts.get_contact(account.id, contact_id)
+        return await render(
+            request,
+            "contact.html.jinja",
+            {
+                "contact": contact,
+                "form": None,
+                "errors": {},
+                "lists": await contacts.contact_lists(account.id),
+                "member_of": await contacts.lists_of(contact.id),
+                "consent_errors": {},
+                **await _consent_context(account.id, contact.phone),
+            },
+        )
+
+    @post("/{contact_id:int}", opt={"permission": "contacts.manage"})
+    async def update(
+        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+    ) -> Any:
+        account = current_grants(request).account
+        form, fields = _form_fields(data)
+        try:
+            contact = await contacts.update_contact(
+                actor=request_actor(request),
+                account_id=account.id,
+                contact_id=contact_id,
+                phone=form["phone"],
+                first_name=form["first_name"],
+                last_name=form["last_name"],
+                email=form["email"],
+                fields=fields,
+                tags=contacts.split_tags(form["tags"]),
+            )
+        except ValidationFailed as exc:
+            contact = await contacts.get_contact(account.id, contact_id)
+            return await render(
+                request,
+                "contact.html.jinja",
+                {"contact": contact, "form": form, "fields": fields, "errors": exc.errors},
+                block="edit_form",
+                status_code=422,
+            )
+        if not request.htmx:
+            return Redirect(path=f"/contacts/{contact_id}", status_code=303)
+        return await render(
+            request,
+            "contact.html.jinja",
+            {"contact": contact, "form": None, "errors": {}, "saved": True},
+            block="edit_form",
+        )
+
+    @post("/{contact_id:int}/delete", opt={"permission": "contacts.manage"})
+    async def delete(self, request: HTMXRequest, contact_id: int) -> Any:
+        account = current_grants(request).account
+        await contacts.delete_contact(
+            actor=request_actor(request), account_id=account.id, contact_id=contact_id
+        )
+        return Redirect(path="/contacts", status_code=303)
+
+    @post("/{contact_id:int}/consent", opt={"permission": "consent.manage"})
+    async def record_consent(
+        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+    ) -> Any:
+        account = current_grants(request).account
+        contact = await contacts.get_contact(account.id, contact_id)
+        action = data.get("action", "")
+        group = data.get("channel_group", "sms")
+        note = (data.get("note") or "").strip()
+        errors: dict[str, str] = {}
+        if action not in consent.ACTIONS:
+            errors["action"] = "Choose opt out or opt in."
+        if group not in consent.GROUPS:
+            errors["channel_group"] = "Choose SMS or WhatsApp."
+        if action == "opt_in" and not note:
+            errors["note"] = "Say how the person gave consent again (required for an opt-in)."
+        message = ""
+        if not errors:
+            record = consent.record_opt_out if action == "opt_out" else consent.record_opt_in
+            principal = request.scope["user"]
+            changed = await record(
+                account.id,
+                contact.phone,
+                group,
+                source="manual",
+                user_id=principal.user_id,
+                note=note,
+                actor=request_actor(request),
+            )
+            verb = "Opted out" if action == "opt_out" else "Opted in"
+            message = f"{verb} on {group}." if changed else f"Already {verb.lower()} on {group}."
+        ctx = {
+            "contact": contact,
+            "consent_errors": errors,
+            "consent_message": message,
+            "consent_form": data if errors else {},
+            **await _consent_context(account.id, contact.phone),
+        }
+        if not request.htmx and not errors:
+            return Redirect(path=f"/contacts/{contact_id}", status_code=303)
+        return await render(
+            request,
+            "contact.html.jinja",
+            {**ctx, "form": None, "errors": {}, "lists": [], "member_of": []},
+            block="consent",
+            status_code=422 if errors else 200,
+        )
+
+    @post("/{contact_id:int}/lists", opt={"permission": "contacts.manage"})
+    async def add_to_list(
+        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+    ) -> Any:
+        account = current_grants(request).account
+        list_id = _int(data.get("list_id"))
+        if list_id is None:
+            raise ValidationFailed({"list_id": "Choose a list."})
+        await contacts.add_to_list(
+            actor=request_actor(request),
+            account_id=account.id,
+            list_id=list_id,
+            contact_ids=[contact_id],
+        )
+        return Redirect(path=f"/contacts/{contact_id}", status_code=303)
+
+    @post("/lists", opt={"permission": "contacts.manage"})
+    async def create_list(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
+        account = current_grants(request).account
+        await contacts.create_list(
+            actor=request_actor(request), account_id=account.id, name=data.get("name", "")
+        )
+        return Redirect(path="/contacts", status_code=303)
+
+    @get("/export.csv", opt={"permission": "contacts.export"})
+    async def export(self, request: HTMXRequest) -> Stream:
+        account = current_grants(request).account
+        return Stream(
+            contacts.export_csv(account.id),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="contacts-{account.slug}.csv"'},
+        )
+
+    # ------------------------------------------------------------------ import
+
+    @get("/import", opt={"permission": "contacts.manage"})
+    async def import_form(self, request: HTMXRequest) -> Any:
+        return await render(request, "contact_import.html.jinja", {"upload_errors": {}})
+
+    @post(
+        "/import",
+        opt={"permission": "contacts.manage"},
+        request_max_body_size=MAX_UPLOAD,
+    )
+    async def upload(self, request: HTMXRequest, data: Annotated[dict[str, Any], UPLOAD]) -> Any:
+        account = current_grants(request).account
+        upload = data.get("file")
+        errors: dict[str, str] = {}
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            errors["file"] = "Choose a CSV file."
+        else:
+            folder = get_settings().data_dir / "imports"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{account.id}-{uuid.uuid4().hex}.csv"
+            await _save(upload, target)
+            try:
+                created = await contact_import.register_upload(
+                    actor=request_actor(request),
+                    account_id=account.id,
+                    filename=upload.filename,
+                    stored_path=str(target),
+                )
+            except ValidationFailed as exc:
+                target.unlink(missing_ok=True)
+                errors = exc.errors
+            else:
+                return Redirect(path=f"/contacts/import/{created.id}", status_code=303)
+        return await render(
+            request, "contact_import.html.jinja", {"upload_errors": errors}, status_code=422
+        )
+
+    @get("/import/{import_id:int}", opt={"permission": "contacts.manage"})
+    async def import_preview(self, request: HTMXRequest, import_id: int) -> Any:
+        account = current_grants(request).account
+        item = await contact_import.get_import(account.id, import_id)
+        return await render(request, "contact_import.html.jinja", _import_ctx(item))
+
+    @post("/import/{import_id:int}", opt={"permission": "contacts.manage"})
+    async def import_step(
+        self, request: HTMXRequest, import_id: int, data: Annotated[dict[str, str], FORM]
+    ) -> Any:
+        """`step=check` reports the bad rows; `step=import` imports by the chosen mode."""
+        account = current_grants(request).account
+        mapping = {k[4:]: v for k, v in data.items() if k.startswith("col_")}
+        step = data.get("step", "check")
+        item = await contact_import.get_import(account.id, import_id)
+        ctx = _import_ctx(item) | {"mapping": mapping}
+        try:
+            if step == "discard":
+                await contact_import.discard_import(
+                    actor=request_actor(request), account_id=account.id, import_id=import_id
+                )
+                return Redirect(path="/contacts", status_code=303)
+            if step == "import":
+                result = await contact_import.run_import(
+                    actor=request_actor(request),
+                    account_id=account.id,
+                    import_id=import_id,
+                    mapping=mapping,
+                    mode=data.get("mode", ""),
+                )
+                ctx |= {"report": result.report, "result": result}
+            else:
+                ctx["report"] = await contact_import.check_import(account.id, import_id, mapping)
+        except ValidationFailed as exc:
+            ctx["mapping_errors"] = exc.errors
+            return await render(
+                request, "contact_import.html.jinja", ctx, block="import_body", status_code=422
+            )
+        return await render(request, "contact_import.html.jinja", ctx, block="import_body")
+
+
+def _import_ctx(item: contact_import.ImportView) -> dict[str, Any]:
+    return {
+        "item": item,
+        "mapping": item.mapping,
+        "targets": contact_import.TARGET_LABELS,
+        "mapping_errors": {},
+        "report": None,
+        "result": None,
+    }
+
+
+async def _save(upload: UploadFile, target: Path) -> None:
+    """Copy the upload to the data folder in chunks (never the whole file in memory)."""
+    with target.open("wb") as handle:  # noqa: ASYNC230 - local disk, chunked
+        while chunk := await upload.read(1 << 16):
+            handle.write(chunk)
