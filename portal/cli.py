@@ -51,6 +51,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tasks.broker import broker, is_in_process
 
     _run(_migrate())
+    # Simulator callbacks and submissions go to this server unless told otherwise.
+    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
     app = create_app(run_workers=is_in_process(broker), run_sweeper=True)
     print(f"serving on http://{args.host}:{args.port}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)

@@ -123,6 +123,14 @@ class Simulator:
             self.config = SimulatorConfig.from_env()
             self._random = random.Random(self.config.seed)
 
+    def stop_flushers(self) -> None:
+        """Cancel the callback flushers of every event loop (tests, shutdown)."""
+        for loop, task in list(self._flushers.items()):
+            if not task.done() and not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+        self._flushers.clear()
+        self._clients.clear()
+
     def configure(self, values: dict[str, Any]) -> None:
         with self._lock:
             self.config.update(values)
@@ -192,7 +200,9 @@ class Simulator:
             elif roll < cfg.rejected_rate + cfg.failed_rate:
                 outcome = "failed"
             else:
-                outcome = "read" if rnd.random() < cfg.read_rate else "delivered"
+                # Read receipts exist on RCS and WhatsApp, not on SMS or MMS.
+                readable = record.channel in ("rcs", "whatsapp")
+                outcome = "read" if readable and rnd.random() < cfg.read_rate else "delivered"
         statuses = ["sent"]
         if outcome == "read":
             statuses += ["delivered", "read"]

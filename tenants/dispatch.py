@@ -230,19 +230,7 @@ async def _fail(rows: Sequence[dict[str, Any]], code: str) -> int:
                 if (r["id"], "enqueued_failed") in applied
             ]
         )
-        await _unclaim_final(rows)
     return len(applied)
-
-
-async def _unclaim_final(rows: Sequence[dict[str, Any]]) -> None:
-    ids = [r["id"] for r in rows]
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        await run_sql(
-            "UPDATE message SET claimed_at = NULL, claim_token = NULL "
-            f"WHERE id IN ({placeholders(len(part))})",
-            *part,
-        )
 
 
 async def _record_results(
@@ -278,7 +266,6 @@ async def _record_results(
                 for message_id, status, code in moves
             ]
         )
-        await _unclaim_final([rows_by_id[m] for m, _, _ in moves])
     sent = sum(1 for _, s, _ in moves if s == "sent")
     return sent, len(moves) - sent
 

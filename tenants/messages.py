@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from piccolo.columns import (
@@ -20,6 +21,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
@@ -121,7 +123,7 @@ class Message(Table, tablename="message"):
     id: Serial
     account_id = Integer(index=True)
     batch_id = Integer(null=True, default=None, index=True)
-    campaign_id = Integer(null=True, default=None, index=True)
+    campaign_id = Integer(null=True, default=None)
     direction = Varchar(length=3, default="out")
     to_number = Varchar(length=20, index=True)
     from_number = Varchar(length=20, default="")
@@ -142,9 +144,9 @@ class Message(Table, tablename="message"):
     release_at = Timestamptz(default=TimestamptzNow())
     dispatched_at = Timestamptz(default=TimestamptzNow())
     claimed_at = Timestamptz(null=True, default=None)
-    claim_token = Varchar(length=32, null=True, default=None, index=True)
+    claim_token = Varchar(length=32, null=True, default=None)
     submit_attempts = Integer(default=0)
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -186,8 +188,34 @@ class RateBucket(Table, tablename="rate_bucket"):
 # --- raw SQL -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=512)
+def _native_sql(template: str, postgres: bool) -> str:
+    pieces = template.split("{}")
+    if postgres:
+        return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
+    return "?".join(pieces)
+
+
 async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
-    """Run SQL with `{}` placeholders (never f-strings of input); joins the open transaction."""
+    """Run SQL with `{}` placeholders (never f-strings of input); joins the open transaction.
+
+    The outbox runs these statements with hundreds of arguments for every chunk, so they
+    go to the driver directly: Piccolo's QueryString costs more CPU than the query.
+    """
+    current = DB.current_transaction.get()
+    if isinstance(DB, PostgresEngine):
+        sql = _native_sql(template, True)
+        if current is not None:
+            return [dict(r) for r in await current.connection.fetch(sql, *args)]
+        if DB.pool is not None:
+            async with DB.pool.acquire() as connection:
+                return [dict(r) for r in await connection.fetch(sql, *args)]
+    elif current is not None:
+        cursor = await current.connection.execute(_native_sql(template, False), args)
+        try:
+            return [dict(r) for r in await cursor.fetchall()]
+        finally:
+            await cursor.close()
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
 
 
@@ -284,6 +312,7 @@ async def apply_statuses(
                 part = ids[start : start + 500]
                 rows = await run_sql(
                     "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "
+                    "claimed_at = NULL, claim_token = NULL, "
                     f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
                     f"AND status IN ({placeholders(len(allowed))}) "
                     "RETURNING id, account_id, batch_id, cost",
@@ -299,11 +328,15 @@ async def apply_statuses(
     if provider_ref:
         # The provider's reference is stored whatever the status did: callbacks may come
         # back before the worker has recorded `sent`.
-        for message_id, ref in provider_ref.items():
+        items = sorted(provider_ref.items())
+        for start in range(0, len(items), 250):
+            part = items[start : start + 250]
+            cases = " ".join("WHEN {} THEN {}" for _ in part)
             await run_sql(
-                "UPDATE message SET provider_ref = {} WHERE id = {} AND provider_ref IS NULL",
-                ref,
-                message_id,
+                f"UPDATE message SET provider_ref = CASE id {cases} END "
+                f"WHERE id IN ({placeholders(len(part))}) AND provider_ref IS NULL",
+                *[value for pair in part for value in pair],
+                *[message_id for message_id, _ in part],
             )
     if applied:
         await _notify_customers(applied, moves)

@@ -11,13 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from tenants import audit
+from tenants import audit, consent, credits, templates
 from tenants.accounts import Account
 from tenants.clock import now
 from tenants.db import is_sqlite, transaction
@@ -247,26 +246,32 @@ async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, d
 # --- pricing -------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def _region_for_prefix(e164_head: str) -> str:
-    number = phonenumbers.parse(e164_head, None)
-    return phonenumbers.region_code_for_number(number) or ""
+# Countries sharing a calling code (+1, +7, +44, +61, +590...) are told apart by short
+# number prefixes (area codes, CX/CC's 8 916x), so numbers that share their first seven
+# national digits share a country: phonenumbers decides once per prefix, not per number.
+_PREFIX_DIGITS = 7
+_region_by_prefix: dict[str, str] = {}
 
 
 def destination_country(e164: str) -> str:
-    """ISO country of an E.164 number. Calling codes shared by several countries (+1,
-    +7, +44...) need the full number; the others are read from the code alone."""
+    """ISO country of a valid E.164 number (phonenumbers' region), for pricing."""
     digits = e164[1:]
     for size in (1, 2, 3):
-        code = int(digits[:size])
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
-        if regions:
-            if len(regions) == 1 and regions[0] != "001":
-                return regions[0]
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if not regions:
+            continue
+        if len(regions) == 1 and regions[0] != "001":
+            return regions[0]
+        key = digits[: size + _PREFIX_DIGITS]
+        region = _region_by_prefix.get(key)
+        if region is None:
             try:
-                return _region_for_prefix(e164)
+                region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
             except phonenumbers.NumberParseException:
-                return ""
+                region = ""
+            if len(_region_by_prefix) < 200_000:
+                _region_by_prefix[key] = region
+        return region
     return ""
 
 
@@ -309,8 +314,6 @@ async def _replay(account_id: int, scope: str, fingerprint: str) -> SendResult |
 
 async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = False) -> SendResult:
     """Validate, resolve, filter, price and (unless dry_run) reserve and write the outbox."""
-    from tenants import consent, credits, templates
-
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
@@ -500,7 +503,9 @@ async def _insert_messages(
     stamp: datetime,
     provider: str = "simulator",
 ) -> dict[str, int]:
-    """Multi-row INSERTs of INSERT_ROWS messages each; returns the id of each number."""
+    """The outbox rows in bulk; returns the id of each number."""
+    if not is_sqlite():
+        return await _insert_messages_unnest(req, batch_id, campaign_id, planned, release=release, stamp=stamp)
     ids: dict[str, int] = {}
     width = 21
     refunded: Any = 0 if is_sqlite() else False
@@ -538,5 +543,61 @@ async def _insert_messages(
             f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",
             *args,
         )
+        ids.update({r["to_number"]: r["id"] for r in rows})
+    return ids
+
+
+# PostgreSQL takes each column as one array: one statement and one round trip for
+# thousands of rows, with ids returned in the same go.
+_UNNEST_TYPES = (
+    "int[]", "int[]", "int[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]",
+    "int[]", "text[]", "int[]", "text[]", "int[]", "text[]", "bool[]", "timestamptz[]",
+    "timestamptz[]", "int[]", "timestamptz[]", "timestamptz[]",
+)  # fmt: skip
+UNNEST_ROWS = 20_000
+
+
+async def _insert_messages_unnest(
+    req: SendRequest,
+    batch_id: int,
+    campaign_id: int | None,
+    planned: Sequence[tuple[str, str, int, str, int, str, int | None]],
+    *,
+    release: datetime,
+    stamp: datetime,
+) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
+    sql = (
+        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "
+        "RETURNING id, to_number"
+    )
+    for start in range(0, len(planned), UNNEST_ROWS):
+        part = planned[start : start + UNNEST_ROWS]
+        n = len(part)
+        columns: list[list[Any]] = [
+            [req.account_id] * n,
+            [batch_id] * n,
+            [campaign_id] * n,
+            ["out"] * n,
+            [p[0] for p in part],
+            [req.sender] * n,
+            [p[1] for p in part],
+            [req.channel] * n,
+            ["enqueued"] * n,
+            [p[2] for p in part],
+            [p[3] for p in part],
+            [p[4] for p in part],
+            [p[5] for p in part],
+            [p[6] for p in part],
+            ["simulator"] * n,
+            [False] * n,
+            [release] * n,
+            [release] * n,
+            [0] * n,
+            [stamp] * n,
+            [stamp] * n,
+        ]
+        rows = await run_sql(sql, *columns)
         ids.update({r["to_number"]: r["id"] for r in rows})
     return ids

@@ -195,6 +195,7 @@ def simulator(app):  # type: ignore[no-untyped-def]
     SIMULATOR.callback_transport = transport
     gateways.use_transport(transport)
     yield SIMULATOR
+    SIMULATOR.stop_flushers()
     gateways.reset()
     SIMULATOR.callback_transport = None
     SIMULATOR.reset()
