@@ -400,6 +400,11 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
     these messages has a status webhook."""
     if not moves:
         return 0
+    # The common case (no account has a status webhook) costs one indexed probe.
+    if not await run_sql(
+        "SELECT 1 AS x FROM webhook_subscription WHERE active = {} LIMIT 1", _true()
+    ):
+        return 0
     ids = sorted({m[0] for m in moves})
     rows: list[dict[str, Any]] = []
     for start in range(0, len(ids), 500):
@@ -601,25 +606,29 @@ async def attempt_delivery(delivery_id: int) -> AttemptOutcome:
     attempt twice."""
     stamp = now()
     claim_until = stamp + timedelta(seconds=request_timeout() + 30)
-    claimed = await run_sql(
-        "UPDATE webhook_event_delivery SET claimed_until = {}, touched_at = {} "
-        "WHERE id = {} AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < {}) "
-        "RETURNING id, account_id, subscription_id, event_id, event, payload, attempts",
-        claim_until,
-        stamp,
-        delivery_id,
-        stamp,
-    )
-    if not claimed:
-        return AttemptOutcome(delivered=False, retry=False)
-    row = claimed[0]
-    sub = (
-        await WebhookSubscription.select(
-            WebhookSubscription.url, WebhookSubscription.secret_sealed, WebhookSubscription.active
+    # One connection for the claim and the read (SQLite opens one per statement otherwise).
+    async with transaction():
+        claimed = await run_sql(
+            "UPDATE webhook_event_delivery SET claimed_until = {}, touched_at = {} "
+            "WHERE id = {} AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < {}) "
+            "RETURNING id, account_id, subscription_id, event_id, event, payload, attempts",
+            claim_until,
+            stamp,
+            delivery_id,
+            stamp,
         )
-        .where(WebhookSubscription.id == row["subscription_id"])
-        .first()
-    )
+        if not claimed:
+            return AttemptOutcome(delivered=False, retry=False)
+        row = claimed[0]
+        sub = (
+            await WebhookSubscription.select(
+                WebhookSubscription.url,
+                WebhookSubscription.secret_sealed,
+                WebhookSubscription.active,
+            )
+            .where(WebhookSubscription.id == row["subscription_id"])
+            .first()
+        )
     attempt = row["attempts"] + 1
     if sub is None or not sub["active"]:
         await _finish(row, attempt - 1, "failed", None, 0, "the webhook was removed or disabled")

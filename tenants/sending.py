@@ -505,7 +505,9 @@ async def _insert_messages(
 ) -> dict[str, int]:
     """The outbox rows in bulk; returns the id of each number."""
     if not is_sqlite():
-        return await _insert_messages_unnest(req, batch_id, campaign_id, planned, release=release, stamp=stamp)
+        return await _insert_messages_unnest(
+            req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
+        )
     ids: dict[str, int] = {}
     width = 21
     refunded: Any = 0 if is_sqlite() else False
@@ -565,6 +567,7 @@ async def _insert_messages_unnest(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     ids: dict[str, int] = {}
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
@@ -590,7 +593,7 @@ async def _insert_messages_unnest(
             [p[4] for p in part],
             [p[5] for p in part],
             [p[6] for p in part],
-            ["simulator"] * n,
+            [provider] * n,
             [False] * n,
             [release] * n,
             [release] * n,

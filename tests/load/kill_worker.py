@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 MESSAGES = int(os.environ.get("FAULT_MESSAGES") or 10_000)
-DATABASE_URL = os.environ.get("FAULT_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/portal_fault"
+DATABASE_URL = (
+    os.environ.get("FAULT_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/portal_fault"
+)
 BROKER_URL = os.environ.get("FAULT_BROKER_URL") or "redis://127.0.0.1:6379/5"
 ENV = {
     "DATABASE_URL": DATABASE_URL,
@@ -123,7 +125,9 @@ async def main() -> int:
         twice = [m for m, n in submissions.items() if n != 1]
         missing = set(ids) - set(submissions)
         not_final = {s: n for s, n in final.items() if s not in FINAL_STATUSES}
-        log(f"simulator saw {len(submissions)} ids; submitted more than once: {len(twice)}; never: {len(missing)}")
+        log(
+            f"simulator saw {len(submissions)} ids; submitted more than once: {len(twice)}; never: {len(missing)}"
+        )
         ok = not twice and not missing and not not_final and sum(final.values()) == MESSAGES
         print("1 passed, 0 failed" if ok else "0 passed, 1 failed", flush=True)
         return 0 if ok else 1

@@ -202,7 +202,11 @@ async def test_webhooks_page_shows_the_secret_once_the_log_and_resends(client, w
     row = await WebhookDelivery.select().first()
     assert row["status"] == "pending" and row["attempts"] == 0
     detail = await client.get(f"/webhooks/deliveries/{delivery_id}")
-    assert detail.status_code == 200 and "+61400000001" in detail.text and "Not attempted yet" in detail.text
+    assert (
+        detail.status_code == 200
+        and "+61400000001" in detail.text
+        and "Not attempted yet" in detail.text
+    )
     # another tenant's delivery is not found
     await login(client, "owner@beta.test")
     assert (await client.get(f"/webhooks/deliveries/{delivery_id}")).status_code == 404
