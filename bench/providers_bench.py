@@ -148,6 +148,11 @@ class Receiver:
         await send({"type": "http.response.body", "body": b""})
 
 
+def _wait_started(server: uvicorn.Server) -> None:
+    while not server.started:
+        time.sleep(0.01)
+
+
 async def bench_webhooks() -> dict[str, float]:
     await wipe_all_data()
     account = await accounts.create_root_account(name="Bench", slug="bench")
@@ -163,8 +168,7 @@ async def bench_webhooks() -> dict[str, float]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    await asyncio.to_thread(_wait_started, server)
     batch = await Batch.insert(Batch(account_id=account.id)).returning(Batch.id)
     rows = await Message.insert(
         *[
