@@ -27,6 +27,7 @@ from portal.controllers.channels import ChannelsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
+from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import (
@@ -36,6 +37,7 @@ from portal.controllers.hooks import (
 )
 from portal.controllers.invitations import InvitationController
 from portal.controllers.messages import MessagesController
+from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.providers import ProvidersController
 from portal.controllers.roles import RolesController
@@ -96,6 +98,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         BrandingController,
         ContactsController,
         ConsentController,
+        CreditsController,
+        OrdersController,
         HealthController,
         ProviderHooksController,
         IntegrationHooksController,

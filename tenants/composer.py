@@ -2,7 +2,8 @@
 and cost, the characters that force UCS-2 (with their GSM-7 look-alikes), unknown merge
 fields, an estimate for text with merge fields and the exact figure for sample values.
 
-Pure functions over plain values, except `merge_field_names`, which reads the account.
+Pure functions over plain values, except `merge_field_names`, which reads the account's
+contacts for their custom field names.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from tenants.contacts import Contact
+from tenants.db import is_sqlite
 from tenants.merge_fields import fields_in, render, unknown_fields
 from tenants.segments import (
     GSM7,
+    GSM7_BASIC,
+    GSM7_EXTENSION,
     GSM_LOOKALIKES,
     SegmentCount,
     count_segments,
@@ -33,6 +38,7 @@ TYPICAL_LENGTH = 10
 SAMPLE_VALUES = {"first_name": "Alex", "last_name": "Taylor", "phone": "+61412345678"}
 STANDARD_RATE_LABEL = "credits at the standard SMS rate"
 REPLACE_ALL = "all"
+_GSM7_ALPHABET = GSM7_BASIC | GSM7_EXTENSION
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Composition:
     estimated: bool
     fields: list[str]
     unknown_fields: list[str]
+    known_fields: list[str]
     assumed_lengths: dict[str, int]
     culprits: list[Culprit]
     pieces: list[Piece]  # empty unless something forces UCS-2
@@ -95,10 +102,10 @@ def _name(cluster: str) -> str:
     return " + ".join(names)
 
 
-def _pieces(text: str, culprits: set[str]) -> list[Piece]:
+def _pieces(clusters: list[str], culprits: set[str]) -> list[Piece]:
     pieces: list[Piece] = []
     run: list[str] = []
-    for cluster in grapheme_clusters(text):
+    for cluster in clusters:
         if cluster in culprits:
             if run:
                 pieces.append(Piece("".join(run)))
@@ -145,6 +152,7 @@ def compose(
     typical field lengths, and `samples` (field -> value; missing ones get a default
     sample) gives the exact rendering and count for those values.
     """
+    known = list(known_fields)
     names = fields_in(text)
     assumed = {name: TYPICAL_LENGTHS.get(name, TYPICAL_LENGTH) for name in names}
     if names:
@@ -153,7 +161,10 @@ def compose(
         counted = count_segments(render(text, {n: "x" * size for n, size in assumed.items()}))
     else:
         counted = count_segments(text)
-    found = ucs2_characters(text)
+    # One grapheme pass serves both the culprit list and the highlighting; this is what
+    # ucs2_characters() does, without segmenting the text a second time.
+    clusters = [] if set(text) <= _GSM7_ALPHABET else grapheme_clusters(text)
+    found = list(dict.fromkeys(c for c in clusters if not set(c) <= _GSM7_ALPHABET))
     culprits = [
         Culprit(
             text=cluster,
@@ -168,10 +179,11 @@ def compose(
         count=counted,
         estimated=bool(names),
         fields=names,
-        unknown_fields=unknown_fields(text, known_fields),
+        unknown_fields=unknown_fields(text, known),
+        known_fields=known,
         assumed_lengths=assumed,
         culprits=culprits,
-        pieces=_pieces(text, set(found)) if found else [],
+        pieces=_pieces(clusters, set(found)) if found else [],
         credits_per_segment=credits_per_segment,
         cost=counted.segments * credits_per_segment,
         cost_label=cost_label,
@@ -191,9 +203,21 @@ def compose(
     )
 
 
-async def merge_field_names(account_id: int) -> list[str]:
-    """The merge fields a recipient of this account can fill: the contact fields.
+# Custom field names used by any of the account's contacts: one query, the keys of the
+# JSON `fields` column gathered in the database rather than row by row in Python.
+_CUSTOM_FIELDS_SQLITE = (
+    "SELECT DISTINCT j.key AS name FROM contact, json_each(contact.fields) AS j "
+    "WHERE contact.account_id = {}"
+)
+_CUSTOM_FIELDS_POSTGRES = (
+    "SELECT DISTINCT jsonb_object_keys(fields::jsonb) AS name FROM contact WHERE account_id = {}"
+)
 
-    Custom contact fields join this list once contacts define them (tenants/contacts).
-    """
-    return list(CONTACT_FIELDS)
+
+async def merge_field_names(account_id: int) -> list[str]:
+    """The merge fields a recipient of this account can fill: the standard contact fields,
+    then the custom fields its contacts carry, sorted."""
+    sql = _CUSTOM_FIELDS_SQLITE if is_sqlite() else _CUSTOM_FIELDS_POSTGRES
+    rows = await Contact.raw(sql, account_id)
+    custom = sorted({r["name"] for r in rows} - set(CONTACT_FIELDS))
+    return [*CONTACT_FIELDS, *custom]

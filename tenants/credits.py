@@ -25,7 +25,14 @@ from piccolo.query.functions.aggregate import Count, Sum
 from piccolo.table import Table
 
 from tenants import audit, clock
-from tenants.accounts import Account, AccountView, get_account, get_in_subtree, path_ids
+from tenants.accounts import (
+    Account,
+    AccountView,
+    get_account,
+    get_accounts,
+    get_in_subtree,
+    path_ids,
+)
 from tenants.db import DB, transaction
 from tenants.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 
@@ -380,20 +387,29 @@ async def wallet_settings_many(account_ids: list[int]) -> dict[int, WalletSettin
     return {i: found.get(i, WalletSettingsView(account_id=i)) for i in account_ids}
 
 
+async def _wallet_for(
+    account_id: int,
+) -> tuple[int, WalletSettingsView, WalletSettingsView]:
+    """(paying wallet id, the account's own settings, the wallet's settings) in two queries."""
+    ids = path_ids((await _account_row(account_id))["path"])
+    rows = await WalletSettings.select().where(WalletSettings.account_id.is_in(ids))
+    found = {r["account_id"]: _settings_view(r, r["account_id"]) for r in rows}
+    wallet_id = ids[0]
+    for candidate in reversed(ids):
+        if not (candidate in found and found[candidate].shared_wallet):
+            wallet_id = candidate
+            break
+
+    def of(i: int) -> WalletSettingsView:
+        return found.get(i) or WalletSettingsView(account_id=i)
+
+    return wallet_id, of(account_id), of(wallet_id)
+
+
 async def wallet_of(account_id: int) -> int:
     """The account whose balance pays for this account's sends: itself, or on a shared
     wallet the nearest ancestor that keeps its own wallet."""
-    ids = path_ids((await _account_row(account_id))["path"])
-    shared = {
-        r["account_id"]
-        for r in await WalletSettings.select(WalletSettings.account_id).where(
-            WalletSettings.account_id.is_in(ids) & (WalletSettings.shared_wallet == True)  # noqa: E712
-        )
-    }
-    for candidate in reversed(ids):
-        if candidate not in shared:
-            return candidate
-    return ids[0]
+    return (await _wallet_for(account_id))[0]
 
 
 async def update_wallet_settings(
@@ -574,8 +590,7 @@ async def _once(
 
 
 async def _reserve(account_id: int, amount: int, reference: str, key: str, who: audit.Actor) -> int:
-    wallet_id = await wallet_of(account_id)
-    settings = await wallet_settings(account_id)
+    wallet_id, settings, paying = await _wallet_for(account_id)
     month = _month()
     if not await _count_month_spend(account_id, amount, settings.monthly_cap, month):
         raise Conflict(
@@ -614,7 +629,7 @@ async def _reserve(account_id: int, amount: int, reference: str, key: str, who: 
             month=month,
         )
     )
-    await _after_debit(wallet_id, after + amount, after, trigger_id=entry_id)
+    await _after_debit(wallet_id, after + amount, after, trigger_id=entry_id, settings=paying)
     return entry_id
 
 
@@ -668,10 +683,18 @@ async def _refund(account_id: int, amount: int, reference: str, key: str) -> int
     return entry_id
 
 
-async def _after_debit(wallet_id: int, before: int, after: int, *, trigger_id: int) -> None:
+async def _after_debit(
+    wallet_id: int,
+    before: int,
+    after: int,
+    *,
+    trigger_id: int,
+    settings: WalletSettingsView | None = None,
+) -> None:
     """When a debit takes a wallet below its threshold: tell the parent's admins and, if
     set, top it up from the parent's wallet (only if the parent can afford it)."""
-    settings = await wallet_settings(wallet_id)
+    if settings is None:
+        settings = await wallet_settings(wallet_id)
     threshold = settings.low_balance_threshold
     if threshold is None or not before >= threshold > after:
         return
@@ -761,9 +784,11 @@ async def _insert_transfer(
     fingerprint: str,
     reference: str,
     actor: audit.Actor,
+    created_at: datetime | None = None,
 ) -> int:
     rows = await CreditTransfer.insert(
         CreditTransfer(
+            created_at=created_at or clock.now(),
             kind=kind,
             from_account_id=from_id,
             to_account_id=to_id,
@@ -800,6 +825,23 @@ async def _replayed(initiator_id: int, key: str, fingerprint: str) -> TransferVi
     return _transfer_view(row)
 
 
+async def _pair_in_subtree(
+    within_account_id: int, from_id: int, to_id: int
+) -> tuple[AccountView, AccountView]:
+    """Both ends of a transfer, which must lie in the caller's subtree (else NotFound)."""
+    found = {a.id: a for a in await get_accounts([within_account_id, from_id, to_id])}
+    within = found.get(within_account_id)
+    if within is None:
+        raise NotFound(f"account {within_account_id} not found")
+    pair = []
+    for account_id in (from_id, to_id):
+        account = found.get(account_id)
+        if account is None or not account.path.startswith(within.path):
+            raise NotFound(f"account {account_id} not found")
+        pair.append(account)
+    return pair[0], pair[1]
+
+
 async def transfer(
     *,
     actor: audit.Actor,
@@ -809,10 +851,12 @@ async def transfer(
     from_account_id: int | None = None,
     idempotency_key: str | None = None,
     reference: str = "",
+    direction: str | None = None,
 ) -> tuple[TransferView, bool]:
     """Move credits between an account and a descendant, both in the caller's subtree:
-    downwards it is an allocation, upwards a reclaim. Returns (transfer, created); a replay
-    with the same key returns the first transfer and created=False."""
+    downwards it is an allocation, upwards a reclaim (`direction` insists on one). Returns
+    (transfer, created); a replay with the same key returns the first transfer and
+    created=False."""
     amount = _check_amount(amount)
     key = _check_key(idempotency_key)
     from_id = from_account_id if from_account_id is not None else within_account_id
@@ -822,13 +866,26 @@ async def transfer(
             replay = await _replayed(within_account_id, key, fingerprint)
             if replay is not None:
                 return replay, False
-            source = await get_in_subtree(within_account_id, from_id)
-            target = await get_in_subtree(within_account_id, to_account_id)
-            if target.path.startswith(source.path) and target.id != source.id:
+            source, target = await _pair_in_subtree(within_account_id, from_id, to_account_id)
+            kind = None
+            if target.id != source.id and target.path.startswith(source.path):
                 kind = "allocate"
-            elif source.path.startswith(target.path) and target.id != source.id:
+            elif target.id != source.id and source.path.startswith(target.path):
                 kind = "reclaim"
-            else:
+            if direction == "allocate" and kind != "allocate":
+                raise ValidationFailed(
+                    {
+                        "to_account_id": "Credits are allocated down the tree, to an account "
+                        f"below {source.name}."
+                    }
+                )
+            if direction == "reclaim" and kind != "reclaim":
+                raise ValidationFailed(
+                    {
+                        "from_account_id": f"Credits are reclaimed from an account below {target.name}."
+                    }
+                )
+            if kind is None:
                 raise ValidationFailed(
                     {
                         "to_account_id": "Credits move only between an account and one of its "
@@ -868,7 +925,8 @@ async def _move(
     reference: str,
     actor: audit.Actor,
 ) -> TransferView:
-    if kind == "allocate" and (await wallet_settings(target.id)).shared_wallet:
+    settings = await wallet_settings_many([source.id, target.id])
+    if kind == "allocate" and settings[target.id].shared_wallet:
         raise Conflict(
             f"{target.name} draws from a shared wallet; it has no balance of its own to fund.",
             code="shared_wallet",
@@ -879,7 +937,9 @@ async def _move(
         raise InsufficientCredits(
             f"{source.name} holds {have:,} credits, not enough to move {amount:,}."
         )
+    created_at = clock.now()
     transfer_id = await _insert_transfer(
+        created_at=created_at,
         kind=kind,
         from_id=source.id,
         to_id=target.id,
@@ -928,9 +988,21 @@ async def _move(
             "to_balance": target_after,
         },
     )
-    await _after_debit(source.id, source_after + amount, source_after, trigger_id=out_id)
-    rows = await CreditTransfer.select().where(CreditTransfer.id == transfer_id)
-    return _transfer_view(rows[0])
+    await _after_debit(
+        source.id,
+        source_after + amount,
+        source_after,
+        trigger_id=out_id,
+        settings=settings[source.id],
+    )
+    return TransferView(
+        id=transfer_id,
+        kind=kind,
+        from_account_id=source.id,
+        to_account_id=target.id,
+        amount=amount,
+        created_at=created_at,
+    )
 
 
 async def allocate(
@@ -944,23 +1016,15 @@ async def allocate(
     reference: str = "",
 ) -> TransferView:
     """Move credits down: from an account (default: the caller's) to one of its descendants."""
-    from_id = from_account_id if from_account_id is not None else within_account_id
-    source = await get_in_subtree(within_account_id, from_id)
-    target = await get_in_subtree(within_account_id, to_account_id)
-    if target.id == source.id or not target.path.startswith(source.path):
-        raise ValidationFailed(
-            {
-                "to_account_id": f"Credits are allocated down the tree, to an account below {source.name}."
-            }
-        )
     result, _ = await transfer(
         actor=actor,
         within_account_id=within_account_id,
-        from_account_id=from_id,
+        from_account_id=from_account_id,
         to_account_id=to_account_id,
         amount=amount,
         idempotency_key=idempotency_key,
         reference=reference,
+        direction="allocate",
     )
     return result
 
@@ -977,21 +1041,15 @@ async def reclaim(
 ) -> TransferView:
     """Move unused credits up: from a descendant back to an account above it (default: the
     caller's). A sub-account cannot pull from above; only the account above reclaims."""
-    to_id = to_account_id if to_account_id is not None else within_account_id
-    source = await get_in_subtree(within_account_id, from_account_id)
-    target = await get_in_subtree(within_account_id, to_id)
-    if target.id == source.id or not source.path.startswith(target.path):
-        raise ValidationFailed(
-            {"from_account_id": f"Credits are reclaimed from an account below {target.name}."}
-        )
     result, _ = await transfer(
         actor=actor,
         within_account_id=within_account_id,
         from_account_id=from_account_id,
-        to_account_id=to_id,
+        to_account_id=to_account_id if to_account_id is not None else within_account_id,
         amount=amount,
         idempotency_key=idempotency_key,
         reference=reference,
+        direction="reclaim",
     )
     return result
 

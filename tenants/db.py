@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 
 DEFAULT_DATABASE_URL = "sqlite:///portal.db"
 POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 20)
+QUEUE_TIMEOUT_SECONDS = 30.0
 
 
 def database_url() -> str:
@@ -28,20 +30,61 @@ def sqlite_path(url: str) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
+_write_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_queue() -> asyncio.Lock:
+    """One FIFO queue of writers per event loop. SQLite's busy handler is not fair: with
+    dozens of writers in one process some starve past the busy timeout ("database is
+    locked"); queueing them here first hands the write lock over in order."""
+    loop = asyncio.get_running_loop()
+    lock = _write_queues.get(loop)
+    if lock is None:
+        lock = _write_queues[loop] = asyncio.Lock()
+    return lock
+
+
 class _SafeSQLiteTransaction(SQLiteTransaction):
-    """Closes its connection when BEGIN fails; Piccolo would leak it and hang at exit."""
+    """Closes its connection when BEGIN fails (Piccolo would leak it and hang at exit), and
+    waits its turn in the process's writer queue before taking SQLite's write lock."""
+
+    _queue: asyncio.Lock | None = None
 
     async def __aenter__(self) -> SQLiteTransaction:
         if self._parent is not None:
             return self._parent
-        self.connection = await self.get_connection()
+        lock = _write_queue()
+        queue: asyncio.Lock | None = lock
         try:
-            await self.begin()
+            await asyncio.wait_for(lock.acquire(), timeout=QUEUE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            # Never wait forever (a writer waiting on another in the same task would):
+            # fall back to SQLite's own busy timeout.
+            queue = None
+        try:
+            self.connection = await self.get_connection()
+            try:
+                await self.begin()
+            except BaseException:
+                await self.connection.close()
+                raise
         except BaseException:
-            await self.connection.close()
+            if queue is not None:
+                queue.release()
             raise
+        self._queue = queue
         self.context = self.engine.current_transaction.set(self)
         return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        try:
+            return await super().__aexit__(exception_type, exception, traceback)
+        finally:
+            if self._parent is None and self._queue is not None:
+                self._queue.release()
+                self._queue = None
 
 
 class PortalSQLiteEngine(SQLiteEngine):

@@ -7,8 +7,9 @@ import struct
 import zlib
 from collections.abc import Callable
 
-from tenants import accounts, branding, contacts, templates, users
-from tenants.audit import SYSTEM
+from tenants import accounts, branding, contacts, credits, templates, users
+from tenants.audit import SYSTEM, Actor
+from tenants.db import transaction
 from tenants.errors import NotFound
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -98,6 +99,15 @@ DEMO_CONTACTS = [
     ("melbourne-events", "+61412000201", "Noah", "Wilson", ["festival"]),
     ("melbourne-events", "+61412000202", "Ava", "Taylor", []),
 ]
+# Balances of CONTRACT.md, reached the way a customer would: Northwind buys once (the
+# operator approves the invoice) and allocates down the tree.
+DEMO_PURCHASE = ("northwind", 13200)
+# from slug, to slug, credits
+DEMO_ALLOCATIONS = [
+    ("northwind", "sydney", 2000),
+    ("northwind", "melbourne", 1200),
+    ("melbourne", "melbourne-events", 200),
+]
 
 
 async def _ensure_account(
@@ -172,6 +182,7 @@ async def seed_demo() -> dict[str, int]:
                 last_name=last,
                 tags=tags,
             )
+    await _seed_credits(ids)
     return ids
 
 
@@ -187,3 +198,29 @@ async def _seed_branding(ids: dict[str, int]) -> None:
             values=values,
             logo=northwind_logo_png() if slug == "northwind" else None,
         )
+
+
+async def _seed_credits(ids: dict[str, int]) -> None:
+    """Buy and allocate the demo credits once; a ledger already there means it was done."""
+    buyer_slug, amount = DEMO_PURCHASE
+    async with transaction():
+        if await credits.LedgerEntry.exists().where(
+            credits.LedgerEntry.account_id == ids[buyer_slug]
+        ):
+            return
+        order = await credits.purchase(
+            ids[buyer_slug], amount, actor=Actor(label="finance@northwind.test")
+        )
+        await credits.approve_order(
+            order.id, actor=Actor(label=OPERATOR_EMAIL), note="demo data: paid"
+        )
+        owner = Actor(label="owner@northwind.test")
+        for source, target, credits_amount in DEMO_ALLOCATIONS:
+            await credits.allocate(
+                actor=owner,
+                within_account_id=ids[source],
+                to_account_id=ids[target],
+                amount=credits_amount,
+                idempotency_key=f"demo-{source}-{target}",
+                reference="demo data",
+            )

@@ -20,7 +20,7 @@ from piccolo.table import Table
 
 from tenants import audit, clock
 from tenants.accounts import Account, get_account, get_accounts
-from tenants.db import transaction
+from tenants.db import is_sqlite, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 DRAFT, APPROVED, ARCHIVED = "draft", "approved", "archived"
@@ -311,6 +311,21 @@ async def owner_names(templates: list[TemplateView]) -> dict[int, str]:
 # --- changes --------------------------------------------------------------------------
 
 
+async def _lock(table: type[Table], row_id: int) -> None:
+    """Serialize changes to one row's dependants for the rest of the transaction.
+
+    On PostgreSQL this is SELECT ... FOR UPDATE (two edits would otherwise both read the
+    same last version number, or both find a name free); SQLite's IMMEDIATE transactions
+    already admit one writer at a time.
+    """
+    if not is_sqlite():
+        await (
+            table.select(table._meta.primary_key)
+            .where(table._meta.primary_key == row_id)
+            .lock_rows()
+        )
+
+
 def _clean(name: str | None, body: str | None) -> tuple[str | None, str | None]:
     errors: dict[str, str] = {}
     clean_name = name.strip() if name is not None else None
@@ -370,6 +385,7 @@ async def create_template(
     assert clean_name is not None and clean_body is not None
     async with transaction():
         await get_account(account_id)
+        await _lock(Account, account_id)
         await _check_name_free(account_id, clean_name)
         rows = await Template.insert(
             Template(account=account_id, name=clean_name, shared_down=shared_down, status=DRAFT)
@@ -413,6 +429,9 @@ async def edit_template(
     """
     clean_name, clean_body = _clean(name, body)
     async with transaction():
+        if clean_name is not None:
+            await _lock(Account, account_id)
+        await _lock(Template, template_id)
         row = await _owned_row(account_id, template_id)
         if row["status"] == ARCHIVED:
             raise Conflict("An archived template cannot be changed.", code="template_archived")
@@ -462,6 +481,7 @@ async def approve_version(
     account, the author of the draft cannot approve it.
     """
     async with transaction():
+        await _lock(Template, template_id)
         row = await _owned_row(account_id, template_id)
         if row["status"] == ARCHIVED:
             raise Conflict("An archived template cannot be approved.", code="template_archived")
@@ -527,6 +547,7 @@ async def archive_template(
 ) -> TemplateDetail:
     """Retire a template: it can no longer be sent, here or in the subtree it was shared to."""
     async with transaction():
+        await _lock(Template, template_id)
         row = await _owned_row(account_id, template_id)
         if row["status"] != ARCHIVED:
             await TemplateVersion.update({TemplateVersion.status: ARCHIVED}).where(

@@ -5,11 +5,20 @@ from litestar import Router
 from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
+from portal.api.credits import CreditsApi
 from portal.api.messages import MessagesApi
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
 
 api_router = Router(
     path="/api/v1",
-    route_handlers=[AccountsApi, ConsentApi, ContactsApi, TemplatesApi, SegmentsApi, MessagesApi],
+    route_handlers=[
+        AccountsApi,
+        ConsentApi,
+        ContactsApi,
+        CreditsApi,
+        TemplatesApi,
+        SegmentsApi,
+        MessagesApi,
+    ],
 )

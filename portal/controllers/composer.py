@@ -22,21 +22,43 @@ SAMPLE_PREFIX = "sample_"
 # The composer macro names its textarea and counter after this id; it is echoed into
 # attributes, so only a plain HTML id is accepted.
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,40}$")
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+KNOWN_MAX = 200
 # A pasted novel would cost the server more than it is worth to count live.
 TEXT_MAX = 10_000
 
 
 async def composition_for(
-    request: HTMXRequest, text: str, samples: dict[str, str] | None = None
+    request: HTMXRequest,
+    text: str,
+    samples: dict[str, str] | None = None,
+    *,
+    known_fields: list[str] | None = None,
 ) -> Composition:
-    """The composer figures for `text` in the caller's working account."""
-    account = current_grants(request).account
+    """The composer figures for `text` in the caller's working account.
+
+    `known_fields` saves looking up the account's custom fields again while someone types
+    (the composer posts back the list its page was rendered with).
+    """
+    if known_fields is None:
+        known_fields = await composer.merge_field_names(current_grants(request).account.id)
     # Longer text is cut for counting and the counter says so (`truncated`).
-    return composer.compose(
-        text[:TEXT_MAX],
-        known_fields=await composer.merge_field_names(account.id),
-        samples=samples,
-    )
+    return composer.compose(text[:TEXT_MAX], known_fields=known_fields, samples=samples)
+
+
+def known_fields_from(data: dict[str, str]) -> list[str] | None:
+    """The field names the page was rendered with; None (look them up) if absent or odd.
+
+    Only the unknown-field warning depends on this list, so a client sending its own
+    list can only change what it is warned about.
+    """
+    raw = data.get("composer_known")
+    if raw is None:
+        return None
+    names = [n for n in raw.split(",") if n]
+    if len(names) > KNOWN_MAX or not all(_FIELD_RE.match(n) for n in names):
+        return None
+    return names
 
 
 def samples_from(data: dict[str, str]) -> dict[str, str]:
@@ -67,7 +89,9 @@ class ComposerController(Controller):
         text = (data.get(field) or "").replace("\r\n", "\n")
         which = data.get("composer_replace") or ""
         replaced = composer.apply_replacement(text, which) if which else text
-        c = await composition_for(request, replaced, samples_from(data))
+        c = await composition_for(
+            request, replaced, samples_from(data), known_fields=known_fields_from(data)
+        )
         return await render(
             request,
             "composer.html.jinja",

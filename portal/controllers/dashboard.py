@@ -9,13 +9,17 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.pages import render
-from tenants import accounts, users
+from tenants import accounts, credits, users
 
 
 class DashboardController(Controller):
     @get("/", opt={"permission": "account.view"}, name="dashboard")
     async def dashboard(self, request: HTMXRequest) -> Any:
-        account = current_grants(request).account
+        grants = current_grants(request)
+        account = grants.account
+        low_balance = (
+            await credits.notices(account.id) if grants.decide("credits.allocate").allowed else []
+        )
         descendants = await accounts.subtree(account.id, include_self=False)
         return await render(
             request,
@@ -24,5 +28,6 @@ class DashboardController(Controller):
                 "sub_account_count": len(descendants),
                 "user_count": await users.count_members(account.id),
                 "direct_children": [a for a in descendants if a.parent_id == account.id],
+                "notices": low_balance,
             },
         )

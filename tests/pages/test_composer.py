@@ -86,7 +86,8 @@ async def test_unknown_merge_fields_are_flagged_and_known_ones_are_not(client, w
     fragment = (await count(client, token, "Hi {{first_name}}, code {{coupon}}")).text
     flagged = re.search(r'<p class="alert warn composer-unknown">(.*?)</p>', fragment, re.S)
     assert flagged and "{{coupon}}" in flagged.group(1)
-    assert "first_name" not in flagged.group(1)
+    assert "{{first_name}}" not in flagged.group(1)
+    assert "Contact fields: <code>first_name</code>" in flagged.group(1)
     clean = (await count(client, token, "Hi {{first_name}} {{last_name}} {{phone}}")).text
     assert "composer-unknown" not in clean
 
@@ -151,3 +152,35 @@ async def test_the_counter_needs_a_signed_in_user(client, world):
     )
     assert response.status_code == 401 and response.headers["hx-redirect"] == "/login"
     assert "data-stat" not in response.text
+
+
+async def test_custom_contact_fields_are_known_merge_fields(client, world):
+    from tenants import contacts
+    from tenants.audit import SYSTEM
+
+    await contacts.create_contact(
+        actor=SYSTEM,
+        account_id=world.accounts["alpha"],
+        phone="+61412000101",
+        first_name="Olivia",
+        fields={"store_id": "S-12"},
+    )
+    # Another account's custom fields are not this account's.
+    await contacts.create_contact(
+        actor=SYSTEM,
+        account_id=world.accounts["beta"],
+        phone="+61412000102",
+        fields={"loyalty_tier": "gold"},
+    )
+    token = await login(client, world.users["Sender"])
+    editor = await client.get("/templates/new")
+    assert 'name="composer_known" value="first_name,last_name,phone,store_id"' in editor.text
+
+    text = "Your store {{store_id}}, tier {{loyalty_tier}}"
+    looked_up = (await count(client, token, text)).text
+    flagged = re.search(r'<p class="alert warn composer-unknown">(.*?)</p>', looked_up, re.S)
+    assert flagged and "{{loyalty_tier}}" in flagged.group(1)
+    assert "{{store_id}}" not in flagged.group(1)
+    # While typing, the list the page was rendered with is posted back and used as is.
+    posted = (await count(client, token, text, composer_known="store_id,loyalty_tier")).text
+    assert "composer-unknown" not in posted

@@ -259,3 +259,20 @@ async def test_demo_seed_shares_the_appointment_reminder_idempotently():
     for slug in ("sydney", "melbourne", "melbourne-events"):
         usable = await templates.usable_templates(ids[slug])
         assert [t.id for t in usable] == [northwind[0].id]
+
+
+async def test_concurrent_edits_number_versions_once_and_leave_one_draft(world):
+    alpha = world.accounts["alpha"]
+    template_id = await _approved(alpha, body="Start")
+    await asyncio.gather(
+        *(
+            templates.edit_template(
+                actor=ALICE, account_id=alpha, template_id=template_id, body=f"Edit {n}"
+            )
+            for n in range(5)
+        )
+    )
+    detail = await templates.template_detail(alpha, template_id)
+    assert sorted(v.number for v in detail.versions) == [1, 2, 3, 4, 5, 6]
+    assert [v.status for v in detail.versions].count("draft") == 1
+    assert detail.approved is not None and detail.approved.body == "Start"
