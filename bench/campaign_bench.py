@@ -33,6 +33,7 @@ RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS") or 100_000)
 CALLBACK_EVENTS = int(os.environ.get("BENCH_CALLBACK_EVENTS") or 50_000)
 SINGLE_CALLBACKS = int(os.environ.get("BENCH_SINGLE_CALLBACKS") or 3_000)
 TMP = Path("/tmp/portal-bench")
+TMP.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP}/bench-{uuid.uuid4().hex[:6]}.db")
 os.environ.setdefault("BROKER_URL", "memory://")
 os.environ.setdefault("BROKER_NAMESPACE", f"portal-bench-{uuid.uuid4().hex[:8]}")
@@ -67,11 +68,12 @@ def say(text: str) -> None:
 
 
 async def seed() -> tuple[int, tuple[str, str]]:
-    TMP.mkdir(parents=True, exist_ok=True)
     await migrate()
     account = await create_root_account(name="Bench", slug=f"bench-{uuid.uuid4().hex[:8]}")
     await credits.adjust(account.id, RECIPIENTS * 3, reason="campaign bench", actor=SYSTEM)
-    key = await apikeys.create_api_key(actor=SYSTEM, account_id=account.id, name="bench", role="Owner")
+    key = await apikeys.create_api_key(
+        actor=SYSTEM, account_id=account.id, name="bench", role="Owner"
+    )
     return account.id, (key.key_id, key.secret)
 
 
@@ -138,27 +140,47 @@ async def post_callbacks(
     return len(events) / (time.monotonic() - started)
 
 
+def write_results(stack_name: str, results: dict[str, object]) -> None:
+    """Merge this stack's figures into bench/results/campaign.json."""
+    out = ROOT / "bench" / "results" / "campaign.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    existing[stack_name] = results
+    out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+    say(f"  written to {out.relative_to(ROOT)}")
+
+
 async def main() -> int:
-    stack_name = ("sqlite" if is_sqlite() else "postgresql") + "+" + (
-        "memory" if is_in_process(broker) else os.environ["BROKER_URL"].split(":", 1)[0]
+    stack_name = (
+        ("sqlite" if is_sqlite() else "postgresql")
+        + "+"
+        + ("memory" if is_in_process(broker) else os.environ["BROKER_URL"].split(":", 1)[0])
     )
     account_id, (key_id, secret) = await seed()
     stack = Stack(STACK_ENV, TMP / "logs")
     results: dict[str, object] = {"stack": stack_name, "recipients": RECIPIENTS}
     try:
         stack.start_serve()
-        if not is_in_process(broker):
-            stack.start_worker(processes=2, threads=8)
         # Warm-up: the first send pays for imports and connection pools.
-        async with httpx.AsyncClient(base_url=stack.base_url, auth=(key_id, secret), timeout=900) as api:
-            r = await api.post("/api/v1/messages", json={"to": ["+61412000001"], "body": "warm-up"})
+        async with httpx.AsyncClient(
+            base_url=stack.base_url, auth=(key_id, secret), timeout=900
+        ) as api:
+            r = await api.post(
+                "/api/v1/messages",
+                json={"to": ["+61412000001"], "body": "warm-up"},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
             r.raise_for_status()
             numbers = [f"+61412{n:06d}" for n in range(RECIPIENTS)]
             say(f"stack {stack_name}: accepting a {RECIPIENTS:,}-recipient campaign...")
             started = time.monotonic()
             r = await api.post(
                 "/api/v1/messages",
-                json={"to": numbers, "body": "Spring sale: 20% off everything this weekend only.", "campaign_name": "bench"},
+                json={
+                    "to": numbers,
+                    "body": "Spring sale: 20% off everything this weekend only.",
+                    "campaign_name": "bench",
+                },
                 headers={"Idempotency-Key": uuid.uuid4().hex},
             )
             accept_seconds = time.monotonic() - started
@@ -169,7 +191,11 @@ async def main() -> int:
         results["accepted"] = len(body["accepted"])
         say(f"  accept: {accept_seconds:.2f} s for {len(body['accepted']):,} messages")
 
-        submitted = await wait_submitted(batch_id, started + accept_seconds)
+        # Separate worker processes start only now, so the two figures do not share the CPU.
+        submit_start = time.monotonic()
+        if not is_in_process(broker):
+            stack.start_worker(processes=2, threads=8)
+        submitted = await wait_submitted(batch_id, submit_start)
         results["submit_seconds"] = round(submitted["seconds"], 2)
         results["submitted_per_second"] = round(submitted["overall_per_second"])
         results["submitted_per_second_steady"] = round(submitted["steady_per_second"])
@@ -182,19 +208,28 @@ async def main() -> int:
 
         ids = [int(a["message_id"]) for a in body["accepted"]][:CALLBACK_EVENTS]
         batched = [
-            {"message_id": m, "status": "read", "event_id": f"bench-read-{m}", "provider_ref": f"b{m}"}
+            {
+                "message_id": m,
+                "status": "read",
+                "event_id": f"bench-read-{m}",
+                "provider_ref": f"b{m}",
+            }
             for m in ids
         ]
         rate_batched = await post_callbacks(stack.base_url, batched, per_request=500, concurrency=4)
         results["callbacks_per_second_batched"] = round(rate_batched)
-        say(f"  status callbacks ingested: {rate_batched:.0f}/s in batches of 500 ({len(batched):,} events)")
+        say(
+            f"  status callbacks ingested: {rate_batched:.0f}/s in batches of 500 ({len(batched):,} events)"
+        )
         singles = [
             {"message_id": m, "status": "read", "event_id": f"bench-single-{m}"}
             for m in ids[:SINGLE_CALLBACKS]
         ]
         rate_single = await post_callbacks(stack.base_url, singles, per_request=1, concurrency=16)
         results["callbacks_per_second_single"] = round(rate_single)
-        say(f"  status callbacks ingested: {rate_single:.0f}/s one per request ({len(singles):,} events)")
+        say(
+            f"  status callbacks ingested: {rate_single:.0f}/s one per request ({len(singles):,} events)"
+        )
 
         serve_peak = group_peak_rss_mb(stack.serve.pid) if stack.serve else 0.0
         worker_peak = max((group_peak_rss_mb(w.pid) for w in stack.workers), default=0.0)
@@ -210,12 +245,7 @@ async def main() -> int:
         )
     finally:
         stack.stop()
-    out = ROOT / "bench" / "results" / "campaign.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[stack_name] = results
-    out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
-    say(f"  written to {out.relative_to(ROOT)}")
+    write_results(stack_name, results)
     return 0
 
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tenants.clock import now
 from tenants.db import transaction
@@ -28,6 +28,7 @@ from tenants.messages import (
     run_sql,
 )
 
+T = TypeVar("T")
 CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)
 # A claim older than this is presumed dead (its worker was killed): long enough for the
 # slowest provider call (timeout) plus the longest rate-limit wait.
@@ -191,7 +192,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
     lease_cutoff = stamp - timedelta(seconds=CLAIM_LEASE_SECONDS)
     async with transaction():
         return await run_sql(
-            "UPDATE message SET claimed_at = {}, claim_token = {} "
+            "UPDATE message SET claimed_at = {}, claim_token = {} "  # noqa: S608 (only placeholders are formatted in)
             f"WHERE id IN ({placeholders(len(message_ids))}) AND status = 'enqueued' "
             "AND (claimed_at IS NULL OR claimed_at < {}) AND release_at <= {} "
             "AND (submit_attempts > 0 OR batch_id IN "
@@ -209,7 +210,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
 async def _release(token: str, ids: Sequence[int]) -> None:
     if ids:
         await run_sql(
-            "UPDATE message SET claimed_at = NULL, claim_token = NULL "
+            "UPDATE message SET claimed_at = NULL, claim_token = NULL "  # noqa: S608 (only placeholders are formatted in)
             f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
             token,
             *ids,
@@ -392,7 +393,7 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
             await asyncio.sleep(wait)
         ids = [r["id"] for r in group]
         await run_sql(
-            "UPDATE message SET submit_attempts = submit_attempts + 1 "
+            "UPDATE message SET submit_attempts = submit_attempts + 1 "  # noqa: S608 (only placeholders are formatted in)
             f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
             token,
             *ids,
@@ -445,7 +446,8 @@ async def _batch_states(batch_ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     rows = await run_sql(
-        f"SELECT id, state FROM message_batch WHERE id IN ({placeholders(len(ids))})", *ids
+        f"SELECT id, state FROM message_batch WHERE id IN ({placeholders(len(ids))})",  # noqa: S608 (only placeholders are formatted in)
+        *ids,
     )
     return {r["id"]: r["state"] for r in rows}
 
@@ -453,8 +455,8 @@ async def _batch_states(batch_ids: set[int]) -> dict[int, str]:
 # --- the sweeper and the scheduler ---------------------------------------------------------
 
 
-def chunked(ids: Sequence[int], size: int = CHUNK_SIZE) -> list[list[int]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+def chunked(items: Sequence[T], size: int = CHUNK_SIZE) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 async def release_due_batches() -> list[list[int]]:
@@ -502,7 +504,7 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
         taken: list[int] = []
         for part in chunked(ids, 500):
             rows = await run_sql(
-                "UPDATE message SET dispatched_at = {} "
+                "UPDATE message SET dispatched_at = {} "  # noqa: S608 (only placeholders are formatted in)
                 f"WHERE id IN ({placeholders(len(part))}) AND dispatched_at < {{}} "
                 "AND status = 'enqueued' RETURNING id",
                 stamp,
@@ -521,7 +523,7 @@ async def sweep() -> list[list[int]]:
 async def mark_dispatched(message_ids: Sequence[int]) -> None:
     for part in chunked(list(message_ids), 500):
         await run_sql(
-            f"UPDATE message SET dispatched_at = {{}} WHERE id IN ({placeholders(len(part))})",
+            f"UPDATE message SET dispatched_at = {{}} WHERE id IN ({placeholders(len(part))})",  # noqa: S608 (only placeholders are formatted in)
             now(),
             *part,
         )

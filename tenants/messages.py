@@ -283,7 +283,7 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
         done.append(row["id"])
     if done:
         await run_sql(
-            f"UPDATE message SET refunded = {{}} WHERE id IN ({placeholders(len(done))})",
+            f"UPDATE message SET refunded = {{}} WHERE id IN ({placeholders(len(done))})",  # noqa: S608 (only placeholders are formatted in)
             True,
             *done,
         )
@@ -311,7 +311,7 @@ async def apply_statuses(
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 rows = await run_sql(
-                    "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "
+                    "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "  # noqa: S608 (only placeholders are formatted in)
                     "claimed_at = NULL, claim_token = NULL, "
                     f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
                     f"AND status IN ({placeholders(len(allowed))}) "
@@ -330,13 +330,13 @@ async def apply_statuses(
         # back before the worker has recorded `sent`.
         items = sorted(provider_ref.items())
         for start in range(0, len(items), 250):
-            part = items[start : start + 250]
-            cases = " ".join("WHEN {} THEN {}" for _ in part)
+            pairs = items[start : start + 250]
+            cases = " ".join("WHEN {} THEN {}" for _ in pairs)
             await run_sql(
-                f"UPDATE message SET provider_ref = CASE id {cases} END "
-                f"WHERE id IN ({placeholders(len(part))}) AND provider_ref IS NULL",
-                *[value for pair in part for value in pair],
-                *[message_id for message_id, _ in part],
+                f"UPDATE message SET provider_ref = CASE id {cases} END "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE id IN ({placeholders(len(pairs))}) AND provider_ref IS NULL",
+                *[value for pair in pairs for value in pair],
+                *[message_id for message_id, _ in pairs],
             )
     if applied:
         await _notify_customers(applied, moves)
@@ -369,7 +369,7 @@ async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             rows = await run_sql(
-                f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "
+                f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
                 "AND direction = 'out'",
                 *part,
             )
@@ -379,11 +379,11 @@ async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult
         keys = [r.event_id for r in fresh if r.event_id]
         seen_keys: set[str] = set()
         for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
+            key_part = keys[start : start + 500]
             rows = await run_sql(
-                "SELECT dedupe_key FROM message_event "
-                f"WHERE dedupe_key IN ({placeholders(len(part))})",
-                *part,
+                "SELECT dedupe_key FROM message_event "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE dedupe_key IN ({placeholders(len(key_part))})",
+                *key_part,
             )
             seen_keys.update(r["dedupe_key"] for r in rows)
         new_reports: list[StatusReport] = []
@@ -432,7 +432,7 @@ async def insert_events(
         values = ", ".join(f"({placeholders(8)})" for _ in part)
         args = [value for event in part for value in event]
         await run_sql(
-            f"INSERT INTO message_event ({columns}) VALUES {values} "
+            f"INSERT INTO message_event ({columns}) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
             "ON CONFLICT (dedupe_key) DO NOTHING",
             *args,
         )
@@ -863,6 +863,7 @@ class InboundResult:
     message_id: int | None
     account_id: int | None
     duplicate: bool = False
+    keyword: str | None = None
 
 
 async def route_inbound(sender: str, to: str) -> int | None:
@@ -912,15 +913,29 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
                 updated_at=report.at,
             )
         ).returning(Message.id)
+        message_id = rows[0]["id"]
+        # Compliance keywords first: STOP (and the tree's own words) opts the phone out of
+        # the whole consent scope, START opts it back in.
+        from tenants import consent
+
+        kind = await consent.classify_keyword(account_id, report.body)
+        if kind == "opt_out":
+            await consent.record_opt_out(
+                account_id, report.sender, "sms", source="keyword", message_id=message_id
+            )
+        elif kind == "opt_in":
+            await consent.record_opt_in(
+                account_id, report.sender, "sms", source="keyword", message_id=message_id
+            )
         from tenants.customer_webhooks import queue_inbound_event
 
         await queue_inbound_event(
             account_id=account_id,
-            message_id=rows[0]["id"],
+            message_id=message_id,
             sender=report.sender,
             to=report.to,
             body=report.body,
             channel="sms",
             received_at=report.at,
         )
-        return InboundResult(rows[0]["id"], account_id)
+        return InboundResult(message_id, account_id, keyword=kind)

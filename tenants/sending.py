@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from tenants import audit, consent, credits, templates
+from tenants import audit, consent, contacts, credits, templates
 from tenants.accounts import Account
 from tenants.clock import now
 from tenants.db import is_sqlite, transaction
@@ -166,58 +166,29 @@ class _Recipients:
 async def _resolve(req: SendRequest) -> _Recipients:
     """Numbers as typed plus the phones of the chosen contacts, lists and tags (set-based)."""
     phones = [n.strip() for n in req.numbers if isinstance(n, str) and n.strip()]
-    contact_ids: set[int] = set(req.contact_ids)
-    if req.list_ids:
-        ids = sorted(set(req.list_ids))
-        lists = await run_sql(
-            f"SELECT id FROM contact_list WHERE account_id = {{}} AND id IN ({placeholders(len(ids))})",
-            req.account_id,
-            *ids,
-        )
-        missing = set(ids) - {r["id"] for r in lists}
-        if missing:
-            raise ValidationFailed(
-                {"list_ids": f"No such list: {', '.join(map(str, sorted(missing)))}."}
-            )
-        rows = await run_sql(
-            "SELECT DISTINCT contact_id FROM contact_list_member "
-            f"WHERE list_id IN ({placeholders(len(ids))})",
-            *ids,
-        )
-        contact_ids.update(r["contact_id"] for r in rows)
-    if req.tags:
-        tags = sorted({t.strip().lower() for t in req.tags if t.strip()})
-        rows = await run_sql(
-            "SELECT DISTINCT contact_id FROM contact_tag WHERE account_id = {} "
-            f"AND tag IN ({placeholders(len(tags))})",
-            req.account_id,
-            *tags,
-        )
-        contact_ids.update(r["contact_id"] for r in rows)
     contact_for: dict[str, int] = {}
     no_phone: list[tuple[str, str]] = []
-    ordered = sorted(contact_ids)
-    found: set[int] = set()
-    for part in chunked(ordered, 5000):
-        rows = await run_sql(
-            "SELECT id, phone FROM contact WHERE account_id = {} "
-            f"AND id IN ({placeholders(len(part))}) ORDER BY id",
-            req.account_id,
-            *part,
-        )
-        for row in rows:
-            found.add(row["id"])
-            phone = (row["phone"] or "").strip()
-            if not phone:
-                no_phone.append((f"contact {row['id']}", "no_phone"))
+    if req.contact_ids or req.list_ids or req.tags:
+        try:
+            chosen = await contacts.recipient_phones(
+                req.account_id,
+                contact_ids=req.contact_ids,
+                list_ids=req.list_ids,
+                tags=req.tags,
+            )
+        except NotFound:
+            raise ValidationFailed({"list_ids": "No such contact list."}) from None
+        missing = set(req.contact_ids) - {contact_id for contact_id, _ in chosen}
+        if missing:
+            raise ValidationFailed(
+                {"contact_ids": f"No such contact: {', '.join(map(str, sorted(missing)))}."}
+            )
+        for contact_id, phone in chosen:
+            if not (phone or "").strip():
+                no_phone.append((f"contact {contact_id}", "no_phone"))
                 continue
             phones.append(phone)
-            contact_for.setdefault(phone, row["id"])
-    wanted = set(req.contact_ids) - found
-    if wanted:
-        raise ValidationFailed(
-            {"contact_ids": f"No such contact: {', '.join(map(str, sorted(wanted)))}."}
-        )
+            contact_for.setdefault(phone, contact_id)
     return _Recipients(phones=phones, contact_for=contact_for, no_phone=no_phone)
 
 
@@ -226,7 +197,7 @@ async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, d
     values: dict[str, dict[str, str]] = {}
     for part in chunked(list(phones), 5000):
         rows = await run_sql(
-            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "
+            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
             f"AND phone IN ({placeholders(len(part))})",
             account_id,
             *part,
@@ -542,7 +513,7 @@ async def _insert_messages(
             )
         values = ", ".join(f"({placeholders(width)})" for _ in part)
         rows = await run_sql(
-            f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",
+            f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
             *args,
         )
         ids.update({r["to_number"]: r["id"] for r in rows})
@@ -572,7 +543,7 @@ async def _insert_messages_unnest(
     ids: dict[str, int] = {}
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
     sql = (
-        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "  # noqa: S608 (only placeholders are formatted in)
         "RETURNING id, to_number"
     )
     for start in range(0, len(planned), UNNEST_ROWS):

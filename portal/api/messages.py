@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from portal.auth import current_grants, request_actor
 from tasks.sending import dispatch_chunks
 from tenants import messages, sending
-from tenants.errors import ValidationFailed
+from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.messages import MessageFilter, MessageView
 from tenants.sending import SendRequest, SendResult
 
@@ -121,6 +121,9 @@ class MessagesApi(Controller):
             raise ValidationFailed({"variables": "Must be an object of names to strings."})
         if data.get("body") is None and template_id is None:
             raise ValidationFailed({"body": "Give a body or a template_id."})
+        campaign_name = _opt_str(data, "campaign_name")
+        if campaign_name is not None and not grants.decide("campaigns.manage"):
+            raise PermissionDenied("naming a campaign needs campaigns.manage")
         req = SendRequest(
             account_id=account.id,
             numbers=_str_list(data, "to"),
@@ -133,7 +136,7 @@ class MessagesApi(Controller):
             sender=(_opt_str(data, "sender") or "").strip(),
             channel=(_opt_str(data, "channel") or "sms").strip().lower(),
             send_at=await parse_send_at(_opt_str(data, "send_at"), account.id),
-            campaign_name=_opt_str(data, "campaign_name"),
+            campaign_name=campaign_name,
             idempotency_key=(request.headers.get("idempotency-key") or "").strip() or None,
             allow_free_text=grants.decide("messages.send").allowed,
         )

@@ -43,6 +43,7 @@ class ProviderHooksController(Controller):
             "message_id": result.message_id,
             "routed": result.account_id is not None,
             "duplicate": result.duplicate,
+            "keyword": result.keyword,
         }
 
 

@@ -41,7 +41,7 @@ class MessagesController(Controller):
         before_id: int | None = None,
     ) -> Any:
         account = current_grants(request).account
-        filters = {
+        filters: dict[str, Any] = {
             "status": status or "",
             "number": (number or "").strip(),
             "campaign_id": campaign_id,
@@ -58,7 +58,7 @@ class MessagesController(Controller):
                 account.id,
                 MessageFilter(
                     status=status or None,
-                    number=filters["number"] or None,
+                    number=str(filters["number"]) or None,
                     campaign_id=campaign_id,
                     batch_id=batch_id,
                     date_from=start,

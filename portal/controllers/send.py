@@ -4,6 +4,7 @@ later (account time zone); a summary before sending (dry run) and the send itsel
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,8 +17,7 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import sending, templates
-from tenants.contacts import ContactList
+from tenants import contacts, sending, templates
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messages import CHANNELS, Batch
 from tenants.sending import SendRequest
@@ -35,6 +35,7 @@ FIELDS = (
     "when",
     "send_at",
     "campaign_name",
+    "idempotency_key",
 )
 _SPLIT = re.compile(r"[\n,;]+")
 
@@ -53,11 +54,7 @@ def _variables(text: str) -> dict[str, str]:
 
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
-    lists = (
-        await ContactList.select(ContactList.id, ContactList.name)
-        .where(ContactList.account_id == account.id)
-        .order_by(ContactList.name)
-    )
+    lists = await contacts.contact_lists(account.id)
     senders = (
         await Batch.select(Batch.sender)
         .where((Batch.account_id == account.id) & (Batch.sender != ""))
@@ -117,6 +114,8 @@ async def _request_from_form(
         channel=form["channel"] or "sms",
         send_at=send_at,
         campaign_name=form["campaign_name"].strip() or None,
+        # The form carries a key made when it was shown: a double click sends once.
+        idempotency_key=form["idempotency_key"][:64] or None,
         allow_free_text=allow_free_text,
     )
 
@@ -170,8 +169,10 @@ class SendController(Controller):
                 req, actor=request_actor(request), dry_run=action != "send"
             )
             if not result.dry_run:
-                dispatch_chunks(result.chunks)
+                if not result.replayed:
+                    dispatch_chunks(result.chunks)
                 status = 201
+                form["idempotency_key"] = uuid.uuid4().hex
             ctx["result"] = result
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors

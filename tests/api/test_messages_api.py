@@ -158,3 +158,44 @@ async def test_list_is_newest_first_paginated_and_scoped(client, world, make_key
     hidden = await client.get(f"/api/v1/messages/{items[0]['id']}", headers=beta)
     assert hidden.status_code == 404
     assert (await client.get("/api/v1/messages", headers=beta)).json() == []
+
+
+async def test_inbound_stop_through_the_hook_opts_the_phone_out(client, world, make_key):
+    account = world.accounts["alpha"]
+    await fund(account)
+    headers = await make_key("alpha", "Sender")
+    r = await client.post(
+        "/api/v1/messages",
+        json={"to": NUMBERS[:1], "body": "Hi", "sender": "+61480000000"},
+        headers=headers,
+    )
+    assert r.status_code == 202
+    hook = {"id": "in-1", "from": NUMBERS[0], "to": "+61480000000", "body": " stop! "}
+    denied = await client.post(
+        "/hooks/simulator/inbound", json=hook, headers={"X-Simulator-Secret": "wrong"}
+    )
+    assert denied.status_code == 403
+    ok = await client.post(
+        "/hooks/simulator/inbound", json=hook, headers={"X-Simulator-Secret": "simulator-secret"}
+    )
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["routed"] is True and ok.json()["keyword"] == "opt_out"
+    again = await client.post(
+        "/hooks/simulator/inbound", json=hook, headers={"X-Simulator-Secret": "simulator-secret"}
+    )
+    assert again.json()["duplicate"] is True
+    state = await client.get("/api/v1/messages?status=incoming_message", headers=headers)
+    assert [m["body"] for m in state.json()] == [" stop! "]
+    resend = await client.post(
+        "/api/v1/messages", json={"to": NUMBERS[:1], "body": "Hi"}, headers=headers
+    )
+    assert resend.json()["skipped"] == [{"to": NUMBERS[0], "reason": "opted_out"}]
+
+
+async def test_status_hook_refuses_a_bad_secret(client, world):
+    r = await client.post(
+        "/hooks/simulator/status",
+        json=[{"message_id": 1, "status": "delivered"}],
+        headers={"X-Simulator-Secret": "nope"},
+    )
+    assert r.status_code == 403

@@ -61,8 +61,11 @@ def log(text: str) -> None:
 
 async def prepare() -> int:
     dbname = DATABASE_URL.rsplit("/", 1)[1]
-    subprocess.run(
-        ["createdb", "-h", "127.0.0.1", "-U", "postgres", dbname], capture_output=True, check=False
+    await asyncio.to_thread(
+        subprocess.run,
+        ["createdb", "-h", "127.0.0.1", "-U", "postgres", dbname],
+        capture_output=True,
+        check=False,
     )
     await DB.run_ddl("DROP SCHEMA public CASCADE")
     await DB.run_ddl("CREATE SCHEMA public")

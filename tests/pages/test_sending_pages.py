@@ -169,3 +169,18 @@ async def test_viewer_cannot_send_or_manage_campaigns(client, world):
     assert (await client.get("/send")).status_code == 403
     assert (await client.get("/campaigns")).status_code == 403
     assert (await client.get("/messages")).status_code == 200
+
+
+async def test_a_double_submitted_form_sends_once(client, world):
+    account = world.accounts["alpha"]
+    await fund(account)
+    csrf = await login(client, world.users["Sender"])
+    page = await client.get("/send")
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page.text).group(1)
+    for _ in range(2):
+        r = await client.post(
+            "/send", data=form(csrf, action="send", idempotency_key=key), headers=HX
+        )
+        assert r.status_code == 201
+    assert await Message.count() == 3
+    assert await credits.balance(account) == 997
