@@ -23,13 +23,18 @@ from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
 from portal.controllers.branding import BrandingController
 from portal.controllers.campaigns import CampaignsController
+from portal.controllers.channels import ChannelsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
 from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
-from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.hooks import (
+    IntegrationHooksController,
+    ProviderHooksController,
+    simulator_mount,
+)
 from portal.controllers.inbox import InboxController
 from portal.controllers.invitations import InvitationController
 from portal.controllers.keywords import KeywordsController
@@ -37,6 +42,7 @@ from portal.controllers.messages import MessagesController
 from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
+from portal.controllers.providers import ProvidersController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
@@ -45,6 +51,7 @@ from portal.controllers.sso import SsoController
 from portal.controllers.teams import TeamsController
 from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
+from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
 from tasks.periodic import OutboxSweeper
@@ -98,6 +105,10 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         OrdersController,
         HealthController,
         ProviderHooksController,
+        IntegrationHooksController,
+        ProvidersController,
+        ChannelsController,
+        WebhooksController,
         SendController,
         MessagesController,
         CampaignsController,

@@ -24,3 +24,7 @@ async def send_invitation_email(invitation_id: int, link: str) -> None:
     """Emails an invitation link when SMTP is configured (the link carries the token,
     which is stored only as a hash, so it travels in the message)."""
     await invitations.email_invitation(invitation_id, link)
+
+
+# The sending actors live in their own module; importing it declares them for workers.
+from tasks import customer_webhooks  # noqa: E402, F401

@@ -374,6 +374,11 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
         )
 
     release = req.send_at if scheduled and req.send_at else stamp
+    # The provider is fixed at acceptance, so retries and callbacks stay with the one
+    # that has the message even if the account's choice changes meanwhile.
+    from tenants.providers import provider_for
+
+    provider = await provider_for(req.account_id, req.channel)
     try:
         async with transaction():
             campaign_id = None
@@ -420,7 +425,7 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
                     actor=actor,
                 )
             ids = await _insert_messages(
-                req, batch_id, campaign_id, planned, release=release, stamp=stamp
+                req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
             )
             await audit.record(
                 actor,
@@ -478,11 +483,12 @@ async def _insert_messages(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     """The outbox rows in bulk; returns the id of each number."""
     if not is_sqlite():
         return await _insert_messages_unnest(
-            req, batch_id, campaign_id, planned, release=release, stamp=stamp
+            req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
         )
     ids: dict[str, int] = {}
     width = 21
@@ -507,7 +513,7 @@ async def _insert_messages(
                     cost,
                     country,
                     contact_id,
-                    "simulator",
+                    provider,
                     refunded,
                     release,
                     release,
@@ -543,6 +549,7 @@ async def _insert_messages_unnest(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     ids: dict[str, int] = {}
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
@@ -568,7 +575,7 @@ async def _insert_messages_unnest(
             [p[4] for p in part],
             [p[5] for p in part],
             [p[6] for p in part],
-            ["simulator"] * n,
+            [provider] * n,
             [False] * n,
             [release] * n,
             [release] * n,
