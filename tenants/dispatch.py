@@ -10,6 +10,7 @@ may have reached the provider (a killed worker, a timeout) is looked up by its r
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from tenants import consent
 from tenants.clock import now
 from tenants.db import transaction
 from tenants.messages import (
@@ -271,13 +273,10 @@ async def _record_results(
     return sent, len(moves) - sent
 
 
-ConsentCheck = Callable[[int, list[str], str], Awaitable[set[str]]]
-
-
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    from tenants import consent, inbound
+    from tenants import inbound
 
     # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
     exempt = await inbound.confirmation_ids([r["id"] for r in rows])
@@ -391,8 +390,6 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
             outcome.retry_in = await seconds_until_tokens(provider, sender or "-")
             continue
         if wait > 0:
-            import asyncio
-
             await asyncio.sleep(wait)
         ids = [r["id"] for r in group]
         await run_sql(

@@ -122,7 +122,10 @@ class SendController(Controller):
         grants = current_grants(request)
         form = {k: "" for k in FIELDS}
         form.update(
-            channel="sms", when="now", mode="text" if grants.decide("messages.send") else "template"
+            channel="sms",
+            when="now",
+            mode="text" if grants.decide("messages.send") else "template",
+            idempotency_key=uuid.uuid4().hex,
         )
         return await render(
             request,
