@@ -19,24 +19,43 @@ from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
 from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
+from portal.controllers.api_keys import ApiKeysController
+from portal.controllers.audit import AuditController
 from portal.controllers.branding import BrandingController
 from portal.controllers.campaigns import CampaignsController
+from portal.controllers.channels import ChannelsController
 from portal.controllers.composer import ComposerController
 from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
 from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
 from portal.controllers.health import HealthController
-from portal.controllers.hooks import ProviderHooksController, simulator_mount
+from portal.controllers.hooks import (
+    IntegrationHooksController,
+    ProviderHooksController,
+    simulator_mount,
+)
+from portal.controllers.inbox import InboxController
+from portal.controllers.invitations import InvitationController
+from portal.controllers.keywords import KeywordsController
 from portal.controllers.messages import MessagesController
+from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
+from portal.controllers.providers import ProvidersController
+from portal.controllers.roles import RolesController
+from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
 from portal.controllers.session import SessionController
+from portal.controllers.sso import SsoController
+from portal.controllers.teams import TeamsController
 from portal.controllers.templates import TemplatesController
+from portal.controllers.users import UsersController
+from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS
 from portal.workers import InProcessWorkers
 from tasks.periodic import OutboxSweeper
+from tenants import secrets_box
 from tenants.db import close_pool, enable_wal, start_pool
 
 UI = Path(__file__).resolve().parent.parent / "ui"
@@ -46,6 +65,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
     """The portal; `run_workers` drains the in-process broker inside this process and
     `run_sweeper` runs the periodic outbox job (scheduled sends, lost work)."""
     settings = get_settings()
+    # Secrets at rest are keyed from SECRET_KEY, which may live in the data folder.
+    secrets_box.configure(lambda: settings.secret_key)
     workers = InProcessWorkers() if run_workers else None
     sweeper = OutboxSweeper() if run_sweeper else None
 
@@ -84,11 +105,27 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         OrdersController,
         HealthController,
         ProviderHooksController,
+        IntegrationHooksController,
+        ProvidersController,
+        ChannelsController,
+        WebhooksController,
         SendController,
         MessagesController,
         CampaignsController,
         simulator_mount,
+        UsersController,
+        TeamsController,
+        RolesController,
+        ApiKeysController,
+        AuditController,
+        InvitationController,
+        SsoController,
+        SecurityController,
+        TwoFactorController,
         PlatformController,
+        NumbersController,
+        KeywordsController,
+        InboxController,
         TemplatesController,
         ComposerController,
         api_router,

@@ -73,6 +73,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     # Each worker process also runs the outbox sweeper (tasks.periodic).
     os.environ["PORTAL_SWEEPER"] = "1"
+    from portal.config import get_settings
+
+    # Worker processes read SECRET_KEY from the environment (secrets at rest are keyed
+    # from it); pass on the one kept in the data folder when none is set.
+    os.environ.setdefault("SECRET_KEY", get_settings().secret_key)
+
     sys.argv = [
         "dramatiq",
         "tasks.actors",

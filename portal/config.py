@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from tasks.broker import broker_url
+from tenants import sealing
 from tenants.db import database_url
-
-
-def _data_dir() -> Path:
-    path = Path(os.environ.get("DATA_DIR") or "data").expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _secret_key(data_dir: Path) -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in the data folder."""
-    if os.environ.get("SECRET_KEY"):
-        return os.environ["SECRET_KEY"]
-    key_file = data_dir / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -45,11 +28,11 @@ class Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    data_dir = _data_dir()
+    data_dir = sealing.data_dir()
     return Settings(
         database_url=database_url(),
         broker_url=broker_url(),
-        secret_key=_secret_key(data_dir),
+        secret_key=sealing.server_secret(),
         base_url=(os.environ.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         simulator_secret=os.environ.get("SIMULATOR_SECRET") or "simulator-secret",
         data_dir=data_dir,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
-from tenants import health
+from tasks.webhooks import deliver_webhook  # noqa: F401  (so `portal worker` declares it)
+from tenants import health, invitations
 
 
 @dramatiq.actor(queue_name="health", max_retries=0, time_limit=10_000)
@@ -16,3 +17,14 @@ async def ping(token: str) -> None:
 
 # The sending actors live in their own module; importing it declares them for workers.
 from tasks import sending  # noqa: E402, F401
+
+
+@dramatiq.actor(queue_name="mail", max_retries=5, min_backoff=10_000, time_limit=60_000)
+async def send_invitation_email(invitation_id: int, link: str) -> None:
+    """Emails an invitation link when SMTP is configured (the link carries the token,
+    which is stored only as a hash, so it travels in the message)."""
+    await invitations.email_invitation(invitation_id, link)
+
+
+# The sending actors live in their own module; importing it declares them for workers.
+from tasks import customer_webhooks  # noqa: E402, F401

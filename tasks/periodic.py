@@ -23,9 +23,13 @@ def sweep_interval() -> float:
 
 async def sweep_once() -> int:
     """One pass: returns how many chunks were handed to the broker."""
+    from tasks.customer_webhooks import dispatch_pending
     from tasks.sending import dispatch_chunks
 
-    return dispatch_chunks(await dispatch.sweep())
+    chunks = dispatch_chunks(await dispatch.sweep())
+    # Customer webhook deliveries written by any path (and those whose work was lost).
+    await dispatch_pending()
+    return chunks
 
 
 class OutboxSweeper:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
 from tenants import dispatch
 
@@ -27,6 +28,8 @@ class ProviderUnavailable(Exception):
 async def submit_messages(message_ids: list[int]) -> None:
     """Submit one chunk of the outbox through the account's provider gateway."""
     outcome = await dispatch.submit_chunk(message_ids, gateway_for)
+    # The statuses just recorded may have queued customer webhook deliveries.
+    await dispatch_pending()
     if outcome.retry_in is not None and outcome.remaining:
         # Over the rate limit: hand the rest back instead of holding a worker.
         submit_messages.send_with_options(

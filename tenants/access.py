@@ -1,18 +1,28 @@
-"""Access control: the permission catalogue, built-in roles and the one function that
-decides whether a principal (a person or an API key) may do something in an account.
+"""Access control: the permission catalogue, built-in and custom roles, teams, per-user
+overrides, and the one function that decides whether a principal (a person or an API key)
+may do something in an account, with a reason a person can read.
 
-Management powers held in an account reach down its subtree; a sub-account's data
-(contacts, messages, inbound) is not readable from above unless a permission says so.
+A person's grants in an account come from their nearest membership (in the account or
+the closest ancestor): the membership's role, the roles of the teams they belong to in
+that account, and the overrides set on them there. Overrides beat roles (deny beats
+grant). Management powers reach down the subtree; a sub-account's data (contacts,
+messages, inbound) is not readable from above unless `subaccounts.read_data` says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from piccolo.columns import ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
 
 from tenants import audit
-from tenants.accounts import AccountView, get_account, suspended_ancestor
+from tenants.accounts import Account, AccountView, get_account, get_accounts
 from tenants.errors import NotFound, PermissionDenied
-from tenants.users import Membership
+from tenants.users import Membership, User
 
 # name -> what it lets a person do (shown on the permission matrix)
 CATALOGUE: dict[str, str] = {
@@ -112,6 +122,64 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+# Permissions nobody can be handed by a role or an override.
+NEVER_GRANTABLE: frozenset[str] = frozenset({"platform.operate"})
+GRANTABLE: tuple[str, ...] = tuple(p for p in CATALOGUE if p not in NEVER_GRANTABLE)
+OVERRIDE_EFFECTS = ("grant", "deny")
+
+
+class CustomRole(Table, tablename="custom_role"):
+    """A named permission set defined in an account and usable in its whole subtree."""
+
+    id: Serial
+    account = ForeignKey(Account, index=True)
+    name = Varchar(length=64)
+    description = Varchar(length=200, default="")
+    permissions = Text(default="")  # space-separated catalogue names
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Team(Table, tablename="team"):
+    """A department inside one account; its members hold its role there."""
+
+    id: Serial
+    account = ForeignKey(Account, index=True)
+    name = Varchar(length=80)
+    role = Varchar(length=64, default="Viewer")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TeamMember(Table, tablename="team_member"):
+    id: Serial
+    team = ForeignKey(Team, index=True)
+    user = ForeignKey(User, index=True)
+    added_at = Timestamptz(default=TimestamptzNow())
+
+
+class PermissionOverride(Table, tablename="permission_override"):
+    """Grants or denies one permission to one member of one account; beats every role."""
+
+    id: Serial
+    user = ForeignKey(User, index=True)
+    account = ForeignKey(Account, index=True)
+    permission = Varchar(length=64)
+    effect = Varchar(length=8)  # "grant" or "deny"
+    set_by_user_id = Integer(null=True, default=None)
+    set_by_label = Varchar(length=200, default="system")
+    set_at = Timestamptz(default=TimestamptzNow())
+
+
+def parse_permissions(text: str) -> frozenset[str]:
+    """Stored permission sets, keeping only names still in the catalogue."""
+    return frozenset(p for p in text.split() if p in CATALOGUE and p not in NEVER_GRANTABLE)
+
+
+def format_permissions(permissions: frozenset[str] | set[str]) -> str:
+    return " ".join(sorted(permissions))
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a signed-in person, or an API key acting for its account."""
@@ -139,17 +207,78 @@ class Decision:
         return self.allowed
 
 
+@dataclass(frozen=True)
+class RoleSource:
+    """One role a principal holds in its home account, and how ("membership in X",
+    "team Support", "API key Y")."""
+
+    role: str
+    permissions: frozenset[str]
+    via: str
+    team: str | None = None
+
+    def describe(self) -> str:
+        if self.team is not None:
+            return f"role {self.role} via team {self.team}"
+        return f"role {self.role} ({self.via})"
+
+
+@dataclass(frozen=True)
+class Override:
+    permission: str
+    effect: str  # "grant" or "deny"
+    set_by: str
+    set_at: datetime
+
+    def describe(self) -> str:
+        day = self.set_at.date().isoformat()
+        if self.effect == "deny":
+            return f"denied by user override set by {self.set_by} on {day}"
+        return f"granted by override set by {self.set_by} on {day}"
+
+
 def role_permissions(role: str) -> frozenset[str]:
+    """A built-in role's permissions (custom roles are resolved per account)."""
     return BUILTIN_ROLES.get(role, frozenset())
 
 
-async def _nearest_membership(user_id: int, account: AccountView) -> dict | None:
-    rows = await Membership.select(
-        Membership.account.id, Membership.account.name, Membership.account.depth, Membership.role
-    ).where((Membership.user == user_id) & (Membership.account.is_in(account.ancestor_ids)))
-    if not rows:
-        return None
-    return max(rows, key=lambda r: r["account.depth"])
+async def custom_roles_visible(
+    ancestor_ids: list[int], names: set[str] | None = None
+) -> dict[str, dict]:
+    """Custom roles usable in the account whose ancestors (root first, itself last) are
+    given: the nearest definition of each name wins."""
+    query = CustomRole.select(
+        CustomRole.id,
+        CustomRole.name,
+        CustomRole.description,
+        CustomRole.permissions,
+        CustomRole.account.id,
+        CustomRole.account.name,
+        CustomRole.account.depth,
+    ).where(CustomRole.account.is_in(ancestor_ids))
+    if names is not None:
+        if not names:
+            return {}
+        query = query.where(CustomRole.name.is_in(sorted(names)))
+    found: dict[str, dict] = {}
+    for row in sorted(await query, key=lambda r: r["account.depth"]):
+        found[row["name"]] = row
+    return found
+
+
+async def resolve_roles(ancestor_ids: list[int], names: set[str]) -> dict[str, frozenset[str]]:
+    """Permissions of each role name as seen from an account (one query at most).
+
+    An unknown name (e.g. a deleted custom role) resolves to no permissions at all.
+    """
+    resolved = {n: BUILTIN_ROLES[n] for n in names if n in BUILTIN_ROLES}
+    custom = names - set(resolved)
+    if custom:
+        rows = await custom_roles_visible(ancestor_ids, custom)
+        for name in custom:
+            row = rows.get(name)
+            resolved[name] = parse_permissions(row["permissions"]) if row else frozenset()
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -163,7 +292,39 @@ class Grants:
     role: str = ""
     where: str = ""
     home_id: int | None = None
-    role_grants: frozenset[str] = frozenset()
+    role_grants: frozenset[str] = frozenset()  # union of every role source
+    sources: tuple[RoleSource, ...] = ()
+    overrides: tuple[Override, ...] = field(default=())
+
+    def override_for(self, permission: str) -> Override | None:
+        """The override that decides `permission`, if any: a deny beats a grant."""
+        matching = [o for o in self.overrides if o.permission == permission]
+        for o in matching:
+            if o.effect == "deny":
+                return o
+        return matching[0] if matching else None
+
+    def _at_home(self, permission: str) -> tuple[bool, str]:
+        """Whether the principal holds `permission` in its home account, and why."""
+        override = self.override_for(permission)
+        if override is not None:
+            return override.effect == "grant", override.describe()
+        for source in self.sources:
+            if permission in source.permissions:
+                return True, source.describe()
+        held = "; ".join(s.describe() for s in self.sources) or f"role {self.role} ({self.where})"
+        if len(self.sources) <= 1:
+            return False, f"{held} does not include {permission}"
+        return False, f"none of {held} includes {permission}"
+
+    def holds(self, permission: str) -> bool:
+        """Whether the principal holds `permission` in its own right (in its home account),
+        whether or not it reaches this account: what it may hand out to others here."""
+        if self.is_operator:
+            return True
+        if self.blocked or permission in NEVER_GRANTABLE:
+            return False
+        return self._at_home(permission)[0]
 
     def decide(self, permission: str) -> Decision:
         if permission not in CATALOGUE:
@@ -176,47 +337,130 @@ class Grants:
             return Decision(False, self.blocked)
         if self.suspended_by and permission not in ALLOWED_WHILE_SUSPENDED:
             return Decision(False, f"account {self.suspended_by} is suspended")
-        if permission not in self.role_grants:
-            return Decision(False, f"role {self.role} ({self.where}) does not include {permission}")
+        held, reason = self._at_home(permission)
+        if not held:
+            return Decision(False, reason)
         if self.home_id == self.account.id:
-            return Decision(True, f"role {self.role} ({self.where})")
+            return Decision(True, reason)
         if permission in REACHES_DOWN:
-            return Decision(True, f"role {self.role} ({self.where}) reaches down the subtree")
-        if permission in SUBTREE_DATA and "subaccounts.read_data" in self.role_grants:
-            return Decision(True, f"role {self.role} ({self.where}) with subaccounts.read_data")
+            return Decision(True, f"{reason}, reaching down the subtree")
+        if permission in SUBTREE_DATA and self._at_home("subaccounts.read_data")[0]:
+            return Decision(True, f"{reason}, with subaccounts.read_data")
         return Decision(False, "a sub-account's data is not readable from above")
 
     def allowed(self) -> frozenset[str]:
         return frozenset(p for p in CATALOGUE if self.decide(p).allowed)
 
 
-async def evaluate(principal: Principal, account_id: int) -> Grants:
-    """Load what decides the principal's powers in the account (a few queries)."""
+def _as_datetime(value: Any) -> datetime:
+    # Raw queries on SQLite hand timestamps back as text.
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def _account_with_ancestors(account_id: int) -> tuple[AccountView, list[AccountView]]:
+    """The account and every account above it: two primary-key lookups (one at a root)."""
     account = await get_account(account_id)
+    above = [i for i in account.ancestor_ids if i != account.id]
+    return account, [*(await get_accounts(above) if above else []), account]
+
+
+async def _person_rows(user_id: int, ancestor_ids: list[int]) -> list[dict[str, Any]]:
+    """Memberships, team memberships and overrides of a person in the account and its
+    ancestors, in one query; the nearest membership then picks which apply."""
+    ids = ", ".join("{}" for _ in ancestor_ids)
+    # Only placeholders are formatted in; every value travels as a parameter.
+    sql = (
+        "SELECT 'm' AS kind, m.account AS account_id, m.role AS a, '' AS b, '' AS c, "  # noqa: S608
+        "CAST(NULL AS TIMESTAMPTZ) AS at FROM membership m "
+        f'WHERE m."user" = {{}} AND m.account IN ({ids}) '
+        "UNION ALL "
+        "SELECT 't', t.account, t.role, t.name, '', CAST(NULL AS TIMESTAMPTZ) "
+        "FROM team_member tm "
+        "JOIN team t ON t.id = tm.team "
+        f'WHERE tm."user" = {{}} AND t.account IN ({ids}) '
+        "UNION ALL "
+        "SELECT 'o', o.account, o.permission, o.effect, o.set_by_label, o.set_at "
+        "FROM permission_override o "
+        f'WHERE o."user" = {{}} AND o.account IN ({ids})'
+    )
+    args: list[Any] = []
+    for _ in range(3):
+        args += [user_id, *ancestor_ids]
+    return await Membership.raw(sql, *args)
+
+
+async def _user_sources(
+    rows: list[dict[str, Any]], home: AccountView, role: str, home_ancestors: list[int]
+) -> tuple[tuple[RoleSource, ...], tuple[Override, ...]]:
+    """The membership role, team roles and overrides of a person in their home account."""
+    teams = sorted(
+        (r["b"], r["a"]) for r in rows if r["kind"] == "t" and r["account_id"] == home.id
+    )
+    perms = await resolve_roles(home_ancestors, {role, *(team_role for _, team_role in teams)})
+    sources = [RoleSource(role=role, permissions=perms[role], via=f"membership in {home.name}")]
+    sources += [
+        RoleSource(role=team_role, permissions=perms[team_role], via=f"team {name}", team=name)
+        for name, team_role in teams
+    ]
+    overrides = tuple(
+        Override(permission=r["a"], effect=r["b"], set_by=r["c"], set_at=_as_datetime(r["at"]))
+        for r in rows
+        if r["kind"] == "o"
+        and r["account_id"] == home.id
+        and r["a"] in CATALOGUE
+        and r["a"] not in NEVER_GRANTABLE
+    )
+    return tuple(sources), overrides
+
+
+async def evaluate(principal: Principal, account_id: int) -> Grants:
+    """Load what decides the principal's powers in the account.
+
+    Indexed queries only: the account, its ancestors (none at a root), the person's
+    memberships, teams and overrides along that path in one query, and custom roles only
+    when one is held.
+    """
+    account, ancestors = await _account_with_ancestors(account_id)
     if principal.is_operator:
         return Grants(account=account, is_operator=True)
-    suspended = await suspended_ancestor(account)
+    suspended_rows = [a for a in ancestors if a.status == "suspended"]
+    suspended = max(suspended_rows, key=lambda a: a.depth) if suspended_rows else None
     suspended_by = suspended.name if suspended else None
+    overrides: tuple[Override, ...] = ()
     if principal.kind == "api_key":
         home_id = principal.key_account_id
         role = principal.key_role or ""
         where = f"API key {principal.label}"
-    else:
-        membership = (
-            await _nearest_membership(principal.user_id, account)
-            if principal.user_id is not None
-            else None
+        if home_id not in account.ancestor_ids:
+            return Grants(account=account, blocked="outside the caller's account tree")
+        home_ancestors = account.ancestor_ids[: account.ancestor_ids.index(home_id) + 1]
+        perms = await resolve_roles(home_ancestors, {role})
+        sources: tuple[RoleSource, ...] = (
+            RoleSource(role=role, permissions=perms[role], via=where),
         )
-        if membership is None:
+    else:
+        rows = (
+            await _person_rows(principal.user_id, account.ancestor_ids)
+            if principal.user_id is not None
+            else []
+        )
+        by_id = {a.id: a for a in ancestors}
+        memberships = [r for r in rows if r["kind"] == "m" and r["account_id"] in by_id]
+        if not memberships:
             return Grants(
                 account=account,
                 blocked="not a member of this account or any account above it",
             )
-        home_id = membership["account.id"]
-        role = membership["role"]
-        where = f"membership in {membership['account.name']}"
-    if home_id not in account.ancestor_ids:
-        return Grants(account=account, blocked="outside the caller's account tree")
+        nearest = max(memberships, key=lambda r: by_id[r["account_id"]].depth)
+        home = by_id[nearest["account_id"]]
+        home_id = home.id
+        role = nearest["a"]
+        where = f"membership in {home.name}"
+        home_ancestors = account.ancestor_ids[: account.ancestor_ids.index(home_id) + 1]
+        sources, overrides = await _user_sources(rows, home, role, home_ancestors)
     if suspended is not None and account.ancestor_ids.index(home_id) >= suspended.depth:
         # The caller's own account lies inside the suspended subtree: nothing works there.
         return Grants(account=account, blocked=f"account {suspended.name} is suspended")
@@ -226,7 +470,9 @@ async def evaluate(principal: Principal, account_id: int) -> Grants:
         role=role,
         where=where,
         home_id=home_id,
-        role_grants=role_permissions(role),
+        role_grants=frozenset().union(*(s.permissions for s in sources)),
+        sources=sources,
+        overrides=overrides,
     )
 
 

@@ -55,26 +55,25 @@ class _SafeSQLiteTransaction(SQLiteTransaction):
     async def __aenter__(self) -> SQLiteTransaction:
         if self._parent is not None:
             return self._parent
+        # Connect before queueing: only BEGIN..COMMIT needs to wait its turn.
+        self.connection = await self.get_connection()
         lock = _write_queue()
-        queue: asyncio.Lock | None = lock
+        acquired = False
         try:
-            await asyncio.wait_for(lock.acquire(), timeout=QUEUE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            # Never wait forever (a writer waiting on another in the same task would):
-            # fall back to SQLite's own busy timeout.
-            queue = None
-        try:
-            self.connection = await self.get_connection()
             try:
-                await self.begin()
-            except BaseException:
-                await self.connection.close()
-                raise
+                await asyncio.wait_for(lock.acquire(), timeout=QUEUE_TIMEOUT_SECONDS)
+                acquired = True
+            except TimeoutError:
+                # Never wait forever (a writer waiting on another in the same task would):
+                # fall back to SQLite's own busy timeout.
+                pass
+            await self.begin()
         except BaseException:
-            if queue is not None:
-                queue.release()
+            if acquired:
+                lock.release()
+            await self.connection.close()
             raise
-        self._queue = queue
+        self._queue = lock if acquired else None
         self.context = self.engine.current_transaction.set(self)
         return self
 

@@ -8,6 +8,14 @@ import zlib
 from collections.abc import Callable
 
 from tenants import accounts, branding, contacts, credits, templates, users
+from tenants.access import (
+    BUILTIN_ROLES,
+    CustomRole,
+    PermissionOverride,
+    Team,
+    TeamMember,
+    format_permissions,
+)
 from tenants.audit import SYSTEM, Actor
 from tenants.db import transaction
 from tenants.errors import NotFound
@@ -29,6 +37,19 @@ DEMO_USERS = [
     ("support@sydney.test", "sydney", "Support"),
     ("admin@melbourne.test", "melbourne", "Admin"),
     ("events@melbourne.test", "melbourne-events", "Sender"),
+    ("sales@sydney.test", "sydney", "Viewer"),
+]
+# Access scenarios: a custom role the master defines for its tree, teams in Sydney, and
+# one member of a team given a privilege beyond the team's role.
+SALES_ROLE = ("northwind", "Sales", BUILTIN_ROLES["Sender"] - {"contacts.export"})
+# team name, account slug, role, members
+DEMO_TEAMS = [
+    ("Sales team", "sydney", "Sales", ["sales@sydney.test"]),
+    ("Front desk", "sydney", "Support", ["support@sydney.test"]),
+]
+# member, account slug, permission, effect, set by
+DEMO_OVERRIDES = [
+    ("sales@sydney.test", "sydney", "templates.approve", "grant", "owner@northwind.test"),
 ]
 OPERATOR_EMAIL = "operator@portal.test"
 # name, owner slug, body; approved and shared down the owner's subtree
@@ -183,7 +204,76 @@ async def seed_demo() -> dict[str, int]:
                 tags=tags,
             )
     await _seed_credits(ids)
+    await _seed_numbers_and_keywords(ids)
+    await _seed_access(ids)
     return ids
+
+
+# number, owner slug, holder slug (None: kept by the owner), label
+DEMO_NUMBERS = [
+    ("+61480000000", "northwind", None, "Northwind shared number"),
+    ("+61480000001", "northwind", "melbourne", "Melbourne number"),
+]
+DEMO_JOIN_LIST = "JOIN subscribers"
+DEMO_JOIN_REPLY = (
+    "Thanks {{first_name|there}}, you are on the Sydney Branch list. Reply STOP to opt out."
+)
+
+
+async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
+    """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
+    from tenants import contacts, keywords, numbers
+
+    for value, owner, holder, label in DEMO_NUMBERS:
+        number = await numbers.find_number(value)
+        if number is None:
+            number = await numbers.add_number(
+                actor=SYSTEM,
+                owner_account_id=ids[owner],
+                number=value,
+                kind="long_code",
+                label=label,
+            )
+            if holder is not None:
+                await numbers.assign_number(
+                    actor=SYSTEM,
+                    within_account_id=ids[owner],
+                    number_id=number.id,
+                    to_account_id=ids[holder],
+                )
+    shared = await numbers.find_number(DEMO_NUMBERS[0][0])
+    assert shared is not None
+    if await keywords.keyword_on(shared.id, "JOIN") is not None:
+        return
+    join_list = next(
+        (
+            item
+            for item in await contacts.contact_lists(ids["sydney"])
+            if item.name == DEMO_JOIN_LIST
+        ),
+        None,
+    ) or await contacts.create_list(actor=SYSTEM, account_id=ids["sydney"], name=DEMO_JOIN_LIST)
+    join = await keywords.claim_keyword(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        number_id=shared.id,
+        word="JOIN",
+        account_id=ids["sydney"],
+    )
+    await keywords.add_action(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        keyword_id=join.id,
+        kind="add_to_list",
+        list_id=join_list.id,
+    )
+    await keywords.add_action(
+        actor=SYSTEM,
+        within_account_id=ids["northwind"],
+        keyword_id=join.id,
+        kind="auto_reply",
+        reply_text=DEMO_JOIN_REPLY,
+    )
 
 
 async def _seed_branding(ids: dict[str, int]) -> None:
@@ -224,3 +314,54 @@ async def _seed_credits(ids: dict[str, int]) -> None:
                 idempotency_key=f"demo-{source}-{target}",
                 reference="demo data",
             )
+
+
+async def _seed_access(ids: dict[str, int]) -> None:
+    slug, name, permissions = SALES_ROLE
+    async with transaction():
+        if not await CustomRole.exists().where(
+            (CustomRole.account == ids[slug]) & (CustomRole.name == name)
+        ):
+            await CustomRole.insert(
+                CustomRole(
+                    account=ids[slug],
+                    name=name,
+                    description="Sends and works with contacts; cannot export them",
+                    permissions=format_permissions(permissions),
+                )
+            )
+        for team_name, team_slug, role, members in DEMO_TEAMS:
+            team = (
+                await Team.select(Team.id)
+                .where((Team.account == ids[team_slug]) & (Team.name == team_name))
+                .first()
+            )
+            if team is None:
+                rows = await Team.insert(
+                    Team(account=ids[team_slug], name=team_name, role=role)
+                ).returning(Team.id)
+                team = rows[0]
+            for email in members:
+                user = await users.find_user_by_email(email)
+                if user and not await TeamMember.exists().where(
+                    (TeamMember.team == team["id"]) & (TeamMember.user == user.id)
+                ):
+                    await TeamMember.insert(TeamMember(team=team["id"], user=user.id))
+        for email, o_slug, permission, effect, set_by in DEMO_OVERRIDES:
+            user = await users.find_user_by_email(email)
+            setter = await users.find_user_by_email(set_by)
+            if user and not await PermissionOverride.exists().where(
+                (PermissionOverride.user == user.id)
+                & (PermissionOverride.account == ids[o_slug])
+                & (PermissionOverride.permission == permission)
+            ):
+                await PermissionOverride.insert(
+                    PermissionOverride(
+                        user=user.id,
+                        account=ids[o_slug],
+                        permission=permission,
+                        effect=effect,
+                        set_by_user_id=setter.id if setter else None,
+                        set_by_label=set_by,
+                    )
+                )

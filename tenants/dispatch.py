@@ -15,7 +15,7 @@ import os
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -68,10 +68,17 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class SubmitResult:
+    """The provider's answer for one message. `accepted` -> `sent`; refused -> `rejected`
+    with the provider's code; `not_submitted` (the platform could not hand it over, e.g. the
+    integration's credentials were refused) -> `enqueued_failed`; `retry` -> a transient
+    failure: the message goes back to the broker and is looked up before it is resent."""
+
     message_id: int
     accepted: bool
     provider_ref: str | None = None
     error_code: str | None = None
+    not_submitted: bool = False
+    retry: bool = False
 
 
 class TransientProviderError(Exception):
@@ -84,12 +91,17 @@ class Gateway(Protocol):
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]: ...
 
-    async def lookup(self, message_ids: Sequence[int]) -> dict[int, str]:
-        """Which of these references the provider already accepted (id -> provider ref)."""
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        """Which of these messages the provider already accepted (id -> provider ref)."""
         ...
 
 
-GatewayFor = Callable[[str], Gateway]
+class ProviderGone(LookupError):
+    """The message's provider integration was disabled or removed while it waited."""
+
+
+# Turns a message's `provider` key into its gateway (loads the integration's settings).
+GatewayFor = Callable[[str], Awaitable[Gateway]]
 
 
 # --- the shared rate limiter -------------------------------------------------------------
@@ -128,13 +140,17 @@ async def take_tokens(key: str, amount: float, rate: float, *, max_wait: float) 
     return None
 
 
-async def rate_wait(provider: str, sender: str, segments: int) -> float | None:
-    """Seconds to wait for both the provider's and the sender's bucket, or None."""
+async def rate_wait(
+    provider: str, sender: str, segments: int, provider_limit: float = 0
+) -> float | None:
+    """Seconds to wait for both the provider's and the sender's bucket, or None.
+    `provider_limit` is the integration's own rate (0: the platform default)."""
     waits = []
-    for key, rate in (
-        (f"provider:{provider}", provider_rate()),
+    rates = (
+        (f"provider:{provider}", provider_limit or provider_rate()),
         (f"sender:{sender}", sender_rate()),
-    ):
+    )
+    for key, rate in rates:
         wait = await take_tokens(key, segments, rate, max_wait=MAX_RATE_WAIT_SECONDS)
         if wait is None:
             return None
@@ -260,9 +276,14 @@ async def _record_results(
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
+    from tenants import inbound
+
+    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
+    exempt = await inbound.confirmation_ids([r["id"] for r in rows])
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_account[(row["account_id"], row["channel"])].append(row)
+        if row["id"] not in exempt:
+            by_account[(row["account_id"], row["channel"])].append(row)
     blocked: set[int] = set()
     for (account_id, channel), group in by_account.items():
         allowed, _skipped = await consent.filter_recipients(
@@ -306,7 +327,10 @@ async def _submit_claimed(
             by_provider[row["provider"]].append(row)
         for provider, group in by_provider.items():
             try:
-                known = await gateway_for(provider).lookup([r["id"] for r in group])
+                gateway = await gateway_for(provider)
+                known = await gateway.lookup([_outbound(r) for r in group])
+            except ProviderGone:
+                continue  # failed below with the rest of its messages
             except TransientProviderError:
                 await _release(token, list(rows_by_id))
                 outcome.transient = True
@@ -355,13 +379,22 @@ async def _submit_claimed(
     for row in rows_by_id.values():
         groups[(row["provider"], row["from_number"])].append(row)
     for (provider, sender), group in groups.items():
-        gateway = gateway_for(provider)
+        try:
+            gateway = await gateway_for(provider)
+        except ProviderGone:
+            outcome.failed += await _fail(group, "PROVIDER_DISABLED")
+            continue
         unsupported = [r for r in group if r["channel"] not in gateway.channels]
         outcome.rejected += await _fail(unsupported, "CHANNEL_UNSUPPORTED")
         group = [r for r in group if r["channel"] in gateway.channels]
         if not group:
             continue
-        wait = await rate_wait(provider, sender or "-", sum(r["segments"] for r in group))
+        wait = await rate_wait(
+            provider,
+            sender or "-",
+            sum(r["segments"] for r in group),
+            float(getattr(gateway, "rate_limit", 0) or 0),
+        )
         if wait is None:
             ids = [r["id"] for r in group]
             await _release(token, ids)
@@ -377,28 +410,47 @@ async def _submit_claimed(
             token,
             *ids,
         )
-        batch = [
-            OutboundMessage(
-                message_id=r["id"],
-                to=r["to_number"],
-                sender=r["from_number"],
-                body=r["body"],
-                channel=r["channel"],
-                segments=r["segments"],
-            )
-            for r in group
-        ]
         try:
-            results = await gateway.submit(batch)
+            results = await gateway.submit([_outbound(r) for r in group])
         except TransientProviderError:
             await _release(token, ids)
             outcome.transient = True
             outcome.remaining.extend(ids)
             continue
-        sent, rejected = await _record_results({r["id"]: r for r in group}, results, "provider")
+        by_id = {r["id"]: r for r in group}
+        answered = {res.message_id for res in results}
+        # A message the gateway could not settle (or left out) goes back to the broker.
+        again = [mid for mid in ids if mid not in answered] + [
+            res.message_id for res in results if res.retry and res.message_id in by_id
+        ]
+        if again:
+            await _release(token, again)
+            outcome.transient = True
+            outcome.remaining.extend(again)
+        not_submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for res in results:
+            if res.not_submitted and not res.retry and res.message_id in by_id:
+                not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(
+                    by_id[res.message_id]
+                )
+        for code, failed_rows in not_submitted.items():
+            outcome.failed += await _fail(failed_rows, code)
+        settled = [r for r in results if not r.retry and not r.not_submitted]
+        sent, rejected = await _record_results(by_id, settled, "provider")
         outcome.sent += sent
         outcome.rejected += rejected
     return outcome
+
+
+def _outbound(row: dict[str, Any]) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=row["id"],
+        to=row["to_number"],
+        sender=row["from_number"],
+        body=row["body"],
+        channel=row["channel"],
+        segments=row["segments"],
+    )
 
 
 async def _batch_states(batch_ids: set[int]) -> dict[int, str]:

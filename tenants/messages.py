@@ -75,13 +75,21 @@ ERROR_CODES: dict[str, str] = {
     "CHANNEL_UNSUPPORTED": "The account's provider does not offer this channel.",
     "OPTED_OUT": "The recipient opted out before the message was sent, so it was not sent.",
     "CANCELLED": "The send was cancelled before this message went out.",
+    "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
+    "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",
+    "PROVIDER_REFUSED": "The provider refused the request for the whole integration (account or feature disabled).",
 }
 
 
 def explain_error(code: str | None) -> str:
     if not code:
         return ""
-    return ERROR_CODES.get(code, "The provider reported this code without further detail.")
+    if code in ERROR_CODES:
+        return ERROR_CODES[code]
+    # Imported here: the provider code tables build on this module.
+    from tenants.provider_codes import explain_provider_code
+
+    return explain_provider_code(code) or "The provider reported this code without further detail."
 
 
 class Batch(Table, tablename="message_batch"):
@@ -330,7 +338,21 @@ async def apply_statuses(
                 *[value for pair in pairs for value in pair],
                 *[message_id for message_id, _ in pairs],
             )
+    if applied:
+        await _notify_customers(applied, moves)
     return applied
+
+
+async def _notify_customers(
+    applied: set[tuple[int, str]], moves: Sequence[tuple[int, str, str | None]]
+) -> None:
+    """Queue the accounts' status webhooks in the same transaction as the change."""
+    # Imported here: customer webhooks read this module's tables.
+    from tenants.customer_webhooks import queue_status_events
+
+    codes = {(m, s): c for m, s, c in moves}
+    ordered = sorted(applied, key=lambda pair: (APPLY_ORDER.index(pair[1]), pair[0]))
+    await queue_status_events([(m, s, codes.get((m, s))) for m, s in ordered])
 
 
 async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult:
@@ -790,6 +812,11 @@ async def set_batch_state(
             )
             cancelled = len(rows)
             await refund_messages(rows)
+            if rows:
+                await _notify_customers(
+                    {(r["id"], "enqueued_failed") for r in rows},
+                    [(r["id"], "enqueued_failed", "CANCELLED") for r in rows],
+                )
             stamp = now()
             await insert_events(
                 [
@@ -900,4 +927,15 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
             await consent.record_opt_in(
                 account_id, report.sender, "sms", source="keyword", message_id=message_id
             )
+        from tenants.customer_webhooks import queue_inbound_event
+
+        await queue_inbound_event(
+            account_id=account_id,
+            message_id=message_id,
+            sender=report.sender,
+            to=report.to,
+            body=report.body,
+            channel="sms",
+            received_at=report.at,
+        )
         return InboundResult(message_id, account_id, keyword=kind)

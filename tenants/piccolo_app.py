@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
 from tenants.accounts import Account
 from tenants.apikeys import ApiKey
 from tenants.audit import AuditEvent
@@ -26,11 +27,23 @@ from tenants.credits import (
     Reservation,
     WalletSettings,
 )
+from tenants.customer_webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tenants.health import Heartbeat
+from tenants.inbound import Conversation, InboundReply, InboundRoute
+from tenants.invitations import Invitation
+from tenants.keywords import Keyword, KeywordAction
 from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
+from tenants.numbers import PhoneNumber, SenderId
+from tenants.providers import ChannelDefault, ProviderIntegration, ProviderPermit
 from tenants.sessions import SignInAttempt, UserSession
+from tenants.sso import SsoIdentity, SsoProvider
 from tenants.templates import Template, TemplatePolicy, TemplateVersion
+from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
+
+# Keyword forwarding's own tables (to be folded into customer_webhooks).
+from tenants.webhooks import WebhookDelivery as KeywordWebhookDelivery
+from tenants.webhooks import WebhookEndpoint
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -46,6 +59,16 @@ APP_CONFIG = AppConfig(
         ApiKey,
         AuditEvent,
         Heartbeat,
+        CustomRole,
+        Team,
+        TeamMember,
+        PermissionOverride,
+        Invitation,
+        SsoProvider,
+        SsoIdentity,
+        UserTotp,
+        TotpPolicy,
+        SignInChallenge,
         Template,
         TemplateVersion,
         TemplatePolicy,
@@ -60,6 +83,20 @@ APP_CONFIG = AppConfig(
         ContactList,
         ContactListMember,
         ContactImport,
+        PhoneNumber,
+        SenderId,
+        Keyword,
+        KeywordAction,
+        WebhookEndpoint,
+        WebhookDelivery,
+        InboundRoute,
+        InboundReply,
+        Conversation,
+        Batch,
+        Message,
+        MessageEvent,
+        Campaign,
+        RateBucket,
         LedgerEntry,
         CreditTransfer,
         PurchaseOrder,
@@ -68,6 +105,12 @@ APP_CONFIG = AppConfig(
         Reservation,
         Notice,
         PriceRule,
+        ProviderIntegration,
+        ChannelDefault,
+        ProviderPermit,
+        WebhookSubscription,
+        KeywordWebhookDelivery,
+        WebhookAttempt,
         Batch,
         Message,
         MessageEvent,

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +52,8 @@ class SendRequest:
     campaign_name: str | None = None
     idempotency_key: str | None = None
     allow_free_text: bool = False
+    # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
+    compliance_reply: bool = False
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -288,6 +290,11 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
+    if req.sender:
+        from tenants.numbers import resolve_sender
+
+        # Only the numbers the account holds (or inherits) and its approved sender IDs.
+        req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
     if req.body is not None and not req.allow_free_text:
         raise PermissionDenied("sending free text needs messages.send; choose an approved template")
     scope = f"{req.account_id}:{req.idempotency_key}" if req.idempotency_key else None
@@ -308,9 +315,13 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
         text = req.body or ""
 
     recipients = await _resolve(req)
-    allowed, skipped_raw = await consent.filter_recipients(
-        req.account_id, recipients.phones, req.channel
-    )
+    skipped_raw: list[tuple[str, str]] = []
+    if req.compliance_reply:
+        allowed = list(dict.fromkeys(recipients.phones))
+    else:
+        allowed, skipped_raw = await consent.filter_recipients(
+            req.account_id, recipients.phones, req.channel
+        )
     skipped = recipients.no_phone + [(raw, reason) for raw, reason in skipped_raw]
     used_fields = fields_in(text)
     contact_values = await _contact_values(req.account_id, allowed)
@@ -363,6 +374,11 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
         )
 
     release = req.send_at if scheduled and req.send_at else stamp
+    # The provider is fixed at acceptance, so retries and callbacks stay with the one
+    # that has the message even if the account's choice changes meanwhile.
+    from tenants.providers import provider_for
+
+    provider = await provider_for(req.account_id, req.channel)
     try:
         async with transaction():
             campaign_id = None
@@ -409,7 +425,7 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
                     actor=actor,
                 )
             ids = await _insert_messages(
-                req, batch_id, campaign_id, planned, release=release, stamp=stamp
+                req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
             )
             await audit.record(
                 actor,
@@ -467,11 +483,12 @@ async def _insert_messages(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     """The outbox rows in bulk; returns the id of each number."""
     if not is_sqlite():
         return await _insert_messages_unnest(
-            req, batch_id, campaign_id, planned, release=release, stamp=stamp
+            req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
         )
     ids: dict[str, int] = {}
     width = 21
@@ -496,7 +513,7 @@ async def _insert_messages(
                     cost,
                     country,
                     contact_id,
-                    "simulator",
+                    provider,
                     refunded,
                     release,
                     release,
@@ -532,6 +549,7 @@ async def _insert_messages_unnest(
     *,
     release: datetime,
     stamp: datetime,
+    provider: str = "simulator",
 ) -> dict[str, int]:
     ids: dict[str, int] = {}
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
@@ -557,7 +575,7 @@ async def _insert_messages_unnest(
             [p[4] for p in part],
             [p[5] for p in part],
             [p[6] for p in part],
-            ["simulator"] * n,
+            [provider] * n,
             [False] * n,
             [release] * n,
             [release] * n,

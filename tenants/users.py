@@ -143,7 +143,9 @@ async def authenticate(email: str, password: str) -> UserView | None:
         .first()
     )
     ok = verify_password(row["password_hash"] if row else "", password)
-    if not row or not ok or not row["active"]:
+    # A user without a password hash (none set) never signs in with a password, even one
+    # that happens to match the dummy hash used to even out timing.
+    if not row or not row["password_hash"] or not ok or not row["active"]:
         return None
     return _view(row)
 

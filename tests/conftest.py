@@ -168,6 +168,15 @@ def join_queues(*queues: str) -> None:
 
 
 @pytest.fixture
+async def demo(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The demo data of CONTRACT.md (account ids by slug), without paying for argon2 again."""
+    from tenants.demo import seed_demo
+
+    monkeypatch.setattr(users, "hash_password", lambda password: PASSWORD_HASH)
+    return await seed_demo()
+
+
+@pytest.fixture
 def simulator(app):  # type: ignore[no-untyped-def]
     """The built-in provider simulator, reached in-process: the gateway calls the portal's
     /simulator mount and the simulator posts callbacks to the portal's hooks through

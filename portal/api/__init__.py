@@ -6,7 +6,9 @@ from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
+from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
+from portal.api.numbers import NumbersApi
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
 
@@ -20,5 +22,7 @@ api_router = Router(
         TemplatesApi,
         SegmentsApi,
         MessagesApi,
+        NumbersApi,
+        KeywordsApi,
     ],
 )

@@ -1,23 +1,26 @@
-"""Provider webhooks (verified by the provider's secret, not a session) and the mount of
-the built-in simulator."""
+"""Provider webhooks (verified by the provider's signature or secret, not a session): the
+built-in simulator's, each provider integration's, and the simulator's own mount."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
-from litestar import Controller, Request, asgi, post
+from litestar import Controller, Request, Response, asgi, post
 from litestar.types import Receive, Scope, Send
 
-from tasks.gateways import gateway_for
-from tasks.gateways.simulator import SimulatorGateway
+from tasks.customer_webhooks import dispatch_pending
+from tasks.gateways import build, simulator_gateway
+from tasks.gateways.base import IntegrationGateway
+from tasks.gateways.http import CallbackRequest
+from tasks.sending import dispatch_chunks
 from tasks.simulator import simulator_app
-from tenants import messages
+from tasks.webhooks import deliver_webhook
+from tenants import messages, providers
+from tenants.errors import NotFound
+from tenants.inbound import route_inbound
 
-
-def _simulator() -> SimulatorGateway:
-    gateway = gateway_for("simulator")
-    assert isinstance(gateway, SimulatorGateway)
-    return gateway
+COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
 
 
 class ProviderHooksController(Controller):
@@ -25,8 +28,9 @@ class ProviderHooksController(Controller):
 
     @post("/status", opt={"public": True}, status_code=200)
     async def status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        reports = _simulator().parse_status_callback(request.headers, await request.body())
+        reports = simulator_gateway().parse_status_callback(request.headers, await request.body())
         result = await messages.ingest_status_reports(reports)
+        await dispatch_pending()
         return {
             "received": result.received,
             "applied": result.applied,
@@ -37,14 +41,79 @@ class ProviderHooksController(Controller):
 
     @post("/inbound", opt={"public": True}, status_code=202)
     async def inbound(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        report = _simulator().parse_inbound(request.headers, await request.body())
-        result = await messages.receive_inbound(report)
+        report = simulator_gateway().parse_inbound(request.headers, await request.body())
+        result = await route_inbound(
+            report.provider_ref,
+            report.sender,
+            report.to,
+            report.body,
+            provider=report.provider,
+            received_at=report.at,
+        )
+        dispatch_chunks(result.reply_chunks)
+        for delivery_id in result.webhook_delivery_ids:
+            deliver_webhook.send(delivery_id)
+        await dispatch_pending()
         return {
             "message_id": result.message_id,
             "routed": result.account_id is not None,
+            "route": result.route,
             "duplicate": result.duplicate,
-            "keyword": result.keyword,
+            # The compliance kind (opt_out, opt_in, help) or the claimed keyword that routed it.
+            "keyword": result.route if result.route in COMPLIANCE_ROUTES else result.keyword,
         }
+
+
+async def _callback(
+    request: Request[Any, Any, Any], integration_id: int, token: str
+) -> tuple[providers.IntegrationConfig, IntegrationGateway, CallbackRequest]:
+    """The integration a callback URL names (404 unless its secret segment matches), its
+    gateway, and the request as the provider signed it."""
+    config = await providers.config_for_callback(integration_id, token)
+    gateway = build(config)
+    if not isinstance(gateway, IntegrationGateway):
+        raise NotFound("not found")  # the simulator posts to its own hooks
+    body = await request.body()
+    form: dict[str, str] = {}
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    # Signatures cover the URL the provider called: the public one, not the proxied one.
+    url = providers.portal_base_url() + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    callback = CallbackRequest(url=url, headers=headers, body=body, form=form)
+    gateway.verify(callback)
+    return config, gateway, callback
+
+
+class IntegrationHooksController(Controller):
+    """/hooks/providers/<integration id>/<secret>/status and /inbound."""
+
+    path = "/hooks/providers/{integration_id:int}/{token:str}"
+
+    @post("/status", opt={"public": True}, status_code=200)
+    async def status(
+        self, request: Request[Any, Any, Any], integration_id: int, token: str
+    ) -> Response[str]:
+        config, gateway, callback = await _callback(request, integration_id, token)
+        events = gateway.parse_status(callback)
+        reports = await providers.resolve_events(config.key, events)
+        await messages.ingest_status_reports(reports)
+        await dispatch_pending()
+        body, media_type = gateway.answer("status")
+        return Response(content=body, media_type=media_type, status_code=200)
+
+    @post("/inbound", opt={"public": True}, status_code=200)
+    async def inbound(
+        self, request: Request[Any, Any, Any], integration_id: int, token: str
+    ) -> Response[str]:
+        _config, gateway, callback = await _callback(request, integration_id, token)
+        for report in gateway.parse_inbound(callback):
+            await messages.receive_inbound(report)
+        await dispatch_pending()
+        body, media_type = gateway.answer("inbound")
+        return Response(content=body, media_type=media_type, status_code=200)
 
 
 @asgi("/simulator", is_mount=True, copy_scope=True, opt={"public": True})

@@ -17,9 +17,9 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import contacts, sending, templates
+from tenants import contacts, numbers, sending, templates
 from tenants.errors import Conflict, ValidationFailed
-from tenants.messages import CHANNELS, Batch
+from tenants.messages import CHANNELS
 from tenants.sending import SendRequest
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -55,17 +55,11 @@ def _variables(text: str) -> dict[str, str]:
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
     lists = await contacts.contact_lists(account.id)
-    senders = (
-        await Batch.select(Batch.sender)
-        .where((Batch.account_id == account.id) & (Batch.sender != ""))
-        .distinct()
-        .limit(50)
-    )
     tz = await sending.account_timezone(account.id)
     return {
         "templates": await templates.usable_templates(account.id, status="approved"),
         "lists": lists,
-        "senders": sorted({r["sender"] for r in senders}),
+        "senders": await numbers.usable_senders(account.id),
         "channels": CHANNELS,
         "timezone": str(tz),
     }

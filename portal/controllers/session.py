@@ -1,4 +1,5 @@
-"""Sign-in, sign-out and switching the working account."""
+"""Sign-in (password, then the TOTP step when the person has or needs one), sign-out and
+switching the working account."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from litestar.response import Redirect
 from portal.auth import SESSION_COOKIE, AuthState
 from portal.config import get_settings
 from portal.pages import render
-from tenants import sessions, users
+from tenants import sessions, totp, users
 from tenants.access import Principal, decide
 from tenants.accounts import get_account
-from tenants.errors import NotFound, RateLimited
+from tenants.errors import NotFound, RateLimited, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+CHALLENGE_COOKIE = "portal_2fa"
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:
@@ -40,6 +42,41 @@ async def _default_account(principal: Principal) -> int | None:
         if (await decide(principal, m.account_id, "account.view")).allowed:
             return m.account_id
     return None
+
+
+async def session_response(user_id: int, account_id: int, next_url: str) -> Response[Any]:
+    """Start a session (a fresh id) and send the person on."""
+    token = await sessions.start_session(user_id, account_id)
+    response: Response[Any] = Redirect(path=_safe_next(next_url), status_code=303)
+    response.set_cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().cookie_secure,
+        path="/",
+        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+    )
+    return response
+
+
+async def sign_in_response(*, user_id: int, account_id: int, next_url: str) -> Response[Any]:
+    """The end of every first factor (password, invitation, single sign-on): a session, or
+    the TOTP step when the person has enrolled or their organisation requires it."""
+    if not await totp.second_factor_needed(user_id):
+        return await session_response(user_id, account_id, next_url)
+    token = await totp.start_challenge(user_id, account_id, _safe_next(next_url))
+    response: Response[Any] = Redirect(path="/login/two-factor", status_code=303)
+    response.set_cookie(
+        key=CHALLENGE_COOKIE,
+        value=token,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().cookie_secure,
+        path="/login",
+        max_age=int(totp.CHALLENGE_LIFETIME.total_seconds()),
+    )
+    return response
 
 
 class SessionController(Controller):
@@ -98,17 +135,50 @@ class SessionController(Controller):
                 status_code=401 if user is None else 403,
             )
         await sessions.record_signin(email, ip, success=True, user_id=user.id)
-        token = await sessions.start_session(user.id, account_id)
-        response: Response[Any] = Redirect(path=next_url, status_code=303)
-        response.set_cookie(
-            key=SESSION_COOKIE,
-            value=token,
-            httponly=True,
-            samesite="lax",
-            secure=get_settings().cookie_secure,
-            path="/",
-            max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+        return await sign_in_response(user_id=user.id, account_id=account_id, next_url=next_url)
+
+    @get("/login/two-factor", opt={"public": True})
+    async def two_factor_page(self, request: HTMXRequest) -> Any:
+        challenge = await totp.load_challenge(request.cookies.get(CHALLENGE_COOKIE, ""))
+        if challenge is None:
+            return Redirect(path="/login", status_code=303)
+        return await render(request, "two_factor.html.jinja", await _challenge_context(challenge))
+
+    @post("/login/two-factor", opt={"public": True})
+    async def two_factor(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
+        token = request.cookies.get(CHALLENGE_COOKIE, "")
+        challenge = await totp.load_challenge(token)
+        if challenge is None:
+            return Redirect(path="/login", status_code=303)
+        ip = _client_ip(request)
+        try:
+            await sessions.check_signin_allowed(challenge.email, ip)
+            await totp.answer_challenge(token, data.get("code", ""), ip=ip)
+        except (ValidationFailed, RateLimited) as exc:
+            if isinstance(exc, ValidationFailed):
+                # Wrong codes count against the same sign-in throttle as wrong passwords.
+                await sessions.record_signin(
+                    challenge.email, ip, success=False, user_id=challenge.user_id
+                )
+            still = await totp.load_challenge(token)
+            if still is None:
+                return Redirect(path="/login", status_code=303)
+            context = await _challenge_context(still)
+            context["errors"] = {
+                "code": exc.message if isinstance(exc, RateLimited) else "That code is not right."
+            }
+            return await render(
+                request,
+                "two_factor.html.jinja",
+                context,
+                status_code=429 if isinstance(exc, RateLimited) else 422,
+            )
+        if challenge.account_id is None:
+            return Redirect(path="/login", status_code=303)
+        response = await session_response(
+            challenge.user_id, challenge.account_id, challenge.next_path
         )
+        response.delete_cookie(CHALLENGE_COOKIE, path="/login")
         return response
 
     @post("/logout", opt={"permission": "authenticated"})
@@ -140,3 +210,13 @@ class SessionController(Controller):
         if request.headers.get("hx-request"):
             return Response(content="", status_code=204, headers={"HX-Redirect": "/"})
         return Redirect(path="/", status_code=303)
+
+
+async def _challenge_context(challenge: totp.Challenge) -> dict[str, Any]:
+    """The TOTP step: a code, or (when the policy requires one) enrolment first."""
+    enrolment = None
+    if not challenge.enrolled:
+        enrolment = await totp.pending_enrolment(challenge.user_id)
+        if enrolment is None:
+            enrolment = await totp.begin_enrolment(challenge.user_id)
+    return {"challenge": challenge, "enrolment": enrolment, "errors": {}}

@@ -130,9 +130,9 @@ class SimulatorGateway:
             for r in answer["results"]
         ]
 
-    async def lookup(self, message_ids: Sequence[int]) -> dict[int, str]:
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
         answer = await self._post(
-            "/simulator/api/lookup", {"references": [str(m) for m in message_ids]}
+            "/simulator/api/lookup", {"references": [str(m.message_id) for m in batch]}
         )
         return {int(ref): provider_ref for ref, provider_ref in answer["found"].items()}
 

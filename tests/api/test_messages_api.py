@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tenants import consent, credits
+from tenants import consent, credits, numbers
 from tenants.audit import SYSTEM
 from tenants.messages import FINAL_STATUSES, Message
 
@@ -163,6 +163,10 @@ async def test_list_is_newest_first_paginated_and_scoped(client, world, make_key
 async def test_inbound_stop_through_the_hook_opts_the_phone_out(client, world, make_key):
     account = world.accounts["alpha"]
     await fund(account)
+    # The account sends from a number it holds (sending accepts no other sender).
+    await numbers.add_number(
+        actor=SYSTEM, owner_account_id=account, number="+61480000000", kind="long_code"
+    )
     headers = await make_key("alpha", "Sender")
     r = await client.post(
         "/api/v1/messages",

@@ -68,8 +68,8 @@ async def test_finance_cannot_send_allocate_or_manage_users(client, app, world):
     for method, path in _routes_needing(
         app, {"messages.send", "messages.send_template", "users.manage"}
     ):
-        if "{" in path:
-            continue
+        if "{" in path or path.startswith("/api/"):
+            continue  # the API takes keys, not sessions (its own tests cover the roles)
         r = await client.request(method, path, data={"_csrf_token": token})
         assert r.status_code == 403, (method, path)
     r = await client.post(

@@ -11,6 +11,9 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Public state-changing routes, each with the reason it needs no permission.
 PUBLIC_WRITES = {
     "/login": "signing in is how a person gets permissions",
+    "/login/two-factor": "the second step of signing in (holds a first-factor challenge)",
+    "/login/sso": "choosing the organisation whose single sign-on to use",
+    "/invite/{token:str}": "accepting an invitation: the single-use token is the credential",
 }
 PUBLIC_WRITE_PREFIXES = (
     "/hooks/",  # provider callbacks: verified by signature or shared secret instead

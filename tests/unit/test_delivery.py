@@ -125,6 +125,9 @@ async def test_callbacks_for_unknown_messages_change_nothing(world):
 
 
 async def test_submission_through_the_simulator_reaches_delivered(world, simulator):
+    # Callbacks wait for the explicit flush below, so `sent` is observed before `delivered`
+    # (with no delay the simulator's background flusher races the first assertion).
+    simulator.configure({"callback_delay_ms": 60_000})
     account = world.accounts["alpha"]
     _, ids = await make_outbox(account, ["+61400000001", "+61400000002"])
     outcome = await dispatch.submit_chunk(ids, gateway_for)

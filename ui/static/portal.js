@@ -6,3 +6,18 @@ document.addEventListener("htmx:responseError", (event) => {
     window.alert(msg);
   }
 });
+// Copy buttons next to read-only fields (callback URLs, secrets shown once).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy-from]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copyFrom);
+  if (!field) return;
+  field.select();
+  const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(done, () => { document.execCommand("copy"); done(); });
+  } else {
+    document.execCommand("copy");
+    done();
+  }
+});

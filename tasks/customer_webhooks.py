@@ -1,0 +1,43 @@
+"""Customer webhook deliveries: the actor that posts one (Dramatiq retries it with
+exponential backoff while the receiver is down) and handing due deliveries to the broker."""
+
+from __future__ import annotations
+
+import os
+
+import dramatiq
+
+from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tenants import customer_webhooks
+
+
+class ReceiverFailed(Exception):
+    """The receiver did not answer 2xx; raised so Dramatiq retries with backoff."""
+
+
+def _min_backoff_ms() -> int:
+    return int(os.environ.get("WEBHOOK_MIN_BACKOFF_MS") or 2_000)
+
+
+@dramatiq.actor(
+    queue_name="webhooks",
+    max_retries=customer_webhooks.max_attempts(),
+    min_backoff=_min_backoff_ms(),
+    max_backoff=600_000,
+    time_limit=60_000,
+    retry_when=lambda retries, exc: isinstance(exc, ReceiverFailed),
+)
+async def deliver_webhook_event(delivery_id: int) -> None:
+    """Post one customer webhook delivery (idempotent: a delivered one is not posted)."""
+    outcome = await customer_webhooks.attempt_delivery(delivery_id)
+    if outcome.retry:
+        raise ReceiverFailed(outcome.error)
+
+
+async def dispatch_pending() -> int:
+    """Hand deliveries written since the last call (and any whose work was lost) to the
+    broker; called after the changes that queue them and by the periodic sweeper."""
+    ids = await customer_webhooks.take_due()
+    for delivery_id in ids:
+        deliver_webhook_event.send(delivery_id)
+    return len(ids)

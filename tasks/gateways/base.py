@@ -1,0 +1,139 @@
+"""What every real provider gateway shares: its integration's settings, the callback
+contract (verify, parse status reports, parse inbound messages, answer), test connection,
+and splitting a refused batch to find the messages the provider objects to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tasks.gateways.http import CallbackRequest, ConnectionCheck
+from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.errors import ValidationFailed
+from tenants.messages import InboundReport
+from tenants.providers import KINDS, IntegrationConfig, ProviderEvent
+
+
+class RequestRefused(Exception):
+    """The provider refused a whole request as invalid (one bad message spoils the batch)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class IntegrationGateway:
+    """Base of the gateways built from a provider integration."""
+
+    kind = ""
+
+    def __init__(
+        self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.name = config.key
+        self.channels: frozenset[str] = KINDS[config.kind].channels
+        self.rate_limit = config.rate_limit
+
+    # --- submission (tenants.dispatch.Gateway) ---------------------------------------
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        raise NotImplementedError
+
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        raise NotImplementedError
+
+    # --- callbacks ---------------------------------------------------------------------
+
+    def verify(self, request: CallbackRequest) -> None:
+        """Raise PermissionDenied unless the provider signed the request (the secret path
+        segment was already checked by the hook)."""
+
+    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
+        raise NotImplementedError
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        raise NotImplementedError
+
+    def answer(self, kind: str) -> tuple[str, str]:
+        """The body and media type the provider expects back (kind: status or inbound)."""
+        return "", "text/plain"
+
+    async def test_connection(self) -> ConnectionCheck:
+        raise NotImplementedError
+
+    # --- helpers -----------------------------------------------------------------------
+
+    @property
+    def status_url(self) -> str:
+        return self.config.status_url()
+
+    def default_sender(self) -> str:
+        return self.config.value("default_sender")
+
+
+async def submit_splitting(
+    batch: Sequence[OutboundMessage],
+    send: Callable[[Sequence[OutboundMessage]], Awaitable[list[SubmitResult]]],
+) -> list[SubmitResult]:
+    """Send the batch; when the provider refuses the whole request, split it in halves until
+    the refused messages stand alone (they are `rejected` with the provider's code and the
+    others still go out). A transient failure after some halves went out keeps their
+    results and hands the rest back for a retry."""
+    try:
+        return await send(batch)
+    except RequestRefused as refused:
+        if len(batch) == 1:
+            return [SubmitResult(batch[0].message_id, False, error_code=refused.code)]
+    middle = len(batch) // 2
+    results: list[SubmitResult] = []
+    for half in (batch[:middle], batch[middle:]):
+        try:
+            results.extend(await submit_splitting(half, send))
+        except TransientProviderError:
+            results.extend(SubmitResult(m.message_id, False, retry=True) for m in half)
+    return results
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        raise ValidationFailed({"body": "Send JSON."}) from None
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return datetime.now(UTC)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def e164(number: Any) -> str:
+    """Providers write numbers with or without the +; we store E.164 with it."""
+    text = str(number or "").strip()
+    if text.startswith("whatsapp:"):
+        text = text[len("whatsapp:") :]
+    digits = text.lstrip("+")
+    return "+" + digits if digits.isdigit() else text
+
+
+def error_message(response: httpx.Response, *keys: str) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    for key in keys:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        else:
+            break
+    return str(data)[:200]

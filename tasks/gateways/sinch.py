@@ -1,0 +1,542 @@
+"""Sinch gateways: the SMS REST API (batches, Bearer service-plan token, EU/US regions) and
+the Conversation API (RCS, WhatsApp; OAuth2 client credentials, one message per request,
+webhooks signed with HMAC-SHA256 when the app's webhook has a secret)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tasks.gateways.base import (
+    IntegrationGateway,
+    RequestRefused,
+    e164,
+    error_message,
+    load_json,
+    parse_time,
+    submit_splitting,
+)
+from tasks.gateways.http import (
+    CallbackRequest,
+    ConnectionCheck,
+    ProviderHttp,
+    gather_limited,
+    json_or_empty,
+)
+from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.errors import PermissionDenied
+from tenants.messages import InboundReport
+from tenants.provider_codes import provider_code
+from tenants.providers import IntegrationConfig, ProviderEvent
+
+REFERENCE_PREFIX = "portal:"
+# Sinch accepts up to 1000 recipients per batch; the client reference that names our
+# message ids (at most 2048 characters) caps a batch of one text at 100 recipients.
+MAX_BATCH = 100
+LOOKUP_HOURS = 6
+LOOKUP_PAGES = 20
+
+# Sinch SMS delivery report status -> our status (intermediate ones we do not apply).
+SMS_STATUS = {
+    "Dispatched": "sent",
+    "Delivered": "delivered",
+    "Failed": "failed",
+    "Expired": "failed",
+    "Deleted": "failed",
+    "Cancelled": "failed",
+    "Rejected": "rejected",
+    "Aborted": "rejected",
+}
+
+
+def _digits(number: str) -> str:
+    return number.lstrip("+")
+
+
+class SinchSmsGateway(IntegrationGateway):
+    kind = "sinch_sms"
+
+    def __init__(
+        self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(config, transport=transport)
+        region = config.value("region") or "us"
+        plan = config.value("service_plan_id")
+        self.http = ProviderHttp(
+            f"https://{region}.sms.api.sinch.com/xms/v1/{plan}",
+            name="Sinch",
+            headers={"Authorization": f"Bearer {config.value('api_token')}"},
+            transport=transport,
+        )
+
+    # --- submission -----------------------------------------------------------------
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        """One Sinch batch per (sender, text) of up to MAX_BATCH distinct recipients."""
+        groups: list[list[OutboundMessage]] = []
+        open_groups: dict[tuple[str, str], list[OutboundMessage]] = {}
+        for message in batch:
+            key = (message.sender or self.default_sender(), message.body)
+            group = open_groups.get(key)
+            if group is None or len(group) >= MAX_BATCH or any(m.to == message.to for m in group):
+                group = []
+                groups.append(group)
+                open_groups[key] = group
+            group.append(message)
+        results: list[SubmitResult] = []
+        for index, group in enumerate(groups):
+            try:
+                results.extend(await submit_splitting(group, self._send_batch))
+            except TransientProviderError:
+                if not results and index == 0:
+                    raise
+                # Later groups go back to the broker; what went out is kept.
+                for later in groups[index:]:
+                    results.extend(SubmitResult(m.message_id, False, retry=True) for m in later)
+                break
+        return results
+
+    async def _send_batch(self, group: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        payload: dict[str, Any] = {
+            "to": [m.to for m in group],
+            "body": group[0].body,
+            "type": "mt_text",
+            "delivery_report": "per_recipient",
+            "callback_url": self.status_url,
+            "client_reference": REFERENCE_PREFIX + ",".join(str(m.message_id) for m in group),
+        }
+        sender = group[0].sender or self.default_sender()
+        if sender:
+            payload["from"] = sender
+        response = await self.http.send("POST", "/batches", json=payload, idempotent=False)
+        status = response.status_code
+        if 200 <= status < 300:
+            batch_id = str(json_or_empty(response).get("id") or "")
+            return [
+                SubmitResult(m.message_id, True, provider_ref=f"{batch_id}:{_digits(m.to)}")
+                for m in group
+            ]
+        answer = json_or_empty(response)
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if status == 401:
+            return [
+                SubmitResult(
+                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+                )
+                for m in group
+            ]
+        if status in (403, 404):
+            # Forbidden for the service plan (feature, region, blocked account): nothing sent.
+            return [
+                SubmitResult(
+                    m.message_id,
+                    False,
+                    error_code=provider_code("sinch", code or status),
+                    not_submitted=True,
+                )
+                for m in group
+            ]
+        raise RequestRefused(provider_code("sinch", code or status))
+
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        """Batches of the last hours whose client reference names these messages."""
+        wanted = {m.message_id for m in batch}
+        found: dict[int, str] = {}
+        since = (datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        )
+        for page in range(LOOKUP_PAGES):
+            response = await self.http.send(
+                "GET",
+                "/batches",
+                params={"page": page, "page_size": 100, "start_date": since},
+                idempotent=True,
+            )
+            if response.status_code != 200:
+                raise TransientProviderError(f"Sinch lookup answered {response.status_code}")
+            data = json_or_empty(response)
+            for item in data.get("batches") or []:
+                reference = str(item.get("client_reference") or "")
+                if not reference.startswith(REFERENCE_PREFIX):
+                    continue
+                ids = [int(x) for x in reference[len(REFERENCE_PREFIX) :].split(",") if x.isdigit()]
+                recipients = item.get("to") or []
+                for position, message_id in enumerate(ids):
+                    if message_id in wanted and position < len(recipients):
+                        found[message_id] = f"{item.get('id')}:{_digits(str(recipients[position]))}"
+            if wanted <= set(found) or (page + 1) * 100 >= int(data.get("count") or 0):
+                break
+        return found
+
+    # --- callbacks ------------------------------------------------------------------
+
+    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
+        data = load_json(request.body)
+        items = data if isinstance(data, list) else [data]
+        events: list[ProviderEvent] = []
+        for item in items:
+            if not isinstance(item, dict) or not str(item.get("type", "")).startswith(
+                "recipient_delivery_report"
+            ):
+                continue  # batch summaries: we ask for per-recipient reports
+            status = SMS_STATUS.get(str(item.get("status")))
+            if status is None:
+                continue
+            batch_id = str(item.get("batch_id") or "")
+            recipient = e164(item.get("recipient"))
+            code = item.get("code")
+            reference = str(item.get("client_reference") or "")
+            candidates = tuple(
+                int(x)
+                for x in reference[len(REFERENCE_PREFIX) :].split(",")
+                if reference.startswith(REFERENCE_PREFIX) and x.isdigit()
+            )
+            events.append(
+                ProviderEvent(
+                    status=status,
+                    at=parse_time(item.get("at")),
+                    provider_ref=f"{batch_id}:{_digits(recipient)}",
+                    candidates=candidates,
+                    recipient=recipient,
+                    error_code=None
+                    if status in ("sent", "delivered")
+                    else provider_code("sinch", code if code is not None else item.get("status")),
+                    event_id=f"sinch:{batch_id}:{_digits(recipient)}:{item.get('status')}:{code}",
+                )
+            )
+        return events
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        data = load_json(request.body)
+        items = data if isinstance(data, list) else [data]
+        reports = []
+        for item in items:
+            if not isinstance(item, dict) or item.get("type") != "mo_text":
+                continue  # binary and media MOs carry no text we can show
+            reports.append(
+                InboundReport(
+                    provider=self.name,
+                    provider_ref=str(item.get("id")),
+                    sender=e164(item.get("from")),
+                    to=e164(item.get("to")),
+                    body=str(item.get("body") or ""),
+                    at=parse_time(item.get("received_at")),
+                )
+            )
+        return reports
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            response = await self.http.send(
+                "GET", "/batches", params={"page_size": 1}, idempotent=True
+            )
+        except TransientProviderError as exc:
+            return ConnectionCheck(False, f"Could not reach Sinch: {exc}")
+        region = (self.config.value("region") or "us").upper()
+        if response.status_code == 200:
+            count = json_or_empty(response).get("count", 0)
+            return ConnectionCheck(
+                True,
+                f"Connected to Sinch SMS ({region}): {count} batches in the last 24 hours.",
+                200,
+            )
+        if response.status_code == 401:
+            return ConnectionCheck(False, "Sinch refused the API token (401).", 401)
+        if response.status_code in (403, 404):
+            return ConnectionCheck(
+                False,
+                f"Sinch does not know this service plan in the {region} region ({response.status_code}).",
+                response.status_code,
+            )
+        return ConnectionCheck(
+            False,
+            f"Sinch answered {response.status_code}: {error_message(response, 'text')}",
+            response.status_code,
+        )
+
+
+# --- the Conversation API ---------------------------------------------------------------------
+
+AUTH_ORIGIN = "https://auth.sinch.com"
+CONVERSATION_CHANNEL = {"rcs": "RCS", "whatsapp": "WHATSAPP", "sms": "SMS"}
+CONVERSATION_STATUS = {
+    "QUEUED_ON_CHANNEL": "sent",
+    "DELIVERED": "delivered",
+    "READ": "read",
+    "FAILED": "failed",
+}
+SIGNATURE_TOLERANCE_SECONDS = 300
+METADATA_PREFIX = "portal:"
+
+
+class _Token:
+    def __init__(self) -> None:
+        self.value = ""
+        self.expires = 0.0
+        self.lock: asyncio.Lock | None = None
+
+
+class SinchConversationGateway(IntegrationGateway):
+    kind = "sinch_conversation"
+
+    def __init__(
+        self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(config, transport=transport)
+        region = config.value("region") or "eu"
+        project = config.value("project_id")
+        self.app_id = config.value("app_id")
+        self.http = ProviderHttp(
+            f"https://{region}.conversation.api.sinch.com/v1/projects/{project}",
+            name="Sinch Conversation API",
+            transport=transport,
+        )
+        self.auth_http = ProviderHttp(
+            AUTH_ORIGIN,
+            name="Sinch authentication",
+            auth=(config.value("key_id"), config.value("key_secret")),
+            transport=transport,
+        )
+        self._tokens: dict[asyncio.AbstractEventLoop, _Token] = {}
+
+    async def _token(self, *, refresh: bool = False) -> str:
+        loop = asyncio.get_running_loop()
+        token = self._tokens.setdefault(loop, _Token())
+        if token.lock is None:
+            token.lock = asyncio.Lock()
+        async with token.lock:
+            if refresh or not token.value or token.expires <= time.monotonic():
+                response = await self.auth_http.send(
+                    "POST",
+                    "/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    idempotent=True,
+                )
+                if response.status_code != 200:
+                    raise PermissionDenied(
+                        f"Sinch refused the access key ({response.status_code}): "
+                        f"{error_message(response, 'error_description')}"
+                    )
+                data = json_or_empty(response)
+                token.value = str(data.get("access_token") or "")
+                # Renew a minute early so a token never expires in flight.
+                token.expires = time.monotonic() + max(0, int(data.get("expires_in") or 0) - 60)
+            return token.value
+
+    async def _call(
+        self, method: str, path: str, *, idempotent: bool, **kwargs: Any
+    ) -> httpx.Response:
+        """A request with the bearer token; a 401 renews the token once."""
+        response = await self.http.send(
+            method,
+            path,
+            idempotent=idempotent,
+            headers={"Authorization": f"Bearer {await self._token()}"},
+            **kwargs,
+        )
+        if response.status_code == 401:
+            response = await self.http.send(
+                method,
+                path,
+                idempotent=idempotent,
+                headers={"Authorization": f"Bearer {await self._token(refresh=True)}"},
+                **kwargs,
+            )
+        return response
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        try:
+            await self._token()
+        except PermissionDenied:
+            return [
+                SubmitResult(
+                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+                )
+                for m in batch
+            ]
+        results: list[SubmitResult] = await gather_limited(batch, self._send_one)
+        if results and all(r.retry for r in results):
+            raise TransientProviderError("Sinch Conversation API did not take any message")
+        return results
+
+    async def _send_one(self, message: OutboundMessage) -> SubmitResult:
+        channel = CONVERSATION_CHANNEL.get(message.channel, "SMS")
+        payload = {
+            "app_id": self.app_id,
+            "recipient": {
+                "identified_by": {
+                    "channel_identities": [{"channel": channel, "identity": message.to}]
+                }
+            },
+            "message": {"text_message": {"text": message.body}},
+            "channel_priority_order": [channel],
+            "correlation_id": str(message.message_id),
+            "message_metadata": f"{METADATA_PREFIX}{message.message_id}",
+            "callback_url": self.status_url,
+        }
+        try:
+            response = await self._call("POST", "/messages:send", json=payload, idempotent=False)
+        except TransientProviderError:
+            return SubmitResult(message.message_id, False, retry=True)
+        except PermissionDenied:
+            return SubmitResult(
+                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+            )
+        if 200 <= response.status_code < 300:
+            return SubmitResult(
+                message.message_id,
+                True,
+                provider_ref=str(json_or_empty(response).get("message_id") or ""),
+            )
+        error = json_or_empty(response).get("error") or {}
+        reason = error.get("status") or response.status_code
+        if response.status_code == 401:
+            return SubmitResult(
+                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+            )
+        if response.status_code == 403:
+            return SubmitResult(
+                message.message_id,
+                False,
+                error_code=provider_code("sinch", reason),
+                not_submitted=True,
+            )
+        return SubmitResult(message.message_id, False, error_code=provider_code("sinch", reason))
+
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        """Messages of the app to each recipient in the last hours carrying our metadata."""
+        since = (datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        async def one(message: OutboundMessage) -> tuple[int, str | None]:
+            response = await self._call(
+                "GET",
+                "/messages",
+                params={
+                    "app_id": self.app_id,
+                    "channel_identity": message.to,
+                    "start_time": since,
+                    "page_size": 50,
+                },
+                idempotent=True,
+            )
+            if response.status_code != 200:
+                raise TransientProviderError(f"Sinch lookup answered {response.status_code}")
+            for item in json_or_empty(response).get("messages") or []:
+                if item.get("metadata") == f"{METADATA_PREFIX}{message.message_id}":
+                    return message.message_id, str(item.get("id"))
+            return message.message_id, None
+
+        pairs = await gather_limited(batch, one)
+        return {mid: ref for mid, ref in pairs if ref}
+
+    # --- callbacks ------------------------------------------------------------------
+
+    def verify(self, request: CallbackRequest) -> None:
+        secret = self.config.value("webhook_secret")
+        if not secret:
+            return
+        signature = request.header("x-sinch-webhook-signature")
+        nonce = request.header("x-sinch-webhook-signature-nonce")
+        timestamp = request.header("x-sinch-webhook-signature-timestamp")
+        if not (signature and nonce and timestamp):
+            raise PermissionDenied("missing Sinch webhook signature")
+        try:
+            age = abs(time.time() - float(timestamp))
+        except ValueError:
+            raise PermissionDenied("bad Sinch webhook timestamp") from None
+        if age > SIGNATURE_TOLERANCE_SECONDS:
+            raise PermissionDenied("Sinch webhook signature is too old")
+        expected = base64.b64encode(
+            hmac.new(
+                secret.encode(),
+                request.body + b"." + nonce.encode() + b"." + timestamp.encode(),
+                hashlib.sha256,
+            ).digest()
+        ).decode()
+        if not hmac.compare_digest(expected, signature):
+            raise PermissionDenied("bad Sinch webhook signature")
+
+    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
+        data = load_json(request.body)
+        if not isinstance(data, dict):
+            return []
+        report = data.get("message_delivery_report")
+        if not isinstance(report, dict):
+            return []
+        status = CONVERSATION_STATUS.get(str(report.get("status")))
+        if status is None:
+            return []  # SWITCHING_CHANNEL and the like: nothing final to apply
+        message_id: int | None = None
+        correlation = str(data.get("correlation_id") or "")
+        metadata = str(report.get("metadata") or "")
+        if correlation.isdigit():
+            message_id = int(correlation)
+        elif metadata.startswith(METADATA_PREFIX) and metadata[len(METADATA_PREFIX) :].isdigit():
+            message_id = int(metadata[len(METADATA_PREFIX) :])
+        reason = report.get("reason") or {}
+        code = reason.get("code") if isinstance(reason, dict) else None
+        provider_ref = str(report.get("message_id") or "") or None
+        return [
+            ProviderEvent(
+                status=status,
+                at=parse_time(data.get("event_time") or data.get("accepted_time")),
+                message_id=message_id,
+                provider_ref=provider_ref,
+                error_code=_conversation_code(code) if status == "failed" else None,
+                event_id=f"sinchconv:{provider_ref}:{report.get('status')}",
+            )
+        ]
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        data = load_json(request.body)
+        message = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(message, dict) or message.get("direction", "TO_APP") != "TO_APP":
+            return []
+        text = ((message.get("contact_message") or {}).get("text_message") or {}).get("text")
+        if not isinstance(text, str):
+            return []  # media, location, choice replies: not text we can show
+        identity = (message.get("channel_identity") or {}).get("identity")
+        return [
+            InboundReport(
+                provider=self.name,
+                provider_ref=str(message.get("id")),
+                sender=e164(identity),
+                to=self.config.value("sender_id") or self.app_id,
+                body=text,
+                at=parse_time(message.get("accept_time") or data.get("accepted_time")),
+            )
+        ]
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            response = await self._call("GET", f"/apps/{self.app_id}", idempotent=True)
+        except PermissionDenied as exc:
+            return ConnectionCheck(False, str(exc), 401)
+        except TransientProviderError as exc:
+            return ConnectionCheck(False, f"Could not reach Sinch: {exc}")
+        if response.status_code == 200:
+            name = json_or_empty(response).get("display_name") or self.app_id
+            return ConnectionCheck(True, f"Connected to the Conversation API app {name}.", 200)
+        if response.status_code == 404:
+            return ConnectionCheck(False, "Sinch does not know this project or app (404).", 404)
+        return ConnectionCheck(
+            False,
+            f"Sinch answered {response.status_code}: {error_message(response, 'error', 'message')}",
+            response.status_code,
+        )
+
+
+def _conversation_code(code: Any) -> str:
+    from tenants.messages import ERROR_CODES
+
+    text = str(code or "UNKNOWN")
+    # Sinch's reasons share names with the platform's codes (RECIPIENT_NOT_REACHABLE...).
+    return text if text in ERROR_CODES else provider_code("sinch", text)

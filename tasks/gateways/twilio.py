@@ -1,0 +1,227 @@
+"""Twilio gateway: the Messages API (account SID + auth token over HTTP Basic, form-encoded
+POST, one message per request), status callbacks and inbound messages verified by
+X-Twilio-Signature (HMAC-SHA1 of the URL and the sorted form parameters)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from tasks.gateways.base import IntegrationGateway, e164, error_message
+from tasks.gateways.http import (
+    CallbackRequest,
+    ConnectionCheck,
+    ProviderHttp,
+    gather_limited,
+    json_or_empty,
+)
+from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.errors import PermissionDenied, ValidationFailed
+from tenants.messages import InboundReport
+from tenants.provider_codes import provider_code
+from tenants.providers import IntegrationConfig, ProviderEvent
+
+API = "https://api.twilio.com/2010-04-01"
+# Twilio's MessageStatus -> ours; queued/accepted/sending/scheduled are not applied.
+STATUS = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+LOOKUP_HOURS = 6
+
+
+def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL + each sorted key and value))."""
+    payload = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _address(channel: str, number: str) -> str:
+    return f"whatsapp:{number}" if channel == "whatsapp" and number else number
+
+
+class TwilioGateway(IntegrationGateway):
+    kind = "twilio"
+
+    def __init__(
+        self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(config, transport=transport)
+        self.account_sid = config.value("account_sid")
+        self.auth_token = config.value("auth_token")
+        self.http = ProviderHttp(
+            f"{API}/Accounts/{self.account_sid}",
+            name="Twilio",
+            auth=(self.account_sid, self.auth_token),
+            transport=transport,
+        )
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        results: list[SubmitResult] = await gather_limited(batch, self._send_one)
+        if results and all(r.retry for r in results):
+            raise TransientProviderError("Twilio did not take any message")
+        return results
+
+    async def _send_one(self, message: OutboundMessage) -> SubmitResult:
+        sender = message.sender or self.default_sender()
+        data = {
+            "To": _address(message.channel, message.to),
+            "Body": message.body,
+            # Our id rides in the callback URL, so a callback names the message even
+            # before the worker recorded Twilio's SID.
+            "StatusCallback": f"{self.status_url}?ref={message.message_id}",
+        }
+        service = self.config.value("messaging_service_sid")
+        if service:
+            data["MessagingServiceSid"] = service
+            if sender:
+                data["From"] = _address(message.channel, sender)
+        elif sender:
+            data["From"] = _address(message.channel, sender)
+        else:
+            return SubmitResult(message.message_id, False, error_code="INVALID_SENDER")
+        try:
+            response = await self.http.send("POST", "/Messages.json", data=data, idempotent=False)
+        except TransientProviderError:
+            return SubmitResult(message.message_id, False, retry=True)
+        answer = json_or_empty(response)
+        if response.status_code in (200, 201):
+            return SubmitResult(message.message_id, True, provider_ref=str(answer.get("sid") or ""))
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if response.status_code == 401:
+            return SubmitResult(
+                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
+            )
+        if response.status_code == 403:
+            return SubmitResult(
+                message.message_id,
+                False,
+                error_code=provider_code("twilio", code or 403),
+                not_submitted=True,
+            )
+        return SubmitResult(
+            message.message_id,
+            False,
+            error_code=provider_code("twilio", code or response.status_code),
+        )
+
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        """Twilio has no client reference: a recent message to the same number, from the
+        same sender, with the same text, is the one an earlier attempt created."""
+        cutoff = datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)
+
+        async def one(message: OutboundMessage) -> tuple[int, str | None]:
+            params = {"To": _address(message.channel, message.to), "PageSize": 50}
+            sender = message.sender or self.default_sender()
+            if sender and not self.config.value("messaging_service_sid"):
+                params["From"] = _address(message.channel, sender)
+            response = await self.http.send("GET", "/Messages.json", params=params, idempotent=True)
+            if response.status_code != 200:
+                raise TransientProviderError(f"Twilio lookup answered {response.status_code}")
+            for item in json_or_empty(response).get("messages") or []:
+                created = _rfc2822(item.get("date_created"))
+                if item.get("body") == message.body and (created is None or created >= cutoff):
+                    return message.message_id, str(item.get("sid"))
+            return message.message_id, None
+
+        pairs = await gather_limited(batch, one)
+        return {mid: ref for mid, ref in pairs if ref}
+
+    # --- callbacks ------------------------------------------------------------------
+
+    def verify(self, request: CallbackRequest) -> None:
+        given = request.header("x-twilio-signature")
+        expected = signature(self.auth_token, request.url, request.form)
+        if not given or not hmac.compare_digest(given, expected):
+            raise PermissionDenied("bad or missing X-Twilio-Signature")
+
+    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
+        form = request.form
+        sid = form.get("MessageSid") or form.get("SmsSid") or ""
+        raw_status = form.get("MessageStatus") or form.get("SmsStatus") or ""
+        status = STATUS.get(raw_status)
+        if not sid or status is None:
+            return []
+        ref = (parse_qs(urlsplit(request.url).query).get("ref") or [""])[0]
+        error = form.get("ErrorCode") or ""
+        return [
+            ProviderEvent(
+                status=status,
+                at=datetime.now(UTC),
+                message_id=int(ref) if ref.isdigit() else None,
+                provider_ref=sid,
+                error_code=provider_code("twilio", error)
+                if error and status not in ("sent", "delivered", "read")
+                else None,
+                event_id=f"twilio:{sid}:{raw_status}",
+            )
+        ]
+
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        form = request.form
+        missing = {k: "Required." for k in ("MessageSid", "From", "To") if not form.get(k)}
+        if missing:
+            raise ValidationFailed(missing)
+        return [
+            InboundReport(
+                provider=self.name,
+                provider_ref=form["MessageSid"],
+                sender=e164(form["From"]),
+                to=e164(form["To"]),
+                body=form.get("Body", ""),
+                at=datetime.now(UTC),
+            )
+        ]
+
+    def answer(self, kind: str) -> tuple[str, str]:
+        if kind == "inbound":
+            # An empty TwiML response: no automatic reply from Twilio itself.
+            return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', "text/xml"
+        return "", "text/plain"
+
+    async def test_connection(self) -> ConnectionCheck:
+        try:
+            response = await self.http.send(
+                "GET", f"{API}/Accounts/{self.account_sid}.json", idempotent=True
+            )
+        except TransientProviderError as exc:
+            return ConnectionCheck(False, f"Could not reach Twilio: {exc}")
+        if response.status_code == 200:
+            data = json_or_empty(response)
+            return ConnectionCheck(
+                True,
+                f"Connected to Twilio account {data.get('friendly_name') or self.account_sid} ({data.get('status', 'active')}).",
+                200,
+            )
+        if response.status_code in (401, 403, 404):
+            return ConnectionCheck(
+                False,
+                f"Twilio refused the account SID or auth token ({response.status_code}).",
+                response.status_code,
+            )
+        return ConnectionCheck(
+            False,
+            f"Twilio answered {response.status_code}: {error_message(response, 'message')}",
+            response.status_code,
+        )
+
+
+def _rfc2822(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None

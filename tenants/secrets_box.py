@@ -1,0 +1,71 @@
+"""Encryption at rest for secrets the platform must read back (OIDC client secrets, TOTP
+seeds, provider credentials): Fernet with a key derived from the portal's SECRET_KEY.
+
+The key material comes from a function the portal installs at start-up (`configure`);
+until then it is read from the SECRET_KEY environment variable, which is how worker
+processes started by `portal worker` get it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tenants.errors import DomainError
+
+_INFO = b"sms-portal secrets box v1"
+
+
+class SecretUnreadable(DomainError):
+    """A stored secret cannot be decrypted (SECRET_KEY changed, or the value was altered)."""
+
+    code = "secret_unreadable"
+
+
+def _from_environment() -> str:
+    material = os.environ.get("SECRET_KEY")
+    if not material:
+        raise RuntimeError("secrets box: SECRET_KEY is not configured")
+    return material
+
+
+_key_material: Callable[[], str] = _from_environment
+_fernets: dict[str, Fernet] = {}
+
+
+def configure(key_material: Callable[[], str]) -> None:
+    """Install where the key material comes from (the portal calls this at start-up)."""
+    global _key_material
+    _key_material = key_material
+
+
+def _fernet() -> Fernet:
+    material = _key_material()
+    fernet = _fernets.get(material)
+    if fernet is None:
+        # HKDF turns a secret of any length into the 32 bytes Fernet needs, and `info`
+        # keeps this key apart from any other use of SECRET_KEY (CSRF, sessions).
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+            material.encode()
+        )
+        fernet = Fernet(base64.urlsafe_b64encode(derived))
+        _fernets[material] = fernet
+    return fernet
+
+
+def encrypt(text: str) -> str:
+    """Authenticated encryption of `text`; the result is ASCII, safe for a text column."""
+    return _fernet().encrypt(text.encode()).decode("ascii")
+
+
+def decrypt(token: str, *, max_age_seconds: int | None = None) -> str:
+    """The text `encrypt` produced; `max_age_seconds` also refuses tokens older than that."""
+    try:
+        return _fernet().decrypt(token.encode("ascii"), ttl=max_age_seconds).decode()
+    except (InvalidToken, UnicodeError, ValueError):
+        raise SecretUnreadable("the stored secret cannot be read") from None

@@ -1,0 +1,114 @@
+"""/inbox: conversations by phone with unread counts, opening marks read, inline replies go
+through the send pipeline (consent, credits); each account sees only its own inbox."""
+
+from __future__ import annotations
+
+from tenants import consent, credits, inbound
+from tenants.audit import SYSTEM
+from tenants.messages import Message
+from tests.conftest import login
+
+HX = {"HX-Request": "true"}
+PHONE = "+61412345678"
+
+
+async def melbourne_conversation(demo) -> int:
+    await inbound.route_inbound("in-1", PHONE, "+61480000001", "Are you open today?")
+    await inbound.route_inbound("in-2", PHONE, "+61480000001", "Hello?")
+    (conversation,) = await inbound.conversations(demo["melbourne"])
+    return conversation.id
+
+
+async def test_inbox_lists_conversations_with_unread_counts(client, demo):
+    await melbourne_conversation(demo)
+    await login(client, "admin@melbourne.test")
+    page = await client.get("/inbox")
+    assert page.status_code == 200
+    assert PHONE in page.text and "2 unread" in page.text and "Hello?" in page.text
+    fragment = await client.get("/inbox", headers=HX)
+    assert "2 unread" in fragment.text and "<html" not in fragment.text
+
+
+async def test_opening_marks_read_and_shows_both_directions(client, demo):
+    conversation_id = await melbourne_conversation(demo)
+    await login(client, "admin@melbourne.test")
+    r = await client.get(f"/inbox/{conversation_id}", headers=HX)
+    assert r.status_code == 200 and r.headers["hx-trigger"] == "inbox-read"
+    assert "Are you open today?" in r.text and "Hello?" in r.text
+    assert (await inbound.get_conversation(demo["melbourne"], conversation_id)).unread == 0
+    page = await client.get("/inbox")
+    assert "unread" not in page.text.split('id="conversations"')[1].split("</ul>")[0]
+
+
+async def test_reply_inline_is_charged_and_sent_from_the_number(client, demo):
+    await credits.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    conversation_id = await melbourne_conversation(demo)
+    token = await login(client, "admin@melbourne.test")
+    before = await credits.balance(demo["melbourne"])
+    r = await client.post(
+        f"/inbox/{conversation_id}/reply",
+        data={"_csrf_token": token, "body": "Yes, until 5pm."},
+        headers=HX,
+    )
+    assert r.status_code == 201, r.text
+    assert "Reply accepted" in r.text and "Yes, until 5pm." in r.text
+    (sent,) = await Message.select(
+        Message.account_id, Message.from_number, Message.to_number, Message.cost
+    ).where(Message.direction == "out")
+    assert (sent["account_id"], sent["from_number"], sent["to_number"]) == (
+        demo["melbourne"],
+        "+61480000001",
+        PHONE,
+    )
+    assert await credits.balance(demo["melbourne"]) == before - sent["cost"]
+
+
+async def test_reply_to_an_opted_out_phone_is_not_sent(client, demo):
+    await credits.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    conversation_id = await melbourne_conversation(demo)
+    await consent.record_opt_out(demo["melbourne"], PHONE, "sms", source="manual")
+    token = await login(client, "admin@melbourne.test")
+    r = await client.post(
+        f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
+    )
+    assert r.status_code == 409 and "the recipient opted out" in r.text
+    assert await Message.count().where(Message.direction == "out") == 0
+
+
+async def test_reply_without_credits_says_so(client, demo):
+    conversation_id = await melbourne_conversation(demo)
+    token = await login(client, "admin@melbourne.test")
+    r = await client.post(
+        f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
+    )
+    assert r.status_code == 409 and "credits" in r.text.lower()
+    r = await client.post(
+        f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": " "}, headers=HX
+    )
+    assert r.status_code == 422 and 'id="reply-body-error"' in r.text
+
+
+async def test_another_account_gets_404_and_an_empty_inbox(client, demo):
+    conversation_id = await melbourne_conversation(demo)
+    token = await login(client, "owner@northwind.test")
+    page = await client.get("/inbox")
+    assert PHONE not in page.text  # a sub-account's inbound is not readable from above
+    assert (await client.get(f"/inbox/{conversation_id}", headers=HX)).status_code == 404
+    r = await client.post(
+        f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
+    )
+    assert r.status_code == 404
+
+
+async def test_support_can_read_but_not_reply(client, demo):
+    await inbound.route_inbound("s-1", PHONE, "+61480000000", "JOIN")  # JOIN belongs to Sydney
+    token = await login(client, "support@sydney.test")
+    page = await client.get("/inbox")
+    assert page.status_code == 200 and PHONE in page.text
+    (conversation,) = await inbound.conversations(demo["sydney"])
+    r = await client.get(f"/inbox/{conversation.id}")
+    assert "Replying needs the permission to send free text" in r.text
+    r = await client.post(
+        f"/inbox/{conversation.id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
+    )
+    assert r.status_code == 403
