@@ -206,6 +206,15 @@ async def test_rate_limiter_is_shared_and_refuses_long_waits(world):
     assert await dispatch.take_tokens("sender:test", 1, 10, max_wait=2) is None
 
 
+def serving(gateway):
+    """A gateway_for that always answers with this gateway."""
+
+    async def gateway_for(provider):
+        return gateway
+
+    return gateway_for
+
+
 class FlakyGateway:
     """A provider that times out once after receiving the batch, then answers."""
 
@@ -223,19 +232,19 @@ class FlakyGateway:
             raise dispatch.TransientProviderError("timeout after the request went out")
         return [dispatch.SubmitResult(m.message_id, True, f"ref-{m.message_id}") for m in batch]
 
-    async def lookup(self, message_ids):
+    async def lookup(self, batch):
         # It did receive the first attempt: the retry must find it instead of resending.
-        return {m: f"ref-{m}" for m in message_ids if m in self.received}
+        return {m.message_id: f"ref-{m.message_id}" for m in batch if m.message_id in self.received}
 
 
 async def test_a_timeout_is_retried_by_lookup_not_by_sending_again(world):
     account = world.accounts["alpha"]
     _, ids = await make_outbox(account, ["+61400000001", "+61400000002"])
     gateway = FlakyGateway()
-    first = await dispatch.submit_chunk(ids, lambda _: gateway)
+    first = await dispatch.submit_chunk(ids, serving(gateway))
     assert first.transient and sorted(first.remaining) == sorted(ids)
     assert [await status_of(i) for i in ids] == ["enqueued", "enqueued"]
-    second = await dispatch.submit_chunk(ids, lambda _: gateway)
+    second = await dispatch.submit_chunk(ids, serving(gateway))
     assert second.reconciled == 2
     assert [await status_of(i) for i in ids] == ["sent", "sent"]
     assert sorted(gateway.received) == sorted(ids)  # each handed over once
@@ -252,13 +261,13 @@ async def test_a_provider_down_for_good_fails_the_message_after_the_last_attempt
         async def submit(self, batch):
             raise dispatch.TransientProviderError("connection refused")
 
-        async def lookup(self, message_ids):
+        async def lookup(self, batch):
             return {}
 
     gateway = Down()
     for _ in range(2):
-        assert (await dispatch.submit_chunk(ids, lambda _: gateway)).transient
-    last = await dispatch.submit_chunk(ids, lambda _: gateway)
+        assert (await dispatch.submit_chunk(ids, serving(gateway))).transient
+    last = await dispatch.submit_chunk(ids, serving(gateway))
     assert last.failed == 1
     view = await messages.get_message(account, ids[0])
     assert view.status == "enqueued_failed" and view.error_code == "PROVIDER_UNAVAILABLE"
@@ -274,8 +283,8 @@ async def test_an_unexpected_error_lets_go_of_the_chunk_for_the_retry(world):
             raise RuntimeError("a bug or a dropped database connection")
 
     with pytest.raises(RuntimeError):
-        await dispatch.submit_chunk(ids, lambda _: Broken())
+        await dispatch.submit_chunk(ids, serving(Broken()))
     gateway = FlakyGateway()
     gateway.fail_next = False
-    retry = await dispatch.submit_chunk(ids, lambda _: gateway)
+    retry = await dispatch.submit_chunk(ids, serving(gateway))
     assert retry.claimed == 1 and retry.sent == 1
