@@ -208,3 +208,12 @@ def simulator(app):  # type: ignore[no-untyped-def]
     gateways.reset()
     SIMULATOR.callback_transport = None
     SIMULATOR.reset()
+
+
+async def drain_credits(account_id: int) -> None:
+    """Spend an account's whole balance, for tests of what happens without credits."""
+    from tenants import credits
+
+    left = await credits.balance(account_id)
+    if left > 0:
+        await credits.reserve(account_id, left, reference="test drain", idempotency_key="drain")

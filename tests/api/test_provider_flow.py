@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import httpx
 import respx
 
-from tenants import credits, providers
+from tenants import credits, numbers, providers
 from tenants.audit import SYSTEM
 from tenants.messages import Message
 
@@ -49,6 +49,11 @@ async def test_a_send_goes_out_through_twilio_and_its_signed_callbacks_come_back
     )
     alpha = world.accounts["alpha"]
     await credits.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
+    # Alpha may send only under its own approved sender ID.
+    sender_id = await numbers.register_sender_id(
+        actor=SYSTEM, within_account_id=alpha, account_id=alpha, value="Alpha"
+    )
+    await numbers.decide_sender_id(actor=SYSTEM, sender_id_id=sender_id.id, status="approved")
     headers = await make_key("alpha", "Owner")
     r = await client.post(
         "/api/v1/messages",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tenants import consent, credits, inbound
 from tenants.audit import SYSTEM
 from tenants.messages import Message
-from tests.conftest import login
+from tests.conftest import drain_credits, login
 
 HX = {"HX-Request": "true"}
 PHONE = "+61412345678"
@@ -77,6 +77,7 @@ async def test_reply_to_an_opted_out_phone_is_not_sent(client, demo):
 
 async def test_reply_without_credits_says_so(client, demo):
     conversation_id = await melbourne_conversation(demo)
+    await drain_credits(demo["melbourne"])
     token = await login(client, "admin@melbourne.test")
     r = await client.post(
         f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX

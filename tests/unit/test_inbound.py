@@ -10,6 +10,7 @@ from tenants import consent, contacts, credits, inbound, keywords, numbers, send
 from tenants.audit import SYSTEM
 from tenants.consent import ConsentEvent
 from tenants.messages import Message
+from tests.conftest import drain_credits
 
 PHONE = "+61412345678"
 SHARED = "+61480000000"
@@ -137,6 +138,7 @@ async def test_stop_on_the_shared_number_after_sydney_wrote_is_northwinds_scope(
 
 
 async def test_a_stop_without_credits_still_opts_out(demo):
+    await drain_credits(demo["melbourne"])
     result = await inbound.route_inbound("poor", PHONE, MELB, "STOP")
     assert result.consent_action == "opt_out"
     assert result.reply_message_ids == ()
