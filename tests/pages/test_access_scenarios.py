@@ -113,3 +113,30 @@ async def test_api_key_of_a_sender_follows_its_role_not_any_person(client, world
     assert principal is not None
     decision = await decide(principal, world.accounts["alpha"], "contacts.export")
     assert decision.allowed and "API key sender-key" in decision.reason
+
+
+async def test_free_text_send_follows_overrides_on_the_send_page(client, world):
+    """The send page asks decide() for messages.send: a deny override on a Sender stops free
+    text (403, nothing written), a grant override lets Support type it."""
+    from tenants.messages import Message
+    from tests.pages.test_sending_pages import HX, form, fund
+
+    owner = person(world, "Owner")
+    alpha = world.accounts["alpha"]
+    await fund(alpha)
+    grants = await people.member_grants(alpha, owner.user_id)
+    await people.set_override(
+        owner.actor(), grants, person(world, "Sender").user_id, "messages.send", "deny"
+    )
+    await people.set_override(
+        owner.actor(), grants, person(world, "Support").user_id, "messages.send", "grant"
+    )
+    csrf = await login(client, world.users["Sender"])
+    refused = await client.post("/send", data=form(csrf, action="send"), headers=HX)
+    assert refused.status_code == 403
+    assert await Message.count() == 0
+    csrf = await login(client, world.users["Support"])
+    assert 'name="body"' in (await client.get("/send")).text
+    sent = await client.post("/send", data=form(csrf, action="send"), headers=HX)
+    assert sent.status_code == 201, sent.text
+    assert await Message.count() == 3
