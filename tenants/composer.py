@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from tenants import credits
+from tenants.accounts import Account
 from tenants.contacts import Contact
 from tenants.db import is_sqlite
 from tenants.merge_fields import fields_in, render, unknown_fields
@@ -37,6 +39,7 @@ TYPICAL_LENGTH = 10
 # Pre-filled sample values, so the exact rendering shows as soon as a field is typed.
 SAMPLE_VALUES = {"first_name": "Alex", "last_name": "Taylor", "phone": "+61412345678"}
 STANDARD_RATE_LABEL = "credits at the standard SMS rate"
+COMPOSER_CHANNEL = "sms"
 REPLACE_ALL = "all"
 _GSM7_ALPHABET = GSM7_BASIC | GSM7_EXTENSION
 
@@ -221,3 +224,17 @@ async def merge_field_names(account_id: int) -> list[str]:
     rows = await Contact.raw(sql, account_id)
     custom = sorted({r["name"] for r in rows} - set(CONTACT_FIELDS))
     return [*CONTACT_FIELDS, *custom]
+
+
+async def sms_rate(account_id: int) -> tuple[int, str]:
+    """Credits per SMS segment to the account's home country, and the words for the cost.
+
+    Before recipients are known the destination is a guess: the account's default region,
+    the country its local numbers are read in. The send itself prices each recipient.
+    """
+    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+    region = (row or {}).get("default_region") or ""
+    prices = await credits.prices_for(account_id, COMPOSER_CHANNEL)
+    rate = prices.get(region, prices["*"])
+    where = f" to {region}" if region else ""
+    return rate, f"credits (SMS{where} at {rate} per segment)"

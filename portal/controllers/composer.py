@@ -40,10 +40,18 @@ async def composition_for(
     `known_fields` saves looking up the account's custom fields again while someone types
     (the composer posts back the list its page was rendered with).
     """
+    account_id = current_grants(request).account.id
     if known_fields is None:
-        known_fields = await composer.merge_field_names(current_grants(request).account.id)
+        known_fields = await composer.merge_field_names(account_id)
+    rate, cost_label = await composer.sms_rate(account_id)
     # Longer text is cut for counting and the counter says so (`truncated`).
-    return composer.compose(text[:TEXT_MAX], known_fields=known_fields, samples=samples)
+    return composer.compose(
+        text[:TEXT_MAX],
+        known_fields=known_fields,
+        samples=samples,
+        credits_per_segment=rate,
+        cost_label=cost_label,
+    )
 
 
 def known_fields_from(data: dict[str, str]) -> list[str] | None:

@@ -48,7 +48,7 @@ async def test_counter_fragment_reports_exact_figures(
     assert stat(fragment, "segments") == segments
     assert stat(fragment, "remaining") == remaining
     assert stat(fragment, "cost") == segments  # 1 credit per segment
-    assert "credits at the standard SMS rate" in fragment
+    assert "credits (SMS to AU at 1 per segment)" in fragment
 
 
 async def test_ucs2_characters_are_highlighted_with_a_one_click_replacement(client, world):
@@ -184,3 +184,26 @@ async def test_custom_contact_fields_are_known_merge_fields(client, world):
     # While typing, the list the page was rendered with is posted back and used as is.
     posted = (await count(client, token, text, composer_known="store_id,loyalty_tier")).text
     assert "composer-unknown" not in posted
+
+
+async def test_cost_follows_the_accounts_sms_price(client, world):
+    from tenants import credits
+    from tenants.audit import SYSTEM
+
+    await credits.set_price(
+        actor=SYSTEM,
+        account_id=world.accounts["alpha"],
+        channel="sms",
+        country="AU",
+        credits=3,
+        is_operator=True,
+        within_account_id=world.accounts["platform"],
+    )
+    token = await login(client, world.users["Sender"])
+    fragment = (await count(client, token, "a" * 200)).text
+    assert stat(fragment, "segments") == "2" and stat(fragment, "cost") == "6"
+    assert "credits (SMS to AU at 3 per segment)" in fragment
+    sample = (
+        await count(client, token, "{{first_name}} " + "a" * 150, sample_first_name="Al")
+    ).text
+    assert stat(sample, "cost", "sample") == "3"
