@@ -29,7 +29,8 @@ from tenants.accounts import Account, get_account
 from tenants.clock import now
 from tenants.db import transaction
 from tenants.errors import NotFound, ValidationFailed
-from tenants.sealing import seal, unseal
+from tenants.secrets_box import decrypt as unseal
+from tenants.secrets_box import encrypt as seal
 
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 10.0
