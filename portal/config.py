@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tasks.broker import broker_url
-from tenants import sealing
+from tenants import secrets_box
 from tenants.db import database_url
 
 
@@ -28,11 +28,11 @@ class Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    data_dir = sealing.data_dir()
+    data_dir = secrets_box.data_dir()
     return Settings(
         database_url=database_url(),
         broker_url=broker_url(),
-        secret_key=sealing.server_secret(),
+        secret_key=secrets_box.server_secret(),
         base_url=(os.environ.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         simulator_secret=os.environ.get("SIMULATOR_SECRET") or "simulator-secret",
         data_dir=data_dir,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
-from tasks.webhooks import deliver_webhook  # noqa: F401  (so `portal worker` declares it)
 from tenants import health, invitations
 
 
@@ -26,5 +25,5 @@ async def send_invitation_email(invitation_id: int, link: str) -> None:
     await invitations.email_invitation(invitation_id, link)
 
 
-# The sending actors live in their own module; importing it declares them for workers.
+# Customer webhook deliveries live in their own module; importing it declares them too.
 from tasks import customer_webhooks  # noqa: E402, F401

@@ -166,18 +166,6 @@ class PriceRule(Table, tablename="price_rule"):
     unique_key = Varchar(length=40, unique=True)  # account|channel|country
 
 
-TABLES: tuple[type[Table], ...] = (
-    LedgerEntry,
-    CreditTransfer,
-    PurchaseOrder,
-    WalletSettings,
-    MonthlySpend,
-    Reservation,
-    Notice,
-    PriceRule,
-)
-
-
 # --------------------------------------------------------------------------- views
 
 

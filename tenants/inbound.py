@@ -25,7 +25,7 @@ from piccolo.columns import Boolean, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from tenants import audit, consent, contacts, keywords, numbers, webhooks
+from tenants import audit, consent, contacts, customer_webhooks, keywords, numbers
 from tenants.accounts import Account, get_account
 from tenants.clock import now
 from tenants.db import transaction
@@ -58,7 +58,6 @@ class InboundRoute(Table, tablename="inbound_route"):
     replies_done = Boolean(default=False)
     reply_message_ids = Text(default="[]")
     reply_errors = Text(default="[]")
-    webhook_delivery_ids = Text(default="[]")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -98,7 +97,6 @@ class InboundResult:
     consent_action: str | None = None
     reply_message_ids: tuple[int, ...] = ()
     reply_chunks: tuple[tuple[int, ...], ...] = ()  # to hand to the broker now
-    webhook_delivery_ids: tuple[int, ...] = ()  # to hand to the broker now
     reply_errors: tuple[str, ...] = ()
 
 
@@ -117,7 +115,6 @@ class _Plan:
     replies_done: bool
     reply_message_ids: list[int]
     reply_errors: list[str]
-    webhook_delivery_ids: list[int]
 
 
 def _plan(row: dict[str, Any], keyword: str | None = None) -> _Plan:
@@ -135,7 +132,6 @@ def _plan(row: dict[str, Any], keyword: str | None = None) -> _Plan:
         replies_done=row["replies_done"],
         reply_message_ids=json.loads(row["reply_message_ids"]),
         reply_errors=json.loads(row["reply_errors"]),
-        webhook_delivery_ids=json.loads(row["webhook_delivery_ids"]),
     )
 
 
@@ -202,7 +198,8 @@ async def route_inbound(
 ) -> InboundResult:
     """Store an inbound message once, in the account it routes to, and act on it.
 
-    The caller hands `reply_chunks` and `webhook_delivery_ids` to the broker.
+    The caller hands `reply_chunks` to the broker, and the inbound webhook deliveries
+    queued with the message to it through tasks.customer_webhooks.dispatch_pending.
     """
     ref = str(provider_message_id or "").strip()
     if not ref:
@@ -288,7 +285,7 @@ async def _receive(
         message_id = rows[0]["id"]
 
         replies: list[dict[str, Any]] = []
-        deliveries: list[int] = []
+        forward = False
         consent_action = None
         if kind in ("opt_out", "opt_in") and e164:
             record = consent.record_opt_out if kind == "opt_out" else consent.record_opt_in
@@ -298,10 +295,21 @@ async def _receive(
             text = await consent.confirmation_reply(account_id, kind)
             replies.append({"body": text, "variables": {}, "compliance": True})
         if keyword is not None and e164:
-            consent_action, more_replies, deliveries = await _run_actions(
-                keyword, e164, channel, message_id, body, number.number, at
+            consent_action, more_replies, forward = await _run_actions(
+                keyword, e164, channel, message_id
             )
             replies.extend(more_replies)
+        # In the routing transaction: the event exists exactly when the message does.
+        await customer_webhooks.queue_inbound_event(
+            account_id=account_id,
+            message_id=message_id,
+            sender=phone,
+            to=number.number,
+            body=body,
+            channel=channel,
+            received_at=at,
+            extra={"keyword": keyword.word} if forward and keyword is not None else None,
+        )
 
         await _touch_conversation(account_id, phone, number.number, body, "in", at, unread=1)
         inserted = await InboundRoute.insert(
@@ -317,7 +325,6 @@ async def _receive(
                 keyword_id=keyword.id if keyword else None,
                 consent_action=consent_action,
                 replies=json.dumps(replies),
-                webhook_delivery_ids=json.dumps(deliveries),
             )
         ).returning(InboundRoute.id)
         row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
@@ -330,14 +337,12 @@ async def _run_actions(
     phone: str,
     channel: str,
     message_id: int,
-    body: str,
-    number: str,
-    at: datetime,
-) -> tuple[str | None, list[dict[str, Any]], list[int]]:
-    """List and consent actions first (a reply must see the opt-in), then the rest."""
+) -> tuple[str | None, list[dict[str, Any]], bool]:
+    """List and consent actions first (a reply must see the opt-in), then the rest; the
+    last value tells whether the inbound webhook event carries the keyword (forward)."""
     consent_action = None
     replies: list[dict[str, Any]] = []
-    deliveries: list[int] = []
+    forward = False
     for action in keyword.actions:
         if action.kind != "add_to_list" or action.list_id is None:
             continue
@@ -369,25 +374,8 @@ async def _run_actions(
                 }
             )
         elif action.kind == "forward_webhook":
-            delivery = await webhooks.queue_delivery(
-                keyword.account_id,
-                "inbound.keyword",
-                {
-                    "message_type": "inbound",
-                    "action_type": channel,
-                    "message_id": message_id,
-                    "status": "incoming_message",
-                    "sender": phone,
-                    "recipient": number,
-                    "keyword": keyword.word,
-                    "body": body,
-                    "sent_timestamp": at.isoformat(),
-                    "account_id": keyword.account_id,
-                },
-            )
-            if delivery is not None:
-                deliveries.append(delivery)
-    return consent_action, replies, deliveries
+            forward = True
+    return consent_action, replies, forward
 
 
 async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
@@ -418,7 +406,6 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
         consent_action=plan.consent_action,
         reply_message_ids=tuple(reply_ids),
         reply_chunks=tuple(chunks),
-        webhook_delivery_ids=() if duplicate else tuple(plan.webhook_delivery_ids),
         reply_errors=tuple(errors),
     )
 

@@ -27,7 +27,7 @@ MAX_ACTIONS = 10
 ACTION_KINDS: dict[str, str] = {
     "auto_reply": "Auto-reply",
     "add_to_list": "Add to contact list (opt-in)",
-    "forward_webhook": "Forward to the account's webhook",
+    "forward_webhook": "Forward to the account's inbound webhooks",
 }
 _STRIP = " \t\r\n.,;:!?¡¿'\"()[]{}<>-_*#~`/\\|"
 
@@ -355,7 +355,7 @@ async def add_action(
         if len(keyword.actions) >= MAX_ACTIONS:
             raise ValidationFailed({"kind": f"A keyword has at most {MAX_ACTIONS} actions."})
         if kind == "forward_webhook" and any(a.kind == kind for a in keyword.actions):
-            raise ValidationFailed({"kind": "This keyword already forwards to the webhook."})
+            raise ValidationFailed({"kind": "This keyword already forwards to the webhooks."})
         text, list_value = await _validate_action(keyword, kind, reply_text, list_id)
         rows = await KeywordAction.insert(
             KeywordAction(

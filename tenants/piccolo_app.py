@@ -41,10 +41,6 @@ from tenants.templates import Template, TemplatePolicy, TemplateVersion
 from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
 from tenants.users import Membership, User
 
-# Keyword forwarding's own tables (to be folded into customer_webhooks).
-from tenants.webhooks import WebhookDelivery as KeywordWebhookDelivery
-from tenants.webhooks import WebhookEndpoint
-
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 
 APP_CONFIG = AppConfig(
@@ -87,8 +83,6 @@ APP_CONFIG = AppConfig(
         SenderId,
         Keyword,
         KeywordAction,
-        WebhookEndpoint,
-        WebhookDelivery,
         InboundRoute,
         InboundReply,
         Conversation,
@@ -109,13 +103,8 @@ APP_CONFIG = AppConfig(
         ChannelDefault,
         ProviderPermit,
         WebhookSubscription,
-        KeywordWebhookDelivery,
+        WebhookDelivery,
         WebhookAttempt,
-        Batch,
-        Message,
-        MessageEvent,
-        Campaign,
-        RateBucket,
     ],
     migration_dependencies=[],
     commands=[],

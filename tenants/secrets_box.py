@@ -1,16 +1,19 @@
 """Encryption at rest for secrets the platform must read back (OIDC client secrets, TOTP
-seeds, provider credentials): Fernet with a key derived from the portal's SECRET_KEY.
+seeds, provider credentials, webhook signing secrets): Fernet with a key derived from the
+portal's SECRET_KEY, so a copy of the database alone reveals none of them.
 
 The key material comes from a function the portal installs at start-up (`configure`);
-until then it is read from the SECRET_KEY environment variable, which is how worker
-processes started by `portal worker` get it.
+until then it is `server_secret()`: SECRET_KEY from the environment, else the key kept in
+the data folder, so web and worker processes on one machine agree on it.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -27,14 +30,29 @@ class SecretUnreadable(DomainError):
     code = "secret_unreadable"
 
 
-def _from_environment() -> str:
+def data_dir() -> Path:
+    """The folder for files the portal keeps (DATA_DIR, default ./data), created if missing."""
+    path = Path(os.environ.get("DATA_DIR") or "data").expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def server_secret() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the data folder.
+
+    Web and worker processes must agree on it, so both read it here.
+    """
     material = os.environ.get("SECRET_KEY")
-    if not material:
-        raise RuntimeError("secrets box: SECRET_KEY is not configured")
-    return material
+    if material:
+        return material
+    key_file = data_dir() / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
 
 
-_key_material: Callable[[], str] = _from_environment
+_key_material: Callable[[], str] = server_secret
 _fernets: dict[str, Fernet] = {}
 
 

@@ -15,7 +15,6 @@ from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
 from tasks.sending import dispatch_chunks
 from tasks.simulator import simulator_app
-from tasks.webhooks import deliver_webhook
 from tenants import messages, providers
 from tenants.errors import NotFound
 from tenants.inbound import route_inbound
@@ -51,8 +50,6 @@ class ProviderHooksController(Controller):
             received_at=report.at,
         )
         dispatch_chunks(result.reply_chunks)
-        for delivery_id in result.webhook_delivery_ids:
-            deliver_webhook.send(delivery_id)
         await dispatch_pending()
         return {
             "message_id": result.message_id,

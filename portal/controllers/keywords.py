@@ -1,5 +1,5 @@
-"""/keywords: claim words on numbers for the account or a descendant, set what each word
-does, and the account's webhook that receives forwarded inbound messages."""
+"""/keywords: claim words on numbers for the account or a descendant, and set what each word
+does (forwarded inbound messages go to the customer webhooks set on /webhooks)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts, keywords, numbers, webhooks
+from tenants import accounts, keywords, numbers
 from tenants.errors import Conflict, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -31,11 +31,6 @@ async def _context(request: HTMXRequest, **extra: Any) -> dict[str, Any]:
         "action_kinds": keywords.ACTION_KINDS,
         "claim_form": {"account_id": str(account.id)},
         "claim_errors": {},
-        "endpoint": await webhooks.get_endpoint(account.id),
-        "deliveries": await webhooks.recent_deliveries(account.id),
-        "webhook_errors": {},
-        "signature_header": webhooks.SIGNATURE_HEADER,
-        "timestamp_header": webhooks.TIMESTAMP_HEADER,
     }
     ctx.update(extra)
     return ctx
@@ -166,30 +161,3 @@ class KeywordsController(Controller):
         if not request.htmx:
             return Redirect(path="/keywords", status_code=303)
         return await _keyword_block(request, keyword_id)
-
-    @post("/webhook", opt={"permission": "providers.manage"})
-    async def set_webhook(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
-        account = current_grants(request).account
-        url = (data.get("url") or "").strip()
-        try:
-            secret = await webhooks.set_endpoint(
-                actor=request_actor(request),
-                account_id=account.id,
-                url=url,
-                new_secret=data.get("new_secret") == "1",
-            )
-        except ValidationFailed as exc:
-            ctx = await _context(request, webhook_errors=exc.errors, webhook_url=url)
-            return await render(request, TEMPLATE, ctx, block="webhook", status_code=422)
-        ctx = await _context(request, new_secret=secret, webhook_saved=True)
-        # The secret is shown once, in this answer; a redirect would lose it.
-        return await render(request, TEMPLATE, ctx, block="webhook" if request.htmx else None)
-
-    @post("/webhook/remove", opt={"permission": "providers.manage"})
-    async def remove_webhook(self, request: HTMXRequest) -> Any:
-        await webhooks.remove_endpoint(
-            actor=request_actor(request), account_id=current_grants(request).account.id
-        )
-        if not request.htmx:
-            return Redirect(path="/keywords", status_code=303)
-        return await render(request, TEMPLATE, await _context(request), block="webhook")

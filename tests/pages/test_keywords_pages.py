@@ -1,9 +1,13 @@
-"""/keywords: claim with inline 422 and 409 reasons, actions per keyword, the webhook card."""
+"""/keywords: claim with inline 422 and 409 reasons, actions per keyword, and the way to the
+account's webhooks (set on /webhooks, the one webhook mechanism)."""
 
 from __future__ import annotations
 
-from tenants import keywords, numbers, webhooks
+import re
+
+from tenants import keywords, numbers
 from tenants.audit import SYSTEM
+from tenants.customer_webhooks import WebhookSubscription
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}
@@ -132,21 +136,24 @@ async def test_sender_role_cannot_manage_keywords(client, demo):
     assert r.status_code == 403
 
 
-async def test_webhook_secret_is_shown_once_and_sealed(client, demo):
+async def test_webhook_secret_is_shown_once_and_sealed(client, demo, monkeypatch):
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1")
     token = await login(client, "owner@northwind.test")
-    r = await client.post(
-        "/keywords/webhook", data={"_csrf_token": token, "url": "ftp://x"}, headers=HX
-    )
+    page = await client.get("/keywords")
+    assert 'href="/webhooks"' in page.text and 'action="/keywords/webhook"' not in page.text
+    assert (
+        await client.post("/keywords/webhook", data={"_csrf_token": token, "url": "https://x.test"})
+    ).status_code in (404, 405)
+    r = await client.post("/webhooks", data={"_csrf_token": token, "url": "ftp://x"}, headers=HX)
     assert r.status_code == 422 and "http:// or https://" in r.text
     r = await client.post(
-        "/keywords/webhook",
-        data={"_csrf_token": token, "url": "https://hooks.example.test/in"},
+        "/webhooks",
+        data={"_csrf_token": token, "url": "https://hooks.example.test/in", "event_inbound": "on"},
         headers=HX,
     )
-    assert r.status_code == 200 and 'id="webhook-secret"' in r.text
-    secret = r.text.split('id="webhook-secret">')[1].split("<")[0]
-    assert secret.startswith("whsec_")
-    page = await client.get("/keywords")
+    assert r.status_code == 201 and "shown once" in r.text
+    secret = re.search(r'value="(whsec_[^"]+)"', r.text).group(1)
+    page = await client.get("/webhooks")
     assert secret not in page.text and "https://hooks.example.test/in" in page.text
-    stored = await webhooks.WebhookEndpoint.select(webhooks.WebhookEndpoint.secret_sealed)
+    stored = await WebhookSubscription.select(WebhookSubscription.secret_sealed)
     assert secret not in stored[0]["secret_sealed"]

@@ -4,11 +4,23 @@ provider id."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tenants import consent, contacts, credits, inbound, keywords, numbers, sending
+from tenants import (
+    consent,
+    contacts,
+    credits,
+    customer_webhooks,
+    inbound,
+    keywords,
+    numbers,
+    sending,
+)
 from tenants.audit import SYSTEM
 from tenants.consent import ConsentEvent
+from tenants.customer_webhooks import WebhookDelivery
 from tenants.messages import Message
 from tests.conftest import drain_credits
 
@@ -165,9 +177,35 @@ async def test_reassigning_the_number_moves_unclaimed_inbound(demo):
     assert (result.account_id, result.route) == (demo["sydney"], "number_owner")
 
 
-async def test_forward_action_queues_a_signed_delivery(demo):
-    from tenants import webhooks
+async def inbound_deliveries() -> list[dict]:
+    rows = await WebhookDelivery.select(
+        WebhookDelivery.account_id, WebhookDelivery.event, WebhookDelivery.payload
+    ).where(WebhookDelivery.event == "message.inbound")
+    return [{**r, "payload": json.loads(r["payload"])} for r in rows]
 
+
+async def test_every_routed_message_queues_one_inbound_webhook_event(demo):
+    melb = await numbers.find_number(MELB)
+    assert melb is not None
+    await customer_webhooks.add_subscription(
+        SYSTEM, account_id=melb.holder_id, url="https://rx.test/in", events=("inbound",)
+    )
+    first = await inbound.route_inbound("e1", PHONE, MELB, "hello there")
+    again = await inbound.route_inbound("e1", PHONE, MELB, "hello there")
+    assert again.duplicate and first.account_id == melb.holder_id
+    await inbound.route_inbound("e2", PHONE, "+61480009999", "nobody's number")
+    (delivery,) = await inbound_deliveries()
+    assert delivery["account_id"] == melb.holder_id
+    payload = delivery["payload"]
+    assert (payload["sender"], payload["recipient"], payload["body"]) == (
+        PHONE,
+        MELB,
+        "hello there",
+    )
+    assert payload["message_id"] == first.message_id and "keyword" not in payload
+
+
+async def test_forward_action_queues_a_signed_delivery(demo):
     shared = await numbers.find_number(SHARED)
     assert shared is not None
     kw = await keywords.claim_keyword(
@@ -181,10 +219,15 @@ async def test_forward_action_queues_a_signed_delivery(demo):
         actor=SYSTEM, within_account_id=demo["sydney"], keyword_id=kw.id, kind="forward_webhook"
     )
     # Without a webhook set, nothing is queued.
-    first = await inbound.route_inbound("w0", PHONE, SHARED, "info2")
-    assert first.webhook_delivery_ids == ()
-    await webhooks.set_endpoint(actor=SYSTEM, account_id=demo["sydney"], url="https://rx.test/in")
-    result = await inbound.route_inbound("w1", PHONE, SHARED, "info2 hello")
-    assert len(result.webhook_delivery_ids) == 1
-    (delivery,) = await webhooks.recent_deliveries(demo["sydney"])
-    assert delivery.status == "pending" and delivery.event == "inbound.keyword"
+    await inbound.route_inbound("w0", PHONE, SHARED, "info2")
+    assert await inbound_deliveries() == []
+    await customer_webhooks.add_subscription(
+        SYSTEM, account_id=demo["sydney"], url="https://rx.test/in", events=("inbound",)
+    )
+    await inbound.route_inbound("w1", PHONE, SHARED, "info2 hello")
+    (delivery,) = await inbound_deliveries()
+    assert delivery["account_id"] == demo["sydney"]
+    assert delivery["payload"]["keyword"] == "INFO2"
+    assert delivery["payload"]["body"] == "info2 hello"
+    (row,) = await WebhookDelivery.select(WebhookDelivery.status)
+    assert row["status"] == "pending"
