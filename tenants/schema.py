@@ -6,6 +6,7 @@ import contextlib
 import io
 
 from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from tenants.db import DB, enable_wal, is_sqlite, transaction
@@ -38,7 +39,7 @@ async def wipe_all_data() -> None:
                 await DB.run_ddl(f"DELETE FROM {table._meta.tablename}")  # noqa: S608
             with contextlib.suppress(Exception):
                 await DB.run_ddl("DELETE FROM sqlite_sequence")
-    else:
+    elif isinstance(DB, PostgresEngine):
         # DELETE with foreign-key triggers off takes milliseconds where TRUNCATE of ~60
         # tables takes a second or more (it matters per test); it needs a superuser, so
         # anyone else gets the TRUNCATE.
