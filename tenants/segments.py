@@ -146,6 +146,18 @@ def _septets(char: str) -> int:
 
 # Grapheme-break property of a code point, reduced to what the rules below need.
 _OTHER, _CR, _LF, _CONTROL, _EXTEND, _ZWJ, _RI = "O", "CR", "LF", "Control", "Extend", "ZWJ", "RI"
+_PICT = "ExtPict"  # emoji-like symbols: a ZWJ joins two of them (UAX #29 GB11)
+# An approximation of Extended_Pictographic: the emoji and symbol blocks.
+_PICT_RANGES = (
+    (0x1F000, 0x1FAFF),
+    (0x2600, 0x27BF),
+    (0x2300, 0x23FF),
+    (0x2B00, 0x2BFF),
+    (0x2190, 0x21FF),
+)
+_PICT_SINGLES = frozenset(
+    {0xA9, 0xAE, 0x203C, 0x2049, 0x2122, 0x2139, 0x3030, 0x303D, 0x3297, 0x3299}
+)
 _HIGH, _LOW = "HighSurrogate", "LowSurrogate"
 _L, _V, _T, _LV, _LVT = "L", "V", "T", "LV", "LVT"
 
@@ -191,6 +203,8 @@ def _break_property(char: str) -> str:
         return _CONTROL
     if 0x1F1E6 <= cp <= 0x1F1FF:
         return _RI
+    if cp in _PICT_SINGLES or any(low <= cp <= high for low, high in _PICT_RANGES):
+        return _PICT
     if 0xD800 <= cp <= 0xDBFF:
         return _HIGH
     if 0xDC00 <= cp <= 0xDFFF:
@@ -212,12 +226,16 @@ def grapheme_clusters(text: str) -> list[str]:
     start = 0
     prev = ""
     ri_run = 0  # regional indicators in a row ending at prev; pairs make one flag
+    emoji_base = False  # the current cluster is an emoji sequence (GB11 may continue it)
     for index, char in enumerate(text):
         prop = _break_property(char)
         # Two ordinary code points always break: skip the rule table for most text.
-        if index and ((prop == prev == _OTHER) or not _joins(prev, prop, ri_run)):
+        if index and ((prop == prev == _OTHER) or not _joins(prev, prop, ri_run, emoji_base)):
             clusters.append(text[start:index])
             start = index
+            emoji_base = prop == _PICT
+        elif not index:
+            emoji_base = prop == _PICT
         ri_run = ri_run + 1 if prop == _RI else 0
         prev = prop
     if text:
@@ -225,7 +243,7 @@ def grapheme_clusters(text: str) -> list[str]:
     return clusters
 
 
-def _joins(prev: str, prop: str, ri_run: int) -> bool:
+def _joins(prev: str, prop: str, ri_run: int, emoji_base: bool = False) -> bool:
     """True when there is no grapheme boundary between two code points."""
     if (prev, prop) in _JOINS:
         return True
@@ -234,7 +252,9 @@ def _joins(prev: str, prop: str, ri_run: int) -> bool:
     if prop in (_EXTEND, _ZWJ):
         return True
     if prev == _ZWJ:
-        return True  # simplification of GB11: ZWJ glues whatever follows
+        # GB11: a ZWJ joins an emoji sequence to the next emoji; between letters (Arabic,
+        # Indic scripts use it for shaping) it is no boundary-breaker of its own.
+        return emoji_base and prop == _PICT
     return prev == _RI and prop == _RI and ri_run % 2 == 1
 
 

@@ -466,3 +466,13 @@ def test_gsm_units_are_sum_of_septets(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from([*GSM_LOOKALIKES, *GSM_ALPHABET]), max_size=200))
 def test_replace_lookalikes_always_yields_gsm(text: str) -> None:
     assert count_segments(replace_lookalikes(text)).encoding == "GSM-7"
+
+
+def test_zwj_between_letters_does_not_glue_them_into_one_character():
+    # Arabic and Indic text use ZWJ for shaping; only emoji sequences are joined by it
+    # (UAX #29 GB11), so this text fits two segments, not three.
+    text = "ж" * 65 + "\u0628\u200d\u0628" + "ж" * 66
+    count = count_segments(text)
+    assert (count.segments, count.characters) == (2, 133)
+    assert len(grapheme_clusters("👨\u200d👩\u200d👧")) == 1
+    assert len(grapheme_clusters("🏳\ufe0f\u200d🌈")) == 1
