@@ -5,6 +5,7 @@ and splitting a refused batch to find the messages the provider objects to."""
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +27,9 @@ class RequestRefused(Exception):
         self.code = code
 
 
-class IntegrationGateway:
-    """Base of the gateways built from a provider integration."""
+class IntegrationGateway(ABC):
+    """Base of the gateways built from a provider integration; each provider implements
+    the abstract methods."""
 
     kind = ""
 
@@ -42,30 +44,33 @@ class IntegrationGateway:
 
     # --- submission (tenants.dispatch.Gateway) ---------------------------------------
 
-    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        raise NotImplementedError
+    @abstractmethod
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]: ...
 
-    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        raise NotImplementedError
+    @abstractmethod
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]: ...
 
     # --- callbacks ---------------------------------------------------------------------
 
     def verify(self, request: CallbackRequest) -> None:
         """Raise PermissionDenied unless the provider signed the request (the secret path
         segment was already checked by the hook)."""
+        # Providers that sign their callbacks override this; the others are verified by
+        # the secret path segment alone.
+        return None
 
-    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
-        raise NotImplementedError
+    @abstractmethod
+    def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]: ...
 
-    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
-        raise NotImplementedError
+    @abstractmethod
+    def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]: ...
 
     def answer(self, kind: str) -> tuple[str, str]:
         """The body and media type the provider expects back (kind: status or inbound)."""
         return "", "text/plain"
 
-    async def test_connection(self) -> ConnectionCheck:
-        raise NotImplementedError
+    @abstractmethod
+    async def test_connection(self) -> ConnectionCheck: ...
 
     # --- helpers -----------------------------------------------------------------------
 
