@@ -27,10 +27,11 @@ ROUNDS = 500
 
 
 async def main() -> dict[str, object]:
-    from tenants import people, users
-    from tenants.access import Principal, evaluate
-    from tenants.accounts import create_root_account, create_sub_account
-    from tenants.audit import SYSTEM, Actor
+    from tenants.access import members as people
+    from tenants.access import users
+    from tenants.access.decide import Principal, evaluate
+    from tenants.accounts.tree import create_root_account, create_sub_account
+    from tenants.audit.record import SYSTEM, Actor
     from tenants.db import DB, close_pool, start_pool
     from tenants.schema import migrate, wipe_all_data
 

@@ -55,11 +55,12 @@ import httpx  # noqa: E402
 
 from bench.stack import Stack, group_peak_rss_mb  # noqa: E402
 from tasks.broker import broker, is_in_process  # noqa: E402
-from tenants import apikeys, credits  # noqa: E402
-from tenants.accounts import create_root_account  # noqa: E402
-from tenants.audit import SYSTEM  # noqa: E402
+from tenants.access import apikeys  # noqa: E402
+from tenants.accounts.tree import create_root_account  # noqa: E402
+from tenants.audit.record import SYSTEM  # noqa: E402
+from tenants.credits import ledger as credits  # noqa: E402
 from tenants.db import is_sqlite  # noqa: E402
-from tenants.messages import run_sql  # noqa: E402
+from tenants.messaging.messages import run_sql  # noqa: E402
 from tenants.schema import migrate  # noqa: E402
 
 

@@ -46,8 +46,8 @@ async def _http(rounds: int) -> dict[str, float]:
     from litestar.testing import AsyncTestClient
 
     from portal.app import create_app
-    from tenants import users
-    from tenants.accounts import create_root_account
+    from tenants.access import users
+    from tenants.accounts.tree import create_root_account
     from tenants.schema import migrate
 
     await migrate()
@@ -83,7 +83,7 @@ async def _http(rounds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from tenants.composer import compose
+    from tenants.templates.composer import compose
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     results: dict[str, dict[str, float]] = {"compose_us": {}, "http_ms": {}}

@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='consent-bench-')}/bench.db"
 
-from tenants import accounts, consent  # noqa: E402
-from tenants.audit import SYSTEM  # noqa: E402
+from tenants.accounts import tree as accounts  # noqa: E402
+from tenants.audit.record import SYSTEM  # noqa: E402
+from tenants.consent import consent  # noqa: E402
 from tenants.db import DB, pool  # noqa: E402
 from tenants.phones import _parse  # noqa: E402
 from tenants.schema import migrate, wipe_all_data  # noqa: E402

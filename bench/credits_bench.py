@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='credits-bench-')}/bench.db"
 
-from tenants import accounts, credits  # noqa: E402
-from tenants.audit import SYSTEM, Actor  # noqa: E402
+from tenants.accounts import tree as accounts  # noqa: E402
+from tenants.audit.record import SYSTEM, Actor  # noqa: E402
+from tenants.credits import ledger as credits  # noqa: E402
 from tenants.db import POOL_SIZE, close_pool, database_url, is_sqlite, start_pool  # noqa: E402
 from tenants.errors import InsufficientCredits  # noqa: E402
 from tenants.schema import migrate  # noqa: E402

@@ -26,10 +26,12 @@ os.environ.setdefault("SECRET_KEY", "bench-secret")
 
 
 async def main(n: int) -> dict[str, object]:
-    from tenants import credits, inbound, sending
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
+    from tenants.credits import ledger as credits
     from tenants.db import pool
     from tenants.demo import seed_demo
+    from tenants.messaging import accept as sending
+    from tenants.messaging import inbound
     from tenants.schema import migrate, wipe_all_data
 
     async with pool():

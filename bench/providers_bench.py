@@ -39,14 +39,15 @@ import uvicorn  # noqa: E402
 
 from tasks.gateways.sinch import SinchSmsGateway  # noqa: E402
 from tasks.gateways.twilio import TwilioGateway  # noqa: E402
-from tenants import accounts, customer_webhooks  # noqa: E402
-from tenants.audit import SYSTEM  # noqa: E402
-from tenants.customer_webhooks import WebhookDelivery  # noqa: E402
+from tenants.accounts import tree as accounts  # noqa: E402
+from tenants.audit.record import SYSTEM  # noqa: E402
 from tenants.db import pool, transaction  # noqa: E402
-from tenants.dispatch import OutboundMessage  # noqa: E402
-from tenants.messages import Batch, Message  # noqa: E402
-from tenants.providers import IntegrationConfig  # noqa: E402
+from tenants.messaging.outbox import OutboundMessage  # noqa: E402
+from tenants.messaging.tables import Batch, Message  # noqa: E402
+from tenants.providers.integrations import IntegrationConfig  # noqa: E402
 from tenants.schema import migrate, wipe_all_data  # noqa: E402
+from tenants.webhooks import deliveries as customer_webhooks  # noqa: E402
+from tenants.webhooks.tables import WebhookDelivery  # noqa: E402
 
 SINCH_MESSAGES = 10_000
 TWILIO_MESSAGES = 2_000

@@ -15,8 +15,9 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from tenants import apikeys, audit, sessions, users
-from tenants.access import Grants, Principal, evaluate
+from tenants.access import apikeys, sessions, users
+from tenants.access.decide import Grants, Principal, evaluate
+from tenants.audit import record as audit
 from tenants.errors import NotFound, PermissionDenied
 
 SESSION_COOKIE = "portal_session"

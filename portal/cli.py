@@ -92,7 +92,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_create_operator(args: argparse.Namespace) -> int:
     async def create() -> int:
-        from tenants import users
+        from tenants.access import users
         from tenants.demo import ensure_platform_account
         from tenants.schema import migrate
 
@@ -116,9 +116,9 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
     async def create():  # type: ignore[no-untyped-def]
-        from tenants import apikeys
-        from tenants.accounts import get_account_by_slug
-        from tenants.audit import SYSTEM
+        from tenants.access import apikeys
+        from tenants.accounts.tree import get_account_by_slug
+        from tenants.audit.record import SYSTEM
 
         account = await get_account_by_slug(args.account)
         return await apikeys.create_api_key(

@@ -10,8 +10,9 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 
 from portal.auth import AuthState
-from tenants import branding, users
-from tenants.access import Grants, Principal
+from tenants.access import users
+from tenants.access.decide import Grants, Principal
+from tenants.branding import branding
 
 # What a page shows when no branding can be looked up (the error page, for one).
 DEFAULT_BRAND: dict[str, Any] = {

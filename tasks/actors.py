@@ -5,7 +5,8 @@ from __future__ import annotations
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
-from tenants import health, invitations
+from tenants.access import invitations
+from tenants.platform import health
 
 
 @dramatiq.actor(queue_name="health", max_retries=0, time_limit=10_000)

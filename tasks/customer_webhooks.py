@@ -8,7 +8,7 @@ import os
 import dramatiq
 
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
-from tenants import customer_webhooks
+from tenants.webhooks import deliveries as customer_webhooks
 
 
 class ReceiverFailed(Exception):

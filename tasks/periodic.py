@@ -12,7 +12,7 @@ import threading
 import dramatiq
 from dramatiq.middleware import Middleware
 
-from tenants import dispatch
+from tenants.messaging import outbox as dispatch
 
 log = logging.getLogger("portal.sweeper")
 

@@ -9,7 +9,7 @@ import dramatiq
 from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
 from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
-from tenants import dispatch
+from tenants.messaging import outbox as dispatch
 
 
 class ProviderUnavailable(Exception):

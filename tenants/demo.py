@@ -7,18 +7,17 @@ import struct
 import zlib
 from collections.abc import Callable
 
-from tenants import accounts, branding, contacts, credits, templates, users
-from tenants.access import (
-    BUILTIN_ROLES,
-    CustomRole,
-    PermissionOverride,
-    Team,
-    TeamMember,
-    format_permissions,
-)
-from tenants.audit import SYSTEM, Actor
+from tenants.access import users
+from tenants.access.decide import BUILTIN_ROLES, format_permissions
+from tenants.access.tables import CustomRole, PermissionOverride, Team, TeamMember
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.branding import branding
+from tenants.contacts import contacts
+from tenants.credits import ledger as credits
 from tenants.db import transaction
 from tenants.errors import NotFound
+from tenants.templates import templates
 
 DEMO_PASSWORD = "demo-pass-123"
 
@@ -222,7 +221,8 @@ DEMO_JOIN_REPLY = (
 
 async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
     """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
-    from tenants import contacts, keywords, numbers
+    from tenants.contacts import contacts
+    from tenants.numbers import keywords, numbers
 
     for value, owner, holder, label in DEMO_NUMBERS:
         number = await numbers.find_number(value)

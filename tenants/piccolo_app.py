@@ -4,20 +4,41 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from tenants.access import CustomRole, PermissionOverride, Team, TeamMember
-from tenants.accounts import Account
-from tenants.apikeys import ApiKey
-from tenants.audit import AuditEvent
-from tenants.branding import AccountBranding
-from tenants.consent import (
+from tenants.access.tables import (
+    ApiKey,
+    CustomRole,
+    Invitation,
+    Membership,
+    PermissionOverride,
+    SignInAttempt,
+    SignInChallenge,
+    SsoIdentity,
+    SsoProvider,
+    Team,
+    TeamMember,
+    TotpPolicy,
+    User,
+    UserSession,
+    UserTotp,
+)
+from tenants.accounts.tables import Account
+from tenants.audit.tables import AuditEvent
+from tenants.branding.tables import AccountBranding
+from tenants.consent.tables import (
     ConsentEvent,
     ConsentKeyword,
     ConsentReply,
     ConsentState,
     GlobalSuppression,
 )
-from tenants.contacts import Contact, ContactImport, ContactList, ContactListMember, ContactTag
-from tenants.credits import (
+from tenants.contacts.tables import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ContactListMember,
+    ContactTag,
+)
+from tenants.credits.tables import (
     CreditTransfer,
     LedgerEntry,
     MonthlySpend,
@@ -27,19 +48,21 @@ from tenants.credits import (
     Reservation,
     WalletSettings,
 )
-from tenants.customer_webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from tenants.health import Heartbeat
-from tenants.inbound import Conversation, InboundReply, InboundRoute
-from tenants.invitations import Invitation
-from tenants.keywords import Keyword, KeywordAction
-from tenants.messages import Batch, Campaign, Message, MessageEvent, RateBucket
-from tenants.numbers import PhoneNumber, SenderId
-from tenants.providers import ChannelDefault, ProviderIntegration, ProviderPermit
-from tenants.sessions import SignInAttempt, UserSession
-from tenants.sso import SsoIdentity, SsoProvider
-from tenants.templates import Template, TemplatePolicy, TemplateVersion
-from tenants.totp import SignInChallenge, TotpPolicy, UserTotp
-from tenants.users import Membership, User
+from tenants.messaging.tables import (
+    Batch,
+    Campaign,
+    Conversation,
+    InboundReply,
+    InboundRoute,
+    Message,
+    MessageEvent,
+    RateBucket,
+)
+from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
+from tenants.platform.tables import Heartbeat
+from tenants.providers.tables import ChannelDefault, ProviderIntegration, ProviderPermit
+from tenants.templates.tables import Template, TemplatePolicy, TemplateVersion
+from tenants.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().parent.parent / "migrations"
 

@@ -27,9 +27,9 @@ import dramatiq  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from tasks.broker import broker, is_in_process  # noqa: E402
-from tenants import users  # noqa: E402
-from tenants.accounts import create_root_account, create_sub_account  # noqa: E402
-from tenants.audit import SYSTEM  # noqa: E402
+from tenants.access import users  # noqa: E402
+from tenants.accounts.tree import create_root_account, create_sub_account  # noqa: E402
+from tenants.audit.record import SYSTEM  # noqa: E402
 from tenants.db import DB, is_sqlite  # noqa: E402
 from tenants.schema import migrate, wipe_all_data  # noqa: E402
 
@@ -212,7 +212,7 @@ def simulator(app):  # type: ignore[no-untyped-def]
 
 async def drain_credits(account_id: int) -> None:
     """Spend an account's whole balance, for tests of what happens without credits."""
-    from tenants import credits
+    from tenants.credits import ledger as credits
 
     left = await credits.balance(account_id)
     if left > 0:

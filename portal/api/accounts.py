@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 
 from portal.auth import current_grants, request_actor
-from tenants import accounts
-from tenants.accounts import AccountView
+from tenants.accounts import tree as accounts
+from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
 
 

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 
 from portal.api.accounts import _body, _opt_str
 from portal.auth import current_grants, request_actor
-from tenants import consent
+from tenants.consent import consent
 from tenants.errors import ValidationFailed
 
 

@@ -9,7 +9,7 @@ from litestar.response import Stream
 
 from portal.api.accounts import _body, _opt_str
 from portal.auth import current_grants, request_actor
-from tenants import contacts
+from tenants.contacts import contacts
 from tenants.errors import ValidationFailed
 
 

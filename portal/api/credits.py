@@ -8,7 +8,8 @@ from litestar import Controller, Request, Response, get, post
 
 from portal.api.accounts import _body, _opt_int
 from portal.auth import current_grants, request_actor
-from tenants import accounts, credits
+from tenants.accounts import tree as accounts
+from tenants.credits import ledger as credits
 from tenants.errors import ValidationFailed
 
 LEDGER_MAX = 1000

@@ -8,8 +8,8 @@ from litestar import Controller, Request, delete, get, post
 
 from portal.api.accounts import _body, _opt_int, _opt_str
 from portal.auth import current_grants, request_actor
-from tenants import keywords, numbers
 from tenants.errors import ValidationFailed
+from tenants.numbers import keywords, numbers
 
 
 def keyword_json(k: keywords.KeywordView) -> dict[str, Any]:

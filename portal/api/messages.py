@@ -10,10 +10,11 @@ from litestar import Controller, Request, Response, get, post
 
 from portal.auth import current_grants, request_actor
 from tasks.sending import dispatch_chunks
-from tenants import messages, sending
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messages import MessageFilter, MessageView
-from tenants.sending import SendRequest, SendResult
+from tenants.messaging import accept as sending
+from tenants.messaging import messages
+from tenants.messaging.accept import SendRequest, SendResult
+from tenants.messaging.messages import MessageFilter, MessageView
 
 
 def message_json(m: MessageView, *, with_events: bool = False) -> dict[str, Any]:

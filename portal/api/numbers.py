@@ -8,8 +8,8 @@ from litestar import Controller, Request, get, post
 
 from portal.api.accounts import _body, _opt_int, _opt_str
 from portal.auth import current_grants, request_actor
-from tenants import numbers
 from tenants.errors import ValidationFailed
+from tenants.numbers import numbers
 
 
 def number_json(n: numbers.NumberView) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, post
 
 from tenants.errors import ValidationFailed
-from tenants.segments import count_segments
+from tenants.templates.segments import count_segments
 
 # Counting is linear, but an unbounded body would let one request hold a worker.
 TEXT_MAX = 10_000

@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from portal.auth import current_grants
-from tenants import templates
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.templates import TemplateView
+from tenants.templates import templates
+from tenants.templates.templates import TemplateView
 
 
 def template_json(t: TemplateView) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts
+from tenants.accounts import tree as accounts
 from tenants.errors import ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

@@ -10,7 +10,8 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.pages import render
-from tenants import accounts, audit
+from tenants.accounts import tree as accounts
+from tenants.audit import record as audit
 
 PAGE_SIZE = 50
 

@@ -14,10 +14,10 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import brand_context, render
-from tenants import branding
-from tenants.accounts import AccountView
+from tenants.accounts.tree import AccountView
+from tenants.branding import branding
+from tenants.branding.logos import MAX_LOGO_BYTES, MAX_LOGO_PIXELS
 from tenants.errors import NotFound, ValidationFailed
-from tenants.logo_files import MAX_LOGO_BYTES, MAX_LOGO_PIXELS
 
 # Every branding form carries a file input, so each of its posts is multipart.
 MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)

@@ -12,8 +12,9 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import dispatch, messages
-from tenants.messages import Batch
+from tenants.messaging import messages
+from tenants.messaging import outbox as dispatch
+from tenants.messaging.tables import Batch
 
 ACTIONS = ("pause", "resume", "cancel")
 

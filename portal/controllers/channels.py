@@ -13,9 +13,9 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import providers
 from tenants.errors import ValidationFailed
-from tenants.messages import CHANNELS
+from tenants.messaging.messages import CHANNELS
+from tenants.providers import integrations as providers
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 

@@ -14,8 +14,8 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.pages import render
-from tenants import composer
-from tenants.composer import Composition
+from tenants.templates import composer
+from tenants.templates.composer import Composition
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 SAMPLE_PREFIX = "sample_"

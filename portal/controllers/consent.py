@@ -15,7 +15,9 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts, consent, consent_report
+from tenants.accounts import tree as accounts
+from tenants.consent import consent
+from tenants.consent import report as consent_report
 from tenants.errors import PermissionDenied, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

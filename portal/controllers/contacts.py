@@ -17,7 +17,9 @@ from litestar.response import Redirect, Stream
 from portal.auth import current_grants, request_actor
 from portal.config import get_settings
 from portal.pages import render
-from tenants import consent, contact_import, contacts
+from tenants.consent import consent
+from tenants.contacts import contacts
+from tenants.contacts import imports as contact_import
 from tenants.errors import ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

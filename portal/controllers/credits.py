@@ -17,8 +17,9 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts, credits
-from tenants.accounts import AccountView
+from tenants.accounts import tree as accounts
+from tenants.accounts.tree import AccountView
+from tenants.credits import ledger as credits
 from tenants.errors import Conflict, InsufficientCredits, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

@@ -9,7 +9,9 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.pages import render
-from tenants import accounts, credits, users
+from tenants.access import users
+from tenants.accounts import tree as accounts
+from tenants.credits import ledger as credits
 
 
 class DashboardController(Controller):

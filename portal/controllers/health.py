@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Controller, Response, get
 
-from tenants import health
+from tenants.platform import health
 
 PING_TIMEOUT_SECONDS = 5.0
 

@@ -15,9 +15,10 @@ from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
 from tasks.sending import dispatch_chunks
 from tasks.simulator import simulator_app
-from tenants import messages, providers
 from tenants.errors import NotFound
-from tenants.inbound import route_inbound
+from tenants.messaging import messages
+from tenants.messaging.inbound import route_inbound
+from tenants.providers import integrations as providers
 
 COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
 

@@ -14,8 +14,8 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import inbound
 from tenants.errors import Conflict, ValidationFailed
+from tenants.messaging import inbound
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 TEMPLATE = "inbox.html.jinja"

@@ -10,7 +10,7 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.controllers.session import sign_in_response
 from portal.forms import FORM, one
 from portal.pages import render
-from tenants import invitations
+from tenants.access import invitations
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 PUBLIC = {"public": True}

@@ -13,8 +13,9 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts, keywords, numbers
+from tenants.accounts import tree as accounts
 from tenants.errors import Conflict, ValidationFailed
+from tenants.numbers import keywords, numbers
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 TEMPLATE = "keywords.html.jinja"

@@ -10,9 +10,10 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.pages import render
-from tenants import messages, sending
 from tenants.errors import ValidationFailed
-from tenants.messages import STATUSES, MessageFilter
+from tenants.messaging import accept as sending
+from tenants.messaging import messages
+from tenants.messaging.messages import STATUSES, MessageFilter
 
 
 async def _day(value: str | None, account_id: int, field: str) -> datetime | None:

@@ -13,9 +13,10 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants import accounts, numbers
-from tenants.accounts import AccountView
+from tenants.accounts import tree as accounts
+from tenants.accounts.tree import AccountView
 from tenants.errors import Conflict, ValidationFailed
+from tenants.numbers import numbers
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 TEMPLATE = "numbers.html.jinja"

@@ -12,7 +12,8 @@ from litestar.response import Redirect
 
 from portal.auth import request_actor
 from portal.pages import render
-from tenants import accounts, credits
+from tenants.accounts import tree as accounts
+from tenants.credits import ledger as credits
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

@@ -13,8 +13,10 @@ from litestar.response import Redirect
 from portal.auth import request_actor
 from portal.controllers.health import broker_round_trip
 from portal.pages import render
-from tenants import accounts, health, users
+from tenants.access import users
+from tenants.accounts import tree as accounts
 from tenants.errors import ValidationFailed
+from tenants.platform import health
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 

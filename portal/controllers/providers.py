@@ -15,8 +15,9 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tasks.gateways import test_connection
-from tenants import accounts, providers
+from tenants.accounts import tree as accounts
 from tenants.errors import ValidationFailed
+from tenants.providers import integrations as providers
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 

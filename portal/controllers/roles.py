@@ -12,8 +12,8 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, many, one
 from portal.pages import render
-from tenants import people
-from tenants.access import CATALOGUE, GRANTABLE, Grants
+from tenants.access import members as people
+from tenants.access.decide import CATALOGUE, GRANTABLE, Grants
 from tenants.errors import ValidationFailed
 
 MANAGE = {"permission": "roles.manage"}

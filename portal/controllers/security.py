@@ -13,8 +13,8 @@ from portal.auth import current_grants, request_actor
 from portal.config import get_settings
 from portal.forms import FORM, one
 from portal.pages import render
-from tenants import sso, totp
-from tenants.access import Grants, Principal
+from tenants.access import sso, totp
+from tenants.access.decide import Grants, Principal
 from tenants.errors import Conflict, ValidationFailed
 
 MANAGE = {"permission": "settings.manage"}

@@ -17,10 +17,13 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
 from tasks.sending import dispatch_chunks
-from tenants import contacts, numbers, sending, templates
+from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
-from tenants.messages import CHANNELS
-from tenants.sending import SendRequest
+from tenants.messaging import accept as sending
+from tenants.messaging.accept import SendRequest
+from tenants.messaging.messages import CHANNELS
+from tenants.numbers import numbers
+from tenants.templates import templates
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 FIELDS = (

@@ -14,9 +14,9 @@ from litestar.response import Redirect
 from portal.auth import SESSION_COOKIE, AuthState
 from portal.config import get_settings
 from portal.pages import render
-from tenants import sessions, totp, users
-from tenants.access import Principal, decide
-from tenants.accounts import get_account
+from tenants.access import sessions, totp, users
+from tenants.access.decide import Principal, decide
+from tenants.accounts.tree import get_account
 from tenants.errors import NotFound, RateLimited, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

@@ -13,7 +13,7 @@ from portal.config import get_settings
 from portal.controllers.session import sign_in_response
 from portal.forms import FORM, one
 from portal.pages import render
-from tenants import sso
+from tenants.access import sso
 from tenants.errors import NotFound
 
 PUBLIC = {"public": True}

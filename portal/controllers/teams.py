@@ -12,8 +12,8 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.users import assignable_roles
 from portal.forms import FORM, one
 from portal.pages import render
-from tenants import people
-from tenants.access import Grants
+from tenants.access import members as people
+from tenants.access.decide import Grants
 from tenants.errors import ValidationFailed
 
 MANAGE = {"permission": "users.manage"}

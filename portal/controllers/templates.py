@@ -14,9 +14,9 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
-from tenants import templates
 from tenants.errors import Conflict, NotFound, ValidationFailed
-from tenants.templates import TemplateDetail
+from tenants.templates import templates
+from tenants.templates.templates import TemplateDetail
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 LIST_FILTERS = ("active", "approved", "draft", "archived")

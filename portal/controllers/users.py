@@ -13,8 +13,10 @@ from portal.auth import current_grants, request_actor
 from portal.config import get_settings
 from portal.forms import FORM, int_list, one
 from portal.pages import render
-from tenants import invitations, mail, people
-from tenants.access import CATALOGUE, Grants
+from tenants import mail
+from tenants.access import invitations
+from tenants.access import members as people
+from tenants.access.decide import CATALOGUE, Grants
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 
 MANAGE = {"permission": "users.manage"}

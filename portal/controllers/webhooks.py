@@ -14,8 +14,8 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tasks.customer_webhooks import deliver_webhook_event
-from tenants import customer_webhooks
 from tenants.errors import ValidationFailed
+from tenants.webhooks import deliveries as customer_webhooks
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 LOG_FILTERS = ("pending", "delivered", "failed")

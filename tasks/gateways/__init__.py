@@ -15,9 +15,9 @@ from tasks.gateways.messagemedia import MessageMediaGateway
 from tasks.gateways.simulator import SimulatorGateway
 from tasks.gateways.sinch import SinchConversationGateway, SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
-from tenants import providers
-from tenants.dispatch import Gateway, ProviderGone
 from tenants.errors import NotFound
+from tenants.messaging.outbox import Gateway, ProviderGone
+from tenants.providers import integrations as providers
 
 BUILDERS: dict[str, type[IntegrationGateway]] = {
     g.kind: g

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 
 from tasks.gateways.http import CallbackRequest, ConnectionCheck
-from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.errors import ValidationFailed
-from tenants.messages import InboundReport
-from tenants.providers import KINDS, IntegrationConfig, ProviderEvent
+from tenants.messaging.messages import InboundReport
+from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.integrations import KINDS, IntegrationConfig, ProviderEvent
 
 
 class RequestRefused(Exception):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tenants.dispatch import TransientProviderError
+from tenants.messaging.outbox import TransientProviderError
 
 # Answers after which the provider did not process the request: safe to send it again.
 NOT_PROCESSED = frozenset({429, 503})

@@ -19,10 +19,10 @@ from tasks.gateways.base import (
     submit_splitting,
 )
 from tasks.gateways.http import CallbackRequest, ConnectionCheck, ProviderHttp, json_or_empty
-from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
-from tenants.messages import InboundReport
-from tenants.provider_codes import provider_code
-from tenants.providers import ALNUM_SENDER, IntegrationConfig, ProviderEvent
+from tenants.messaging.messages import InboundReport
+from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.codes import provider_code
+from tenants.providers.integrations import ALNUM_SENDER, IntegrationConfig, ProviderEvent
 
 API = "https://api.messagemedia.com/v1"
 MAX_BATCH = 100  # the Messages API takes at most 100 messages per request

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messages import InboundReport, StatusReport
+from tenants.messaging.messages import InboundReport, StatusReport
+from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
 
 SECRET_HEADER = "x-simulator-secret"
 

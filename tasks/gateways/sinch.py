@@ -31,11 +31,11 @@ from tasks.gateways.http import (
     gather_limited,
     json_or_empty,
 )
-from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.errors import PermissionDenied
-from tenants.messages import InboundReport
-from tenants.provider_codes import provider_code
-from tenants.providers import IntegrationConfig, ProviderEvent
+from tenants.messaging.messages import InboundReport
+from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.codes import provider_code
+from tenants.providers.integrations import IntegrationConfig, ProviderEvent
 
 REFERENCE_PREFIX = "portal:"
 # Sinch accepts up to 1000 recipients per batch; the client reference that names our
@@ -535,7 +535,7 @@ class SinchConversationGateway(IntegrationGateway):
 
 
 def _conversation_code(code: Any) -> str:
-    from tenants.messages import ERROR_CODES
+    from tenants.messaging.messages import ERROR_CODES
 
     text = str(code or "UNKNOWN")
     # Sinch's reasons share names with the platform's codes (RECIPIENT_NOT_REACHABLE...).

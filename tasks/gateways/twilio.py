@@ -22,11 +22,11 @@ from tasks.gateways.http import (
     gather_limited,
     json_or_empty,
 )
-from tenants.dispatch import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messages import InboundReport
-from tenants.provider_codes import provider_code
-from tenants.providers import IntegrationConfig, ProviderEvent
+from tenants.messaging.messages import InboundReport
+from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.codes import provider_code
+from tenants.providers.integrations import IntegrationConfig, ProviderEvent
 
 API = "https://api.twilio.com/2010-04-01"
 # Twilio's MessageStatus -> ours; queued/accepted/sending/scheduled are not applied.

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from tenants import apikeys
-from tenants.audit import SYSTEM
+from tenants.access import apikeys
+from tenants.audit.record import SYSTEM
 
 
 def basic(key_id: str, secret: str) -> dict[str, str]:

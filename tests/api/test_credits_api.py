@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tenants import credits
-from tenants.audit import Actor
+from tenants.audit.record import Actor
+from tenants.credits import ledger as credits
 
 
 async def fund(account_id: int, amount: int) -> None:

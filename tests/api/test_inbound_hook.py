@@ -12,10 +12,14 @@ import json
 import httpx
 import respx
 
-from tenants import consent, credits, customer_webhooks, keywords, numbers
-from tenants.audit import SYSTEM
-from tenants.consent import ConsentEvent
-from tenants.messages import FINAL_STATUSES, Message
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.consent.tables import ConsentEvent
+from tenants.credits import ledger as credits
+from tenants.messaging.messages import FINAL_STATUSES
+from tenants.messaging.tables import Message
+from tenants.numbers import keywords, numbers
+from tenants.webhooks import deliveries as customer_webhooks
 
 PHONE = "+61412345678"
 SECRET = {"X-Simulator-Secret": "simulator-secret"}
@@ -100,7 +104,7 @@ async def test_forwarded_keyword_is_posted_signed_and_retried(demo, monkeypatch)
         url="https://rx.example.test/inbound",
         events=("inbound",),
     )
-    from tenants import inbound
+    from tenants.messaging import inbound
 
     await inbound.route_inbound("fw-1", PHONE, "+61480000000", "callme tomorrow")
     (delivery_id,) = await customer_webhooks.take_due()

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tenants import consent, credits, numbers
-from tenants.audit import SYSTEM
-from tenants.messages import FINAL_STATUSES, Message
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.credits import ledger as credits
+from tenants.messaging.messages import FINAL_STATUSES
+from tenants.messaging.tables import Message
+from tenants.numbers import numbers
 
 NUMBERS = ["+61400000001", "+61400000002", "+61400000003"]
 

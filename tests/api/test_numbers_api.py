@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tenants import apikeys, numbers
-from tenants.audit import SYSTEM
+from tenants.access import apikeys
+from tenants.audit.record import SYSTEM
+from tenants.numbers import numbers
 from tests.api.conftest import basic
 
 

@@ -13,9 +13,11 @@ from urllib.parse import parse_qs
 import httpx
 import respx
 
-from tenants import credits, numbers, providers
-from tenants.audit import SYSTEM
-from tenants.messages import Message
+from tenants.audit.record import SYSTEM
+from tenants.credits import ledger as credits
+from tenants.messaging.tables import Message
+from tenants.numbers import numbers
+from tenants.providers import integrations as providers
 
 SID = "AC" + "c" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"

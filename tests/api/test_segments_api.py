@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenants.segments import count_segments
+from tenants.templates.segments import count_segments
 
 
 @pytest.mark.parametrize(

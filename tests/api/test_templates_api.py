@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tenants import templates
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.templates import templates
 
 
 async def _template(account_id: int, name: str, *, approve: bool, shared: bool = True) -> int:

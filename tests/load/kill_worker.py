@@ -49,11 +49,12 @@ os.environ.update(ENV)
 
 from bench.stack import Stack  # noqa: E402
 from tasks.sending import dispatch_chunks  # noqa: E402
-from tenants import credits, sending  # noqa: E402
-from tenants.accounts import create_root_account  # noqa: E402
-from tenants.audit import SYSTEM  # noqa: E402
+from tenants.accounts.tree import create_root_account  # noqa: E402
+from tenants.audit.record import SYSTEM  # noqa: E402
+from tenants.credits import ledger as credits  # noqa: E402
 from tenants.db import DB  # noqa: E402
-from tenants.messages import FINAL_STATUSES, run_sql  # noqa: E402
+from tenants.messaging import accept as sending  # noqa: E402
+from tenants.messaging.messages import FINAL_STATUSES, run_sql  # noqa: E402
 from tenants.schema import migrate  # noqa: E402
 
 

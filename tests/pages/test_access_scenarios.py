@@ -5,9 +5,10 @@ deny override on contacts.export is refused on every export path until it is lif
 
 from __future__ import annotations
 
-from tenants import apikeys, people
-from tenants.access import Principal, decide
-from tenants.audit import SYSTEM
+from tenants.access import apikeys
+from tenants.access import members as people
+from tenants.access.decide import Principal, decide
+from tenants.audit.record import SYSTEM
 from tests.api.conftest import basic
 from tests.conftest import login
 from tests.pages.test_role_route_matrix import ROUTES, RouteCase
@@ -118,7 +119,7 @@ async def test_api_key_of_a_sender_follows_its_role_not_any_person(client, world
 async def test_free_text_send_follows_overrides_on_the_send_page(client, world):
     """The send page asks decide() for messages.send: a deny override on a Sender stops free
     text (403, nothing written), a grant override lets Support type it."""
-    from tenants.messages import Message
+    from tenants.messaging.tables import Message
     from tests.pages.test_sending_pages import HX, form, fund
 
     owner = person(world, "Owner")

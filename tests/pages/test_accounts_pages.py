@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import accounts
+from tenants.accounts import tree as accounts
 from tests.conftest import csrf_token, login
 
 HX = {"HX-Request": "true"}
 
 
 async def test_tree_lists_children_and_loads_grandchildren_on_demand(client, world):
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
 
     grand = await accounts.create_sub_account(
         actor=SYSTEM,

@@ -7,9 +7,9 @@ import re
 
 from litestar.testing import AsyncTestClient
 
-from tenants import people
-from tenants.apikeys import ApiKey
-from tenants.audit import AuditEvent
+from tenants.access import members as people
+from tenants.access.tables import ApiKey
+from tenants.audit.tables import AuditEvent
 from tests.api.conftest import basic
 from tests.conftest import login
 
@@ -74,8 +74,8 @@ async def test_key_role_cannot_exceed_the_creator(client, world):
 
 
 async def test_another_tenants_key_cannot_be_revoked(client, world):
-    from tenants.apikeys import create_api_key
-    from tenants.audit import SYSTEM
+    from tenants.access.apikeys import create_api_key
+    from tenants.audit.record import SYSTEM
 
     await create_api_key(actor=SYSTEM, account_id=world.accounts["beta"], name="b", role="Sender")
     token = await login(client, world.users["Owner"])
@@ -124,7 +124,7 @@ async def test_audit_page_filters_and_shows_before_and_after(client, world):
 async def test_audit_of_another_tenant_is_not_shown_and_viewer_is_refused(client, world):
     owner_b = "owner@beta.test"
     g = await people.member_grants(world.accounts["beta"], world.user_ids[owner_b])
-    from tenants.audit import Actor
+    from tenants.audit.record import Actor
 
     await people.create_team(Actor(label=owner_b), g, name="Beta team", role="Viewer")
     await login(client, world.users["Owner"])

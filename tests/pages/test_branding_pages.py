@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tenants import branding
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.branding import branding
 from tenants.demo import northwind_logo_png
 from tests.conftest import csrf_token, login
 

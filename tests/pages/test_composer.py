@@ -155,8 +155,8 @@ async def test_the_counter_needs_a_signed_in_user(client, world):
 
 
 async def test_custom_contact_fields_are_known_merge_fields(client, world):
-    from tenants import contacts
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
+    from tenants.contacts import contacts
 
     await contacts.create_contact(
         actor=SYSTEM,
@@ -187,8 +187,8 @@ async def test_custom_contact_fields_are_known_merge_fields(client, world):
 
 
 async def test_cost_follows_the_accounts_sms_price(client, world):
-    from tenants import credits
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
+    from tenants.credits import ledger as credits
 
     await credits.set_price(
         actor=SYSTEM,

@@ -3,8 +3,9 @@ the opt-out report (no numbers), the operator's global suppression list."""
 
 from __future__ import annotations
 
-from tenants import consent, contacts
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.contacts import contacts
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}

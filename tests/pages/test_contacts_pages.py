@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-from tenants import consent, contacts
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.contacts import contacts
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}

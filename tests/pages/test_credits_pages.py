@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import io
 
-from tenants import access, accounts, credits
-from tenants.audit import SYSTEM, Actor
+from tenants.access import decide as access
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.credits import ledger as credits
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}

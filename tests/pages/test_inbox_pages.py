@@ -3,9 +3,11 @@ through the send pipeline (consent, credits); each account sees only its own inb
 
 from __future__ import annotations
 
-from tenants import consent, credits, inbound
-from tenants.audit import SYSTEM
-from tenants.messages import Message
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.credits import ledger as credits
+from tenants.messaging import inbound
+from tenants.messaging.tables import Message
 from tests.conftest import drain_credits, login
 
 HX = {"HX-Request": "true"}

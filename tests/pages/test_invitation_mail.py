@@ -114,8 +114,9 @@ async def test_without_smtp_only_the_link_is_shown(client, world, monkeypatch):
 
 
 async def test_actor_skips_an_invitation_no_longer_pending(world, smtp):
-    from tenants import invitations, people
-    from tenants.audit import Actor
+    from tenants.access import invitations
+    from tenants.access import members as people
+    from tenants.audit.record import Actor
 
     owner = world.users["Owner"]
     grants = await people.member_grants(world.accounts["alpha"], world.user_ids[owner])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tenants import keywords, numbers
-from tenants.audit import SYSTEM
-from tenants.customer_webhooks import WebhookSubscription
+from tenants.audit.record import SYSTEM
+from tenants.numbers import keywords, numbers
+from tenants.webhooks.tables import WebhookSubscription
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}

@@ -3,7 +3,7 @@ who sees the page and which numbers."""
 
 from __future__ import annotations
 
-from tenants import numbers
+from tenants.numbers import numbers
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tenants import accounts, users
+from tenants.access import users
+from tenants.accounts import tree as accounts
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}

@@ -10,9 +10,9 @@ import re
 import httpx
 import respx
 
-from tenants import providers
-from tenants.audit import SYSTEM
-from tenants.customer_webhooks import WebhookDelivery
+from tenants.audit.record import SYSTEM
+from tenants.providers import integrations as providers
+from tenants.webhooks.tables import WebhookDelivery
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
@@ -179,7 +179,7 @@ async def test_webhooks_page_shows_the_secret_once_the_log_and_resends(client, w
     assert r.status_code == 201 and "shown once" in r.text
     secret = re.search(r'value="(whsec_[^"]+)"', r.text).group(1)
     assert secret not in (await client.get("/webhooks")).text
-    from tenants.customer_webhooks import queue_status_events
+    from tenants.webhooks.deliveries import queue_status_events
     from tests.unit.test_customer_webhooks import outbox
 
     ids = await outbox(world.accounts["alpha"], ["+61400000001"])

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from litestar.handlers import HTTPRouteHandler
 
 from portal.app import create_app
-from tenants import apikeys
-from tenants.access import BUILTIN_ROLES
-from tenants.audit import SYSTEM
+from tenants.access import apikeys
+from tenants.access.decide import BUILTIN_ROLES
+from tenants.audit.record import SYSTEM
 from tests.api.conftest import basic
 from tests.conftest import login
 

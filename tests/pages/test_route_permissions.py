@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 
 from portal.app import create_app
-from tenants.access import CATALOGUE
+from tenants.access.decide import CATALOGUE
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Public state-changing routes, each with the reason it needs no permission.

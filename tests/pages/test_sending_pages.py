@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
-from tenants import credits, messages, templates
-from tenants.audit import SYSTEM
-from tenants.messages import Batch, Message
+from tenants.audit.record import SYSTEM
+from tenants.credits import ledger as credits
+from tenants.messaging import messages
+from tenants.messaging.tables import Batch, Message
+from tenants.templates import templates
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}

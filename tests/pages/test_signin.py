@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenants.sessions import UserSession
+from tenants.access.tables import UserSession
 from tests.conftest import PASSWORD, csrf_token, login
 
 
@@ -102,7 +102,7 @@ async def test_logout_ends_the_session(client, world):
 
 
 async def test_switch_account_between_memberships(client, world):
-    from tenants import users
+    from tenants.access import users
 
     email = world.users["Owner"]
     await users.add_membership(
@@ -126,8 +126,8 @@ async def test_switch_account_between_memberships(client, world):
 
 
 async def test_suspended_user_cannot_sign_in(client, world):
-    from tenants import accounts
-    from tenants.audit import SYSTEM
+    from tenants.accounts import tree as accounts
+    from tenants.audit.record import SYSTEM
 
     await accounts.set_status(
         actor=SYSTEM,

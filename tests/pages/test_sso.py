@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tenants import invitations, people, secrets_box, sso
-from tenants.audit import AuditEvent
-from tenants.sessions import UserSession
-from tenants.users import User
+from tenants import secrets_box
+from tenants.access import invitations, sso
+from tenants.access import members as people
+from tenants.access.tables import User, UserSession
+from tenants.audit.tables import AuditEvent
 from tests.conftest import login
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider
 
@@ -35,7 +36,7 @@ async def configured(provider, world):
 
 async def configure(client, world, provider, secret=CLIENT_SECRET, via_page=False):
     if not via_page:
-        from tenants.audit import Actor
+        from tenants.audit.record import Actor
 
         owner = world.users["Owner"]
         grants = await people.member_grants(world.accounts["alpha"], world.user_ids[owner])
@@ -114,7 +115,7 @@ async def test_first_sign_in_of_an_invited_email_links_and_joins(client, world, 
     owner_g = await people.member_grants(
         world.accounts["alpha"], world.user_ids[world.users["Owner"]]
     )
-    from tenants.audit import Actor
+    from tenants.audit.record import Actor
 
     await invitations.invite_user(
         Actor(user_id=world.user_ids[world.users["Owner"]], label=world.users["Owner"]),

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tenants import templates
-from tenants.audit import Actor
+from tenants.audit.record import Actor
+from tenants.templates import templates
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}

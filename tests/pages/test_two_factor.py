@@ -8,9 +8,9 @@ import time
 
 import pyotp
 
-from tenants import totp
-from tenants.audit import AuditEvent
-from tenants.sessions import UserSession
+from tenants.access import totp
+from tenants.access.tables import UserSession
+from tenants.audit.tables import AuditEvent
 from tests.conftest import PASSWORD, csrf_token, login
 
 HX = {"HX-Request": "true"}

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 
-from tenants import people
-from tenants.access import PermissionOverride, Principal, decide
-from tenants.audit import AuditEvent
+from tenants.access import members as people
+from tenants.access.decide import Principal, decide
+from tenants.access.tables import Invitation, Membership, PermissionOverride, User
+from tenants.audit.tables import AuditEvent
 from tenants.clock import now
-from tenants.invitations import Invitation
-from tenants.users import Membership, User
 from tests.conftest import PASSWORD, csrf_token, login
 
 HX = {"HX-Request": "true"}
@@ -271,6 +270,6 @@ async def test_roles_page_defines_a_custom_role_and_builtins_are_read_only(clien
 
 
 async def _account(world, slug):
-    from tenants.accounts import get_account
+    from tenants.accounts.tree import get_account
 
     return await get_account(world.accounts[slug])

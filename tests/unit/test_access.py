@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import accounts
-from tenants.access import BUILTIN_ROLES, CATALOGUE, Principal, decide
-from tenants.audit import SYSTEM
+from tenants.access.decide import BUILTIN_ROLES, CATALOGUE, Principal, decide
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM
 
 
 def person(world, email: str) -> Principal:

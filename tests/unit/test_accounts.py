@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import accounts
-from tenants.audit import SYSTEM, AuditEvent
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM
+from tenants.audit.tables import AuditEvent
 from tenants.errors import NotFound, ValidationFailed
 
 

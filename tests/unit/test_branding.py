@@ -7,9 +7,10 @@ import asyncio
 
 import pytest
 
-from tenants import branding
-from tenants.accounts import create_sub_account
-from tenants.audit import SYSTEM, AuditEvent
+from tenants.accounts.tree import create_sub_account
+from tenants.audit.record import SYSTEM
+from tenants.audit.tables import AuditEvent
+from tenants.branding import branding
 from tenants.demo import northwind_logo_png, png_bytes
 from tenants.errors import NotFound, ValidationFailed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenants.composer import apply_replacement, compose, gsm_replacement
+from tenants.templates.composer import apply_replacement, compose, gsm_replacement
 
 
 def test_plain_text_is_counted_exactly():

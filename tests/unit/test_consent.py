@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenants import accounts, consent
-from tenants.audit import SYSTEM, Actor, AuditEvent
-from tenants.consent import (
-    ConsentEvent,
-    channel_group,
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.audit.tables import AuditEvent
+from tenants.consent import consent
+from tenants.consent.consent import (
     classify_keyword,
     confirmation_reply,
     explain,
@@ -21,6 +21,7 @@ from tenants.consent import (
     record_opt_out,
     resolve_consent_scope,
 )
+from tenants.consent.tables import ConsentEvent, channel_group
 from tenants.demo import seed_demo
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tenants.phones import normalize_phone

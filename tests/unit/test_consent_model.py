@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenants import accounts, consent
-from tenants.accounts import Account
-from tenants.audit import SYSTEM
-from tenants.consent import ConsentEvent, filter_recipients
+from tenants.accounts import tree as accounts
+from tenants.accounts.tables import Account
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.consent.consent import filter_recipients
+from tenants.consent.tables import ConsentEvent
 from tenants.schema import wipe_all_data
 
 PHONES = ["+61412000001", "+61412000002", "+61412000003"]

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from tenants import consent
-from tenants.consent import FILTER_CHUNK, GlobalSuppression, filter_recipients
+from tenants.consent import consent
+from tenants.consent.consent import FILTER_CHUNK, filter_recipients
+from tenants.consent.tables import GlobalSuppression
 from tenants.db import DB
 
 N = 100_000

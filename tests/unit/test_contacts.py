@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import consent, contacts
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.contacts import contacts
 from tenants.errors import NotFound
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import accounts, credits
-from tenants.audit import SYSTEM, Actor, AuditEvent
-from tenants.credits import LedgerEntry
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.audit.tables import AuditEvent
+from tenants.credits import ledger as credits
+from tenants.credits.tables import LedgerEntry
 from tenants.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 
 FINANCE = Actor(user_id=None, label="finance@alpha.test")

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from piccolo.engine.postgres import PostgresEngine
 
-from tenants import credits
-from tenants.audit import SYSTEM, Actor
+from tenants.audit.record import SYSTEM, Actor
+from tenants.credits import ledger as credits
 from tenants.db import DB
 from tenants.errors import InsufficientCredits
 

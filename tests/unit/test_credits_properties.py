@@ -7,8 +7,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenants import accounts, credits
-from tenants.audit import SYSTEM, Actor
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.credits import ledger as credits
 from tenants.errors import Conflict, InsufficientCredits
 from tenants.schema import wipe_all_data
 

@@ -18,10 +18,12 @@ import pytest
 import uvicorn
 
 from tasks.customer_webhooks import deliver_webhook_event, dispatch_pending
-from tenants import customer_webhooks, messages
-from tenants.audit import SYSTEM
-from tenants.customer_webhooks import WebhookDelivery
-from tenants.messages import Batch, Campaign, Message, StatusReport
+from tenants.audit.record import SYSTEM
+from tenants.messaging import messages
+from tenants.messaging.messages import StatusReport
+from tenants.messaging.tables import Batch, Campaign, Message
+from tenants.webhooks import deliveries as customer_webhooks
+from tenants.webhooks.tables import WebhookDelivery
 
 
 def free_port() -> int:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.gateways import gateway_for
-from tenants import dispatch, messages
-from tenants.messages import Batch, Message, MessageEvent, StatusReport, can_apply
+from tenants.messaging import messages
+from tenants.messaging import outbox as dispatch
+from tenants.messaging.messages import StatusReport, can_apply
+from tenants.messaging.tables import Batch, Message, MessageEvent
 
 
 async def make_outbox(account_id: int, numbers: list[str], *, cost: int = 0, state: str = "active"):
@@ -167,7 +169,7 @@ async def test_paused_batches_are_held_and_resume_later(world, simulator):
     batch_id, ids = await make_outbox(account, ["+61400000001"], state="paused")
     outcome = await dispatch.submit_chunk(ids, gateway_for)
     assert outcome.claimed == 0 and await status_of(ids[0]) == "enqueued"
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
 
     await messages.set_batch_state(SYSTEM, account_id=account, batch_id=batch_id, action="resume")
     outcome = await dispatch.submit_chunk(ids, gateway_for)

@@ -3,8 +3,8 @@ templates, sales sends but does not export, and a team member holds an extra pri
 
 from __future__ import annotations
 
-from tenants import users
-from tenants.access import Principal, decide
+from tenants.access import users
+from tenants.access.decide import Principal, decide
 from tenants.demo import seed_demo
 
 

@@ -8,20 +8,17 @@ import json
 
 import pytest
 
-from tenants import (
-    consent,
-    contacts,
-    credits,
-    customer_webhooks,
-    inbound,
-    keywords,
-    numbers,
-    sending,
-)
-from tenants.audit import SYSTEM
-from tenants.consent import ConsentEvent
-from tenants.customer_webhooks import WebhookDelivery
-from tenants.messages import Message
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.consent.tables import ConsentEvent
+from tenants.contacts import contacts
+from tenants.credits import ledger as credits
+from tenants.messaging import accept as sending
+from tenants.messaging import inbound
+from tenants.messaging.tables import Message
+from tenants.numbers import keywords, numbers
+from tenants.webhooks import deliveries as customer_webhooks
+from tenants.webhooks.tables import WebhookDelivery
 from tests.conftest import drain_credits
 
 PHONE = "+61412345678"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import keywords, numbers
-from tenants.audit import SYSTEM
-from tenants.contacts import ContactList
+from tenants.audit.record import SYSTEM
+from tenants.contacts.tables import ContactList
 from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.numbers import keywords, numbers
 
 
 async def shared_number() -> numbers.NumberView:
@@ -42,7 +42,7 @@ async def test_compliance_words_cannot_be_claimed(demo, word):
 
 
 async def test_a_masters_added_opt_out_word_is_compliance_too(demo):
-    from tenants import consent
+    from tenants.consent import consent
 
     await consent.set_custom_keywords(
         actor=SYSTEM, account_id=demo["northwind"], kind="opt_out", words=["NOMORE"]

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tenants.branding.logos import inspect_logo
 from tenants.demo import northwind_logo_png, png_bytes
 from tenants.errors import ValidationFailed
-from tenants.logo_files import inspect_logo
 
 # A 12×5 baseline JPEG drawn by Chromium's canvas encoder.
 JPEG_12X5 = base64.b64decode(

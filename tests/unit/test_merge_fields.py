@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenants.merge_fields import fields_in, render, unknown_fields
+from tenants.templates.merge_fields import fields_in, render, unknown_fields
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import numbers
-from tenants.audit import SYSTEM, AuditEvent
+from tenants.audit.record import SYSTEM
+from tenants.audit.tables import AuditEvent
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.numbers import numbers
 
 
 def values(senders: list[numbers.SenderView]) -> list[str]:
@@ -183,7 +184,7 @@ async def test_sender_id_for_another_tree_is_not_found(world, demo):
 
 
 async def test_sending_refuses_a_sender_the_account_may_not_use(demo):
-    from tenants import sending
+    from tenants.messaging import accept as sending
 
     request = sending.SendRequest(
         account_id=demo["sydney"],

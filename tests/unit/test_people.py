@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import people
-from tenants.access import CATALOGUE, PermissionOverride, Principal, decide, evaluate
-from tenants.accounts import get_account
-from tenants.audit import AuditEvent
+from tenants.access import members as people
+from tenants.access.decide import CATALOGUE, Principal, decide, evaluate
+from tenants.access.tables import PermissionOverride
+from tenants.accounts.tree import get_account
+from tenants.audit.tables import AuditEvent
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
 from tests.conftest import make_user
 
@@ -88,8 +89,8 @@ async def test_grant_override_beats_missing_role_permission(world):
 def test_deny_beats_grant_among_overrides():
     from datetime import UTC, datetime
 
-    from tenants.access import Grants, Override, RoleSource
-    from tenants.accounts import AccountView
+    from tenants.access.decide import Grants, Override, RoleSource
+    from tenants.accounts.tree import AccountView
 
     account = AccountView(1, "A", "a", "master", None, "/1/", 0, "active", "inherit", 0)
     at = datetime(2026, 11, 22, tzinfo=UTC)

@@ -20,8 +20,8 @@ from tasks.gateways.http import CallbackRequest
 from tasks.gateways.messagemedia import MessageMediaGateway
 from tasks.gateways.sinch import SinchConversationGateway, SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
-from tenants.dispatch import OutboundMessage, TransientProviderError
-from tenants.providers import IntegrationConfig
+from tenants.messaging.outbox import OutboundMessage, TransientProviderError
+from tenants.providers.integrations import IntegrationConfig
 
 SID = "AC" + "a" * 32
 TOKEN = "f" * 32
@@ -552,7 +552,7 @@ async def test_twilio_error_bodies_become_rejected_with_twilio_codes():
     )
     (result,) = await twilio().submit([msg(1, "+61")])
     assert not result.accepted and result.error_code == "twilio:21211"
-    from tenants.messages import explain_error
+    from tenants.messaging.messages import explain_error
 
     assert "not a valid phone number" in explain_error(result.error_code)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from tenants import providers
-from tenants.audit import SYSTEM, AuditEvent
+from tenants.audit.record import SYSTEM
+from tenants.audit.tables import AuditEvent
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messages import Message
-from tenants.providers import ProviderIntegration
+from tenants.messaging.tables import Message
+from tenants.providers import integrations as providers
+from tenants.providers.tables import ProviderIntegration
 
 SID = "AC" + "1" * 32
 TOKEN = "abcdef0123456789abcdef0123456789"
@@ -166,8 +167,8 @@ async def test_a_channel_can_only_use_a_provider_that_offers_it(world):
 
 
 async def test_sending_uses_the_accounts_provider_for_the_channel(world):
-    from tenants import credits
-    from tenants.sending import SendRequest, accept_send
+    from tenants.credits import ledger as credits
+    from tenants.messaging.accept import SendRequest, accept_send
 
     twilio = await platform_twilio(world)
     alpha = world.accounts["alpha"]

@@ -34,7 +34,7 @@ import smsutil
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenants.segments import (
+from tenants.templates.segments import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     GSM_LOOKALIKES,

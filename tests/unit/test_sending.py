@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenants import consent, contacts, credits, sending
-from tenants.audit import SYSTEM
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.contacts import contacts
+from tenants.credits import ledger as credits
 from tenants.errors import Conflict, InsufficientCredits, PermissionDenied, ValidationFailed
-from tenants.messages import Batch, Message
-from tenants.sending import SendRequest, destination_country
+from tenants.messaging import accept as sending
+from tenants.messaging.accept import SendRequest, destination_country
+from tenants.messaging.tables import Batch, Message
 
 
 async def fund(account_id: int, amount: int = 1000) -> None:

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from tenants import templates
-from tenants.audit import Actor, AuditEvent
+from tenants.audit.record import Actor
+from tenants.audit.tables import AuditEvent
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.templates import templates
 
 ALICE = Actor(user_id=101, label="alice@example.test")
 BOB = Actor(user_id=102, label="bob@example.test")

@@ -1,0 +1,1 @@
+"""Who may do what: users, memberships, roles, teams, overrides, keys, sessions."""

@@ -1,0 +1,399 @@
+"""Single sign-on: a master's OpenID Connect provider for its tree (client secret kept
+encrypted), the authorization-code flow with PKCE S256 through Authlib, ID-token checks
+with joserfc (signature, issuer, audience, expiry, nonce), and linking people to it.
+
+A person may sign in through the provider when they are already a member of an account
+in the tree, or hold a pending invitation there (the first sign-in accepts it); anyone
+else is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from tenants import secrets_box
+from tenants.access import invitations, users
+from tenants.access.decide import Grants
+from tenants.access.tables import Membership, SsoIdentity, SsoProvider
+from tenants.accounts.tree import AccountView, get_account, get_account_by_slug
+from tenants.audit import record as audit
+from tenants.clock import now
+from tenants.db import transaction
+from tenants.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+FLOW_LIFETIME_SECONDS = 600
+HTTP_TIMEOUT_SECONDS = 10.0
+SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class SsoFailed(DomainError):
+    """The provider's answer could not be trusted or the flow broke; nobody signs in."""
+
+    code = "sso_failed"
+
+
+class SsoRefused(DomainError):
+    """The provider vouched for someone who has no place in this tree."""
+
+    code = "sso_refused"
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    id: int
+    account_id: int
+    account_name: str
+    account_slug: str
+    issuer: str
+    client_id: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class StartedFlow:
+    authorize_url: str
+    state_blob: str  # encrypted; kept by the browser in a cookie until the callback
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user_id: int
+    email: str
+    account_id: int  # where the person starts working
+    next_path: str
+
+
+def validate_issuer(issuer: str) -> str | None:
+    """HTTPS, or plain HTTP to a loopback host (development and tests)."""
+    parsed = urlparse(issuer)
+    if parsed.scheme == "https" and parsed.hostname:
+        return None
+    if parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS:
+        return None
+    return "The issuer must be an https:// URL."
+
+
+def _view(row: dict[str, Any]) -> ProviderView:
+    return ProviderView(
+        id=row["id"],
+        account_id=row["account.id"],
+        account_name=row["account.name"],
+        account_slug=row["account.slug"],
+        issuer=row["issuer"],
+        client_id=row["client_id"],
+        enabled=row["enabled"],
+    )
+
+
+_COLUMNS = (
+    SsoProvider.id,
+    SsoProvider.account.id,
+    SsoProvider.account.name,
+    SsoProvider.account.slug,
+    SsoProvider.issuer,
+    SsoProvider.client_id,
+    SsoProvider.enabled,
+)
+
+
+async def provider_for_account(root_account_id: int) -> ProviderView | None:
+    row = await SsoProvider.select(*_COLUMNS).where(SsoProvider.account == root_account_id).first()
+    return _view(row) if row else None
+
+
+async def provider_for_tree(account: AccountView) -> ProviderView | None:
+    """The provider of the master at the root of the account's tree, if any."""
+    return await provider_for_account(account.ancestor_ids[0])
+
+
+async def provider_for_slug(slug: str) -> ProviderView:
+    """The enabled provider of the master with this slug; NotFound otherwise."""
+    try:
+        account = await get_account_by_slug((slug or "").strip().lower())
+    except NotFound:
+        raise NotFound("no single sign-on for this organisation") from None
+    provider = await provider_for_account(account.id) if account.is_root else None
+    if provider is None or not provider.enabled:
+        raise NotFound("no single sign-on for this organisation")
+    return provider
+
+
+async def configure_provider(
+    actor: audit.Actor,
+    grants: Grants,
+    *,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    enabled: bool = True,
+) -> ProviderView:
+    """Set the master's provider; a blank secret keeps the stored one."""
+    account = grants.account
+    if not account.is_root:
+        raise Conflict("Single sign-on is configured by the master account.", code="not_master")
+    issuer = (issuer or "").strip().rstrip("/")
+    client_id = (client_id or "").strip()
+    existing = await provider_for_account(account.id)
+    errors: dict[str, str] = {}
+    issuer_problem = validate_issuer(issuer) if issuer else "The issuer URL is required."
+    if issuer_problem:
+        errors["issuer"] = issuer_problem
+    if not client_id:
+        errors["client_id"] = "The client id is required."
+    elif len(client_id) > 255:
+        errors["client_id"] = "The client id must be at most 255 characters."
+    if not client_secret and existing is None:
+        errors["client_secret"] = "The client secret is required."
+    if errors:
+        raise ValidationFailed(errors)
+    after = {"issuer": issuer, "client_id": client_id, "enabled": enabled}
+    async with transaction():
+        values: dict[Any, Any] = {
+            SsoProvider.issuer: issuer,
+            SsoProvider.client_id: client_id,
+            SsoProvider.enabled: enabled,
+            SsoProvider.updated_at: now(),
+        }
+        if client_secret:
+            values[SsoProvider.client_secret] = secrets_box.encrypt(client_secret)
+            after["client_secret"] = "changed"
+        if existing is None:
+            await SsoProvider.insert(
+                SsoProvider(
+                    account=account.id,
+                    issuer=issuer,
+                    client_id=client_id,
+                    client_secret=secrets_box.encrypt(client_secret),
+                    enabled=enabled,
+                )
+            )
+        else:
+            await SsoProvider.update(values).where(SsoProvider.id == existing.id)
+        await audit.record(
+            actor,
+            account_id=account.id,
+            action="sso.configure",
+            target_type="sso_provider",
+            target_id=account.id,
+            before=(
+                {
+                    "issuer": existing.issuer,
+                    "client_id": existing.client_id,
+                    "enabled": existing.enabled,
+                }
+                if existing
+                else None
+            ),
+            after=after,
+        )
+    provider = await provider_for_account(account.id)
+    assert provider is not None
+    return provider
+
+
+async def _client_secret(provider_id: int) -> str:
+    row = (
+        await SsoProvider.select(SsoProvider.client_secret)
+        .where(SsoProvider.id == provider_id)
+        .first()
+    )
+    if row is None:
+        raise SsoFailed("The single sign-on provider is no longer configured.")
+    return secrets_box.decrypt(row["client_secret"])
+
+
+async def _get_json(client: AsyncOAuth2Client, url: str, what: str) -> dict[str, Any]:
+    try:
+        # Discovery and keys are public: no access token goes with them.
+        response = await client.request("GET", url, withhold_token=True)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise SsoFailed(
+            f"The provider's {what} could not be read ({type(exc).__name__})."
+        ) from None
+    if not isinstance(data, dict):
+        raise SsoFailed(f"The provider's {what} is not a JSON object.")
+    return data
+
+
+async def _discover(client: AsyncOAuth2Client, issuer: str) -> dict[str, Any]:
+    meta = await _get_json(
+        client, f"{issuer}/.well-known/openid-configuration", "discovery document"
+    )
+    if meta.get("issuer", "").rstrip("/") != issuer:
+        raise SsoFailed("The provider's discovery document names another issuer.")
+    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not isinstance(meta.get(key), str):
+            raise SsoFailed(f"The provider's discovery document has no {key}.")
+    return meta
+
+
+def _oauth_client(provider: ProviderView, secret: str, redirect_uri: str) -> AsyncOAuth2Client:
+    return AsyncOAuth2Client(
+        client_id=provider.client_id,
+        client_secret=secret,
+        scope="openid email profile",
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        timeout=HTTP_TIMEOUT_SECONDS,
+    )
+
+
+async def begin_sign_in(
+    provider: ProviderView, *, redirect_uri: str, next_path: str
+) -> StartedFlow:
+    """The provider's authorization URL and the encrypted state to check at the callback."""
+    secret = await _client_secret(provider.id)
+    state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+    async with _oauth_client(provider, secret, redirect_uri) as client:
+        meta = await _discover(client, provider.issuer)
+        url, _ = client.create_authorization_url(
+            meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
+        )
+    blob = secrets_box.encrypt(
+        json.dumps(
+            {
+                "p": provider.id,
+                "s": state,
+                "n": nonce,
+                "v": verifier,
+                "r": redirect_uri,
+                "next": next_path,
+            }
+        )
+    )
+    return StartedFlow(authorize_url=url, state_blob=blob)
+
+
+async def _verified_claims(
+    client: AsyncOAuth2Client,
+    meta: dict[str, Any],
+    id_token: str,
+    provider: ProviderView,
+    nonce: str,
+) -> dict[str, Any]:
+    jwks = await _get_json(client, meta["jwks_uri"], "signing keys")
+    try:
+        key_set = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        token = jwt.decode(id_token, key_set, algorithms=SIGNING_ALGORITHMS)
+        jwt.JWTClaimsRegistry(
+            leeway=30,
+            iss={"essential": True, "value": provider.issuer},
+            aud={"essential": True, "value": provider.client_id},
+            exp={"essential": True},
+            sub={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        ).validate(token.claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise SsoFailed(f"The provider's ID token was refused ({type(exc).__name__}).") from None
+    claims = dict(token.claims)
+    audience = claims.get("aud")
+    if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != provider.client_id:
+        raise SsoFailed("The provider's ID token was issued to another party.")
+    return claims
+
+
+async def complete_sign_in(
+    state_blob: str, *, state: str, code: str, ip: str | None = None
+) -> SignedIn:
+    """Check the callback against the stored flow, redeem the code, verify the ID token
+    and find (or link) the person."""
+    try:
+        flow = json.loads(secrets_box.decrypt(state_blob, max_age_seconds=FLOW_LIFETIME_SECONDS))
+    except (secrets_box.SecretUnreadable, ValueError):
+        raise SsoFailed("This sign-in attempt expired; start again.") from None
+    if not state or not secrets.compare_digest(str(flow.get("s", "")), state):
+        raise SsoFailed("The sign-in answer does not match this browser's attempt.")
+    if not code:
+        raise SsoFailed("The provider sent no authorization code.")
+    row = await SsoProvider.select(*_COLUMNS).where(SsoProvider.id == flow["p"]).first()
+    if row is None or not row["enabled"]:
+        raise SsoFailed("Single sign-on is no longer configured for this organisation.")
+    provider = _view(row)
+    secret = await _client_secret(provider.id)
+    async with _oauth_client(provider, secret, flow["r"]) as client:
+        meta = await _discover(client, provider.issuer)
+        try:
+            token = await client.fetch_token(
+                meta["token_endpoint"], code=code, code_verifier=flow["v"]
+            )
+        except (OAuthError, httpx.HTTPError, ValueError) as exc:
+            raise SsoFailed(f"The provider refused the code ({type(exc).__name__}).") from None
+        id_token = token.get("id_token")
+        if not isinstance(id_token, str):
+            raise SsoFailed("The provider sent no ID token.")
+        claims = await _verified_claims(client, meta, id_token, provider, flow["n"])
+    email = users.normalize_email(str(claims.get("email") or ""))
+    if not email:
+        raise SsoRefused("The provider did not tell us your email address.")
+    if claims.get("email_verified") is False:
+        raise SsoRefused(f"The provider has not verified {email}.")
+    user_id, account_id = await link_identity(provider, str(claims["sub"]), email, ip=ip)
+    return SignedIn(user_id=user_id, email=email, account_id=account_id, next_path=flow["next"])
+
+
+async def _tree_membership(user_id: int, root: AccountView) -> int | None:
+    """The shallowest account of the tree the user is a member of."""
+    rows = await Membership.select(Membership.account.id, Membership.account.depth).where(
+        (Membership.user == user_id) & Membership.account.path.like(root.path + "%")
+    )
+    if not rows:
+        return None
+    return min(rows, key=lambda r: r["account.depth"])["account.id"]
+
+
+async def link_identity(
+    provider: ProviderView, subject: str, email: str, *, ip: str | None = None
+) -> tuple[int, int]:
+    """(user id, account id) for a verified provider identity; SsoRefused for strangers."""
+    root = await get_account(provider.account_id)
+    linked = (
+        await SsoIdentity.select(SsoIdentity.user.id, SsoIdentity.user.active)
+        .where((SsoIdentity.provider == provider.id) & (SsoIdentity.subject == subject))
+        .first()
+    )
+    if linked is not None:
+        account_id = await _tree_membership(linked["user.id"], root)
+        if not linked["user.active"] or account_id is None:
+            raise SsoRefused(f"{email} no longer has access to {root.name}.")
+        return linked["user.id"], account_id
+    user = await users.find_user_by_email(email)
+    account_id = await _tree_membership(user.id, root) if user else None
+    async with transaction():
+        if user is None or account_id is None:
+            accepted = await invitations.accept_pending_for_email(root.id, email, ip=ip)
+            if accepted is None:
+                raise SsoRefused(
+                    f"{email} has no account and no invitation at {root.name}. "
+                    "Ask an administrator to invite you."
+                )
+            user = await users.get_user(accepted.user_id)
+            account_id = accepted.account_id
+        if not user.active:
+            raise SsoRefused(f"{email} is disabled.")
+        await SsoIdentity.insert(
+            SsoIdentity(provider=provider.id, subject=subject, user=user.id, email=email)
+        )
+        await audit.record(
+            audit.Actor(user_id=user.id, label=email, ip=ip),
+            account_id=account_id,
+            action="sso.link",
+            target_type="user",
+            target_id=user.id,
+            after={"issuer": provider.issuer, "subject": subject, "email": email},
+        )
+    return user.id, account_id

@@ -1,0 +1,1 @@
+"""The account tree: accounts, their materialized paths, moves and suspension."""

@@ -1,0 +1,1 @@
+"""The audit trail: who changed what, in which account, before and after."""

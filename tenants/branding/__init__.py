@@ -1,0 +1,1 @@
+"""White-label branding per account, inherited down the tree, and logo files."""

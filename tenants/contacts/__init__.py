@@ -1,0 +1,1 @@
+"""Contacts, tags, lists, CSV imports."""

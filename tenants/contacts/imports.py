@@ -1,0 +1,484 @@
+"""CSV import of contacts: a stored upload, its preview and column mapping, a streaming
+check that reports every bad row by line number, and the import itself (the good rows,
+or nothing), which honours an opt-out column and never clears an existing opt-out."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenants import clock
+from tenants.accounts.tables import Account
+from tenants.audit import record as audit
+from tenants.consent import consent
+from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
+from tenants.contacts.tables import Contact, ContactImport, ContactTag
+from tenants.db import transaction
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.phones import normalize_phone
+
+TARGETS = ("phone", "first_name", "last_name", "email", "tags", "sms_opt_out")
+TARGET_LABELS = {
+    "": "Ignore this column",
+    "phone": "Phone number",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "tags": "Tags (separated by , or ;)",
+    "sms_opt_out": "SMS opt-out (yes/no)",
+}
+TRUTHY = {"1", "y", "yes", "true", "x", "opted out", "opt out", "opt-out", "optout", "stop"}
+PREVIEW_ROWS = 5
+KEPT_ERRORS = 1000  # errors stored for the report; the counts are always complete
+CHUNK = 1000
+MODES = ("good_rows", "all_or_nothing")
+_GUESSES = [
+    (re.compile(r"^(phone|mobile|cell|msisdn|number|phonenumber|mobilenumber|tel)"), "phone"),
+    (re.compile(r"^(first|given|firstname|fname)"), "first_name"),
+    (re.compile(r"^(last|surname|family|lastname|lname)"), "last_name"),
+    (re.compile(r"^e?mail"), "email"),
+    (re.compile(r"^(tags?|groups?|labels?)$"), "tags"),
+    (re.compile(r"(optout|optedout|unsubscribed|smsoptout|stop)"), "sms_opt_out"),
+]
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    reason: str  # missing_phone, invalid_number, duplicate, invalid_value
+    detail: str
+
+
+@dataclass
+class ImportReport:
+    total: int = 0
+    good: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    opt_outs: int = 0
+
+    def add_error(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < KEPT_ERRORS:
+            self.errors.append(error)
+
+
+@dataclass(frozen=True)
+class ImportView:
+    id: int
+    account_id: int
+    filename: str
+    status: str  # uploaded, imported, discarded
+    headers: list[str]
+    mapping: dict[str, str]
+    sample: list[list[str]]
+    total_rows: int
+    good_rows: int
+    error_rows: int
+    errors: list[dict[str, Any]]
+    imported: int
+    opt_outs: int
+
+
+def guess_target(header: str) -> str:
+    key = re.sub(r"[^a-z]", "", header.lower())
+    for pattern, target in _GUESSES:
+        if pattern.search(key):
+            return target
+    name = field_name(header)
+    return f"field:{name}" if name and name[0].isalpha() else ""
+
+
+def _rows(path: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) for each record after the header, read as a stream."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield reader.line_num, cells
+
+
+def _read_head(path: str) -> tuple[list[str], list[list[str]]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            headers = next(reader, [])
+            sample: list[list[str]] = []
+            for cells in reader:
+                if len(sample) >= PREVIEW_ROWS:
+                    break
+                sample.append(cells)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValidationFailed({"file": f"This is not a UTF-8 CSV file ({exc})."}) from None
+    headers = [h.strip() for h in headers]
+    if not headers or not any(headers):
+        raise ValidationFailed({"file": "The file is empty or has no header row."})
+    return headers, sample
+
+
+def check_utf8(path: str) -> None:
+    """Refuse a file that is not UTF-8 before anything is stored about it."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 16):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ValidationFailed({"file": "The file must be a CSV saved as UTF-8."}) from None
+
+
+def _file_exists(path: str) -> bool:
+    return Path(path).exists()
+
+
+def _remove_file(path: str) -> None:
+    Path(path).unlink(missing_ok=True)
+
+
+def _import_view(row: dict[str, Any], sample: list[list[str]]) -> ImportView:
+    return ImportView(
+        id=row["id"],
+        account_id=row["account_id"],
+        filename=row["filename"],
+        status=row["status"],
+        headers=json.loads(row["headers"]),
+        mapping=json.loads(row["mapping"]),
+        sample=sample,
+        total_rows=row["total_rows"],
+        good_rows=row["good_rows"],
+        error_rows=row["error_rows"],
+        errors=json.loads(row["errors"]),
+        imported=row["imported"],
+        opt_outs=row["opt_outs"],
+    )
+
+
+async def register_upload(
+    *, actor: audit.Actor, account_id: int, filename: str, stored_path: str
+) -> ImportView:
+    """Record a CSV the web layer streamed to `stored_path`; guesses the column mapping."""
+    check_utf8(stored_path)
+    headers, sample = _read_head(stored_path)
+    mapping = {str(i): guess_target(h) for i, h in enumerate(headers)}
+    rows = await ContactImport.insert(
+        ContactImport(
+            account_id=account_id,
+            user_id=actor.user_id,
+            filename=(filename or "contacts.csv")[:200],
+            stored_path=stored_path,
+            headers=json.dumps(headers),
+            mapping=json.dumps(mapping),
+        )
+    ).returning(*ContactImport.all_columns())
+    return _import_view(rows[0], sample)
+
+
+async def get_import(account_id: int, import_id: int) -> ImportView:
+    row = (
+        await ContactImport.select()
+        .where((ContactImport.id == import_id) & (ContactImport.account_id == account_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound("import not found")
+    sample: list[list[str]] = []
+    if row["status"] == "uploaded" and _file_exists(row["stored_path"]):
+        _, sample = _read_head(row["stored_path"])
+    return _import_view(row, sample)
+
+
+def validate_mapping(headers: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """Column index -> target; exactly one phone column, each standard target at most once."""
+    clean: dict[str, str] = {}
+    used: dict[str, str] = {}
+    for index in range(len(headers)):
+        target = (mapping.get(str(index)) or "").strip()
+        if not target:
+            continue
+        if target.startswith("field:"):
+            name = field_name(target[6:])
+            if not name or not name[0].isalpha():
+                raise ValidationFailed(
+                    {f"col_{index}": "A custom field name must start with a letter."}
+                )
+            target = f"field:{name}"
+        elif target not in TARGETS:
+            raise ValidationFailed({f"col_{index}": "Choose what this column holds."})
+        if target in used:
+            raise ValidationFailed(
+                {
+                    f"col_{index}": f"Column {headers[index]!r} and {used[target]!r} "
+                    "are both mapped to the same field."
+                }
+            )
+        used[target] = headers[index]
+        clean[str(index)] = target
+    if "phone" not in used:
+        raise ValidationFailed({"mapping": "Map one column to the phone number."})
+    return clean
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    phone: str
+    values: dict[str, str]
+    tags: list[str]
+    fields: dict[str, str]
+    opt_out: bool
+
+
+def _scan(path: str, mapping: dict[str, str], region: str) -> Iterator[_Row | RowError]:
+    """Each row, parsed and checked, as it streams from the file."""
+    seen: dict[str, int] = {}
+    for line, cells in _rows(path):
+        values: dict[str, str] = {}
+        fields: dict[str, str] = {}
+        for index, target in mapping.items():
+            i = int(index)
+            cell = cells[i].strip() if i < len(cells) else ""
+            if target.startswith("field:"):
+                if cell:
+                    fields[target[6:]] = cell
+            else:
+                values[target] = cell
+        raw_phone = values.get("phone", "")
+        if not raw_phone:
+            yield RowError(line, "missing_phone", "no phone number")
+            continue
+        phone = normalize_phone(raw_phone, region)
+        if phone is None:
+            yield RowError(line, "invalid_number", f"{raw_phone!r} is not a valid phone number")
+            continue
+        if phone in seen:
+            yield RowError(line, "duplicate", f"{phone} already on line {seen[phone]}")
+            continue
+        problem = ""
+        email = values.get("email", "")
+        if email and not EMAIL_RE.match(email):
+            problem = f"{email!r} is not an email address"
+        elif any(len(values.get(k, "")) > 100 for k in ("first_name", "last_name")):
+            problem = "a name is longer than 100 characters"
+        elif any(len(v) > MAX_FIELD_VALUE for v in fields.values()):
+            problem = f"a custom field is longer than {MAX_FIELD_VALUE} characters"
+        tags, bad_tags = clean_tags(split_tags(values.get("tags", "")))
+        if bad_tags and not problem:
+            problem = f"invalid tag {bad_tags[0]!r}"
+        if problem:
+            yield RowError(line, "invalid_value", problem)
+            continue
+        seen[phone] = line
+        yield _Row(
+            line=line,
+            phone=phone,
+            values=values,
+            tags=tags,
+            fields=fields,
+            opt_out=values.get("sms_opt_out", "").strip().lower() in TRUTHY,
+        )
+
+
+async def _load(account_id: int, import_id: int) -> tuple[dict[str, Any], str]:
+    row = (
+        await ContactImport.select()
+        .where((ContactImport.id == import_id) & (ContactImport.account_id == account_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound("import not found")
+    if row["status"] != "uploaded":
+        raise Conflict("This file was already imported or discarded.", code="import_closed")
+    region = await Account.select(Account.default_region).where(Account.id == account_id).first()
+    return row, (region or {}).get("default_region") or "AU"
+
+
+async def check_import(account_id: int, import_id: int, mapping: dict[str, str]) -> ImportReport:
+    """Stream through the file with this mapping and report every bad row; writes nothing
+    but the report."""
+    row, region = await _load(account_id, import_id)
+    clean = validate_mapping(json.loads(row["headers"]), mapping)
+    report = ImportReport()
+    for item in _scan(row["stored_path"], clean, region):
+        report.total += 1
+        if isinstance(item, RowError):
+            report.add_error(item)
+        else:
+            report.good += 1
+            report.opt_outs += item.opt_out
+    await ContactImport.update(
+        {
+            ContactImport.mapping: json.dumps(clean),
+            ContactImport.total_rows: report.total,
+            ContactImport.good_rows: report.good,
+            ContactImport.error_rows: report.error_count,
+            ContactImport.errors: json.dumps([e.__dict__ for e in report.errors]),
+        }
+    ).where(ContactImport.id == import_id)
+    return report
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    report: ImportReport
+    created: int
+    updated: int
+    opt_outs_recorded: int
+    imported: bool
+
+
+async def run_import(
+    *,
+    actor: audit.Actor,
+    account_id: int,
+    import_id: int,
+    mapping: dict[str, str],
+    mode: str,
+) -> ImportResult:
+    """Import the file in one transaction: the good rows, or nothing if `all_or_nothing`
+    and any row is bad. Existing contacts (same number) are updated, never duplicated;
+    an opt-out column only ever adds `import` opt-outs, it never clears one."""
+    if mode not in MODES:
+        raise ValidationFailed({"mode": "Choose to import the good rows or nothing."})
+    report = await check_import(account_id, import_id, mapping)
+    if report.error_count and mode == "all_or_nothing":
+        return ImportResult(report, 0, 0, 0, imported=False)
+    row, region = await _load(account_id, import_id)
+    clean = json.loads(row["mapping"])
+    created = updated = 0
+    opt_out_phones: list[str] = []
+    async with transaction():
+        batch: list[_Row] = []
+        for item in _scan(row["stored_path"], clean, region):
+            if isinstance(item, _Row):
+                batch.append(item)
+                if item.opt_out:
+                    opt_out_phones.append(item.phone)
+                if len(batch) >= CHUNK:
+                    c, u = await _write_chunk(account_id, batch)
+                    created, updated, batch = created + c, updated + u, []
+        if batch:
+            c, u = await _write_chunk(account_id, batch)
+            created, updated = created + c, updated + u
+        recorded = 0
+        if opt_out_phones:
+            recorded = await consent.record_opt_outs_bulk(
+                account_id,
+                opt_out_phones,
+                "sms",
+                source="import",
+                batch=f"import-{import_id}",
+                user_id=actor.user_id,
+                note=f"CSV import {row['filename']}",
+            )
+        await ContactImport.update(
+            {
+                ContactImport.status: "imported",
+                ContactImport.imported: created + updated,
+                ContactImport.opt_outs: recorded,
+                ContactImport.finished_at: clock.now(),
+            }
+        ).where(ContactImport.id == import_id)
+        await audit.record(
+            actor,
+            account_id=account_id,
+            action="contact.import",
+            target_type="contact_import",
+            target_id=import_id,
+            after={
+                "created": created,
+                "updated": updated,
+                "skipped_rows": report.error_count,
+                "opt_outs": recorded,
+                "mode": mode,
+            },
+        )
+    _remove_file(row["stored_path"])
+    return ImportResult(report, created, updated, recorded, imported=True)
+
+
+async def discard_import(*, actor: audit.Actor, account_id: int, import_id: int) -> None:
+    row, _ = await _load(account_id, import_id)
+    await ContactImport.update({ContactImport.status: "discarded"}).where(
+        ContactImport.id == import_id
+    )
+    _remove_file(row["stored_path"])
+
+
+async def _write_chunk(account_id: int, batch: list[_Row]) -> tuple[int, int]:
+    """Insert new contacts in one statement; update existing ones (same number) with the
+    columns the file provides, keeping what it leaves empty."""
+    keys = [f"{account_id}|{r.phone}" for r in batch]
+    existing = {
+        r["account_phone"]: r
+        for r in await Contact.select().where(Contact.account_phone.is_in(keys))
+    }
+    now = clock.now()
+    fresh = [r for r in batch if f"{account_id}|{r.phone}" not in existing]
+    created_ids: list[int] = []
+    if fresh:
+        inserted = await Contact.insert(
+            *[
+                Contact(
+                    account_id=account_id,
+                    phone=r.phone,
+                    account_phone=f"{account_id}|{r.phone}",
+                    first_name=r.values.get("first_name", ""),
+                    last_name=r.values.get("last_name", ""),
+                    email=r.values.get("email", ""),
+                    fields=json.dumps(r.fields, sort_keys=True),
+                    created_at=now,
+                    updated_at=now,
+                )
+                for r in fresh
+            ]
+        ).returning(Contact.id, Contact.phone)
+        by_phone = {x["phone"]: x["id"] for x in inserted}
+        created_ids = list(by_phone.values())
+        tag_rows = [
+            ContactTag(account_id=account_id, contact_id=by_phone[r.phone], tag=t)
+            for r in fresh
+            for t in r.tags
+        ]
+        if tag_rows:
+            await ContactTag.insert(*tag_rows)
+    updated = 0
+    old_tags: dict[int, set[str]] = {}
+    if existing:
+        ids = [r["id"] for r in existing.values()]
+        for t in await ContactTag.select(ContactTag.contact_id, ContactTag.tag).where(
+            ContactTag.contact_id.is_in(ids)
+        ):
+            old_tags.setdefault(t["contact_id"], set()).add(t["tag"])
+    new_tags: list[ContactTag] = []
+    for r in batch:
+        current = existing.get(f"{account_id}|{r.phone}")
+        if current is None:
+            continue
+        fields = json.loads(current["fields"] or "{}") | r.fields
+        values: dict[Any, Any] = {
+            Contact.first_name: r.values.get("first_name") or current["first_name"],
+            Contact.last_name: r.values.get("last_name") or current["last_name"],
+            Contact.email: r.values.get("email") or current["email"],
+            Contact.fields: json.dumps(fields, sort_keys=True),
+        }
+        changed = any(current[col._meta.name] != v for col, v in values.items())
+        if changed:
+            await Contact.update({**values, Contact.updated_at: now}).where(
+                Contact.id == current["id"]
+            )
+        missing = [t for t in r.tags if t not in old_tags.get(current["id"], set())]
+        new_tags.extend(
+            ContactTag(account_id=account_id, contact_id=current["id"], tag=t) for t in missing
+        )
+        updated += bool(changed or missing)
+    if new_tags:
+        await ContactTag.insert(*new_tags)
+    return len(created_ids), updated

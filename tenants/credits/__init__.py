@@ -1,0 +1,1 @@
+"""Prepaid credits: the append-only ledger, reservations, transfers, orders, prices."""

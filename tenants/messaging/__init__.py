@@ -1,0 +1,1 @@
+"""Messages: accepting sends, the outbox, status reports and inbound messages."""

@@ -1,0 +1,575 @@
+"""Inbound messages: routing each one to the account it belongs to, the compliance and
+keyword handling it triggers, and the inbox (conversations by phone, unread counts, replies).
+
+Routing order (DESIGN.md "Numbers and keywords"): compliance keywords first (STOP records
+the opt-out in the scope of the account the phone was talking to and confirms it, START
+re-opts in, HELP answers); then the keyword's owner; then, on a shared number, the account
+that last messaged that phone from that number; then the number's holder.
+
+An inbound message is stored once per provider id: the routing row's unique key makes a
+redelivered or concurrent duplicate one message and one consent event. Replies go through
+the normal accept-a-send service (credits; consent, except that a compliance confirmation
+reaches even the phone that just opted out) after the routing transaction commits, each
+with its own idempotency key, so a replayed inbound never sends a reply twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+
+from tenants.accounts.tables import Account
+from tenants.accounts.tree import get_account
+from tenants.audit import record as audit
+from tenants.clock import now
+from tenants.consent import consent
+from tenants.contacts import contacts
+from tenants.db import transaction
+from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.messaging.messages import CHANNELS
+from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
+from tenants.numbers import keywords, numbers
+from tenants.phones import normalize_phone
+from tenants.webhooks import deliveries as customer_webhooks
+
+ROUTES = ("opt_out", "opt_in", "help", "keyword", "last_messaged", "number_owner")
+REPLY_ACTOR = audit.Actor(label="inbound auto-reply")
+KEYWORD_ACTOR = audit.Actor(label="inbound keyword")
+PREVIEW = 160
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message_id: int | None
+    account_id: int | None
+    route: str  # one of ROUTES, or "unknown_number"
+    duplicate: bool = False
+    keyword: str | None = None
+    consent_action: str | None = None
+    reply_message_ids: tuple[int, ...] = ()
+    reply_chunks: tuple[tuple[int, ...], ...] = ()  # to hand to the broker now
+    reply_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    route_id: int
+    message_id: int
+    account_id: int
+    number: str
+    phone: str
+    channel: str
+    rule: str
+    keyword: str | None
+    consent_action: str | None
+    replies: list[dict[str, Any]]
+    replies_done: bool
+    reply_message_ids: list[int]
+    reply_errors: list[str]
+
+
+def _plan(row: dict[str, Any], keyword: str | None = None) -> _Plan:
+    return _Plan(
+        route_id=row["id"],
+        message_id=row["message_id"],
+        account_id=row["account_id"],
+        number=row["number"],
+        phone=row["phone"],
+        channel=row["channel"],
+        rule=row["rule"],
+        keyword=keyword,
+        consent_action=row["consent_action"],
+        replies=json.loads(row["replies"]),
+        replies_done=row["replies_done"],
+        reply_message_ids=json.loads(row["reply_message_ids"]),
+        reply_errors=json.loads(row["reply_errors"]),
+    )
+
+
+async def _existing(dedupe_key: str) -> _Plan | None:
+    row = await InboundRoute.select().where(InboundRoute.dedupe_key == dedupe_key).first()
+    if row is None:
+        return None
+    word = None
+    if row["keyword_id"] is not None:
+        try:
+            word = (await keywords.get_keyword(row["keyword_id"])).word
+        except NotFound:
+            word = None
+    return _plan(row, word)
+
+
+async def _default_region(account_id: int) -> str:
+    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+    return str((row or {}).get("default_region") or "AU")
+
+
+def _region_of(number: numbers.NumberView, fallback: str) -> str:
+    if number.number.startswith("+"):
+        parsed = phonenumbers.parse(number.number, None)
+        return phonenumbers.region_code_for_number(parsed) or fallback
+    return fallback
+
+
+async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None:
+    """The account that last sent to `phone` from `number`, if it may still use the number."""
+    row = (
+        await Message.select(Message.account_id)
+        .where(
+            (Message.direction == "out")
+            & (Message.to_number == phone)
+            & (Message.from_number == number.number)
+        )
+        .order_by(Message.id, ascending=False)
+        .first()
+    )
+    if row is None:
+        return None
+    try:
+        account = await get_account(row["account_id"])
+    except NotFound:
+        return None
+    return account.id if numbers.may_use_number(number, account) else None
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "unique" in text or "duplicate key" in text
+
+
+async def route_inbound(
+    provider_message_id: str,
+    from_phone: str,
+    to_number: str,
+    body: str,
+    channel: str = "sms",
+    *,
+    provider: str = "simulator",
+    received_at: datetime | None = None,
+) -> InboundResult:
+    """Store an inbound message once, in the account it routes to, and act on it.
+
+    The caller hands `reply_chunks` to the broker, and the inbound webhook deliveries
+    queued with the message to it through tasks.customer_webhooks.dispatch_pending.
+    """
+    ref = str(provider_message_id or "").strip()
+    if not ref:
+        raise ValidationFailed({"id": "The provider's message id is required."})
+    if channel not in CHANNELS:
+        raise ValidationFailed({"channel": f"Choose one of {', '.join(CHANNELS)}."})
+    dedupe_key = f"{provider}:{ref}"[:200]
+    existing = await _existing(dedupe_key)
+    if existing is not None:
+        return await _finish(existing, duplicate=True)
+    number = await numbers.find_number(to_number)
+    if number is None:
+        return InboundResult(message_id=None, account_id=None, route="unknown_number")
+    try:
+        plan = await _receive(
+            dedupe_key,
+            ref,
+            number,
+            from_phone,
+            body or "",
+            channel,
+            provider=provider,
+            at=received_at or now(),
+        )
+    except Exception as exc:
+        # A concurrent delivery of the same message won the unique key: it is that one.
+        if _is_unique_violation(exc) and (existing := await _existing(dedupe_key)):
+            return await _finish(existing, duplicate=True)
+        raise
+    return await _finish(plan, duplicate=False)
+
+
+async def _receive(
+    dedupe_key: str,
+    ref: str,
+    number: numbers.NumberView,
+    from_phone: str,
+    body: str,
+    channel: str,
+    *,
+    provider: str,
+    at: datetime,
+) -> _Plan:
+    async with transaction():
+        if (existing := await _existing(dedupe_key)) is not None:
+            return existing
+        holder = await get_account(number.holder_id)
+        raw = (from_phone or "").strip()
+        e164 = normalize_phone(raw, _region_of(number, await _default_region(holder.id)))
+        phone = e164 or raw[:20]
+        # A sender whose number cannot be read is still delivered to the inbox, but no
+        # consent event or keyword action can be tied to it.
+        talking_to = await last_messaged_by(number, e164) if e164 else None
+        kind = await consent.classify_keyword(holder.id, body) if e164 else None
+        keyword = None
+        if kind is None and e164:
+            keyword = await keywords.keyword_on(number.id, keywords.first_word(body))
+        if kind is not None:
+            account_id, rule = talking_to or holder.id, kind
+        elif keyword is not None:
+            account_id, rule = keyword.account_id, "keyword"
+        elif talking_to is not None:
+            account_id, rule = talking_to, "last_messaged"
+        else:
+            account_id, rule = holder.id, "number_owner"
+
+        rows = await Message.insert(
+            Message(
+                account_id=account_id,
+                direction="in",
+                to_number=number.number,
+                from_number=phone,
+                body=body,
+                channel=channel,
+                status="incoming_message",
+                segments=0,
+                provider=provider,
+                provider_ref=ref[:64],
+                created_at=at,
+                updated_at=at,
+            )
+        ).returning(Message.id)
+        message_id = rows[0]["id"]
+
+        replies: list[dict[str, Any]] = []
+        forward = False
+        consent_action = None
+        if kind in ("opt_out", "opt_in") and e164:
+            record = consent.record_opt_out if kind == "opt_out" else consent.record_opt_in
+            await record(account_id, e164, channel, source="keyword", message_id=message_id)
+            consent_action = kind
+        if kind is not None:
+            text = await consent.confirmation_reply(account_id, kind)
+            replies.append({"body": text, "variables": {}, "compliance": True})
+        if keyword is not None and e164:
+            consent_action, more_replies, forward = await _run_actions(
+                keyword, e164, channel, message_id
+            )
+            replies.extend(more_replies)
+        # In the routing transaction: the event exists exactly when the message does.
+        await customer_webhooks.queue_inbound_event(
+            account_id=account_id,
+            message_id=message_id,
+            sender=phone,
+            to=number.number,
+            body=body,
+            channel=channel,
+            received_at=at,
+            extra={"keyword": keyword.word} if forward and keyword is not None else None,
+        )
+
+        await _touch_conversation(account_id, phone, number.number, body, "in", at, unread=1)
+        inserted = await InboundRoute.insert(
+            InboundRoute(
+                dedupe_key=dedupe_key,
+                message_id=message_id,
+                account_id=account_id,
+                number_id=number.id,
+                number=number.number,
+                phone=phone,
+                channel=channel,
+                rule=rule,
+                keyword_id=keyword.id if keyword else None,
+                consent_action=consent_action,
+                replies=json.dumps(replies),
+            )
+        ).returning(InboundRoute.id)
+        row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
+        assert row is not None
+        return _plan(row, keyword.word if keyword else None)
+
+
+async def _run_actions(
+    keyword: keywords.KeywordView,
+    phone: str,
+    channel: str,
+    message_id: int,
+) -> tuple[str | None, list[dict[str, Any]], bool]:
+    """List and consent actions first (a reply must see the opt-in), then the rest; the
+    last value tells whether the inbound webhook event carries the keyword (forward)."""
+    consent_action = None
+    replies: list[dict[str, Any]] = []
+    forward = False
+    for action in keyword.actions:
+        if action.kind != "add_to_list" or action.list_id is None:
+            continue
+        if not await keywords.list_belongs_to(keyword.account_id, action.list_id):
+            continue  # the list was deleted since; the other actions still run
+        contact = await contacts.find_contact_by_phone(keyword.account_id, phone)
+        if contact is None:
+            contact = await contacts.create_contact(
+                actor=KEYWORD_ACTOR, account_id=keyword.account_id, phone=phone
+            )
+        await contacts.add_to_list(
+            actor=None,
+            account_id=keyword.account_id,
+            list_id=action.list_id,
+            contact_ids=[contact.id],
+        )
+        if consent_action is None:
+            await consent.record_opt_in(
+                keyword.account_id, phone, channel, source="keyword", message_id=message_id
+            )
+            consent_action = "opt_in"
+    for action in keyword.actions:
+        if action.kind == "auto_reply":
+            replies.append(
+                {
+                    "body": action.reply_text,
+                    "variables": {"keyword": keyword.word, "phone": phone},
+                    "compliance": False,
+                }
+            )
+        elif action.kind == "forward_webhook":
+            forward = True
+    return consent_action, replies, forward
+
+
+async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
+    """Send the planned replies once (also heals a crash between routing and replying)."""
+    chunks: list[tuple[int, ...]] = []
+    reply_ids = list(plan.reply_message_ids)
+    errors = list(plan.reply_errors)
+    if not plan.replies_done:
+        for index, reply in enumerate(plan.replies):
+            sent, reply_chunks, error = await _send_reply(plan, index, reply)
+            reply_ids.extend(sent)
+            chunks.extend(reply_chunks)
+            if error:
+                errors.append(error)
+        await InboundRoute.update(
+            {
+                InboundRoute.replies_done: True,
+                InboundRoute.reply_message_ids: json.dumps(reply_ids),
+                InboundRoute.reply_errors: json.dumps(errors),
+            }
+        ).where(InboundRoute.id == plan.route_id)
+    return InboundResult(
+        message_id=plan.message_id,
+        account_id=plan.account_id,
+        route=plan.rule,
+        duplicate=duplicate,
+        keyword=plan.keyword,
+        consent_action=plan.consent_action,
+        reply_message_ids=tuple(reply_ids),
+        reply_chunks=tuple(chunks),
+        reply_errors=tuple(errors),
+    )
+
+
+async def _send_reply(
+    plan: _Plan, index: int, reply: dict[str, Any]
+) -> tuple[list[int], list[tuple[int, ...]], str | None]:
+    from tenants.messaging import accept as sending
+
+    request = sending.SendRequest(
+        account_id=plan.account_id,
+        numbers=[plan.phone],
+        body=reply["body"],
+        variables=reply["variables"],
+        sender=plan.number,
+        channel=plan.channel,
+        idempotency_key=f"inbound:{plan.route_id}:{index}",
+        allow_free_text=True,
+        compliance_reply=bool(reply["compliance"]),
+    )
+    try:
+        async with transaction():
+            result = await sending.accept_send(request, actor=REPLY_ACTOR)
+            ids = [a.message_id for a in result.accepted if a.message_id is not None]
+            if ids and not result.replayed:
+                kind = "confirmation" if reply["compliance"] else "auto_reply"
+                await InboundReply.insert(
+                    *[InboundReply(route_id=plan.route_id, message_id=i, kind=kind) for i in ids]
+                )
+                await _touch_conversation(
+                    plan.account_id, plan.phone, plan.number, request.body or "", "out", now()
+                )
+    except DomainError as exc:
+        # The inbound message and its consent event stand; the reply could not be sent.
+        return [], [], f"reply {index + 1}: {exc.message}"
+    skipped = ", ".join(reason for _, reason in result.skipped)
+    error = f"reply {index + 1}: not sent ({skipped})" if skipped and not ids else None
+    return ids, [tuple(c) for c in result.chunks], error
+
+
+async def confirmation_ids(message_ids: list[int]) -> set[int]:
+    """Which of these outbox messages confirm a compliance keyword (sent despite opt-out)."""
+    if not message_ids:
+        return set()
+    rows = await InboundReply.select(InboundReply.message_id).where(
+        (InboundReply.kind == "confirmation") & InboundReply.message_id.is_in(message_ids)
+    )
+    return {r["message_id"] for r in rows}
+
+
+# ---------------------------------------------------------------- the inbox
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    phone: str
+    number: str
+    unread: int
+    last_body: str
+    last_direction: str
+    last_message_at: datetime
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    id: int
+    direction: str
+    body: str
+    status: str
+    at: datetime
+
+
+async def _touch_conversation(
+    account_id: int,
+    phone: str,
+    number: str,
+    body: str,
+    direction: str,
+    at: datetime,
+    *,
+    unread: int = 0,
+) -> None:
+    """Upsert the conversation row in one statement (concurrent inbound never loses a count)."""
+    await Conversation.raw(
+        "INSERT INTO inbox_conversation "
+        "(account_id, key, phone, number, unread, last_body, last_direction, last_message_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (key) DO UPDATE SET unread = inbox_conversation.unread + excluded.unread, "
+        "last_body = excluded.last_body, last_direction = excluded.last_direction, "
+        "last_message_at = excluded.last_message_at",
+        account_id,
+        f"{account_id}|{phone}|{number}",
+        phone,
+        number,
+        unread,
+        body[:PREVIEW],
+        direction,
+        at,
+    )
+
+
+_CONVERSATION_COLUMNS = (
+    Conversation.id,
+    Conversation.phone,
+    Conversation.number,
+    Conversation.unread,
+    Conversation.last_body,
+    Conversation.last_direction,
+    Conversation.last_message_at,
+)
+
+
+async def conversations(account_id: int, *, limit: int = 200) -> list[ConversationView]:
+    """The account's conversations, most recent first."""
+    rows = (
+        await Conversation.select(*_CONVERSATION_COLUMNS)
+        .where(Conversation.account_id == account_id)
+        .order_by(Conversation.last_message_at, ascending=False)
+        .limit(limit)
+    )
+    return [ConversationView(**r) for r in rows]
+
+
+async def get_conversation(account_id: int, conversation_id: int) -> ConversationView:
+    row = (
+        await Conversation.select(*_CONVERSATION_COLUMNS)
+        .where((Conversation.account_id == account_id) & (Conversation.id == conversation_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound("conversation not found")
+    return ConversationView(**row)
+
+
+async def thread(account_id: int, conversation_id: int, *, limit: int = 200) -> list[ThreadMessage]:
+    """Both directions between the phone and the number, oldest first (the last `limit`)."""
+    c = await get_conversation(account_id, conversation_id)
+    rows = (
+        await Message.select(
+            Message.id, Message.direction, Message.body, Message.status, Message.created_at
+        )
+        .where(
+            (Message.account_id == account_id)
+            & (
+                (
+                    (Message.direction == "in")
+                    & (Message.from_number == c.phone)
+                    & (Message.to_number == c.number)
+                )
+                | (
+                    (Message.direction == "out")
+                    & (Message.to_number == c.phone)
+                    & (Message.from_number == c.number)
+                )
+            )
+        )
+        .order_by(Message.id, ascending=False)
+        .limit(limit)
+    )
+    return [
+        ThreadMessage(
+            id=r["id"],
+            direction=r["direction"],
+            body=r["body"],
+            status=r["status"],
+            at=r["created_at"],
+        )
+        for r in reversed(rows)
+    ]
+
+
+async def mark_read(account_id: int, conversation_id: int) -> None:
+    await get_conversation(account_id, conversation_id)
+    await Conversation.update({Conversation.unread: 0, Conversation.last_read_at: now()}).where(
+        (Conversation.account_id == account_id) & (Conversation.id == conversation_id)
+    )
+
+
+async def reply(
+    *,
+    actor: audit.Actor,
+    account_id: int,
+    conversation_id: int,
+    body: str,
+    allow_free_text: bool,
+    idempotency_key: str | None = None,
+) -> Any:
+    """Answer a conversation through the normal send pipeline (consent, credits).
+
+    Returns the send result; the caller hands its chunks to the broker. A recipient
+    who opted out is skipped (`opted_out`), exactly as on any other send.
+    """
+    from tenants.messaging import accept as sending
+
+    c = await get_conversation(account_id, conversation_id)
+    request = sending.SendRequest(
+        account_id=account_id,
+        numbers=[c.phone],
+        body=body,
+        sender=c.number,
+        idempotency_key=idempotency_key,
+        allow_free_text=allow_free_text,
+    )
+    async with transaction():
+        result = await sending.accept_send(request, actor=actor)
+        if result.accepted:
+            await _touch_conversation(account_id, c.phone, c.number, body, "out", now())
+            await Conversation.update(
+                {Conversation.unread: 0, Conversation.last_read_at: now()}
+            ).where(Conversation.id == c.id)
+    return result

@@ -1,0 +1,838 @@
+"""Messages: the outbox and inbox rows, their status events, batches and campaigns, and the
+status state machine (statuses only move forward; a late status is recorded, not applied)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
+
+from tenants.audit import record as audit
+from tenants.clock import now
+from tenants.db import DB, transaction
+from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.messaging.tables import Batch, Campaign, Message, MessageEvent
+
+STATUSES = (
+    "enqueued",
+    "enqueued_failed",
+    "sent",
+    "delivered",
+    "failed",
+    "rejected",
+    "read",
+    "incoming_message",
+)
+# Where each status may come from. Anything else is late or contradictory: the event is
+# kept in the timeline but the message keeps its status.
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "sent": frozenset({"enqueued"}),
+    "enqueued_failed": frozenset({"enqueued"}),
+    "delivered": frozenset({"enqueued", "sent"}),
+    "failed": frozenset({"enqueued", "sent"}),
+    "rejected": frozenset({"enqueued", "sent"}),
+    "read": frozenset({"enqueued", "sent", "delivered"}),
+}
+# Applying in this order lets one batch of callbacks carry sent, delivered and read of
+# the same message in any order and still end on read.
+APPLY_ORDER = ("sent", "enqueued_failed", "rejected", "failed", "delivered", "read")
+FINAL_STATUSES = frozenset({"enqueued_failed", "delivered", "failed", "rejected", "read"})
+# The platform returns the credits of a message it could not submit or the provider refused.
+REFUNDED_STATUSES = frozenset({"enqueued_failed", "rejected"})
+BATCH_STATES = ("scheduled", "active", "paused", "cancelled")
+CHANNELS = ("sms", "mms", "rcs", "whatsapp")
+
+# Provider and platform error codes, in words a customer can act on.
+ERROR_CODES: dict[str, str] = {
+    "RECIPIENT_NOT_REACHABLE": "The phone was off or out of coverage until the network gave up.",
+    "UNKNOWN_SUBSCRIBER": "The number is not in service on any network.",
+    "ABSENT_SUBSCRIBER": "The phone has not been seen on its network for a long time.",
+    "HANDSET_FULL": "The phone's message memory is full.",
+    "BLOCKED_BY_CARRIER": "The recipient's carrier blocked the message (filtering or a block list).",
+    "SPAM_FILTERED": "The carrier's spam filter stopped the message.",
+    "EXPIRED": "The network could not deliver the message before it expired.",
+    "INVALID_DESTINATION": "The provider refused the number as not a valid destination.",
+    "INVALID_SENDER": "The provider refused the sender ID for this destination.",
+    "CONTENT_REJECTED": "The provider refused the message text.",
+    "PROVIDER_UNAVAILABLE": "The provider could not be reached after several attempts.",
+    "CHANNEL_UNSUPPORTED": "The account's provider does not offer this channel.",
+    "OPTED_OUT": "The recipient opted out before the message was sent, so it was not sent.",
+    "CANCELLED": "The send was cancelled before this message went out.",
+    "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
+    "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",
+    "PROVIDER_REFUSED": "The provider refused the request for the whole integration (account or feature disabled).",
+}
+
+
+def explain_error(code: str | None) -> str:
+    if not code:
+        return ""
+    if code in ERROR_CODES:
+        return ERROR_CODES[code]
+    # Imported here: the provider code tables build on this module.
+    from tenants.providers.codes import explain_provider_code
+
+    return explain_provider_code(code) or "The provider reported this code without further detail."
+
+
+# --- raw SQL -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _native_sql(template: str, postgres: bool) -> str:
+    pieces = template.split("{}")
+    if postgres:
+        return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
+    return "?".join(pieces)
+
+
+async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
+    """Run SQL with `{}` placeholders (never f-strings of input); joins the open transaction.
+
+    The outbox runs these statements with hundreds of arguments for every chunk, so they
+    go to the driver directly: Piccolo's QueryString costs more CPU than the query.
+    """
+    current = DB.current_transaction.get()
+    if isinstance(DB, PostgresEngine):
+        sql = _native_sql(template, True)
+        if current is not None:
+            return [dict(r) for r in await current.connection.fetch(sql, *args)]
+        if DB.pool is not None:
+            async with DB.pool.acquire() as connection:
+                return [dict(r) for r in await connection.fetch(sql, *args)]
+    elif current is not None:
+        cursor = await current.connection.execute(_native_sql(template, False), args)
+        try:
+            return [dict(r) for r in await cursor.fetchall()]
+        finally:
+            await cursor.close()
+    return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
+
+
+def placeholders(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Timestamps from raw queries: datetimes on PostgreSQL, text on SQLite."""
+    if value is None or isinstance(value, datetime):
+        return value
+    from datetime import UTC
+
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- the state machine ------------------------------------------------------------------
+
+
+def can_apply(current: str, new: str) -> bool:
+    return current in ALLOWED_FROM.get(new, frozenset())
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One status a provider reported for one of our messages."""
+
+    message_id: int
+    status: str
+    at: datetime
+    error_code: str | None = None
+    provider_ref: str | None = None
+    event_id: str | None = None
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    duplicates: int = 0
+    applied: int = 0
+    late: int = 0
+    unknown: int = 0
+    refunded: list[int] = field(default_factory=list)
+
+
+async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
+    """Return the credits of messages that reached a refunded status, once each.
+
+    The ledger's idempotency key (one per message) makes a second call a no-op, and the
+    `refunded` flag keeps the campaign figures honest.
+    """
+    done: list[int] = []
+    for row in rows:
+        if row.get("cost", 0) > 0:
+            from tenants.credits import ledger as credits
+
+            # The refund names the batch's reservation, which caps what can come back.
+            await credits.refund(
+                row["account_id"],
+                row["cost"],
+                reference=f"batch:{row['batch_id']}",
+                idempotency_key=f"refund:message:{row['id']}",
+            )
+        done.append(row["id"])
+    if done:
+        await run_sql(
+            f"UPDATE message SET refunded = {{}} WHERE id IN ({placeholders(len(done))})",  # noqa: S608 (only placeholders are formatted in)
+            True,
+            *done,
+        )
+    return done
+
+
+async def apply_statuses(
+    moves: Sequence[tuple[int, str, str | None]],
+    *,
+    provider_ref: dict[int, str] | None = None,
+) -> set[tuple[int, str]]:
+    """Move messages forward (id, status, error code), each only from a state it may
+    leave; returns the (id, status) pairs that were applied. Runs in the caller's
+    transaction; refunds what reached a refunded status."""
+    by_target: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    for message_id, status, error_code in moves:
+        by_target[(status, error_code)].append(message_id)
+    applied: set[tuple[int, str]] = set()
+    stamp = now()
+    for status in APPLY_ORDER:
+        for (target, error_code), ids in by_target.items():
+            if target != status:
+                continue
+            allowed = sorted(ALLOWED_FROM[target])
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                rows = await run_sql(
+                    "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "  # noqa: S608 (only placeholders are formatted in)
+                    "claimed_at = NULL, claim_token = NULL, "
+                    f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
+                    f"AND status IN ({placeholders(len(allowed))}) "
+                    "RETURNING id, account_id, batch_id, cost",
+                    target,
+                    error_code,
+                    stamp,
+                    *part,
+                    *allowed,
+                )
+                applied.update((r["id"], target) for r in rows)
+                if target in REFUNDED_STATUSES and rows:
+                    await refund_messages(rows)
+    if provider_ref:
+        # The provider's reference is stored whatever the status did: callbacks may come
+        # back before the worker has recorded `sent`.
+        items = sorted(provider_ref.items())
+        for start in range(0, len(items), 250):
+            pairs = items[start : start + 250]
+            cases = " ".join("WHEN {} THEN {}" for _ in pairs)
+            await run_sql(
+                f"UPDATE message SET provider_ref = CASE id {cases} END "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE id IN ({placeholders(len(pairs))}) AND provider_ref IS NULL",
+                *[value for pair in pairs for value in pair],
+                *[message_id for message_id, _ in pairs],
+            )
+    if applied:
+        await _notify_customers(applied, moves)
+    return applied
+
+
+async def _notify_customers(
+    applied: set[tuple[int, str]], moves: Sequence[tuple[int, str, str | None]]
+) -> None:
+    """Queue the accounts' status webhooks in the same transaction as the change."""
+    # Imported here: customer webhooks read this module's tables.
+    from tenants.webhooks.deliveries import queue_status_events
+
+    codes = {(m, s): c for m, s, c in moves}
+    ordered = sorted(applied, key=lambda pair: (APPLY_ORDER.index(pair[1]), pair[0]))
+    await queue_status_events([(m, s, codes.get((m, s))) for m, s in ordered])
+
+
+async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult:
+    """Status callbacks, in one transaction: duplicates (same provider event id) are
+    dropped, every new event is recorded, and only forward moves are applied, so any
+    order of delivery ends in the same state."""
+    result = IngestResult(received=len(reports))
+    valid = [r for r in reports if r.status in ALLOWED_FROM]
+    if not valid:
+        return result
+    async with transaction():
+        ids = sorted({r.message_id for r in valid})
+        known: dict[int, int] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = await run_sql(
+                f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
+                "AND direction = 'out'",
+                *part,
+            )
+            known.update({r["id"]: r["account_id"] for r in rows})
+        fresh = [r for r in valid if r.message_id in known]
+        result.unknown = len(valid) - len(fresh)
+        keys = [r.event_id for r in fresh if r.event_id]
+        seen_keys: set[str] = set()
+        for start in range(0, len(keys), 500):
+            key_part = keys[start : start + 500]
+            rows = await run_sql(
+                "SELECT dedupe_key FROM message_event "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE dedupe_key IN ({placeholders(len(key_part))})",
+                *key_part,
+            )
+            seen_keys.update(r["dedupe_key"] for r in rows)
+        new_reports: list[StatusReport] = []
+        for report in fresh:
+            if report.event_id and report.event_id in seen_keys:
+                result.duplicates += 1
+                continue
+            if report.event_id:
+                seen_keys.add(report.event_id)
+            new_reports.append(report)
+        if not new_reports:
+            return result
+        ordered = sorted(new_reports, key=lambda r: (APPLY_ORDER.index(r.status), r.at))
+        applied = await apply_statuses(
+            [(r.message_id, r.status, r.error_code) for r in ordered],
+            provider_ref={r.message_id: r.provider_ref for r in new_reports if r.provider_ref},
+        )
+        events = []
+        for report in new_reports:
+            was_applied = (report.message_id, report.status) in applied
+            result.applied += was_applied
+            result.late += not was_applied
+            events.append(
+                (
+                    report.message_id,
+                    known[report.message_id],
+                    report.status,
+                    report.error_code,
+                    was_applied,
+                    "provider",
+                    report.event_id,
+                    report.at,
+                )
+            )
+        await insert_events(events)
+    return result
+
+
+async def insert_events(
+    events: Sequence[tuple[int, int, str, str | None, bool, str, str | None, datetime]],
+) -> None:
+    """(message_id, account_id, status, error_code, applied, source, dedupe_key, at) rows."""
+    columns = "message_id, account_id, status, error_code, applied, source, dedupe_key, at"
+    for start in range(0, len(events), 500):
+        part = events[start : start + 500]
+        values = ", ".join(f"({placeholders(8)})" for _ in part)
+        args = [value for event in part for value in event]
+        await run_sql(
+            f"INSERT INTO message_event ({columns}) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
+            "ON CONFLICT (dedupe_key) DO NOTHING",
+            *args,
+        )
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventView:
+    status: str
+    at: datetime
+    error_code: str | None
+    applied: bool
+    source: str
+
+    @property
+    def explanation(self) -> str:
+        return explain_error(self.error_code)
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    account_id: int
+    batch_id: int | None
+    campaign_id: int | None
+    direction: str
+    to: str
+    sender: str
+    body: str
+    channel: str
+    status: str
+    segments: int
+    encoding: str
+    cost: int
+    country: str
+    provider_ref: str | None
+    error_code: str | None
+    refunded: bool
+    created_at: datetime
+    updated_at: datetime
+    release_at: datetime | None = None
+    events: tuple[EventView, ...] = ()
+
+    @property
+    def error_explanation(self) -> str:
+        return explain_error(self.error_code)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.account_id,
+    Message.batch_id,
+    Message.campaign_id,
+    Message.direction,
+    Message.to_number,
+    Message.from_number,
+    Message.body,
+    Message.channel,
+    Message.status,
+    Message.segments,
+    Message.encoding,
+    Message.cost,
+    Message.country,
+    Message.provider_ref,
+    Message.error_code,
+    Message.refunded,
+    Message.created_at,
+    Message.updated_at,
+    Message.release_at,
+)
+
+
+def _message_view(row: dict[str, Any], events: tuple[EventView, ...] = ()) -> MessageView:
+    return MessageView(
+        id=row["id"],
+        account_id=row["account_id"],
+        batch_id=row["batch_id"],
+        campaign_id=row["campaign_id"],
+        direction=row["direction"],
+        to=row["to_number"],
+        sender=row["from_number"],
+        body=row["body"],
+        channel=row["channel"],
+        status=row["status"],
+        segments=row["segments"],
+        encoding=row["encoding"],
+        cost=row["cost"],
+        country=row["country"],
+        provider_ref=row["provider_ref"],
+        error_code=row["error_code"],
+        refunded=row["refunded"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        release_at=row.get("release_at"),
+        events=events,
+    )
+
+
+async def get_message(account_id: int, message_id: int) -> MessageView:
+    """A message of this account with its timeline; another account's is NotFound."""
+    row = (
+        await Message.select(*MESSAGE_COLUMNS)
+        .where((Message.id == message_id) & (Message.account_id == account_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"message {message_id} not found")
+    rows = (
+        await MessageEvent.select(
+            MessageEvent.status,
+            MessageEvent.at,
+            MessageEvent.error_code,
+            MessageEvent.applied,
+            MessageEvent.source,
+        )
+        .where(MessageEvent.message_id == message_id)
+        .order_by(MessageEvent.at)
+        .order_by(MessageEvent.id)
+    )
+    # Creating the outbox row is the `enqueued` event; it is not stored twice.
+    first = EventView(
+        status="enqueued" if row["direction"] == "out" else "incoming_message",
+        at=row["created_at"],
+        error_code=None,
+        applied=True,
+        source="platform",
+    )
+    events = (first,) + tuple(
+        EventView(
+            status=r["status"],
+            at=r["at"],
+            error_code=r["error_code"],
+            applied=r["applied"],
+            source=r["source"],
+        )
+        for r in rows
+    )
+    return _message_view(row, events)
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    status: str | None = None
+    number: str | None = None
+    batch_id: int | None = None
+    campaign_id: int | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    direction: str | None = None
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[MessageView]
+    next_before_id: int | None
+
+
+def validate_filter(flt: MessageFilter) -> None:
+    if flt.status and flt.status not in STATUSES:
+        raise ValidationFailed({"status": f"Unknown status; choose one of {', '.join(STATUSES)}."})
+
+
+async def list_messages(
+    account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
+) -> MessagePage:
+    """Newest first; pages by id (`before_id`), which stays stable while messages arrive."""
+    validate_filter(flt)
+    limit = max(1, min(limit, 500))
+    query = Message.select(*MESSAGE_COLUMNS).where(Message.account_id == account_id)
+    if flt.status:
+        query = query.where(Message.status == flt.status)
+    if flt.number:
+        query = query.where(
+            (Message.to_number.like(f"%{flt.number}%"))
+            | (Message.from_number.like(f"%{flt.number}%"))
+        )
+    if flt.batch_id is not None:
+        query = query.where(Message.batch_id == flt.batch_id)
+    if flt.campaign_id is not None:
+        query = query.where(Message.campaign_id == flt.campaign_id)
+    if flt.direction:
+        query = query.where(Message.direction == flt.direction)
+    if flt.date_from is not None:
+        query = query.where(Message.created_at >= flt.date_from)
+    if flt.date_to is not None:
+        query = query.where(Message.created_at < flt.date_to)
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
+    items = [_message_view(r) for r in rows[:limit]]
+    return MessagePage(items=items, next_before_id=items[-1].id if len(rows) > limit else None)
+
+
+# --- batches, campaigns and their progress ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchView:
+    id: int
+    account_id: int
+    campaign_id: int | None
+    channel: str
+    sender: str
+    body: str
+    template_id: int | None
+    state: str
+    send_at: datetime | None
+    accepted: int
+    skipped: int
+    segments: int
+    total_cost: int
+    skipped_list: list[dict[str, str]]
+    created_by: str
+    created_at: datetime
+    request_hash: str = ""
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for item in self.skipped_list:
+            counts[item["reason"]] += 1
+        return dict(sorted(counts.items()))
+
+
+def _batch_view(row: dict[str, Any]) -> BatchView:
+    return BatchView(
+        id=row["id"],
+        account_id=row["account_id"],
+        campaign_id=row["campaign_id"],
+        channel=row["channel"],
+        sender=row["sender"],
+        body=row["body"],
+        template_id=row["template_id"],
+        state=row["state"],
+        send_at=row["send_at"],
+        accepted=row["accepted"],
+        skipped=row["skipped"],
+        segments=row["segments"],
+        total_cost=row["total_cost"],
+        skipped_list=json.loads(row["skipped_json"] or "[]"),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        request_hash=row["request_hash"],
+    )
+
+
+async def get_batch(account_id: int, batch_id: int) -> BatchView:
+    row = (
+        await Batch.select()
+        .where((Batch.id == batch_id) & (Batch.account_id == account_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"batch {batch_id} not found")
+    return _batch_view(row)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a campaign page shows; counts come from the messages themselves."""
+
+    batch: BatchView
+    by_status: dict[str, int]
+    spent: int
+    refunded: int
+
+    @property
+    def accepted(self) -> int:
+        return self.batch.accepted
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.by_status.items() if s in FINAL_STATUSES)
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.batch.accepted
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.accepted else int(100 * self.done / self.accepted)
+
+    def count(self, status: str) -> int:
+        return self.by_status.get(status, 0)
+
+
+async def batch_progress(account_id: int, batch_id: int) -> Progress:
+    batch = await get_batch(account_id, batch_id)
+    rows = await run_sql(
+        "SELECT status, refunded, COUNT(*) AS n, COALESCE(SUM(cost), 0) AS cost "
+        "FROM message WHERE batch_id = {} GROUP BY status, refunded",
+        batch_id,
+    )
+    by_status: dict[str, int] = defaultdict(int)
+    refunded = 0
+    for r in rows:
+        by_status[r["status"]] += int(r["n"])
+        if r["refunded"] in (True, 1):
+            refunded += int(r["cost"])
+    return Progress(
+        batch=batch,
+        by_status=dict(by_status),
+        spent=batch.total_cost - refunded,
+        refunded=refunded,
+    )
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    id: int
+    account_id: int
+    name: str
+    batch_id: int | None
+    created_by: str
+    created_at: datetime
+
+
+async def list_campaigns(account_id: int, *, limit: int = 100) -> list[CampaignView]:
+    rows = (
+        await Campaign.select()
+        .where(Campaign.account_id == account_id)
+        .order_by(Campaign.id, ascending=False)
+        .limit(limit)
+    )
+    return [CampaignView(**{k: r[k] for k in CampaignView.__dataclass_fields__}) for r in rows]
+
+
+async def get_campaign(account_id: int, campaign_id: int) -> CampaignView:
+    row = (
+        await Campaign.select()
+        .where((Campaign.id == campaign_id) & (Campaign.account_id == account_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return CampaignView(**{k: row[k] for k in CampaignView.__dataclass_fields__})
+
+
+async def set_batch_state(
+    actor: audit.Actor, *, account_id: int, batch_id: int, action: str
+) -> BatchView:
+    """Pause, resume or cancel a send; cancelling refunds every message not yet sent.
+
+    Messages a worker already holds finish their submission: the hold only stops
+    messages that have not been claimed, so nothing is half-sent or charged twice.
+    """
+    transitions = {
+        "pause": ({"active", "scheduled"}, "paused"),
+        "resume": ({"paused"}, "active"),
+        "cancel": ({"active", "scheduled", "paused"}, "cancelled"),
+    }
+    if action not in transitions:
+        raise ValidationFailed({"action": "Choose pause, resume or cancel."})
+    sources, target = transitions[action]
+    async with transaction():
+        batch = await get_batch(account_id, batch_id)
+        if batch.state not in sources:
+            raise Conflict(
+                f"This send is {batch.state}; it cannot be {target}.", code="invalid_state"
+            )
+        if action == "resume" and batch.send_at is not None and batch.send_at > now():
+            target = "scheduled"
+        await Batch.update({Batch.state: target}).where(Batch.id == batch_id)
+        cancelled = 0
+        if action == "cancel":
+            rows = await run_sql(
+                "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "
+                "updated_at = {} WHERE batch_id = {} AND status = 'enqueued' "
+                "AND claimed_at IS NULL RETURNING id, account_id, batch_id, cost",
+                now(),
+                batch_id,
+            )
+            cancelled = len(rows)
+            await refund_messages(rows)
+            if rows:
+                await _notify_customers(
+                    {(r["id"], "enqueued_failed") for r in rows},
+                    [(r["id"], "enqueued_failed", "CANCELLED") for r in rows],
+                )
+            stamp = now()
+            await insert_events(
+                [
+                    (
+                        r["id"],
+                        r["account_id"],
+                        "enqueued_failed",
+                        "CANCELLED",
+                        True,
+                        "platform",
+                        None,
+                        stamp,
+                    )
+                    for r in rows
+                ]
+            )
+        await audit.record(
+            actor,
+            account_id=account_id,
+            action=f"batch.{action}",
+            target_type="campaign" if batch.campaign_id else "batch",
+            target_id=batch.campaign_id or batch_id,
+            before={"state": batch.state},
+            after={"state": target, **({"cancelled_messages": cancelled} if cancelled else {})},
+        )
+    return await get_batch(account_id, batch_id)
+
+
+# --- inbound -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundReport:
+    provider: str
+    provider_ref: str
+    sender: str  # the phone that wrote to us
+    to: str  # our number
+    body: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message_id: int | None
+    account_id: int | None
+    duplicate: bool = False
+    keyword: str | None = None
+
+
+async def route_inbound(sender: str, to: str) -> int | None:
+    """The account that last messaged this phone from this number (shared numbers)."""
+    row = (
+        await Message.select(Message.account_id)
+        .where(
+            (Message.direction == "out")
+            & (Message.to_number == sender)
+            & (Message.from_number == to)
+        )
+        .order_by(Message.id, ascending=False)
+        .first()
+    )
+    return row["account_id"] if row else None
+
+
+async def receive_inbound(report: InboundReport) -> InboundResult:
+    """Store an inbound message once (by provider reference) in the account it routes to."""
+    async with transaction():
+        existing = (
+            await Message.select(Message.id, Message.account_id)
+            .where(
+                (Message.direction == "in")
+                & (Message.provider == report.provider)
+                & (Message.provider_ref == report.provider_ref)
+            )
+            .first()
+        )
+        if existing:
+            return InboundResult(existing["id"], existing["account_id"], duplicate=True)
+        account_id = await route_inbound(report.sender, report.to)
+        if account_id is None:
+            return InboundResult(None, None)
+        rows = await Message.insert(
+            Message(
+                account_id=account_id,
+                direction="in",
+                to_number=report.to,
+                from_number=report.sender,
+                body=report.body,
+                status="incoming_message",
+                segments=0,
+                provider=report.provider,
+                provider_ref=report.provider_ref,
+                created_at=report.at,
+                updated_at=report.at,
+            )
+        ).returning(Message.id)
+        message_id = rows[0]["id"]
+        # Compliance keywords first: STOP (and the tree's own words) opts the phone out of
+        # the whole consent scope, START opts it back in.
+        from tenants.consent import consent
+
+        kind = await consent.classify_keyword(account_id, report.body)
+        if kind == "opt_out":
+            await consent.record_opt_out(
+                account_id, report.sender, "sms", source="keyword", message_id=message_id
+            )
+        elif kind == "opt_in":
+            await consent.record_opt_in(
+                account_id, report.sender, "sms", source="keyword", message_id=message_id
+            )
+        from tenants.webhooks.deliveries import queue_inbound_event
+
+        await queue_inbound_event(
+            account_id=account_id,
+            message_id=message_id,
+            sender=report.sender,
+            to=report.to,
+            body=report.body,
+            channel="sms",
+            received_at=report.at,
+        )
+        return InboundResult(message_id, account_id, keyword=kind)

@@ -1,0 +1,549 @@
+"""Handing the outbox to providers: claiming chunks, the shared rate limiter, submission
+through a provider gateway, recording `sent` / `rejected` / `enqueued_failed`, and the
+sweeper that releases scheduled sends and re-dispatches work that was lost.
+
+Exactly-once towards the provider: a chunk is claimed (committed) before the provider
+call, and each message counts its submission attempts. A message whose earlier attempt
+may have reached the provider (a killed worker, a timeout) is looked up by its reference
+(the message id) before it is submitted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+from tenants.clock import now
+from tenants.consent import consent
+from tenants.db import transaction
+from tenants.messaging.messages import apply_statuses, insert_events, placeholders, run_sql
+
+T = TypeVar("T")
+CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)
+# A claim older than this is presumed dead (its worker was killed): long enough for the
+# slowest provider call (timeout) plus the longest rate-limit wait.
+CLAIM_LEASE_SECONDS = float(os.environ.get("CLAIM_LEASE_SECONDS") or 60)
+# Work handed to the broker this long ago and still untouched is presumed lost.
+SWEEP_GRACE_SECONDS = float(os.environ.get("SWEEP_GRACE_SECONDS") or 120)
+MAX_SUBMIT_ATTEMPTS = int(os.environ.get("MAX_SUBMIT_ATTEMPTS") or 8)
+# Waiting longer than this for the rate limiter hands the chunk back to the broker.
+MAX_RATE_WAIT_SECONDS = 2.0
+SWEEP_LIMIT = 20_000
+
+
+def provider_rate() -> float:
+    """Segments per second per provider integration."""
+    return float(os.environ.get("RATE_LIMIT_PROVIDER_SEGMENTS") or 2000)
+
+
+def sender_rate() -> float:
+    """Segments per second per sender (number or sender ID)."""
+    return float(os.environ.get("RATE_LIMIT_SENDER_SEGMENTS") or 1000)
+
+
+# --- the provider port (implemented in tasks/gateways) ---------------------------------
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int  # the idempotency reference the provider keys on
+    to: str
+    sender: str
+    body: str
+    channel: str
+    segments: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The provider's answer for one message. `accepted` -> `sent`; refused -> `rejected`
+    with the provider's code; `not_submitted` (the platform could not hand it over, e.g. the
+    integration's credentials were refused) -> `enqueued_failed`; `retry` -> a transient
+    failure: the message goes back to the broker and is looked up before it is resent."""
+
+    message_id: int
+    accepted: bool
+    provider_ref: str | None = None
+    error_code: str | None = None
+    not_submitted: bool = False
+    retry: bool = False
+
+
+class TransientProviderError(Exception):
+    """The provider could not be reached or asked us to slow down: try again later."""
+
+
+class Gateway(Protocol):
+    name: str
+    channels: frozenset[str]
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]: ...
+
+    async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
+        """Which of these messages the provider already accepted (id -> provider ref)."""
+        ...
+
+
+class ProviderGone(LookupError):
+    """The message's provider integration was disabled or removed while it waited."""
+
+
+# Turns a message's `provider` key into its gateway (loads the integration's settings).
+GatewayFor = Callable[[str], Awaitable[Gateway]]
+
+
+# --- the shared rate limiter -------------------------------------------------------------
+
+
+async def take_tokens(key: str, amount: float, rate: float, *, max_wait: float) -> float | None:
+    """Take `amount` from the bucket `key` (rate per second) if the wait stays under
+    `max_wait`; returns the seconds to wait before going on, or None (not taken, the
+    bucket is too far behind). One conditional UPDATE, so processes share it safely."""
+    if rate <= 0:
+        return 0.0
+    moment = time.time()
+    cost = amount / rate
+    rows = await run_sql(
+        "UPDATE rate_bucket SET tat = (CASE WHEN tat > {} THEN tat ELSE {} END) + {} "
+        "WHERE key = {} AND (CASE WHEN tat > {} THEN tat ELSE {} END) - {} <= {} RETURNING tat",
+        moment,
+        moment,
+        cost,
+        key,
+        moment,
+        moment,
+        moment,
+        max_wait,
+    )
+    if rows:
+        return max(0.0, float(rows[0]["tat"]) - cost - moment)
+    exists = await run_sql("SELECT tat FROM rate_bucket WHERE key = {}", key)
+    if not exists:
+        await run_sql(
+            "INSERT INTO rate_bucket (key, tat) VALUES ({}, {}) ON CONFLICT (key) DO NOTHING",
+            key,
+            0.0,
+        )
+        return await take_tokens(key, amount, rate, max_wait=max_wait)
+    return None
+
+
+async def rate_wait(
+    provider: str, sender: str, segments: int, provider_limit: float = 0
+) -> float | None:
+    """Seconds to wait for both the provider's and the sender's bucket, or None.
+    `provider_limit` is the integration's own rate (0: the platform default)."""
+    waits = []
+    rates = (
+        (f"provider:{provider}", provider_limit or provider_rate()),
+        (f"sender:{sender}", sender_rate()),
+    )
+    for key, rate in rates:
+        wait = await take_tokens(key, segments, rate, max_wait=MAX_RATE_WAIT_SECONDS)
+        if wait is None:
+            return None
+        waits.append(wait)
+    return max(waits)
+
+
+async def seconds_until_tokens(provider: str, sender: str) -> float:
+    rows = await run_sql(
+        "SELECT tat FROM rate_bucket WHERE key IN ({}, {})",
+        f"provider:{provider}",
+        f"sender:{sender}",
+    )
+    latest = max((float(r["tat"]) for r in rows), default=0.0)
+    return max(0.1, latest - time.time() - MAX_RATE_WAIT_SECONDS)
+
+
+# --- submission ----------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkOutcome:
+    claimed: int = 0
+    sent: int = 0
+    rejected: int = 0
+    failed: int = 0
+    reconciled: int = 0
+    skipped_consent: int = 0
+    retry_in: float | None = None  # rate limited: hand the chunk back after this delay
+    transient: bool = False  # the provider failed: retry with backoff
+    remaining: list[int] = field(default_factory=list)
+
+
+async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]:
+    """Take the messages no one holds (or whose holder died) and that may go now.
+
+    Only messages of active batches are taken, except those an earlier attempt may
+    already have handed to the provider: they must be reconciled whatever the state.
+    """
+    stamp = now()
+    lease_cutoff = stamp - timedelta(seconds=CLAIM_LEASE_SECONDS)
+    async with transaction():
+        return await run_sql(
+            "UPDATE message SET claimed_at = {}, claim_token = {} "  # noqa: S608 (only placeholders are formatted in)
+            f"WHERE id IN ({placeholders(len(message_ids))}) AND status = 'enqueued' "
+            "AND (claimed_at IS NULL OR claimed_at < {}) AND release_at <= {} "
+            "AND (submit_attempts > 0 OR batch_id IN "
+            "(SELECT id FROM message_batch WHERE state IN ('active', 'cancelled'))) "
+            "RETURNING id, account_id, batch_id, to_number, from_number, body, channel, "
+            "segments, cost, provider, submit_attempts",
+            stamp,
+            token,
+            *message_ids,
+            lease_cutoff,
+            stamp,
+        )
+
+
+async def _release(token: str, ids: Sequence[int]) -> None:
+    if ids:
+        await run_sql(
+            "UPDATE message SET claimed_at = NULL, claim_token = NULL "  # noqa: S608 (only placeholders are formatted in)
+            f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
+            token,
+            *ids,
+        )
+
+
+async def _fail(rows: Sequence[dict[str, Any]], code: str) -> int:
+    """enqueued -> enqueued_failed with a reason; apply_statuses refunds them."""
+    if not rows:
+        return 0
+    async with transaction():
+        applied = await apply_statuses([(r["id"], "enqueued_failed", code) for r in rows])
+        stamp = now()
+        await insert_events(
+            [
+                (r["id"], r["account_id"], "enqueued_failed", code, True, "platform", None, stamp)
+                for r in rows
+                if (r["id"], "enqueued_failed") in applied
+            ]
+        )
+    return len(applied)
+
+
+async def _record_results(
+    rows_by_id: dict[int, dict[str, Any]], results: Sequence[SubmitResult], source: str
+) -> tuple[int, int]:
+    """One transaction: accepted -> sent (with the provider ref), refused -> rejected."""
+    moves: list[tuple[int, str, str | None]] = []
+    refs: dict[int, str] = {}
+    for result in results:
+        if result.message_id not in rows_by_id:
+            continue
+        if result.accepted:
+            moves.append((result.message_id, "sent", None))
+            if result.provider_ref:
+                refs[result.message_id] = result.provider_ref
+        else:
+            moves.append((result.message_id, "rejected", result.error_code or "CONTENT_REJECTED"))
+    async with transaction():
+        applied = await apply_statuses(moves, provider_ref=refs)
+        stamp = now()
+        await insert_events(
+            [
+                (
+                    message_id,
+                    rows_by_id[message_id]["account_id"],
+                    status,
+                    code,
+                    (message_id, status) in applied,
+                    source,
+                    None,
+                    stamp,
+                )
+                for message_id, status, code in moves
+            ]
+        )
+    sent = sum(1 for _, s, _ in moves if s == "sent")
+    return sent, len(moves) - sent
+
+
+async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
+    """Messages whose recipient opted out after the send was accepted (schedules, retries,
+    long campaigns): consent is checked again, set-based, right before submission."""
+    from tenants.messaging import inbound
+
+    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
+    exempt = await inbound.confirmation_ids([r["id"] for r in rows])
+    by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["id"] not in exempt:
+            by_account[(row["account_id"], row["channel"])].append(row)
+    blocked: set[int] = set()
+    for (account_id, channel), group in by_account.items():
+        allowed, _skipped = await consent.filter_recipients(
+            account_id, [r["to_number"] for r in group], channel
+        )
+        allowed_set = set(allowed)
+        blocked.update(r["id"] for r in group if r["to_number"] not in allowed_set)
+    return blocked
+
+
+async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> ChunkOutcome:
+    """Submit one chunk of the outbox (idempotent: messages already taken or final are
+    skipped). Called by the `submit_messages` actor with the ids it was given."""
+    outcome = ChunkOutcome()
+    if not message_ids:
+        return outcome
+    token = secrets.token_hex(8)
+    rows = await _claim(list(message_ids), token)
+    outcome.claimed = len(rows)
+    if not rows:
+        return outcome
+    try:
+        return await _submit_claimed(rows, token, gateway_for, outcome)
+    except BaseException:
+        # Let go at once, so the retry need not wait out the lease; a message that may
+        # have reached the provider counts an attempt and is looked up before resending.
+        await _release(token, [r["id"] for r in rows])
+        raise
+
+
+async def _submit_claimed(
+    rows: list[dict[str, Any]], token: str, gateway_for: GatewayFor, outcome: ChunkOutcome
+) -> ChunkOutcome:
+    rows_by_id = {r["id"]: r for r in rows}
+
+    # Reconcile messages that an earlier attempt may have handed over already.
+    maybe_sent = [r for r in rows if r["submit_attempts"] > 0]
+    if maybe_sent:
+        by_provider: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in maybe_sent:
+            by_provider[row["provider"]].append(row)
+        for provider, group in by_provider.items():
+            try:
+                gateway = await gateway_for(provider)
+                known = await gateway.lookup([_outbound(r) for r in group])
+            except ProviderGone:
+                continue  # failed below with the rest of its messages
+            except TransientProviderError:
+                await _release(token, list(rows_by_id))
+                outcome.transient = True
+                outcome.remaining = list(rows_by_id)
+                return outcome
+            if known:
+                found = {mid: rows_by_id[mid] for mid in known if mid in rows_by_id}
+                await _record_results(
+                    found,
+                    [SubmitResult(mid, True, ref) for mid, ref in known.items() if mid in found],
+                    "platform",
+                )
+                outcome.reconciled += len(found)
+                for mid in found:
+                    rows_by_id.pop(mid, None)
+        exhausted = [
+            r
+            for r in maybe_sent
+            if r["id"] in rows_by_id and r["submit_attempts"] >= MAX_SUBMIT_ATTEMPTS
+        ]
+        outcome.failed += await _fail(exhausted, "PROVIDER_UNAVAILABLE")
+        for row in exhausted:
+            rows_by_id.pop(row["id"], None)
+
+    # A batch paused or cancelled while these waited: let go, or cancel and refund.
+    states = await _batch_states({r["batch_id"] for r in rows_by_id.values()})
+    cancelled = [r for r in rows_by_id.values() if states.get(r["batch_id"]) == "cancelled"]
+    outcome.failed += await _fail(cancelled, "CANCELLED")
+    held = [
+        r["id"]
+        for r in rows_by_id.values()
+        if states.get(r["batch_id"]) not in ("active", "cancelled")
+    ]
+    await _release(token, held)
+    for mid in [r["id"] for r in cancelled] + held:
+        rows_by_id.pop(mid, None)
+
+    blocked = await _opted_out_since_accept(list(rows_by_id.values())) if rows_by_id else set()
+    if blocked:
+        outcome.skipped_consent = await _fail([rows_by_id[m] for m in blocked], "OPTED_OUT")
+        for mid in blocked:
+            rows_by_id.pop(mid, None)
+
+    # One provider call per (provider, sender): each pays into its own rate buckets.
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows_by_id.values():
+        groups[(row["provider"], row["from_number"])].append(row)
+    for (provider, sender), group in groups.items():
+        try:
+            gateway = await gateway_for(provider)
+        except ProviderGone:
+            outcome.failed += await _fail(group, "PROVIDER_DISABLED")
+            continue
+        unsupported = [r for r in group if r["channel"] not in gateway.channels]
+        outcome.rejected += await _fail(unsupported, "CHANNEL_UNSUPPORTED")
+        group = [r for r in group if r["channel"] in gateway.channels]
+        if not group:
+            continue
+        wait = await rate_wait(
+            provider,
+            sender or "-",
+            sum(r["segments"] for r in group),
+            float(getattr(gateway, "rate_limit", 0) or 0),
+        )
+        if wait is None:
+            ids = [r["id"] for r in group]
+            await _release(token, ids)
+            outcome.remaining.extend(ids)
+            outcome.retry_in = await seconds_until_tokens(provider, sender or "-")
+            continue
+        if wait > 0:
+            await asyncio.sleep(wait)
+        ids = [r["id"] for r in group]
+        await run_sql(
+            "UPDATE message SET submit_attempts = submit_attempts + 1 "  # noqa: S608 (only placeholders are formatted in)
+            f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
+            token,
+            *ids,
+        )
+        try:
+            results = await gateway.submit([_outbound(r) for r in group])
+        except TransientProviderError:
+            await _release(token, ids)
+            outcome.transient = True
+            outcome.remaining.extend(ids)
+            continue
+        by_id = {r["id"]: r for r in group}
+        answered = {res.message_id for res in results}
+        # A message the gateway could not settle (or left out) goes back to the broker.
+        again = [mid for mid in ids if mid not in answered] + [
+            res.message_id for res in results if res.retry and res.message_id in by_id
+        ]
+        if again:
+            await _release(token, again)
+            outcome.transient = True
+            outcome.remaining.extend(again)
+        not_submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for res in results:
+            if res.not_submitted and not res.retry and res.message_id in by_id:
+                not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(
+                    by_id[res.message_id]
+                )
+        for code, failed_rows in not_submitted.items():
+            outcome.failed += await _fail(failed_rows, code)
+        settled = [r for r in results if not r.retry and not r.not_submitted]
+        sent, rejected = await _record_results(by_id, settled, "provider")
+        outcome.sent += sent
+        outcome.rejected += rejected
+    return outcome
+
+
+def _outbound(row: dict[str, Any]) -> OutboundMessage:
+    return OutboundMessage(
+        message_id=row["id"],
+        to=row["to_number"],
+        sender=row["from_number"],
+        body=row["body"],
+        channel=row["channel"],
+        segments=row["segments"],
+    )
+
+
+async def _batch_states(batch_ids: set[int]) -> dict[int, str]:
+    ids = sorted(b for b in batch_ids if b is not None)
+    if not ids:
+        return {}
+    rows = await run_sql(
+        f"SELECT id, state FROM message_batch WHERE id IN ({placeholders(len(ids))})",  # noqa: S608 (only placeholders are formatted in)
+        *ids,
+    )
+    return {r["id"]: r["state"] for r in rows}
+
+
+# --- the sweeper and the scheduler ---------------------------------------------------------
+
+
+def chunked(items: Sequence[T], size: int = CHUNK_SIZE) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+async def release_due_batches() -> list[list[int]]:
+    """Scheduled sends whose time has come: flip them active (one conditional UPDATE, so
+    one process wins) and return their messages in chunks for the broker."""
+    stamp = now()
+    async with transaction():
+        released = await run_sql(
+            "UPDATE message_batch SET state = 'active' WHERE state = 'scheduled' "
+            "AND send_at <= {} RETURNING id",
+            stamp,
+        )
+        chunks: list[list[int]] = []
+        for row in released:
+            rows = await run_sql(
+                "UPDATE message SET dispatched_at = {} WHERE batch_id = {} "
+                "AND status = 'enqueued' RETURNING id",
+                stamp,
+                row["id"],
+            )
+            chunks.extend(chunked(sorted(r["id"] for r in rows)))
+    return chunks
+
+
+async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
+    """`enqueued` messages of active batches handed to the broker long ago and held by no
+    live worker: their work was lost (crash, broker restart). Marked re-dispatched in one
+    conditional UPDATE, so two sweepers never both take the same message."""
+    stamp = now()
+    grace_cutoff = stamp - timedelta(seconds=SWEEP_GRACE_SECONDS)
+    lease_cutoff = stamp - timedelta(seconds=CLAIM_LEASE_SECONDS)
+    async with transaction():
+        candidates = await run_sql(
+            "SELECT m.id FROM message m JOIN message_batch b ON b.id = m.batch_id "
+            "WHERE m.status = 'enqueued' AND m.dispatched_at < {} AND m.release_at <= {} "
+            "AND (m.claimed_at IS NULL OR m.claimed_at < {}) "
+            "AND (b.state = 'active' OR m.submit_attempts > 0 OR b.state = 'cancelled') "
+            "ORDER BY m.id LIMIT {}",
+            grace_cutoff,
+            stamp,
+            lease_cutoff,
+            limit,
+        )
+        ids = [r["id"] for r in candidates]
+        taken: list[int] = []
+        for part in chunked(ids, 500):
+            rows = await run_sql(
+                "UPDATE message SET dispatched_at = {} "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE id IN ({placeholders(len(part))}) AND dispatched_at < {{}} "
+                "AND status = 'enqueued' RETURNING id",
+                stamp,
+                *part,
+                grace_cutoff,
+            )
+            taken.extend(r["id"] for r in rows)
+    return chunked(sorted(taken))
+
+
+async def sweep() -> list[list[int]]:
+    """Everything the periodic job must hand to the broker now: due schedules, lost work."""
+    return [*(await release_due_batches()), *(await lost_work())]
+
+
+async def mark_dispatched(message_ids: Sequence[int]) -> None:
+    for part in chunked(list(message_ids), 500):
+        await run_sql(
+            f"UPDATE message SET dispatched_at = {{}} WHERE id IN ({placeholders(len(part))})",  # noqa: S608 (only placeholders are formatted in)
+            now(),
+            *part,
+        )
+
+
+async def redispatch_batch(batch_id: int) -> list[list[int]]:
+    """A resumed send: its waiting messages go to the broker again now (their earlier
+    work found the batch paused and let go)."""
+    rows = await run_sql(
+        "UPDATE message SET dispatched_at = {} WHERE batch_id = {} AND status = 'enqueued' "
+        "AND claimed_at IS NULL AND release_at <= {} RETURNING id",
+        now(),
+        batch_id,
+        now(),
+    )
+    return chunked(sorted(r["id"] for r in rows))

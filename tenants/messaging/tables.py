@@ -1,0 +1,156 @@
+"""Tables of messaging: rows only; this module imports only other tables and db."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    Boolean,
+    DoublePrecision,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Batch(Table, tablename="message_batch"):
+    """One accepted send (a form post, an API call, a campaign, a scheduled send)."""
+
+    id: Serial
+    account_id = Integer(index=True)
+    campaign_id = Integer(null=True, default=None)
+    # "<account_id>:<Idempotency-Key>" so a key is unique per account.
+    idempotency_scope = Varchar(length=300, null=True, default=None, unique=True)
+    request_hash = Varchar(length=64, default="")
+    channel = Varchar(length=16, default="sms")
+    sender = Varchar(length=20, default="")
+    body = Text(default="")
+    template_id = Integer(null=True, default=None)
+    state = Varchar(length=16, default="active", index=True)
+    send_at = Timestamptz(null=True, default=None, index=True)
+    accepted = Integer(default=0)
+    skipped = Integer(default=0)
+    segments = Integer(default=0)
+    total_cost = Integer(default=0)
+    skipped_json = Text(default="[]")
+    created_by = Varchar(length=200, default="system")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Message(Table, tablename="message"):
+    """The outbox (direction out: inserted `enqueued`, moved on by workers and callbacks)
+    and the inbox (direction in: `incoming_message`)."""
+
+    id: Serial
+    account_id = Integer(index=True)
+    batch_id = Integer(null=True, default=None, index=True)
+    campaign_id = Integer(null=True, default=None)
+    direction = Varchar(length=3, default="out")
+    to_number = Varchar(length=20, index=True)
+    from_number = Varchar(length=20, default="")
+    body = Text(default="")
+    channel = Varchar(length=16, default="sms")
+    status = Varchar(length=20, default="enqueued", index=True)
+    segments = Integer(default=1)
+    encoding = Varchar(length=8, default="GSM-7")
+    cost = Integer(default=0)
+    country = Varchar(length=2, default="")
+    contact_id = Integer(null=True, default=None)
+    provider = Varchar(length=32, default="simulator")
+    provider_ref = Varchar(length=64, null=True, default=None)
+    error_code = Varchar(length=64, null=True, default=None)
+    refunded = Boolean(default=False)
+    # The outbox bookkeeping: when it may go, when work was last handed to the broker,
+    # who holds it for submission, and how often it was handed to the provider.
+    release_at = Timestamptz(default=TimestamptzNow())
+    dispatched_at = Timestamptz(default=TimestamptzNow())
+    claimed_at = Timestamptz(null=True, default=None)
+    claim_token = Varchar(length=32, null=True, default=None)
+    submit_attempts = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class MessageEvent(Table, tablename="message_event"):
+    """Every status a message was given or reported, applied or not (late ones are kept)."""
+
+    id: Serial
+    message_id = Integer(index=True)
+    account_id = Integer(index=True)
+    status = Varchar(length=20)
+    error_code = Varchar(length=64, null=True, default=None)
+    applied = Boolean(default=True)
+    source = Varchar(length=16, default="platform")
+    # The provider's event id: a callback delivered twice is stored once.
+    dedupe_key = Varchar(length=120, null=True, default=None, unique=True)
+    at = Timestamptz(default=TimestamptzNow())
+
+
+class Campaign(Table, tablename="campaign"):
+    """A named send to lists; its messages and progress are those of its batch."""
+
+    id: Serial
+    account_id = Integer(index=True)
+    name = Varchar(length=120)
+    batch_id = Integer(null=True, default=None)
+    created_by = Varchar(length=200, default="system")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class RateBucket(Table, tablename="rate_bucket"):
+    """A shared rate limiter (GCRA): `tat` is the time, in epoch seconds, at which the
+    bucket would be empty again; every process takes from it with one UPDATE."""
+
+    id: Serial
+    key = Varchar(length=120, unique=True)
+    tat = DoublePrecision(default=0.0)
+
+
+class InboundRoute(Table, tablename="inbound_route"):
+    """How one inbound message was routed and what it set in motion."""
+
+    id: Serial
+    # "<provider>:<provider message id>": the provider's redelivery is the same message.
+    dedupe_key = Varchar(length=200, unique=True)
+    message_id = Integer(index=True)
+    account_id = Integer(index=True)
+    number_id = Integer()
+    number = Varchar(length=20)
+    phone = Varchar(length=20)
+    channel = Varchar(length=16, default="sms")
+    rule = Varchar(length=16)
+    keyword_id = Integer(null=True, default=None)
+    consent_action = Varchar(length=16, null=True, default=None)
+    replies = Text(default="[]")  # planned: [{"body", "variables", "compliance"}]
+    replies_done = Boolean(default=False)
+    reply_message_ids = Text(default="[]")
+    reply_errors = Text(default="[]")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class InboundReply(Table, tablename="inbound_reply"):
+    """An outbox message sent because of an inbound one. A `confirmation` answers a
+    compliance keyword and is exempt from the consent re-check before submission."""
+
+    id: Serial
+    route_id = Integer(index=True)
+    message_id = Integer(unique=True)
+    kind = Varchar(length=16)  # confirmation | auto_reply
+
+
+class Conversation(Table, tablename="inbox_conversation"):
+    """One phone talking to one of the account's numbers: the inbox row."""
+
+    id: Serial
+    account_id = Integer(index=True)
+    # "<account>|<phone>|<number>", unique: the upsert target of every inbound message.
+    key = Varchar(length=80, unique=True)
+    phone = Varchar(length=20)
+    number = Varchar(length=20)
+    unread = Integer(default=0)
+    last_body = Text(default="")
+    last_direction = Varchar(length=3, default="in")
+    last_message_at = Timestamptz(default=TimestamptzNow(), index=True)
+    last_read_at = Timestamptz(null=True, default=None)

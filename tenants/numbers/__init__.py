@@ -1,0 +1,1 @@
+"""Numbers, sender IDs and the keywords claimed on numbers."""

@@ -1,0 +1,1 @@
+"""The platform's own health: worker heartbeats."""

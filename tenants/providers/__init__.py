@@ -1,0 +1,1 @@
+"""Provider integrations, their field catalogue, channel routing and callbacks."""

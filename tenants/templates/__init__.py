@@ -1,0 +1,1 @@
+"""Message templates, merge fields, segment counting and the composer."""

@@ -1,0 +1,1 @@
+"""Outbound customer webhooks: subscriptions, signed deliveries, attempts."""
