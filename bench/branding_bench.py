@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/bench.db")
 
-from tenants.accounts.tree import get_account_by_slug  # noqa: E402
-from tenants.branding import branding  # noqa: E402
-from tenants.db import database_url, pool  # noqa: E402
-from tenants.demo import seed_demo  # noqa: E402
-from tenants.schema import migrate  # noqa: E402
+from tenants.accounts.tree import get_account_by_slug
+from tenants.branding import branding
+from tenants.db import database_url, pool
+from tenants.demo import seed_demo
+from tenants.schema import migrate
 
 CALLS = int(os.environ.get("BENCH_CALLS") or 2000)
 

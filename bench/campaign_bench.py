@@ -51,17 +51,19 @@ STACK_ENV = {
     "RATE_LIMIT_SENDER_SEGMENTS": "1000000",
 }
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.stack import Stack, group_peak_rss_mb  # noqa: E402
-from tasks.broker import broker, is_in_process  # noqa: E402
-from tenants.access import apikeys  # noqa: E402
-from tenants.accounts.tree import create_root_account  # noqa: E402
-from tenants.audit.record import SYSTEM  # noqa: E402
-from tenants.credits import ledger as credits  # noqa: E402
-from tenants.db import is_sqlite  # noqa: E402
-from tenants.messaging.messages import run_sql  # noqa: E402
-from tenants.schema import migrate  # noqa: E402
+from bench.stack import Stack, group_peak_rss_mb
+from tasks.broker import broker, is_in_process
+from tenants.access import apikeys
+from tenants.accounts.tree import create_root_account
+from tenants.audit.record import SYSTEM
+from tenants.credits import ledger as credits
+from tenants.db import (
+    is_sqlite,
+    run_sql,
+)
+from tenants.schema import migrate
 
 
 def say(text: str) -> None:

@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='consent-bench-')}/bench.db"
 
-from tenants.accounts import tree as accounts  # noqa: E402
-from tenants.audit.record import SYSTEM  # noqa: E402
-from tenants.consent import consent  # noqa: E402
-from tenants.db import DB, pool  # noqa: E402
-from tenants.phones import _parse  # noqa: E402
-from tenants.schema import migrate, wipe_all_data  # noqa: E402
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM
+from tenants.consent import consent
+from tenants.db import DB, pool
+from tenants.phones import _parse
+from tenants.schema import migrate, wipe_all_data
 
 N = int(os.environ.get("CONSENT_BENCH_PHONES") or 100_000)
 OPTED_OUT_EVERY = 50

@@ -27,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='credits-bench-')}/bench.db"
 
-from tenants.accounts import tree as accounts  # noqa: E402
-from tenants.audit.record import SYSTEM, Actor  # noqa: E402
-from tenants.credits import ledger as credits  # noqa: E402
-from tenants.db import POOL_SIZE, close_pool, database_url, is_sqlite, start_pool  # noqa: E402
-from tenants.errors import InsufficientCredits  # noqa: E402
-from tenants.schema import migrate  # noqa: E402
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM, Actor
+from tenants.credits import ledger as credits
+from tenants.db import POOL_SIZE, close_pool, database_url, is_sqlite, start_pool
+from tenants.errors import InsufficientCredits
+from tenants.schema import migrate
 
 RESULTS = ROOT / "bench" / "results" / "credits.json"
 TRANSFERS_SINGLE = int(os.environ.get("BENCH_TRANSFERS_SINGLE") or 400)

@@ -34,20 +34,20 @@ if not os.environ.get("DATABASE_URL"):
 os.environ.setdefault("SECRET_KEY", "bench-secret-key")
 os.environ["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
+import httpx
+import uvicorn
 
-from tasks.gateways.sinch import SinchSmsGateway  # noqa: E402
-from tasks.gateways.twilio import TwilioGateway  # noqa: E402
-from tenants.accounts import tree as accounts  # noqa: E402
-from tenants.audit.record import SYSTEM  # noqa: E402
-from tenants.db import pool, transaction  # noqa: E402
-from tenants.messaging.outbox import OutboundMessage  # noqa: E402
-from tenants.messaging.tables import Batch, Message  # noqa: E402
-from tenants.providers.integrations import IntegrationConfig  # noqa: E402
-from tenants.schema import migrate, wipe_all_data  # noqa: E402
-from tenants.webhooks import deliveries as customer_webhooks  # noqa: E402
-from tenants.webhooks.tables import WebhookDelivery  # noqa: E402
+from tasks.gateways.sinch import SinchSmsGateway
+from tasks.gateways.twilio import TwilioGateway
+from tenants.accounts import tree as accounts
+from tenants.audit.record import SYSTEM
+from tenants.db import pool, transaction
+from tenants.messaging.outbox import OutboundMessage
+from tenants.messaging.tables import Batch, Message
+from tenants.providers.integrations import IntegrationConfig
+from tenants.schema import migrate, wipe_all_data
+from tenants.webhooks import deliveries as customer_webhooks
+from tenants.webhooks.tables import WebhookDelivery
 
 SINCH_MESSAGES = 10_000
 TWILIO_MESSAGES = 2_000

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import weakref
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+from piccolo.querystring import QueryString
 
 DEFAULT_DATABASE_URL = "sqlite:///portal.db"
 POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 20)
@@ -156,6 +162,7 @@ def make_engine(url: str) -> Engine:
 
 
 DB: Engine = make_engine(database_url())
+T = TypeVar("T")
 
 
 def is_sqlite() -> bool:
@@ -195,3 +202,62 @@ async def pool():  # type: ignore[no-untyped-def]
             await DB.close_connection_pool()
     else:
         yield
+
+
+@lru_cache(maxsize=512)
+def _native_sql(template: str, postgres: bool) -> str:
+    pieces = template.split("{}")
+    if postgres:
+        return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
+    return "?".join(pieces)
+
+
+async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
+    """Run SQL with `{}` placeholders (never f-strings of input); joins the open transaction.
+
+    The outbox runs these statements with hundreds of arguments for every chunk, so they
+    go to the driver directly: Piccolo's QueryString costs more CPU than the query.
+    """
+    current = DB.current_transaction.get()
+    if isinstance(DB, PostgresEngine):
+        sql = _native_sql(template, True)
+        if current is not None:
+            return [dict(r) for r in await current.connection.fetch(sql, *args)]
+        if DB.pool is not None:
+            async with DB.pool.acquire() as connection:
+                return [dict(r) for r in await connection.fetch(sql, *args)]
+    elif current is not None:
+        cursor = await current.connection.execute(_native_sql(template, False), args)
+        try:
+            return [dict(r) for r in await cursor.fetchall()]
+        finally:
+            await cursor.close()
+    return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
+
+
+def placeholders(count: int) -> str:
+    return ", ".join(["{}"] * count)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Timestamps from raw queries: datetimes on PostgreSQL, text on SQLite."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def chunked(items: Sequence[T], size: int) -> list[list[T]]:
+    """Consecutive slices of at most `size` items (statements with bounded argument lists)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique index refused the row (SQLite or PostgreSQL), told by the exception's type."""
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return True
+    # sqlite3 has one IntegrityError for every constraint; its error name says which.
+    return isinstance(exc, sqlite3.IntegrityError) and (
+        getattr(exc, "sqlite_errorname", "")
+        in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from tenants.credits.tables import (
     Reservation,
     WalletSettings,
 )
-from tenants.db import DB, transaction
+from tenants.db import DB, is_unique_violation, transaction
 from tenants.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 
 KINDS = ("purchase", "adjustment", "allocate", "reclaim", "top_up", "spend", "refund")
@@ -116,13 +115,6 @@ class NoticeView:
 
 
 # --------------------------------------------------------------------------- primitives
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    """A duplicate idempotency key reached the unique index (SQLite or PostgreSQL)."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return "UNIQUE" in str(exc)
-    return type(exc).__name__ == "UniqueViolationError"
 
 
 def _check_amount(amount: Any, field: str = "amount") -> int:

@@ -22,10 +22,9 @@ from tenants.clock import now
 from tenants.consent import consent
 from tenants.contacts import contacts
 from tenants.credits import ledger as credits
-from tenants.db import is_sqlite, transaction
+from tenants.db import chunked, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.messaging.messages import CHANNELS, placeholders, run_sql
-from tenants.messaging.outbox import chunked
+from tenants.messaging.messages import CHANNELS, CHUNK_SIZE
 from tenants.messaging.tables import Batch, Campaign
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
@@ -464,7 +463,9 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
         segments=total_segments,
         scheduled_for=req.send_at if scheduled else None,
         campaign_id=campaign_id,
-        chunks=[] if scheduled else chunked([a.message_id for a in accepted if a.message_id]),
+        chunks=[]
+        if scheduled
+        else chunked([a.message_id for a in accepted if a.message_id], CHUNK_SIZE),
     )
 
 

@@ -4,19 +4,16 @@ status state machine (statuses only move forward; a late status is recorded, not
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.querystring import QueryString
 
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import DB, transaction
+from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, Message, MessageEvent
 
@@ -83,51 +80,6 @@ def explain_error(code: str | None) -> str:
 
 
 # --- raw SQL -------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _native_sql(template: str, postgres: bool) -> str:
-    pieces = template.split("{}")
-    if postgres:
-        return "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], start=1)) + pieces[-1]
-    return "?".join(pieces)
-
-
-async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
-    """Run SQL with `{}` placeholders (never f-strings of input); joins the open transaction.
-
-    The outbox runs these statements with hundreds of arguments for every chunk, so they
-    go to the driver directly: Piccolo's QueryString costs more CPU than the query.
-    """
-    current = DB.current_transaction.get()
-    if isinstance(DB, PostgresEngine):
-        sql = _native_sql(template, True)
-        if current is not None:
-            return [dict(r) for r in await current.connection.fetch(sql, *args)]
-        if DB.pool is not None:
-            async with DB.pool.acquire() as connection:
-                return [dict(r) for r in await connection.fetch(sql, *args)]
-    elif current is not None:
-        cursor = await current.connection.execute(_native_sql(template, False), args)
-        try:
-            return [dict(r) for r in await cursor.fetchall()]
-        finally:
-            await cursor.close()
-    return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
-
-
-def placeholders(count: int) -> str:
-    return ", ".join(["{}"] * count)
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """Timestamps from raw queries: datetimes on PostgreSQL, text on SQLite."""
-    if value is None or isinstance(value, datetime):
-        return value
-    from datetime import UTC
-
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- the state machine ------------------------------------------------------------------
@@ -836,3 +788,6 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
             received_at=report.at,
         )
         return InboundResult(message_id, account_id, keyword=kind)
+
+
+CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)

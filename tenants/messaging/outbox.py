@@ -22,11 +22,10 @@ from typing import Any, Protocol, TypeVar
 
 from tenants.clock import now
 from tenants.consent import consent
-from tenants.db import transaction
-from tenants.messaging.messages import apply_statuses, insert_events, placeholders, run_sql
+from tenants.db import chunked, placeholders, run_sql, transaction
+from tenants.messaging.messages import CHUNK_SIZE, apply_statuses, insert_events
 
 T = TypeVar("T")
-CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)
 # A claim older than this is presumed dead (its worker was killed): long enough for the
 # slowest provider call (timeout) plus the longest rate-limit wait.
 CLAIM_LEASE_SECONDS = float(os.environ.get("CLAIM_LEASE_SECONDS") or 60)
@@ -462,10 +461,6 @@ async def _batch_states(batch_ids: set[int]) -> dict[int, str]:
 # --- the sweeper and the scheduler ---------------------------------------------------------
 
 
-def chunked(items: Sequence[T], size: int = CHUNK_SIZE) -> list[list[T]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
 async def release_due_batches() -> list[list[int]]:
     """Scheduled sends whose time has come: flip them active (one conditional UPDATE, so
     one process wins) and return their messages in chunks for the broker."""
@@ -484,7 +479,7 @@ async def release_due_batches() -> list[list[int]]:
                 stamp,
                 row["id"],
             )
-            chunks.extend(chunked(sorted(r["id"] for r in rows)))
+            chunks.extend(chunked(sorted(r["id"] for r in rows), CHUNK_SIZE))
     return chunks
 
 
@@ -519,7 +514,7 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
                 grace_cutoff,
             )
             taken.extend(r["id"] for r in rows)
-    return chunked(sorted(taken))
+    return chunked(sorted(taken), CHUNK_SIZE)
 
 
 async def sweep() -> list[list[int]]:
@@ -546,4 +541,4 @@ async def redispatch_batch(batch_id: int) -> list[list[int]]:
         batch_id,
         now(),
     )
-    return chunked(sorted(r["id"] for r in rows))
+    return chunked(sorted(r["id"] for r in rows), CHUNK_SIZE)

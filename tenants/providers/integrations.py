@@ -25,9 +25,9 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.messaging.messages import CHANNELS, StatusReport, placeholders, run_sql
+from tenants.messaging.messages import CHANNELS, StatusReport
 from tenants.providers.tables import NAME_MAX, ChannelDefault, ProviderIntegration, ProviderPermit
 
 BUILTIN = "simulator"

@@ -31,9 +31,9 @@ import httpx
 from tenants import secrets_box
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import is_sqlite, transaction
+from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import NotFound, ValidationFailed
-from tenants.messaging.messages import as_datetime, explain_error, placeholders, run_sql
+from tenants.messaging.messages import explain_error
 from tenants.webhooks.tables import URL_MAX, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 SIGNATURE_HEADER = "X-Portal-Signature"

@@ -47,15 +47,18 @@ ENV = {
 }
 os.environ.update(ENV)
 
-from bench.stack import Stack  # noqa: E402
-from tasks.sending import dispatch_chunks  # noqa: E402
-from tenants.accounts.tree import create_root_account  # noqa: E402
-from tenants.audit.record import SYSTEM  # noqa: E402
-from tenants.credits import ledger as credits  # noqa: E402
-from tenants.db import DB  # noqa: E402
-from tenants.messaging import accept as sending  # noqa: E402
-from tenants.messaging.messages import FINAL_STATUSES, run_sql  # noqa: E402
-from tenants.schema import migrate  # noqa: E402
+from bench.stack import Stack
+from tasks.sending import dispatch_chunks
+from tenants.accounts.tree import create_root_account
+from tenants.audit.record import SYSTEM
+from tenants.credits import ledger as credits
+from tenants.db import (
+    DB,
+    run_sql,
+)
+from tenants.messaging import accept as sending
+from tenants.messaging.messages import FINAL_STATUSES
+from tenants.schema import migrate
 
 
 def log(text: str) -> None:
