@@ -535,7 +535,7 @@ class SinchConversationGateway(IntegrationGateway):
 
 
 def _conversation_code(code: Any) -> str:
-    from tenants.messaging.messages import ERROR_CODES
+    from tenants.providers.codes import ERROR_CODES
 
     text = str(code or "UNKNOWN")
     # Sinch's reasons share names with the platform's codes (RECIPIENT_NOT_REACHABLE...).

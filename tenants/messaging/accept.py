@@ -26,6 +26,8 @@ from tenants.db import chunked, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, CHUNK_SIZE
 from tenants.messaging.tables import Batch, Campaign
+from tenants.numbers.numbers import resolve_sender
+from tenants.providers.integrations import provider_for
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
 from tenants.templates.segments import count_segments
@@ -295,8 +297,6 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     if errors:
         raise ValidationFailed(errors)
     if req.sender:
-        from tenants.numbers.numbers import resolve_sender
-
         # Only the numbers the account holds (or inherits) and its approved sender IDs.
         req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
     if req.body is not None and not req.allow_free_text:
@@ -380,8 +380,6 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     release = req.send_at if scheduled and req.send_at else stamp
     # The provider is fixed at acceptance, so retries and callbacks stay with the one
     # that has the message even if the account's choice changes meanwhile.
-    from tenants.providers.integrations import provider_for
-
     provider = await provider_for(req.account_id, req.channel)
     try:
         async with transaction():

@@ -30,6 +30,7 @@ from tenants.consent import consent
 from tenants.contacts import contacts
 from tenants.db import transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS
 from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
 from tenants.numbers import keywords, numbers
@@ -368,8 +369,6 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
 async def _send_reply(
     plan: _Plan, index: int, reply: dict[str, Any]
 ) -> tuple[list[int], list[tuple[int, ...]], str | None]:
-    from tenants.messaging import accept as sending
-
     request = sending.SendRequest(
         account_id=plan.account_id,
         numbers=[plan.phone],
@@ -399,16 +398,6 @@ async def _send_reply(
     skipped = ", ".join(reason for _, reason in result.skipped)
     error = f"reply {index + 1}: not sent ({skipped})" if skipped and not ids else None
     return ids, [tuple(c) for c in result.chunks], error
-
-
-async def confirmation_ids(message_ids: list[int]) -> set[int]:
-    """Which of these outbox messages confirm a compliance keyword (sent despite opt-out)."""
-    if not message_ids:
-        return set()
-    rows = await InboundReply.select(InboundReply.message_id).where(
-        (InboundReply.kind == "confirmation") & InboundReply.message_id.is_in(message_ids)
-    )
-    return {r["message_id"] for r in rows}
 
 
 # ---------------------------------------------------------------- the inbox
@@ -554,8 +543,6 @@ async def reply(
     Returns the send result; the caller hands its chunks to the broker. A recipient
     who opted out is skipped (`opted_out`), exactly as on any other send.
     """
-    from tenants.messaging import accept as sending
-
     c = await get_conversation(account_id, conversation_id)
     request = sending.SendRequest(
         account_id=account_id,

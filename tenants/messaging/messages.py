@@ -13,9 +13,13 @@ from typing import Any
 
 from tenants.audit import record as audit
 from tenants.clock import now
+from tenants.consent import consent
+from tenants.credits import ledger as credits
 from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
-from tenants.messaging.tables import Batch, Campaign, Message, MessageEvent
+from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
+from tenants.providers.codes import explain_error
+from tenants.webhooks.deliveries import queue_inbound_event, queue_status_events
 
 STATUSES = (
     "enqueued",
@@ -45,38 +49,6 @@ FINAL_STATUSES = frozenset({"enqueued_failed", "delivered", "failed", "rejected"
 REFUNDED_STATUSES = frozenset({"enqueued_failed", "rejected"})
 BATCH_STATES = ("scheduled", "active", "paused", "cancelled")
 CHANNELS = ("sms", "mms", "rcs", "whatsapp")
-
-# Provider and platform error codes, in words a customer can act on.
-ERROR_CODES: dict[str, str] = {
-    "RECIPIENT_NOT_REACHABLE": "The phone was off or out of coverage until the network gave up.",
-    "UNKNOWN_SUBSCRIBER": "The number is not in service on any network.",
-    "ABSENT_SUBSCRIBER": "The phone has not been seen on its network for a long time.",
-    "HANDSET_FULL": "The phone's message memory is full.",
-    "BLOCKED_BY_CARRIER": "The recipient's carrier blocked the message (filtering or a block list).",
-    "SPAM_FILTERED": "The carrier's spam filter stopped the message.",
-    "EXPIRED": "The network could not deliver the message before it expired.",
-    "INVALID_DESTINATION": "The provider refused the number as not a valid destination.",
-    "INVALID_SENDER": "The provider refused the sender ID for this destination.",
-    "CONTENT_REJECTED": "The provider refused the message text.",
-    "PROVIDER_UNAVAILABLE": "The provider could not be reached after several attempts.",
-    "CHANNEL_UNSUPPORTED": "The account's provider does not offer this channel.",
-    "OPTED_OUT": "The recipient opted out before the message was sent, so it was not sent.",
-    "CANCELLED": "The send was cancelled before this message went out.",
-    "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
-    "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",
-    "PROVIDER_REFUSED": "The provider refused the request for the whole integration (account or feature disabled).",
-}
-
-
-def explain_error(code: str | None) -> str:
-    if not code:
-        return ""
-    if code in ERROR_CODES:
-        return ERROR_CODES[code]
-    # Imported here: the provider code tables build on this module.
-    from tenants.providers.codes import explain_provider_code
-
-    return explain_provider_code(code) or "The provider reported this code without further detail."
 
 
 # --- raw SQL -------------------------------------------------------------------------
@@ -120,8 +92,6 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
     done: list[int] = []
     for row in rows:
         if row.get("cost", 0) > 0:
-            from tenants.credits import ledger as credits
-
             # The refund names the batch's reservation, which caps what can come back.
             await credits.refund(
                 row["account_id"],
@@ -196,9 +166,6 @@ async def _notify_customers(
     applied: set[tuple[int, str]], moves: Sequence[tuple[int, str, str | None]]
 ) -> None:
     """Queue the accounts' status webhooks in the same transaction as the change."""
-    # Imported here: customer webhooks read this module's tables.
-    from tenants.webhooks.deliveries import queue_status_events
-
     codes = {(m, s): c for m, s, c in moves}
     ordered = sorted(applied, key=lambda pair: (APPLY_ORDER.index(pair[1]), pair[0]))
     await queue_status_events([(m, s, codes.get((m, s))) for m, s in ordered])
@@ -765,8 +732,6 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
         message_id = rows[0]["id"]
         # Compliance keywords first: STOP (and the tree's own words) opts the phone out of
         # the whole consent scope, START opts it back in.
-        from tenants.consent import consent
-
         kind = await consent.classify_keyword(account_id, report.body)
         if kind == "opt_out":
             await consent.record_opt_out(
@@ -776,8 +741,6 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
             await consent.record_opt_in(
                 account_id, report.sender, "sms", source="keyword", message_id=message_id
             )
-        from tenants.webhooks.deliveries import queue_inbound_event
-
         await queue_inbound_event(
             account_id=account_id,
             message_id=message_id,
@@ -791,3 +754,13 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
 
 
 CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)
+
+
+async def confirmation_ids(message_ids: list[int]) -> set[int]:
+    """Which of these outbox messages confirm a compliance keyword (sent despite opt-out)."""
+    if not message_ids:
+        return set()
+    rows = await InboundReply.select(InboundReply.message_id).where(
+        (InboundReply.kind == "confirmation") & InboundReply.message_id.is_in(message_ids)
+    )
+    return {r["message_id"] for r in rows}

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.db import chunked, placeholders, run_sql, transaction
-from tenants.messaging.messages import CHUNK_SIZE, apply_statuses, insert_events
+from tenants.messaging.messages import CHUNK_SIZE, apply_statuses, confirmation_ids, insert_events
 
 T = TypeVar("T")
 # A claim older than this is presumed dead (its worker was killed): long enough for the
@@ -270,10 +270,8 @@ async def _record_results(
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    from tenants.messaging import inbound
-
     # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
-    exempt = await inbound.confirmation_ids([r["id"] for r in rows])
+    exempt = await confirmation_ids([r["id"] for r in rows])
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["id"] not in exempt:

@@ -81,3 +81,33 @@ def explain_provider_code(code: str) -> str | None:
     if not sep:
         return None
     return TABLES.get(provider, {}).get(raw)
+
+
+# Provider and platform error codes, in words a customer can act on.
+ERROR_CODES: dict[str, str] = {
+    "RECIPIENT_NOT_REACHABLE": "The phone was off or out of coverage until the network gave up.",
+    "UNKNOWN_SUBSCRIBER": "The number is not in service on any network.",
+    "ABSENT_SUBSCRIBER": "The phone has not been seen on its network for a long time.",
+    "HANDSET_FULL": "The phone's message memory is full.",
+    "BLOCKED_BY_CARRIER": "The recipient's carrier blocked the message (filtering or a block list).",
+    "SPAM_FILTERED": "The carrier's spam filter stopped the message.",
+    "EXPIRED": "The network could not deliver the message before it expired.",
+    "INVALID_DESTINATION": "The provider refused the number as not a valid destination.",
+    "INVALID_SENDER": "The provider refused the sender ID for this destination.",
+    "CONTENT_REJECTED": "The provider refused the message text.",
+    "PROVIDER_UNAVAILABLE": "The provider could not be reached after several attempts.",
+    "CHANNEL_UNSUPPORTED": "The account's provider does not offer this channel.",
+    "OPTED_OUT": "The recipient opted out before the message was sent, so it was not sent.",
+    "CANCELLED": "The send was cancelled before this message went out.",
+    "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
+    "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",
+    "PROVIDER_REFUSED": "The provider refused the request for the whole integration (account or feature disabled).",
+}
+
+
+def explain_error(code: str | None) -> str:
+    if not code:
+        return ""
+    if code in ERROR_CODES:
+        return ERROR_CODES[code]
+    return explain_provider_code(code) or "The provider reported this code without further detail."

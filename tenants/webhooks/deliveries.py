@@ -33,7 +33,7 @@ from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import NotFound, ValidationFailed
-from tenants.messaging.messages import explain_error
+from tenants.providers.codes import explain_error
 from tenants.webhooks.tables import URL_MAX, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 SIGNATURE_HEADER = "X-Portal-Signature"

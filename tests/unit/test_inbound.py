@@ -14,7 +14,7 @@ from tenants.consent.tables import ConsentEvent
 from tenants.contacts import contacts
 from tenants.credits import ledger as credits
 from tenants.messaging import accept as sending
-from tenants.messaging import inbound
+from tenants.messaging import inbound, messages
 from tenants.messaging.tables import Message
 from tenants.numbers import keywords, numbers
 from tenants.webhooks import deliveries as customer_webhooks
@@ -90,7 +90,7 @@ async def test_stop_after_melbourne_events_opts_out_in_melbournes_scope_only(dem
     confirmation = await consent.confirmation_reply(demo["melbourne-events"], "opt_out")
     bodies = [r["body"] for r in await outbox_to(PHONE)]
     assert bodies == ["Hello", confirmation]
-    assert await inbound.confirmation_ids(list(result.reply_message_ids)) == set(
+    assert await messages.confirmation_ids(list(result.reply_message_ids)) == set(
         result.reply_message_ids
     )
 

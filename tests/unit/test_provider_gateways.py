@@ -552,7 +552,7 @@ async def test_twilio_error_bodies_become_rejected_with_twilio_codes():
     )
     (result,) = await twilio().submit([msg(1, "+61")])
     assert not result.accepted and result.error_code == "twilio:21211"
-    from tenants.messaging.messages import explain_error
+    from tenants.providers.codes import explain_error
 
     assert "not a valid phone number" in explain_error(result.error_code)
 
