@@ -138,12 +138,11 @@ class Emulator:
 
     async def dispatch(self, request: Request) -> Response:
         for method, host, path, handler in self._routes:
-            if method != request.method or not host.fullmatch(request.host):
-                continue
+            on_host = host.fullmatch(request.host)
             matched = path.fullmatch(request.path)
-            if matched is None:
+            if method != request.method or on_host is None or matched is None:
                 continue
-            result = handler(request, **matched.groupdict())
+            result = handler(request, **on_host.groupdict(), **matched.groupdict())
             if isinstance(result, Awaitable):
                 result = await result
             return result
