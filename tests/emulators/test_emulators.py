@@ -518,3 +518,38 @@ async def test_messagemedia_signed_webhooks_verify_with_the_public_key(catcher):
         hashes.SHA256(),
     )
     assert json.loads(posted.content)["status"] == "delivered"
+
+
+async def test_the_status_hook_takes_messagemedia_replies_as_inbound(
+    client, world, messagemedia_emu, monkeypatch
+):
+    """End to end through the portal's hook: the reply MessageMedia pushes to the
+    message's callback_url (the status URL) reaches receive_inbound."""
+    from portal.controllers import hooks
+    from tenants import providers
+    from tenants.audit import SYSTEM
+
+    created = await providers.create_integration(
+        SYSTEM,
+        account_id=world.accounts["platform"],
+        kind="messagemedia",
+        name="Platform MessageMedia",
+        values={"api_key": MM_KEY, "api_secret": MM_SECRET},
+    )
+    loaded = await providers.load_config(created.integration.id)
+    gateway = MessageMediaGateway(loaded, transport=messagemedia_emu.transport())
+    (result,) = await gateway.submit([msg(1, "+61400000001")])
+    received = []
+
+    async def receive(report):
+        received.append(report)
+
+    monkeypatch.setattr(hooks.messages, "receive_inbound", receive)
+    answer = await messagemedia_emu.post_inbound(
+        client, None, "+61400000001", "+61480000000", "STOP", in_reply_to=result.provider_ref
+    )
+    assert answer.status_code == 200, answer.text
+    assert [(r.sender, r.to, r.body) for r in received] == [
+        ("+61400000001", "+61480000000", "STOP")
+    ]
+    assert messagemedia_emu.violations == []
