@@ -98,6 +98,9 @@ class IntegrationHooksController(Controller):
         events = gateway.parse_status(callback)
         reports = await providers.resolve_events(config.key, events)
         await messages.ingest_status_reports(reports)
+        if gateway.inbound_on_status_url:
+            for report in gateway.parse_inbound(callback):
+                await messages.receive_inbound(report)
         await dispatch_pending()
         body, media_type = gateway.answer("status")
         return Response(content=body, media_type=media_type, status_code=200)

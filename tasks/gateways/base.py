@@ -32,6 +32,9 @@ class IntegrationGateway(ABC):
     the abstract methods."""
 
     kind = ""
+    # Providers that push replies to a message's own callback URL (the status URL): the
+    # status hook then also reads the callback as inbound messages.
+    inbound_on_status_url = False
 
     def __init__(
         self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None

@@ -56,6 +56,8 @@ def _our_id(metadata: Any) -> int | None:
 
 class MessageMediaGateway(IntegrationGateway):
     kind = "messagemedia"
+    # A message's callback_url receives its delivery reports and the replies to it.
+    inbound_on_status_url = True
 
     def __init__(
         self, config: IntegrationConfig, *, transport: httpx.AsyncBaseTransport | None = None

@@ -1,0 +1,1 @@
+"""Local emulators of the SMS providers the portal talks to (see each module)."""
