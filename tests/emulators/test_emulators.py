@@ -20,9 +20,9 @@ from tasks.gateways.http import CallbackRequest
 from tasks.gateways.messagemedia import MessageMediaGateway
 from tasks.gateways.sinch import SinchConversationGateway, SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
-from tenants.dispatch import OutboundMessage
 from tenants.errors import PermissionDenied
-from tenants.providers import IntegrationConfig
+from tenants.messaging.outbox import OutboundMessage
+from tenants.providers.integrations import IntegrationConfig
 from tests.emulators import sinch_conversation
 from tests.emulators.conftest import (
     APP,
@@ -526,8 +526,8 @@ async def test_the_status_hook_takes_messagemedia_replies_as_inbound(
     """End to end through the portal's hook: the reply MessageMedia pushes to the
     message's callback_url (the status URL) reaches receive_inbound."""
     from portal.controllers import hooks
-    from tenants import providers
-    from tenants.audit import SYSTEM
+    from tenants.audit.record import SYSTEM
+    from tenants.providers import integrations as providers
 
     created = await providers.create_integration(
         SYSTEM,
