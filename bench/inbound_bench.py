@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tenants.messaging.accept import PLATFORM_SEND
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/inbound-bench.db")
@@ -49,7 +51,7 @@ async def main(n: int) -> dict[str, object]:
                 numbers=phones[: n // 4],
                 body="Hello from Melbourne Events",
                 sender="+61480000001",
-                allow_free_text=True,
+                permissions=PLATFORM_SEND,
             ),
             actor=SYSTEM,
         )

@@ -10,10 +10,10 @@ from litestar import Controller, Request, Response, get, post
 
 from portal.auth import current_grants, request_actor
 from tasks.sending import dispatch_chunks
-from tenants.errors import PermissionDenied, ValidationFailed
+from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
-from tenants.messaging.accept import SendRequest, SendResult
+from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
 
 
@@ -123,8 +123,6 @@ class MessagesApi(Controller):
         if data.get("body") is None and template_id is None:
             raise ValidationFailed({"body": "Give a body or a template_id."})
         campaign_name = _opt_str(data, "campaign_name")
-        if campaign_name is not None and not grants.decide("campaigns.manage"):
-            raise PermissionDenied("naming a campaign needs campaigns.manage")
         req = SendRequest(
             account_id=account.id,
             numbers=_str_list(data, "to"),
@@ -139,7 +137,7 @@ class MessagesApi(Controller):
             send_at=await parse_send_at(_opt_str(data, "send_at"), account.id),
             campaign_name=campaign_name,
             idempotency_key=(request.headers.get("idempotency-key") or "").strip() or None,
-            allow_free_text=grants.decide("messages.send").allowed,
+            permissions=send_permissions(grants),
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         if not result.replayed:

@@ -16,6 +16,7 @@ from portal.pages import render
 from tasks.sending import dispatch_chunks
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import inbound
+from tenants.messaging.accept import send_permissions
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 TEMPLATE = "inbox.html.jinja"
@@ -79,7 +80,7 @@ class InboxController(Controller):
                 account_id=grants.account.id,
                 conversation_id=conversation_id,
                 body=body,
-                allow_free_text=grants.decide("messages.send").allowed,
+                permissions=send_permissions(grants),
             )
         except ValidationFailed as exc:
             message = exc.errors.get("body") or next(iter(exc.errors.values()))

@@ -20,7 +20,7 @@ from tasks.sending import dispatch_chunks
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest
+from tenants.messaging.accept import SendRequest, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
 from tenants.templates import templates
@@ -73,9 +73,9 @@ async def _request_from_form(
 ) -> SendRequest:
     grants = current_grants(request)
     account = grants.account
-    allow_free_text = grants.decide("messages.send").allowed
+    permissions = send_permissions(grants)
     errors: dict[str, str] = {}
-    mode = form["mode"] or ("text" if allow_free_text else "template")
+    mode = form["mode"] or ("text" if "messages.send" in permissions else "template")
     body: str | None = None
     template_id: int | None = None
     if mode == "text":
@@ -113,7 +113,7 @@ async def _request_from_form(
         campaign_name=form["campaign_name"].strip() or None,
         # The form carries a key made when it was shown: a double click sends once.
         idempotency_key=form["idempotency_key"][:64] or None,
-        allow_free_text=allow_free_text,
+        permissions=permissions,
     )
 
 
@@ -153,8 +153,6 @@ class SendController(Controller):
             list_values = [list_values]
         list_ids = [int(v) for v in list_values if str(v).isdigit()]
         action = str(raw.get("action") or "preview")
-        if form["campaign_name"] and not current_grants(request).decide("campaigns.manage"):
-            form["campaign_name"] = ""
         ctx: dict[str, Any] = {
             **(await _options(request)),
             "form": form,

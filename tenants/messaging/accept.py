@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from tenants.access.decide import Grants
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.contacts import contacts
 from tenants.credits import ledger as credits
-from tenants.db import chunked, is_sqlite, placeholders, run_sql, transaction
+from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, CHUNK_SIZE
 from tenants.messaging.tables import Batch, Campaign
@@ -32,6 +33,11 @@ from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
 from tenants.templates.segments import count_segments
 
+# Free text needs messages.send (templates need only messages.send_template, which the
+# route checks); naming a campaign needs campaigns.manage.
+SEND_PERMISSIONS = ("messages.send", "campaigns.manage")
+# The platform's own sends (auto-replies, compliance confirmations) are free text.
+PLATFORM_SEND = frozenset(SEND_PERMISSIONS)
 MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
@@ -42,7 +48,8 @@ INSERT_ROWS = 500
 
 @dataclass(frozen=True)
 class SendRequest:
-    """What a person or key asked for; `allow_free_text` is their `messages.send` grant."""
+    """What a person or key asked for; `permissions` are those of SEND_PERMISSIONS the
+    caller holds (`send_permissions(grants)`), and the send decides with them."""
 
     account_id: int
     numbers: Sequence[str] = ()
@@ -57,7 +64,7 @@ class SendRequest:
     send_at: datetime | None = None
     campaign_name: str | None = None
     idempotency_key: str | None = None
-    allow_free_text: bool = False
+    permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
 
@@ -151,6 +158,11 @@ def _validate(req: SendRequest) -> dict[str, str]:
         if not isinstance(value, str):
             errors["variables"] = f"Variable {name!r} must be a string."
     return errors
+
+
+def send_permissions(grants: Grants) -> frozenset[str]:
+    """Which of the permissions a send may need the caller holds, decided once."""
+    return frozenset(p for p in SEND_PERMISSIONS if grants.decide(p).allowed)
 
 
 async def account_timezone(account_id: int) -> ZoneInfo:
@@ -263,11 +275,156 @@ def price_of(prices: dict[str, int], country: str) -> int | None:
 # --- accepting ---------------------------------------------------------------------------
 
 
-async def _replay(account_id: int, scope: str, fingerprint: str) -> SendResult | None:
-    row = await Batch.select().where(Batch.idempotency_scope == scope).first()
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message of a send, rendered, counted and priced, before it is written."""
+
+    to: str
+    body: str
+    segments: int
+    encoding: str
+    cost: int
+    country: str
+    contact_id: int | None
+
+
+@dataclass
+class Plan:
+    """What a send will do: the messages it writes and the recipients it skips."""
+
+    text: str
+    template_id: int | None
+    messages: list[PlannedMessage]
+    skipped: list[tuple[str, str]]
+    scheduled_for: datetime | None
+
+    @property
+    def total_cost(self) -> int:
+        return sum(m.cost for m in self.messages)
+
+    @property
+    def segments(self) -> int:
+        return sum(m.segments for m in self.messages)
+
+    def result(self, batch_id: int | None, ids: dict[str, int] | None = None) -> SendResult:
+        accepted = [
+            Accepted(m.to, (ids or {}).get(m.to), m.segments, m.cost, m.encoding)
+            for m in self.messages
+        ]
+        return SendResult(
+            batch_id=batch_id,
+            accepted=accepted,
+            skipped=self.skipped,
+            total_cost=self.total_cost,
+            segments=self.segments,
+            dry_run=batch_id is None,
+            scheduled_for=self.scheduled_for,
+        )
+
+
+@dataclass(frozen=True)
+class _Idempotency:
+    scope: str
+    fingerprint: str
+
+
+async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = False) -> SendResult:
+    """Validate, resolve recipients, filter consent, price, reserve and write the outbox
+    (unless dry_run); the outbox is handed to the broker when the transaction commits."""
+    req = await _validated(req)
+    key = _Idempotency(f"{req.account_id}:{req.idempotency_key}", req.fingerprint())
+    if req.idempotency_key and not dry_run and (replayed := await _replay(key)):
+        return replayed
+    text, template_id = await _content(req)
+    recipients = await _resolve(req)
+    allowed, skipped = await _filter_consent(req, recipients)
+    plan = await _plan(req, text, template_id, allowed, skipped)
+    if dry_run:
+        return plan.result(None)
+    return await _write_outbox(req, plan, key if req.idempotency_key else None, actor)
+
+
+async def _validated(req: SendRequest) -> SendRequest:
+    """The request checked field by field and against the caller's permissions, with its
+    sender resolved to one the account holds or inherits."""
+    errors = _validate(req)
+    if errors:
+        raise ValidationFailed(errors)
+    if req.body is not None and "messages.send" not in req.permissions:
+        raise PermissionDenied("sending free text needs messages.send; choose an approved template")
+    if req.campaign_name is not None and "campaigns.manage" not in req.permissions:
+        raise PermissionDenied("naming a campaign needs campaigns.manage")
+    if req.sender:
+        req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
+    return req
+
+
+async def _content(req: SendRequest) -> tuple[str, int | None]:
+    """The text to send (typed, or an approved template's body) and the template's id."""
+    if req.template_id is None:
+        return req.body or "", None
+    try:
+        template = await templates.get_usable_template(req.account_id, req.template_id)
+    except NotFound:
+        raise ValidationFailed({"template_id": "No such template."}) from None
+    if template.status != "approved":
+        raise ValidationFailed({"template_id": "Only approved templates can be sent."})
+    return template.body, template.id
+
+
+async def _filter_consent(
+    req: SendRequest, recipients: _Recipients
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Recipients who may receive this send (E.164, once each), and the skipped ones with
+    their reasons. A compliance confirmation goes even to the phone that just opted out."""
+    if req.compliance_reply:
+        return list(dict.fromkeys(recipients.phones)), list(recipients.no_phone)
+    allowed, skipped = await consent.filter_recipients(
+        req.account_id, recipients.phones, req.channel
+    )
+    return allowed, recipients.no_phone + list(skipped)
+
+
+async def _plan(
+    req: SendRequest,
+    text: str,
+    template_id: int | None,
+    allowed: Sequence[str],
+    skipped: list[tuple[str, str]],
+) -> Plan:
+    """Render, count and price each message; a destination without a price is skipped."""
+    used_fields = fields_in(text)
+    contact_values = await _contact_values(req.account_id, allowed)
+    prices = await credits.prices_for(req.account_id, req.channel)
+    counts: dict[str, Any] = {}
+    messages: list[PlannedMessage] = []
+    for e164 in allowed:
+        contact = contact_values.get(e164, {})
+        body = render(text, {**contact, **req.variables}) if used_fields else text
+        count = counts.get(body) or counts.setdefault(body, count_segments(body))
+        country = destination_country(e164)
+        price = price_of(prices, country)
+        if price is None:
+            skipped.append((e164, "no_price"))
+            continue
+        units = count.segments if req.channel == "sms" else 1
+        contact_id = contact.get("_contact_id")
+        messages.append(
+            PlannedMessage(
+                e164, body, units, count.encoding, units * price, country,
+                int(contact_id) if contact_id else None,
+            )
+        )  # fmt: skip
+    scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
+    return Plan(text, template_id, messages, skipped, scheduled)
+
+
+async def _replay(key: _Idempotency) -> SendResult | None:
+    """The batch an earlier request with this Idempotency-Key wrote, answered again."""
+    row = await Batch.select().where(Batch.idempotency_scope == key.scope).first()
     if row is None:
         return None
-    if row["request_hash"] != fingerprint:
+    if row["request_hash"] != key.fingerprint:
         raise Conflict(
             "This Idempotency-Key was used for a different request.", code="idempotency_key_reused"
         )
@@ -291,185 +448,109 @@ async def _replay(account_id: int, scope: str, fingerprint: str) -> SendResult |
     )
 
 
-async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = False) -> SendResult:
-    """Validate, resolve, filter, price and (unless dry_run) reserve and write the outbox."""
-    errors = _validate(req)
-    if errors:
-        raise ValidationFailed(errors)
-    if req.sender:
-        # Only the numbers the account holds (or inherits) and its approved sender IDs.
-        req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
-    if req.body is not None and not req.allow_free_text:
-        raise PermissionDenied("sending free text needs messages.send; choose an approved template")
-    scope = f"{req.account_id}:{req.idempotency_key}" if req.idempotency_key else None
-    fingerprint = req.fingerprint()
-    if scope and not dry_run and (replayed := await _replay(req.account_id, scope, fingerprint)):
-        return replayed
-
-    template_id = None
-    if req.template_id is not None:
-        try:
-            template = await templates.get_usable_template(req.account_id, req.template_id)
-        except NotFound:
-            raise ValidationFailed({"template_id": "No such template."}) from None
-        if template.status != "approved":
-            raise ValidationFailed({"template_id": "Only approved templates can be sent."})
-        text, template_id = template.body, template.id
-    else:
-        text = req.body or ""
-
-    recipients = await _resolve(req)
-    skipped_raw: list[tuple[str, str]] = []
-    if req.compliance_reply:
-        allowed = list(dict.fromkeys(recipients.phones))
-    else:
-        allowed, skipped_raw = await consent.filter_recipients(
-            req.account_id, recipients.phones, req.channel
-        )
-    skipped = recipients.no_phone + [(raw, reason) for raw, reason in skipped_raw]
-    used_fields = fields_in(text)
-    contact_values = await _contact_values(req.account_id, allowed)
-    prices = await credits.prices_for(req.account_id, req.channel)
-
-    counts: dict[str, Any] = {}
-    planned: list[tuple[str, str, int, str, int, str, int | None]] = []
-    unpriced: list[str] = []
-    for e164 in allowed:
-        contact = contact_values.get(e164, {})
-        if used_fields:
-            body = render(text, {**contact, **req.variables})
-        else:
-            body = text
-        count = counts.get(body)
-        if count is None:
-            count = counts[body] = count_segments(body)
-        country = destination_country(e164)
-        price = price_of(prices, country)
-        if price is None:
-            unpriced.append(e164)
-            continue
-        units = count.segments if req.channel == "sms" else 1
-        contact_id = contact.get("_contact_id")
-        planned.append(
-            (
-                e164,
-                body,
-                units,
-                count.encoding,
-                units * price,
-                country,
-                int(contact_id) if contact_id else None,
-            )
-        )
-    skipped.extend((number, "no_price") for number in unpriced)
-    total_cost = sum(p[4] for p in planned)
-    total_segments = sum(p[2] for p in planned)
-    stamp = now()
-    scheduled = req.send_at is not None and req.send_at > stamp
-    if dry_run:
-        return SendResult(
-            batch_id=None,
-            accepted=[Accepted(p[0], None, p[2], p[4], p[3]) for p in planned],
-            skipped=skipped,
-            total_cost=total_cost,
-            segments=total_segments,
-            dry_run=True,
-            scheduled_for=req.send_at if scheduled else None,
-        )
-
-    release = req.send_at if scheduled and req.send_at else stamp
+async def _write_outbox(
+    req: SendRequest, plan: Plan, key: _Idempotency | None, actor: audit.Actor
+) -> SendResult:
+    """One transaction: campaign, batch, the credit reservation, the messages, the audit
+    row. Two requests racing with one Idempotency-Key: the loser answers the winner's."""
     # The provider is fixed at acceptance, so retries and callbacks stay with the one
     # that has the message even if the account's choice changes meanwhile.
     provider = await provider_for(req.account_id, req.channel)
+    stamp = now()
     try:
         async with transaction():
-            campaign_id = None
-            if req.campaign_name:
-                rows = await Campaign.insert(
-                    Campaign(
-                        account_id=req.account_id,
-                        name=req.campaign_name.strip(),
-                        created_by=actor.label,
-                    )
-                ).returning(Campaign.id)
-                campaign_id = rows[0]["id"]
-            rows = await Batch.insert(
-                Batch(
-                    account_id=req.account_id,
-                    campaign_id=campaign_id,
-                    idempotency_scope=scope,
-                    request_hash=fingerprint,
-                    channel=req.channel,
-                    sender=req.sender,
-                    body=text,
-                    template_id=template_id,
-                    state="scheduled" if scheduled else "active",
-                    send_at=req.send_at if scheduled else None,
-                    accepted=len(planned),
-                    skipped=len(skipped),
-                    segments=total_segments,
-                    total_cost=total_cost,
-                    skipped_json=json.dumps([{"to": t, "reason": r} for t, r in skipped]),
-                    created_by=actor.label,
-                )
-            ).returning(Batch.id)
-            batch_id = rows[0]["id"]
-            if campaign_id is not None:
-                await Campaign.update({Campaign.batch_id: batch_id}).where(
-                    Campaign.id == campaign_id
-                )
-            if total_cost > 0:
+            campaign_id = await _insert_campaign(req, actor)
+            batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
+            if plan.total_cost > 0:
                 await credits.reserve(
                     req.account_id,
-                    total_cost,
+                    plan.total_cost,
                     reference=f"batch:{batch_id}",
                     idempotency_key=f"send:batch:{batch_id}",
                     actor=actor,
                 )
             ids = await _insert_messages(
-                req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
+                req,
+                batch_id,
+                campaign_id,
+                plan.messages,
+                release=plan.scheduled_for or stamp,
+                stamp=stamp,
+                provider=provider,
             )
-            await audit.record(
-                actor,
-                account_id=req.account_id,
-                action="messages.send" if campaign_id is None else "campaign.create",
-                target_type="campaign" if campaign_id else "batch",
-                target_id=campaign_id or batch_id,
-                after={
-                    "batch_id": batch_id,
-                    "accepted": len(planned),
-                    "skipped": len(skipped),
-                    "total_cost": total_cost,
-                    "channel": req.channel,
-                    "template_id": template_id,
-                    "send_at": req.send_at.isoformat() if scheduled and req.send_at else None,
-                },
-            )
+            await _audit_send(req, plan, batch_id, campaign_id, actor)
     except Exception as exc:
-        # Two requests with one Idempotency-Key raced: the loser answers with the winner's batch.
-        if scope and _is_unique_violation(exc):
-            replayed = await _replay(req.account_id, scope, fingerprint)
-            if replayed:
-                return replayed
+        if key and is_unique_violation(exc) and (replayed := await _replay(key)):
+            return replayed
         raise
-    accepted = [Accepted(p[0], ids[p[0]], p[2], p[4], p[3]) for p in planned]
-    return SendResult(
-        batch_id=batch_id,
-        accepted=accepted,
-        skipped=skipped,
-        total_cost=total_cost,
-        segments=total_segments,
-        scheduled_for=req.send_at if scheduled else None,
-        campaign_id=campaign_id,
-        chunks=[]
-        if scheduled
-        else chunked([a.message_id for a in accepted if a.message_id], CHUNK_SIZE),
+    result = plan.result(batch_id, ids)
+    result.campaign_id = campaign_id
+    if plan.scheduled_for is None:
+        result.chunks = chunked([a.message_id for a in result.accepted if a.message_id], CHUNK_SIZE)
+    return result
+
+
+async def _insert_campaign(req: SendRequest, actor: audit.Actor) -> int | None:
+    if not req.campaign_name:
+        return None
+    rows = await Campaign.insert(
+        Campaign(account_id=req.account_id, name=req.campaign_name.strip(), created_by=actor.label)
+    ).returning(Campaign.id)
+    return int(rows[0]["id"])
+
+
+async def _insert_batch(
+    req: SendRequest,
+    plan: Plan,
+    key: _Idempotency | None,
+    campaign_id: int | None,
+    actor: audit.Actor,
+) -> int:
+    rows = await Batch.insert(
+        Batch(
+            account_id=req.account_id,
+            campaign_id=campaign_id,
+            idempotency_scope=key.scope if key else None,
+            request_hash=req.fingerprint(),
+            channel=req.channel,
+            sender=req.sender,
+            body=plan.text,
+            template_id=plan.template_id,
+            state="scheduled" if plan.scheduled_for else "active",
+            send_at=plan.scheduled_for,
+            accepted=len(plan.messages),
+            skipped=len(plan.skipped),
+            segments=plan.segments,
+            total_cost=plan.total_cost,
+            skipped_json=json.dumps([{"to": t, "reason": r} for t, r in plan.skipped]),
+            created_by=actor.label,
+        )
+    ).returning(Batch.id)
+    batch_id = int(rows[0]["id"])
+    if campaign_id is not None:
+        await Campaign.update({Campaign.batch_id: batch_id}).where(Campaign.id == campaign_id)
+    return batch_id
+
+
+async def _audit_send(
+    req: SendRequest, plan: Plan, batch_id: int, campaign_id: int | None, actor: audit.Actor
+) -> None:
+    await audit.record(
+        actor,
+        account_id=req.account_id,
+        action="messages.send" if campaign_id is None else "campaign.create",
+        target_type="campaign" if campaign_id else "batch",
+        target_id=campaign_id or batch_id,
+        after={
+            "batch_id": batch_id,
+            "accepted": len(plan.messages),
+            "skipped": len(plan.skipped),
+            "total_cost": plan.total_cost,
+            "channel": req.channel,
+            "template_id": plan.template_id,
+            "send_at": plan.scheduled_for.isoformat() if plan.scheduled_for else None,
+        },
     )
-
-
-def _is_unique_violation(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "unique" in text or "duplicate key" in text
 
 
 MESSAGE_INSERT_COLUMNS = (
@@ -477,64 +558,6 @@ MESSAGE_INSERT_COLUMNS = (
     "status, segments, encoding, cost, country, contact_id, provider, refunded, release_at, "
     "dispatched_at, submit_attempts, created_at, updated_at"
 )
-
-
-async def _insert_messages(
-    req: SendRequest,
-    batch_id: int,
-    campaign_id: int | None,
-    planned: Sequence[tuple[str, str, int, str, int, str, int | None]],
-    *,
-    release: datetime,
-    stamp: datetime,
-    provider: str = "simulator",
-) -> dict[str, int]:
-    """The outbox rows in bulk; returns the id of each number."""
-    if not is_sqlite():
-        return await _insert_messages_unnest(
-            req, batch_id, campaign_id, planned, release=release, stamp=stamp, provider=provider
-        )
-    ids: dict[str, int] = {}
-    width = 21
-    refunded: Any = 0 if is_sqlite() else False
-    for start in range(0, len(planned), INSERT_ROWS):
-        part = planned[start : start + INSERT_ROWS]
-        args: list[Any] = []
-        for to, body, units, encoding, cost, country, contact_id in part:
-            args.extend(
-                (
-                    req.account_id,
-                    batch_id,
-                    campaign_id,
-                    "out",
-                    to,
-                    req.sender,
-                    body,
-                    req.channel,
-                    "enqueued",
-                    units,
-                    encoding,
-                    cost,
-                    country,
-                    contact_id,
-                    provider,
-                    refunded,
-                    release,
-                    release,
-                    0,
-                    stamp,
-                    stamp,
-                )
-            )
-        values = ", ".join(f"({placeholders(width)})" for _ in part)
-        rows = await run_sql(
-            f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
-            *args,
-        )
-        ids.update({r["to_number"]: r["id"] for r in rows})
-    return ids
-
-
 # PostgreSQL takes each column as one array: one statement and one round trip for
 # thousands of rows, with ids returned in the same go.
 _UNNEST_TYPES = (
@@ -545,48 +568,43 @@ _UNNEST_TYPES = (
 UNNEST_ROWS = 20_000
 
 
-async def _insert_messages_unnest(
+async def _insert_messages(
     req: SendRequest,
     batch_id: int,
     campaign_id: int | None,
-    planned: Sequence[tuple[str, str, int, str, int, str, int | None]],
+    planned: Sequence[PlannedMessage],
     *,
     release: datetime,
     stamp: datetime,
-    provider: str = "simulator",
+    provider: str,
 ) -> dict[str, int]:
+    """The outbox rows in bulk (multi-row VALUES on SQLite, column arrays through unnest on
+    PostgreSQL); returns the id of each number."""
+    refunded: Any = 0 if is_sqlite() else False
+    rows = [
+        (
+            req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
+            "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
+            refunded, release, release, 0, stamp, stamp,
+        )
+        for m in planned
+    ]  # fmt: skip
     ids: dict[str, int] = {}
+    if is_sqlite():
+        for part in chunked(rows, INSERT_ROWS):
+            values = ", ".join(f"({placeholders(len(part[0]))})" for _ in part)
+            inserted = await run_sql(
+                f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
+                *(value for row in part for value in row),
+            )
+            ids.update({r["to_number"]: r["id"] for r in inserted})
+        return ids
     arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
     sql = (
         f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "  # noqa: S608 (only placeholders are formatted in)
         "RETURNING id, to_number"
     )
-    for start in range(0, len(planned), UNNEST_ROWS):
-        part = planned[start : start + UNNEST_ROWS]
-        n = len(part)
-        columns: list[list[Any]] = [
-            [req.account_id] * n,
-            [batch_id] * n,
-            [campaign_id] * n,
-            ["out"] * n,
-            [p[0] for p in part],
-            [req.sender] * n,
-            [p[1] for p in part],
-            [req.channel] * n,
-            ["enqueued"] * n,
-            [p[2] for p in part],
-            [p[3] for p in part],
-            [p[4] for p in part],
-            [p[5] for p in part],
-            [p[6] for p in part],
-            [provider] * n,
-            [False] * n,
-            [release] * n,
-            [release] * n,
-            [0] * n,
-            [stamp] * n,
-            [stamp] * n,
-        ]
-        rows = await run_sql(sql, *columns)
-        ids.update({r["to_number"]: r["id"] for r in rows})
+    for part in chunked(rows, UNNEST_ROWS):
+        inserted = await run_sql(sql, *(list(column) for column in zip(*part, strict=True)))
+        ids.update({r["to_number"]: r["id"] for r in inserted})
     return ids

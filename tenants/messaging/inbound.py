@@ -377,7 +377,7 @@ async def _send_reply(
         sender=plan.number,
         channel=plan.channel,
         idempotency_key=f"inbound:{plan.route_id}:{index}",
-        allow_free_text=True,
+        permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
     )
     try:
@@ -535,7 +535,7 @@ async def reply(
     account_id: int,
     conversation_id: int,
     body: str,
-    allow_free_text: bool,
+    permissions: frozenset[str],
     idempotency_key: str | None = None,
 ) -> Any:
     """Answer a conversation through the normal send pipeline (consent, credits).
@@ -550,7 +550,7 @@ async def reply(
         body=body,
         sender=c.number,
         idempotency_key=idempotency_key,
-        allow_free_text=allow_free_text,
+        permissions=permissions,
     )
     async with transaction():
         result = await sending.accept_send(request, actor=actor)

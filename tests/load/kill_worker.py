@@ -57,6 +57,7 @@ from tenants.db import (
     run_sql,
 )
 from tenants.messaging import accept as sending
+from tenants.messaging.accept import PLATFORM_SEND
 from tenants.messaging.messages import FINAL_STATUSES
 from tenants.schema import migrate
 
@@ -89,7 +90,7 @@ async def accept(account_id: int) -> list[int]:
             numbers=numbers,
             body="Fault test: nothing lost, nothing twice",
             campaign_name="kill -9",
-            allow_free_text=True,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )

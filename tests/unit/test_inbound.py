@@ -15,6 +15,7 @@ from tenants.contacts import contacts
 from tenants.credits import ledger as credits
 from tenants.messaging import accept as sending
 from tenants.messaging import inbound, messages
+from tenants.messaging.accept import PLATFORM_SEND
 from tenants.messaging.tables import Message
 from tenants.numbers import keywords, numbers
 from tenants.webhooks import deliveries as customer_webhooks
@@ -34,7 +35,11 @@ async def fund(demo: dict[str, int], *slugs: str) -> None:
 async def send_from(account_id: int, sender: str, to: str = PHONE) -> int:
     result = await sending.accept_send(
         sending.SendRequest(
-            account_id=account_id, numbers=[to], body="Hello", sender=sender, allow_free_text=True
+            account_id=account_id,
+            numbers=[to],
+            body="Hello",
+            sender=sender,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )

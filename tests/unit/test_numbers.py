@@ -8,6 +8,7 @@ import pytest
 from tenants.audit.record import SYSTEM
 from tenants.audit.tables import AuditEvent
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.messaging.accept import PLATFORM_SEND
 from tenants.numbers import numbers
 
 
@@ -191,7 +192,7 @@ async def test_sending_refuses_a_sender_the_account_may_not_use(demo):
         numbers=["+61412345678"],
         body="Hi",
         sender="+61480000001",
-        allow_free_text=True,
+        permissions=PLATFORM_SEND,
     )
     with pytest.raises(ValidationFailed) as exc:
         await sending.accept_send(request, actor=SYSTEM)

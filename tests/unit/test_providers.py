@@ -9,6 +9,7 @@ import pytest
 from tenants.audit.record import SYSTEM
 from tenants.audit.tables import AuditEvent
 from tenants.errors import PermissionDenied, ValidationFailed
+from tenants.messaging.accept import PLATFORM_SEND
 from tenants.messaging.tables import Message
 from tenants.providers import integrations as providers
 from tenants.providers.tables import ProviderIntegration
@@ -177,7 +178,9 @@ async def test_sending_uses_the_accounts_provider_for_the_channel(world):
     )
     await credits.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
     result = await accept_send(
-        SendRequest(account_id=alpha, numbers=["+61400000001"], body="Hi", allow_free_text=True),
+        SendRequest(
+            account_id=alpha, numbers=["+61400000001"], body="Hi", permissions=PLATFORM_SEND
+        ),
         actor=SYSTEM,
     )
     (accepted,) = result.accepted

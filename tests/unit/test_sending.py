@@ -13,7 +13,7 @@ from tenants.contacts import contacts
 from tenants.credits import ledger as credits
 from tenants.errors import Conflict, InsufficientCredits, PermissionDenied, ValidationFailed
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest, destination_country
+from tenants.messaging.accept import PLATFORM_SEND, SendRequest, destination_country
 from tenants.messaging.tables import Batch, Message
 
 
@@ -54,7 +54,7 @@ async def test_lists_tags_and_merge_fields_per_contact(world):
             tags=["vip"],
             body="Hi {{first_name|there}}, your code is {{code}}",
             variables={"code": "42"},
-            allow_free_text=True,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
@@ -83,7 +83,7 @@ async def test_segments_are_counted_per_rendered_message(world):
             account_id=account,
             numbers=["+61400000001", "+61400000002"],
             body="Hello {{first_name}}, " + "x" * 50,
-            allow_free_text=True,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
@@ -103,7 +103,7 @@ async def test_dry_run_prices_and_writes_nothing(world):
             account_id=account,
             numbers=["+61400000001", "+61400000002", "12"],
             body="Hi",
-            allow_free_text=True,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
         dry_run=True,
@@ -116,7 +116,9 @@ async def test_dry_run_prices_and_writes_nothing(world):
 
 async def test_refusals_write_nothing(world):
     account = world.accounts["alpha"]
-    req = SendRequest(account_id=account, numbers=["+61400000001"], body="Hi", allow_free_text=True)
+    req = SendRequest(
+        account_id=account, numbers=["+61400000001"], body="Hi", permissions=PLATFORM_SEND
+    )
     with pytest.raises(InsufficientCredits):
         await sending.accept_send(req, actor=SYSTEM)
     with pytest.raises(PermissionDenied):
@@ -131,7 +133,9 @@ async def test_refusals_write_nothing(world):
     assert "template_id" in exc.value.errors
     with pytest.raises(ValidationFailed) as exc:
         await sending.accept_send(
-            SendRequest(account_id=account, list_ids=[999_999], body="Hi", allow_free_text=True),
+            SendRequest(
+                account_id=account, list_ids=[999_999], body="Hi", permissions=PLATFORM_SEND
+            ),
             actor=SYSTEM,
         )
     assert "list_ids" in exc.value.errors
@@ -145,7 +149,7 @@ async def test_idempotency_key_replays_and_conflicts(world):
         account_id=account,
         numbers=["+61400000001"],
         body="Hi",
-        allow_free_text=True,
+        permissions=PLATFORM_SEND,
         idempotency_key="k1",
     )
     first = await sending.accept_send(req, actor=SYSTEM)
@@ -158,7 +162,7 @@ async def test_idempotency_key_replays_and_conflicts(world):
                 account_id=account,
                 numbers=["+61400000002"],
                 body="Hi",
-                allow_free_text=True,
+                permissions=PLATFORM_SEND,
                 idempotency_key="k1",
             ),
             actor=SYSTEM,
@@ -176,7 +180,7 @@ async def test_scheduled_sends_reserve_now_and_wait(world):
             numbers=["+61400000001"],
             body="Later",
             send_at=later,
-            allow_free_text=True,
+            permissions=PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
@@ -184,3 +188,27 @@ async def test_scheduled_sends_reserve_now_and_wait(world):
     assert await credits.balance(account) == 999
     batch = await Batch.select(Batch.state).first()
     assert batch["state"] == "scheduled"
+
+
+@pytest.mark.parametrize(
+    ("asked", "held", "needed"),
+    [
+        ({"body": "Hi"}, frozenset({"campaigns.manage"}), "messages.send"),
+        (
+            {"body": "Hi", "campaign_name": "Spring"},
+            frozenset({"messages.send"}),
+            "campaigns.manage",
+        ),
+    ],
+)
+async def test_the_send_decides_permissions_for_every_transport(world, asked, held, needed):
+    """Page, API and inbox hand over what the caller holds; the send itself refuses."""
+    account = world.accounts["alpha"]
+    await fund(account)
+    with pytest.raises(PermissionDenied, match=needed):
+        await sending.accept_send(
+            SendRequest(account_id=account, numbers=["+61400000001"], permissions=held, **asked),
+            actor=SYSTEM,
+        )
+    assert await Batch.count() == 0 and await Message.count() == 0
+    assert await credits.balance(account) == 1000
