@@ -592,6 +592,13 @@ async def get_campaign(account_id: int, campaign_id: int) -> CampaignView:
     return CampaignView(**{k: row[k] for k in CampaignView.__dataclass_fields__})
 
 
+BATCH_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "pause": (frozenset({"active", "scheduled"}), "paused"),
+    "resume": (frozenset({"paused"}), "active"),
+    "cancel": (frozenset({"active", "scheduled", "paused"}), "cancelled"),
+}
+
+
 async def set_batch_state(
     actor: audit.Actor, *, account_id: int, batch_id: int, action: str
 ) -> BatchView:
@@ -600,14 +607,9 @@ async def set_batch_state(
     Messages a worker already holds finish their submission: the hold only stops
     messages that have not been claimed, so nothing is half-sent or charged twice.
     """
-    transitions = {
-        "pause": ({"active", "scheduled"}, "paused"),
-        "resume": ({"paused"}, "active"),
-        "cancel": ({"active", "scheduled", "paused"}, "cancelled"),
-    }
-    if action not in transitions:
+    if action not in BATCH_TRANSITIONS:
         raise ValidationFailed({"action": "Choose pause, resume or cancel."})
-    sources, target = transitions[action]
+    sources, target = BATCH_TRANSITIONS[action]
     async with transaction():
         batch = await get_batch(account_id, batch_id)
         if batch.state not in sources:
@@ -617,38 +619,7 @@ async def set_batch_state(
         if action == "resume" and batch.send_at is not None and batch.send_at > now():
             target = "scheduled"
         await Batch.update({Batch.state: target}).where(Batch.id == batch_id)
-        cancelled = 0
-        if action == "cancel":
-            rows = await run_sql(
-                "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "
-                "updated_at = {} WHERE batch_id = {} AND status = 'enqueued' "
-                "AND claimed_at IS NULL RETURNING id, account_id, batch_id, cost",
-                now(),
-                batch_id,
-            )
-            cancelled = len(rows)
-            await refund_messages(rows)
-            if rows:
-                await _notify_customers(
-                    {(r["id"], "enqueued_failed") for r in rows},
-                    [(r["id"], "enqueued_failed", "CANCELLED") for r in rows],
-                )
-            stamp = now()
-            await insert_events(
-                [
-                    (
-                        r["id"],
-                        r["account_id"],
-                        "enqueued_failed",
-                        "CANCELLED",
-                        True,
-                        "platform",
-                        None,
-                        stamp,
-                    )
-                    for r in rows
-                ]
-            )
+        cancelled = await _cancel_unclaimed(batch_id) if action == "cancel" else 0
         await audit.record(
             actor,
             account_id=account_id,
@@ -659,6 +630,41 @@ async def set_batch_state(
             after={"state": target, **({"cancelled_messages": cancelled} if cancelled else {})},
         )
     return await get_batch(account_id, batch_id)
+
+
+async def _cancel_unclaimed(batch_id: int) -> int:
+    """End the batch's messages no worker holds as `enqueued_failed` (CANCELLED), refund
+    them, record their events and tell the customer's webhooks; returns how many."""
+    stamp = now()
+    rows = await run_sql(
+        "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "
+        "updated_at = {} WHERE batch_id = {} AND status = 'enqueued' "
+        "AND claimed_at IS NULL RETURNING id, account_id, batch_id, cost",
+        stamp,
+        batch_id,
+    )
+    await refund_messages(rows)
+    if rows:
+        await _notify_customers(
+            {(r["id"], "enqueued_failed") for r in rows},
+            [(r["id"], "enqueued_failed", "CANCELLED") for r in rows],
+        )
+    await insert_events(
+        [
+            (
+                r["id"],
+                r["account_id"],
+                "enqueued_failed",
+                "CANCELLED",
+                True,
+                "platform",
+                None,
+                stamp,
+            )
+            for r in rows
+        ]
+    )
+    return len(rows)
 
 
 # --- inbound -------------------------------------------------------------------------------
