@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sqlite3
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 
 import asyncpg
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.querystring import QueryString
 
@@ -52,6 +53,18 @@ def _write_queue() -> asyncio.Lock:
     return lock
 
 
+AfterCommit = Callable[[], Awaitable[object] | object]
+
+
+async def _run_after_commit(transaction: object) -> None:
+    """Work registered on an outermost transaction, run once it has committed."""
+    pending: dict[str, AfterCommit] = getattr(transaction, "after_commit_work", None) or {}
+    for work in pending.values():
+        result = work()
+        if inspect.isawaitable(result):
+            await result
+
+
 class _SafeSQLiteTransaction(SQLiteTransaction):
     """Closes its connection when BEGIN fails (Piccolo would leak it and hang at exit), and
     waits its turn in the process's writer queue before taking SQLite's write lock."""
@@ -85,11 +98,24 @@ class _SafeSQLiteTransaction(SQLiteTransaction):
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         try:
-            return await super().__aexit__(exception_type, exception, traceback)
+            committed = await super().__aexit__(exception_type, exception, traceback)
         finally:
             if self._parent is None and self._queue is not None:
                 self._queue.release()
                 self._queue = None
+        if committed and self._parent is None:
+            await _run_after_commit(self)
+        return committed
+
+
+class _PortalPostgresTransaction(PostgresTransaction):
+    """Runs the work registered with after_commit() once the outermost one commits."""
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        committed = await super().__aexit__(exception_type, exception, traceback)
+        if committed and self._parent is None:
+            await _run_after_commit(self)
+        return committed
 
 
 class PortalSQLiteEngine(SQLiteEngine):
@@ -125,6 +151,9 @@ class PortalPostgresEngine(PostgresEngine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
         super().__init__(*args, **kwargs)
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return _PortalPostgresTransaction(engine=self, allow_nested=allow_nested)
 
     @property  # type: ignore[override]
     def pool(self) -> Any:
@@ -172,6 +201,22 @@ def is_sqlite() -> bool:
 def transaction() -> Any:
     """One user action = one transaction (IMMEDIATE on SQLite); nests into an open one."""
     return DB.transaction()
+
+
+async def after_commit(key: str, work: AfterCommit) -> None:
+    """Run `work` once the open transaction commits, or now when none is open; a rollback
+    drops it. Work under one key runs once per transaction (the last registered wins)."""
+    current = DB.current_transaction.get()
+    if current is None:
+        result = work()
+        if inspect.isawaitable(result):
+            await result
+        return
+    pending: dict[str, AfterCommit] | None = getattr(current, "after_commit_work", None)
+    if pending is None:
+        pending = {}
+        current.after_commit_work = pending  # type: ignore[union-attr]
+    pending[key] = work
 
 
 async def enable_wal() -> None:

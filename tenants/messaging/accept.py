@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from tenants import handoff
 from tenants.access.decide import Grants
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
@@ -479,14 +480,15 @@ async def _write_outbox(
                 provider=provider,
             )
             await _audit_send(req, plan, batch_id, campaign_id, actor)
+            result = plan.result(batch_id, ids)
+            result.campaign_id = campaign_id
+            if plan.scheduled_for is None:
+                result.chunks = chunked(sorted(ids.values()), CHUNK_SIZE)
+                await handoff.outbox_written(result.chunks)
     except Exception as exc:
         if key and is_unique_violation(exc) and (replayed := await _replay(key)):
             return replayed
         raise
-    result = plan.result(batch_id, ids)
-    result.campaign_id = campaign_id
-    if plan.scheduled_for is None:
-        result.chunks = chunked([a.message_id for a in result.accepted if a.message_id], CHUNK_SIZE)
     return result
 
 

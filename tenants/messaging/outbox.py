@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from tenants import handoff
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.db import chunked, placeholders, run_sql, transaction
@@ -461,7 +462,7 @@ async def _batch_states(batch_ids: set[int]) -> dict[int, str]:
 
 async def release_due_batches() -> list[list[int]]:
     """Scheduled sends whose time has come: flip them active (one conditional UPDATE, so
-    one process wins) and return their messages in chunks for the broker."""
+    one process wins); their messages go to the broker in chunks after commit."""
     stamp = now()
     async with transaction():
         released = await run_sql(
@@ -478,6 +479,7 @@ async def release_due_batches() -> list[list[int]]:
                 row["id"],
             )
             chunks.extend(chunked(sorted(r["id"] for r in rows), CHUNK_SIZE))
+        await handoff.outbox_written(chunks)
     return chunks
 
 
@@ -512,7 +514,9 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
                 grace_cutoff,
             )
             taken.extend(r["id"] for r in rows)
-    return chunked(sorted(taken), CHUNK_SIZE)
+        chunks = chunked(sorted(taken), CHUNK_SIZE)
+        await handoff.outbox_written(chunks)
+    return chunks
 
 
 async def sweep() -> list[list[int]]:
@@ -530,8 +534,8 @@ async def mark_dispatched(message_ids: Sequence[int]) -> None:
 
 
 async def redispatch_batch(batch_id: int) -> list[list[int]]:
-    """A resumed send: its waiting messages go to the broker again now (their earlier
-    work found the batch paused and let go)."""
+    """A resumed send: its waiting messages go to the broker again after commit (their
+    earlier work found the batch paused and let go)."""
     rows = await run_sql(
         "UPDATE message SET dispatched_at = {} WHERE batch_id = {} AND status = 'enqueued' "
         "AND claimed_at IS NULL AND release_at <= {} RETURNING id",
@@ -539,4 +543,6 @@ async def redispatch_batch(batch_id: int) -> list[list[int]]:
         batch_id,
         now(),
     )
-    return chunked(sorted(r["id"] for r in rows), CHUNK_SIZE)
+    chunks = chunked(sorted(r["id"] for r in rows), CHUNK_SIZE)
+    await handoff.outbox_written(chunks)
+    return chunks

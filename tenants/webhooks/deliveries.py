@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from tenants import secrets_box
+from tenants import handoff, secrets_box
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
@@ -342,6 +342,8 @@ async def _insert_deliveries(
             *args,
         )
         inserted += len(result)
+    if inserted:
+        await handoff.webhooks_queued()
     return inserted
 
 
