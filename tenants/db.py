@@ -10,16 +10,18 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+import aiosqlite
 import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
-from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.querystring import QueryString
+from piccolo.table import Table
 
 DEFAULT_DATABASE_URL = "sqlite:///portal.db"
 POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 20)
@@ -97,15 +99,26 @@ class _SafeSQLiteTransaction(SQLiteTransaction):
         return self
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent is not None:
+            return exception is None
+        broken = True
         try:
-            committed = await super().__aexit__(exception_type, exception, traceback)
+            # Piccolo's exit, except that the connection goes back to the engine's idle
+            # ones instead of being closed.
+            if exception is not None and not self._rolled_back:
+                await self.rollback()
+            elif exception is None and not self._committed and not self._rolled_back:
+                await self.commit()
+            broken = False
         finally:
-            if self._parent is None and self._queue is not None:
+            await self.engine.release_connection(self.connection, broken=broken)  # type: ignore[attr-defined]
+            self.engine.current_transaction.reset(self.context)
+            if self._queue is not None:
                 self._queue.release()
                 self._queue = None
-        if committed and self._parent is None:
+        if exception is None:
             await _run_after_commit(self)
-        return committed
+        return exception is None
 
 
 class _PortalPostgresTransaction(PostgresTransaction):
@@ -119,17 +132,73 @@ class _PortalPostgresTransaction(PostgresTransaction):
 
 
 class PortalSQLiteEngine(SQLiteEngine):
-    """SQLite tuned for concurrent writers: WAL, 30 s busy timeout, IMMEDIATE transactions.
+    """SQLite tuned for concurrent writers: WAL, 30 s busy timeout, IMMEDIATE transactions,
+    and long-lived connections.
 
     Deferred read-then-write transactions fail with "database is locked" whatever the
-    timeout, so every transaction takes the write lock up front.
+    timeout, so every transaction takes the write lock up front. Piccolo opens a connection
+    (and its thread) for every query and transaction, ~2 ms each: idle connections are kept
+    and handed out again instead (`MAX_IDLE` of them; more are opened when all are busy).
     """
 
+    MAX_IDLE = 8
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A plain list, not an asyncio queue: connections are not bound to one event loop
+        # (aiosqlite answers each call on the loop that made it), and list.pop/append
+        # are atomic across the web and worker threads.
+        self._idle: list[Any] = []
+
     async def get_connection(self) -> Any:
-        connection = await super().get_connection()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        connection = aiosqlite.Connection(
+            partial(sqlite3.connect, **self.connection_kwargs), iter_chunk_size=64
+        )
+        # A daemon thread: an idle connection kept here never holds the process at exit
+        # (it holds no transaction; WAL keeps the file whole whatever happens).
+        connection._thread.daemon = True
+        await connection
+        connection.row_factory = dict_factory  # type: ignore[assignment]
+        await connection.execute("PRAGMA foreign_keys = 1")
         await connection.execute("PRAGMA busy_timeout = 30000")
         await connection.execute("PRAGMA synchronous = NORMAL")
         return connection
+
+    async def release_connection(self, connection: Any, *, broken: bool = False) -> None:
+        """Keep a connection for the next query, unless it is broken or enough are idle."""
+        if broken or connection.in_transaction or len(self._idle) >= self.MAX_IDLE:
+            await connection.close()
+        else:
+            self._idle.append(connection)
+
+    async def close_idle_connections(self) -> None:
+        """Close every kept connection (before the database file is replaced or removed)."""
+        while self._idle:
+            await self._idle.pop().close()
+
+    async def _run_in_new_connection(
+        self,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: type[Table] | None = None,
+    ) -> Any:
+        connection = await self.get_connection()
+        broken = True
+        try:
+            async with connection.execute(query, args or []) as cursor:
+                await connection.commit()
+                rows = await cursor.fetchall()
+            broken = False
+            return rows
+        finally:
+            if broken and connection.in_transaction:
+                await connection.rollback()
+            await self.release_connection(connection, broken=broken)
 
     def transaction(  # type: ignore[override]
         self,
