@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import dramatiq
 
-from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
 from tenants.messaging import outbox as dispatch
@@ -19,6 +19,7 @@ class ProviderUnavailable(Exception):
 # Any failure is retried with backoff (a provider or database hiccup); the chunk's claims
 # were released, and messages that may have reached the provider are looked up first.
 @dramatiq.actor(
+    broker=broker,
     queue_name="sending",
     max_retries=6,
     min_backoff=1_000,
@@ -44,13 +45,3 @@ def dispatch_chunks(chunks: Sequence[Sequence[int]]) -> int:
     for chunk in chunks:
         submit_messages.send(list(chunk))
     return len(chunks)
-
-
-def _install_sweeper() -> None:
-    from tasks.periodic import SweeperMiddleware
-
-    if not any(isinstance(m, SweeperMiddleware) for m in broker.middleware):
-        broker.add_middleware(SweeperMiddleware())
-
-
-_install_sweeper()
