@@ -76,7 +76,7 @@ async def campaign(count: int) -> tuple[list[int], list[list[int]]]:
             numbers=[f"+61413{n:06d}" for n in range(count)],
             body="Stopped gracefully, sent once",
             campaign_name="SIGTERM",
-            allow_free_text=True,
+            permissions=accept.PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
