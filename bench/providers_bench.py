@@ -39,6 +39,7 @@ import uvicorn
 
 from tasks.gateways.sinch import SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
+from tasks.webhook_poster import WEBHOOK_POSTER
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM
 from tenants.db import pool, transaction
@@ -189,7 +190,7 @@ async def bench_webhooks() -> dict[str, float]:
     ids = await customer_webhooks.take_due(limit=WEBHOOK_EVENTS)
     started = time.perf_counter()
     for delivery_id in ids:
-        await customer_webhooks.attempt_delivery(delivery_id)
+        await customer_webhooks.attempt_delivery(delivery_id, WEBHOOK_POSTER)
     seconds = time.perf_counter() - started
     latencies = [
         r["last_latency_ms"] for r in await WebhookDelivery.select(WebhookDelivery.last_latency_ms)

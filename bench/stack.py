@@ -88,10 +88,14 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError("portal serve did not start within 60 s")
 
-    def start_worker(self, processes: int = 1, threads: int = 8) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, processes: int = 1, threads: int = 8, *, scheduler: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """A `portal worker`; `scheduler` also runs the periodic scheduler in it (give it
+        to one worker at a time: `portal serve` runs none with Redis or RabbitMQ)."""
+        args = ["worker", "--processes", str(processes), "--threads", str(threads)]
         worker = self._spawn(
-            f"worker-{len(self.workers)}",
-            ["worker", "--processes", str(processes), "--threads", str(threads)],
+            f"worker-{len(self.workers)}", [*args, "--scheduler"] if scheduler else args
         )
         self.workers.append(worker)
         return worker

@@ -53,34 +53,36 @@ from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS
-from portal.workers import InProcessWorkers
-from tasks.periodic import OutboxSweeper
+from portal.workers import InProcessScheduler, InProcessWorkers
+from tasks.sending import install_handoff
 from tenants import secrets_box
 from tenants.db import close_pool, enable_wal, start_pool
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 
 
-def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Litestar:
+def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Litestar:
     """The portal; `run_workers` drains the in-process broker inside this process and
-    `run_sweeper` runs the periodic outbox job (scheduled sends, lost work)."""
+    `run_scheduler` sends the periodic actors (scheduled sends, lost work, webhooks)."""
     settings = get_settings()
     # Secrets at rest are keyed from SECRET_KEY, which may live in the data folder.
     secrets_box.configure(lambda: settings.secret_key)
+    # Outbox chunks and webhook deliveries go to the broker when their transaction commits.
+    install_handoff()
     workers = InProcessWorkers() if run_workers else None
-    sweeper = OutboxSweeper() if run_sweeper else None
+    scheduler = InProcessScheduler() if run_scheduler else None
 
     async def on_startup(app: Litestar) -> None:
         await enable_wal()
         await start_pool()
         if workers is not None:
             workers.start()
-        if sweeper is not None:
-            sweeper.start()
+        if scheduler is not None:
+            scheduler.start()
 
     async def on_shutdown(app: Litestar) -> None:
-        if sweeper is not None:
-            sweeper.stop()
+        if scheduler is not None:
+            scheduler.stop()
         if workers is not None:
             workers.stop()
         await close_pool()

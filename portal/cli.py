@@ -1,4 +1,4 @@
-"""The `portal` command: migrate, demo, serve, worker, create-operator, apikey create."""
+"""The `portal` command: migrate, demo, serve, worker, scheduler, create-operator, apikey."""
 
 from __future__ import annotations
 
@@ -53,26 +53,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _run(_migrate())
     # Simulator callbacks and submissions go to this server unless told otherwise.
     os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
-    app = create_app(run_workers=is_in_process(broker), run_sweeper=True)
+    # With the in-process broker this process is the whole deployment, scheduler included;
+    # with Redis or RabbitMQ the scheduler is `portal scheduler` / `portal worker --scheduler`.
+    in_process = is_in_process(broker)
+    app = create_app(run_workers=in_process, run_scheduler=in_process)
     print(f"serving on http://{args.host}:{args.port}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def _refuse_in_process(command: str) -> int | None:
     from tasks.broker import broker, is_in_process
 
-    if is_in_process(broker):
-        print(
-            "BROKER_URL is memory:// (in-process): `portal serve` runs the workers itself. "
-            "Set BROKER_URL=redis://... or amqp://... for separate worker processes.",
-            file=sys.stderr,
-        )
-        return 2
+    if not is_in_process(broker):
+        return None
+    print(
+        f"BROKER_URL is memory:// (in-process): `portal serve` runs the {command} itself. "
+        "Set BROKER_URL=redis://... or amqp://... for separate processes.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    refused = _refuse_in_process("workers")
+    if refused is not None:
+        return refused
     from dramatiq.cli import main as dramatiq_main
 
-    # Each worker process also runs the outbox sweeper (tasks.periodic).
-    os.environ["PORTAL_SWEEPER"] = "1"
     from portal.config import get_settings
 
     # Worker processes read SECRET_KEY from the environment (secrets at rest are keyed
@@ -81,13 +89,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     sys.argv = [
         "dramatiq",
+        "tasks.broker:broker",
         "tasks.actors",
         "--processes",
         str(args.processes),
         "--threads",
         str(args.threads),
+        # SIGTERM: in-flight chunks get this long to finish, then the rest is requeued.
+        "--worker-shutdown-timeout",
+        str(int(args.shutdown_timeout * 1000)),
     ]
+    if args.scheduler:
+        # Dramatiq forks it next to the workers and stops it with them.
+        sys.argv += ["--fork-function", "tasks.scheduler:run_scheduler"]
     return int(dramatiq_main() or 0)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    refused = _refuse_in_process("scheduler")
+    if refused is not None:
+        return refused
+    import logging
+
+    from tasks.actors import register_actors
+    from tasks.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(name)s] %(message)s")
+    register_actors()
+    return run_scheduler()
 
 
 def cmd_create_operator(args: argparse.Namespace) -> int:
@@ -162,7 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run Dramatiq workers for the configured broker")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=15.0,
+        help="seconds in-flight work gets to finish after SIGTERM (default 15)",
+    )
+    p.add_argument(
+        "--scheduler",
+        action="store_true",
+        help="also run the deployment's one periodic scheduler (else run `portal scheduler`)",
+    )
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
+        "scheduler", help="send the periodic actors on their intervals (run exactly one)"
+    )
+    p.set_defaults(func=cmd_scheduler)
 
     p = sub.add_parser("create-operator", help="create a platform operator")
     p.add_argument("--email", required=True)

@@ -1,30 +1,19 @@
-"""Dramatiq actors: thin, idempotent, taking primitive ids and calling tenants services."""
+"""The one list of actor modules. Importing a module in tasks/ only defines its actors on
+the broker that tasks.broker set; workers (and `portal serve`) import this list."""
 
 from __future__ import annotations
 
 import dramatiq
 
-from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
-from tenants.access import invitations
-from tenants.platform import health
+from tasks import customer_webhooks, health, mail, periodic, sending
+from tasks.broker import broker
+
+ACTOR_MODULES = (health, mail, sending, customer_webhooks, periodic)
 
 
-@dramatiq.actor(queue_name="health", max_retries=0, time_limit=10_000)
-async def ping(token: str) -> None:
-    """Answers /healthz: proves a worker reads the broker and reaches the database."""
-    await health.record_pong(token)
-
-
-# The sending actors live in their own module; importing it declares them for workers.
-from tasks import sending  # noqa: E402, F401
-
-
-@dramatiq.actor(queue_name="mail", max_retries=5, min_backoff=10_000, time_limit=60_000)
-async def send_invitation_email(invitation_id: int, link: str) -> None:
-    """Emails an invitation link when SMTP is configured (the link carries the token,
-    which is stored only as a hash, so it travels in the message)."""
-    await invitations.email_invitation(invitation_id, link)
-
-
-# Customer webhook deliveries live in their own module; importing it declares them too.
-from tasks import customer_webhooks  # noqa: E402, F401
+def register_actors() -> list[dramatiq.Actor]:  # type: ignore[type-arg]
+    """Every actor of the portal, declared on the broker (the modules above are imported
+    once, here); a worker calls this before it consumes. Work the worker's own
+    transactions write (statuses that queue webhooks) is handed to the same broker."""
+    sending.install_handoff()
+    return [broker.get_actor(name) for name in sorted(broker.get_declared_actors())]

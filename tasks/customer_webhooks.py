@@ -7,7 +7,8 @@ import os
 
 import dramatiq
 
-from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.broker import broker
+from tasks.webhook_poster import WEBHOOK_POSTER
 from tenants.webhooks import deliveries as customer_webhooks
 
 
@@ -20,6 +21,7 @@ def _min_backoff_ms() -> int:
 
 
 @dramatiq.actor(
+    broker=broker,
     queue_name="webhooks",
     max_retries=customer_webhooks.max_attempts(),
     min_backoff=_min_backoff_ms(),
@@ -29,14 +31,14 @@ def _min_backoff_ms() -> int:
 )
 async def deliver_webhook_event(delivery_id: int) -> None:
     """Post one customer webhook delivery (idempotent: a delivered one is not posted)."""
-    outcome = await customer_webhooks.attempt_delivery(delivery_id)
+    outcome = await customer_webhooks.attempt_delivery(delivery_id, WEBHOOK_POSTER)
     if outcome.retry:
         raise ReceiverFailed(outcome.error)
 
 
 async def dispatch_pending() -> int:
     """Hand deliveries written since the last call (and any whose work was lost) to the
-    broker; called after the changes that queue them and by the periodic sweeper."""
+    broker; called after the changes that queue them and by the periodic actor."""
     ids = await customer_webhooks.take_due()
     for delivery_id in ids:
         deliver_webhook_event.send(delivery_id)

@@ -1,90 +1,45 @@
-"""The periodic outbox job (release due scheduled sends, re-dispatch lost work), run in a
-thread of `portal serve` and of each `portal worker` process. Every step is a conditional
-UPDATE, so any number of processes may run it at the same time."""
+"""Periodic actors, sent on an interval by the one scheduler of a deployment
+(tasks.scheduler): releasing due scheduled sends and re-dispatching lost outbox work,
+and handing customer webhook deliveries (new, or whose queued retry was lost) to workers.
+
+Each is idempotent: the tenants services take their rows with conditional UPDATEs, so
+two schedulers started by mistake, or a message redelivered, never dispatch a message
+or a delivery twice; a second run in the same instant simply finds nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import threading
+from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
 
-from tenants.messaging import outbox as dispatch
-
-log = logging.getLogger("portal.sweeper")
+from tasks.broker import broker
+from tasks.customer_webhooks import dispatch_pending
+from tenants.messaging import outbox
 
 
 def sweep_interval() -> float:
     return float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 5)
 
 
-async def sweep_once() -> int:
-    """One pass: returns how many chunks were handed to the broker."""
-    from tasks.customer_webhooks import dispatch_pending
-    from tasks.sending import dispatch_chunks
-
-    chunks = dispatch_chunks(await dispatch.sweep())
-    # Customer webhook deliveries written by any path (and those whose work was lost).
-    await dispatch_pending()
-    return chunks
+# No retries: the next tick is the retry. A tick older than a minute is dropped (workers
+# that were down must not run a backlog of identical sweeps when they come back).
+PERIODIC: dict[str, Any] = {"max_retries": 0, "max_age": 60_000, "time_limit": 120_000}
 
 
-class OutboxSweeper:
-    def __init__(self, interval: float | None = None) -> None:
-        self.interval = interval if interval is not None else sweep_interval()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="outbox-sweeper", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        from tenants.db import close_pool, start_pool
-
-        await start_pool()
-        try:
-            while not self._stop.is_set():
-                try:
-                    chunks = await sweep_once()
-                    if chunks:
-                        log.info("sweeper handed %d chunks to the broker", chunks)
-                except Exception:  # the next pass retries; a failing pass must not end the job
-                    log.exception("outbox sweep failed")
-                # Short sleeps: a stop request ends the loop within a fraction of a second.
-                waited = 0.0
-                while waited < self.interval and not self._stop.is_set():
-                    await asyncio.sleep(0.2)
-                    waited += 0.2
-        finally:
-            await close_pool()
+@dramatiq.actor(broker=broker, queue_name="periodic", **PERIODIC)
+async def sweep_outbox() -> int:
+    """Release due scheduled sends and re-dispatch lost work (each service hands its
+    chunks over as it commits); returns how many chunks."""
+    return len(await outbox.sweep())
 
 
-class SweeperMiddleware(Middleware):
-    """Starts the sweeper in `portal worker` processes (PORTAL_SWEEPER=1, set by the CLI)."""
+@dramatiq.actor(broker=broker, queue_name="periodic", **PERIODIC)
+async def hand_over_webhook_deliveries() -> int:
+    """Customer webhook deliveries written by any path, and those whose work was lost."""
+    return await dispatch_pending()
 
-    def __init__(self) -> None:
-        self.sweeper: OutboxSweeper | None = None
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if os.environ.get("PORTAL_SWEEPER") == "1" and self.sweeper is None:
-            self.sweeper = OutboxSweeper()
-            self.sweeper.start()
-
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stop()
-            self.sweeper = None
+# (actor, seconds between two sends) for the scheduler.
+def schedule() -> list[tuple[dramatiq.Actor, float]]:  # type: ignore[type-arg]
+    return [(sweep_outbox, sweep_interval()), (hand_over_webhook_deliveries, sweep_interval())]

@@ -1,4 +1,6 @@
-"""Sending actors (thin: ids in, one tenants call) and handing chunks to the broker."""
+"""Sending actors (thin: ids in, one tenants call) and the broker side of
+tenants.handoff: outbox chunks and customer webhook deliveries go to their queues once the
+transaction that wrote them commits."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ from collections.abc import Sequence
 
 import dramatiq
 
-from tasks.broker import broker  # noqa: F401  (the broker must be set before any actor)
+from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
+from tenants import handoff
 from tenants.messaging import outbox as dispatch
 
 
@@ -19,6 +22,7 @@ class ProviderUnavailable(Exception):
 # Any failure is retried with backoff (a provider or database hiccup); the chunk's claims
 # were released, and messages that may have reached the provider are looked up first.
 @dramatiq.actor(
+    broker=broker,
     queue_name="sending",
     max_retries=6,
     min_backoff=1_000,
@@ -28,8 +32,6 @@ class ProviderUnavailable(Exception):
 async def submit_messages(message_ids: list[int]) -> None:
     """Submit one chunk of the outbox through the account's provider gateway."""
     outcome = await dispatch.submit_chunk(message_ids, gateway_for)
-    # The statuses just recorded may have queued customer webhook deliveries.
-    await dispatch_pending()
     if outcome.retry_in is not None and outcome.remaining:
         # Over the rate limit: hand the rest back instead of holding a worker.
         submit_messages.send_with_options(
@@ -40,17 +42,23 @@ async def submit_messages(message_ids: list[int]) -> None:
 
 
 def dispatch_chunks(chunks: Sequence[Sequence[int]]) -> int:
-    """Hand chunks of message ids to the broker (after the transaction that wrote them)."""
+    """Hand chunks of message ids to the broker now (scripts and tests; the services hand
+    over their own work through tenants.handoff)."""
     for chunk in chunks:
         submit_messages.send(list(chunk))
     return len(chunks)
 
 
-def _install_sweeper() -> None:
-    from tasks.periodic import SweeperMiddleware
+class BrokerHandoff:
+    """tenants.handoff's port: chunks to the sending queue, due deliveries to workers."""
 
-    if not any(isinstance(m, SweeperMiddleware) for m in broker.middleware):
-        broker.add_middleware(SweeperMiddleware())
+    def submit(self, message_ids: Sequence[int]) -> None:
+        submit_messages.send(list(message_ids))
+
+    async def deliver_webhooks(self) -> None:
+        await dispatch_pending()
 
 
-_install_sweeper()
+def install_handoff() -> None:
+    """Every process that writes outbox work or webhook deliveries hands it to this broker."""
+    handoff.install(BrokerHandoff())

@@ -27,6 +27,7 @@ import dramatiq  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from tasks.broker import broker, is_in_process  # noqa: E402
+from tenants import handoff  # noqa: E402
 from tenants.access import users  # noqa: E402
 from tenants.accounts.tree import create_root_account, create_sub_account  # noqa: E402
 from tenants.audit.record import SYSTEM  # noqa: E402
@@ -58,6 +59,14 @@ def _clean_data(request: pytest.FixtureRequest) -> None:
     # talk to a server with its own database anyway.
     if request.node.get_closest_marker("browser") is None:
         asyncio.run(wipe_all_data())
+
+
+@pytest.fixture(autouse=True)
+def _no_handoff_left() -> Iterator[None]:
+    """create_app installs the broker hand-over for the process; a test without the app
+    must not inherit it from the test before (its work would vanish into the broker)."""
+    yield
+    handoff.install(None)
 
 
 @dataclass

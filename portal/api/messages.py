@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, Response, get, post
 
 from portal.auth import current_grants, request_actor
-from tasks.sending import dispatch_chunks
 from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
@@ -140,8 +139,6 @@ class MessagesApi(Controller):
             permissions=send_permissions(grants),
         )
         result = await sending.accept_send(req, actor=request_actor(request))
-        if not result.replayed:
-            dispatch_chunks(result.chunks)
         return send_result_json(result)
 
     @get("/{message_id:int}", opt={"permission": "messages.view"})

@@ -11,7 +11,6 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tasks.sending import dispatch_chunks
 from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
 from tenants.messaging.tables import Batch
@@ -73,7 +72,7 @@ class CampaignsController(Controller):
             action=action,
         )
         if action == "resume" and batch.state == "active":
-            dispatch_chunks(await dispatch.redispatch_batch(batch.id))
+            await dispatch.redispatch_batch(batch.id)
         if not request.htmx:
             return Redirect(path=f"/campaigns/{campaign_id}", status_code=303)
         progress = await messages.batch_progress(account.id, campaign.batch_id or 0)

@@ -15,7 +15,7 @@ PING_TIMEOUT_SECONDS = 5.0
 
 
 async def broker_round_trip(wait_seconds: float | None = None) -> tuple[bool, float]:
-    from tasks.actors import ping
+    from tasks.health import ping
 
     token = secrets.token_hex(16)
     started = time.monotonic()

@@ -9,11 +9,9 @@ from urllib.parse import parse_qsl
 from litestar import Controller, Request, Response, asgi, post
 from litestar.types import Receive, Scope, Send
 
-from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import build, simulator_gateway
 from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
-from tasks.sending import dispatch_chunks
 from tasks.simulator import simulator_app
 from tenants.errors import NotFound
 from tenants.messaging import messages
@@ -30,7 +28,6 @@ class ProviderHooksController(Controller):
     async def status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         reports = simulator_gateway().parse_status_callback(request.headers, await request.body())
         result = await messages.ingest_status_reports(reports)
-        await dispatch_pending()
         return {
             "received": result.received,
             "applied": result.applied,
@@ -50,8 +47,6 @@ class ProviderHooksController(Controller):
             provider=report.provider,
             received_at=report.at,
         )
-        dispatch_chunks(result.reply_chunks)
-        await dispatch_pending()
         return {
             "message_id": result.message_id,
             "routed": result.account_id is not None,
@@ -101,7 +96,6 @@ class IntegrationHooksController(Controller):
         if gateway.inbound_on_status_url:
             for report in gateway.parse_inbound(callback):
                 await messages.receive_inbound(report)
-        await dispatch_pending()
         body, media_type = gateway.answer("status")
         return Response(content=body, media_type=media_type, status_code=200)
 
@@ -112,7 +106,6 @@ class IntegrationHooksController(Controller):
         _config, gateway, callback = await _callback(request, integration_id, token)
         for report in gateway.parse_inbound(callback):
             await messages.receive_inbound(report)
-        await dispatch_pending()
         body, media_type = gateway.answer("inbound")
         return Response(content=body, media_type=media_type, status_code=200)
 

@@ -13,7 +13,6 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tasks.sending import dispatch_chunks
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import inbound
 from tenants.messaging.accept import send_permissions
@@ -90,7 +89,6 @@ class InboxController(Controller):
             extra = {"reply_errors": {"body": exc.message}, "reply_body": body}
             status = 409
         else:
-            dispatch_chunks(result.chunks)
             if not result.accepted:
                 reasons = ", ".join(REASONS.get(r, r) for _, r in result.skipped)
                 extra = {"reply_errors": {"body": f"Not sent: {reasons}."}, "reply_body": body}

@@ -16,7 +16,6 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.pages import render
-from tasks.sending import dispatch_chunks
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import accept as sending
@@ -167,8 +166,6 @@ class SendController(Controller):
                 req, actor=request_actor(request), dry_run=action != "send"
             )
             if not result.dry_run:
-                if not result.replayed:
-                    dispatch_chunks(result.chunks)
                 status = 201
                 form["idempotency_key"] = uuid.uuid4().hex
             ctx["result"] = result

@@ -13,6 +13,7 @@ from portal.config import get_settings
 from portal.controllers.session import sign_in_response
 from portal.forms import FORM, one
 from portal.pages import render
+from tasks.oidc import OIDC
 from tenants.access import sso
 from tenants.errors import NotFound
 
@@ -74,7 +75,7 @@ class SsoController(Controller):
             return await _refusal(request, "This organisation has no single sign-on.", 404)
         try:
             flow = await sso.begin_sign_in(
-                provider, redirect_uri=redirect_uri(), next_path=_safe_next(next)
+                provider, redirect_uri=redirect_uri(), next_path=_safe_next(next), oidc=OIDC
             )
         except sso.SsoFailed as exc:
             return await _refusal(request, exc.message, 502)
@@ -113,6 +114,7 @@ class SsoController(Controller):
                 blob,
                 state=oauth_state,
                 code=code,
+                oidc=OIDC,
                 ip=request.client.host if request.client else None,
             )
         except sso.SsoRefused as exc:

@@ -56,7 +56,7 @@ def _link(token: str) -> str:
 def _send_invitation_email(invitation_id: int, link: str) -> bool:
     if mail.mail_settings() is None:
         return False
-    from tasks.actors import send_invitation_email
+    from tasks.mail import send_invitation_email
 
     send_invitation_email.send(invitation_id, link)
     return True

@@ -1,6 +1,10 @@
 """Single sign-on: a master's OpenID Connect provider for its tree (client secret kept
-encrypted), the authorization-code flow with PKCE S256 through Authlib, ID-token checks
-with joserfc (signature, issuer, audience, expiry, nonce), and linking people to it.
+encrypted), the flow's state (state, nonce, PKCE verifier, sealed in a cookie), what the
+verified ID token's claims must say, and linking people to the provider.
+
+The HTTP side (discovery, the authorization URL, redeeming the code, the provider's keys
+and the ID token's signature, issuer, audience, expiry and nonce) goes through an
+`OidcFlow` (the port below), implemented in tasks/ with Authlib and joserfc.
 
 A person may sign in through the provider when they are already a member of an account
 in the tree, or hold a pending invitation there (the first sign-in accepts it); anyone
@@ -12,16 +16,8 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
-
-import httpx
-from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from tenants import secrets_box
 from tenants.access import invitations, users
@@ -34,8 +30,6 @@ from tenants.db import transaction
 from tenants.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 FLOW_LIFETIME_SECONDS = 600
-HTTP_TIMEOUT_SECONDS = 10.0
-SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -60,6 +54,32 @@ class ProviderView:
     issuer: str
     client_id: str
     enabled: bool
+
+
+@dataclass(frozen=True)
+class OidcClient:
+    """This portal as a client of the provider: what the OidcFlow needs to talk to it."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+class OidcFlow(Protocol):
+    """The provider's side of the authorization-code flow with PKCE S256. Both raise
+    SsoFailed when the provider cannot be reached or its answer cannot be trusted."""
+
+    async def authorization_url(
+        self, client: OidcClient, *, state: str, nonce: str, code_verifier: str
+    ) -> str: ...
+
+    async def verified_claims(
+        self, client: OidcClient, *, code: str, code_verifier: str, nonce: str
+    ) -> dict[str, Any]:
+        """Redeem the code and return the ID token's claims once its signature, issuer,
+        audience (and authorized party), expiry, subject and nonce were checked."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -215,55 +235,24 @@ async def _client_secret(provider_id: int) -> str:
     return secrets_box.decrypt(row["client_secret"])
 
 
-async def _get_json(client: AsyncOAuth2Client, url: str, what: str) -> dict[str, Any]:
-    try:
-        # Discovery and keys are public: no access token goes with them.
-        response = await client.request("GET", url, withhold_token=True)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise SsoFailed(
-            f"The provider's {what} could not be read ({type(exc).__name__})."
-        ) from None
-    if not isinstance(data, dict):
-        raise SsoFailed(f"The provider's {what} is not a JSON object.")
-    return data
-
-
-async def _discover(client: AsyncOAuth2Client, issuer: str) -> dict[str, Any]:
-    meta = await _get_json(
-        client, f"{issuer}/.well-known/openid-configuration", "discovery document"
-    )
-    if meta.get("issuer", "").rstrip("/") != issuer:
-        raise SsoFailed("The provider's discovery document names another issuer.")
-    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not isinstance(meta.get(key), str):
-            raise SsoFailed(f"The provider's discovery document has no {key}.")
-    return meta
-
-
-def _oauth_client(provider: ProviderView, secret: str, redirect_uri: str) -> AsyncOAuth2Client:
-    return AsyncOAuth2Client(
+async def _oidc_client(provider: ProviderView, redirect_uri: str) -> OidcClient:
+    return OidcClient(
+        issuer=provider.issuer,
         client_id=provider.client_id,
-        client_secret=secret,
-        scope="openid email profile",
+        client_secret=await _client_secret(provider.id),
         redirect_uri=redirect_uri,
-        code_challenge_method="S256",
-        timeout=HTTP_TIMEOUT_SECONDS,
     )
 
 
 async def begin_sign_in(
-    provider: ProviderView, *, redirect_uri: str, next_path: str
+    provider: ProviderView, *, redirect_uri: str, next_path: str, oidc: OidcFlow
 ) -> StartedFlow:
     """The provider's authorization URL and the encrypted state to check at the callback."""
-    secret = await _client_secret(provider.id)
-    state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-    async with _oauth_client(provider, secret, redirect_uri) as client:
-        meta = await _discover(client, provider.issuer)
-        url, _ = client.create_authorization_url(
-            meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
-        )
+    client = await _oidc_client(provider, redirect_uri)
+    # A PKCE verifier has 43 to 128 characters; 64 random bytes give 86.
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)
+    url = await oidc.authorization_url(client, state=state, nonce=nonce, code_verifier=verifier)
     blob = secrets_box.encrypt(
         json.dumps(
             {
@@ -279,36 +268,8 @@ async def begin_sign_in(
     return StartedFlow(authorize_url=url, state_blob=blob)
 
 
-async def _verified_claims(
-    client: AsyncOAuth2Client,
-    meta: dict[str, Any],
-    id_token: str,
-    provider: ProviderView,
-    nonce: str,
-) -> dict[str, Any]:
-    jwks = await _get_json(client, meta["jwks_uri"], "signing keys")
-    try:
-        key_set = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
-        token = jwt.decode(id_token, key_set, algorithms=SIGNING_ALGORITHMS)
-        jwt.JWTClaimsRegistry(
-            leeway=30,
-            iss={"essential": True, "value": provider.issuer},
-            aud={"essential": True, "value": provider.client_id},
-            exp={"essential": True},
-            sub={"essential": True},
-            nonce={"essential": True, "value": nonce},
-        ).validate(token.claims)
-    except (JoseError, ValueError, TypeError) as exc:
-        raise SsoFailed(f"The provider's ID token was refused ({type(exc).__name__}).") from None
-    claims = dict(token.claims)
-    audience = claims.get("aud")
-    if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != provider.client_id:
-        raise SsoFailed("The provider's ID token was issued to another party.")
-    return claims
-
-
 async def complete_sign_in(
-    state_blob: str, *, state: str, code: str, ip: str | None = None
+    state_blob: str, *, state: str, code: str, oidc: OidcFlow, ip: str | None = None
 ) -> SignedIn:
     """Check the callback against the stored flow, redeem the code, verify the ID token
     and find (or link) the person."""
@@ -324,19 +285,8 @@ async def complete_sign_in(
     if row is None or not row["enabled"]:
         raise SsoFailed("Single sign-on is no longer configured for this organisation.")
     provider = _view(row)
-    secret = await _client_secret(provider.id)
-    async with _oauth_client(provider, secret, flow["r"]) as client:
-        meta = await _discover(client, provider.issuer)
-        try:
-            token = await client.fetch_token(
-                meta["token_endpoint"], code=code, code_verifier=flow["v"]
-            )
-        except (OAuthError, httpx.HTTPError, ValueError) as exc:
-            raise SsoFailed(f"The provider refused the code ({type(exc).__name__}).") from None
-        id_token = token.get("id_token")
-        if not isinstance(id_token, str):
-            raise SsoFailed("The provider sent no ID token.")
-        claims = await _verified_claims(client, meta, id_token, provider, flow["n"])
+    client = await _oidc_client(provider, flow["r"])
+    claims = await oidc.verified_claims(client, code=code, code_verifier=flow["v"], nonce=flow["n"])
     email = users.normalize_email(str(claims.get("email") or ""))
     if not email:
         raise SsoRefused("The provider did not tell us your email address.")

@@ -52,7 +52,7 @@ class InboundResult:
     keyword: str | None = None
     consent_action: str | None = None
     reply_message_ids: tuple[int, ...] = ()
-    reply_chunks: tuple[tuple[int, ...], ...] = ()  # to hand to the broker now
+    reply_chunks: tuple[tuple[int, ...], ...] = ()  # handed to the broker on commit
     reply_errors: tuple[str, ...] = ()
 
 
@@ -154,8 +154,8 @@ async def route_inbound(
 ) -> InboundResult:
     """Store an inbound message once, in the account it routes to, and act on it.
 
-    The caller hands `reply_chunks` to the broker, and the inbound webhook deliveries
-    queued with the message to it through tasks.customer_webhooks.dispatch_pending.
+    The replies' chunks and the inbound webhook deliveries queued with the message are
+    handed to the broker when the transaction commits (tenants.handoff).
     """
     ref = str(provider_message_id or "").strip()
     if not ref:

@@ -7,6 +7,9 @@ Every delivery is signed: `X-Portal-Signature: sha256=<hex HMAC-SHA256(secret,
 "<X-Portal-Timestamp>.<raw body>")>`; `X-Portal-Delivery` is the event's id (the same on
 every retry, so a receiver can drop repeats) and `X-Portal-Event` its type. A worker posts
 it after commit and retries with exponential backoff until the receiver answers 2xx.
+
+The HTTP request itself goes through a `WebhookPoster` (the port below), implemented in
+tasks/ with httpx: this module decides what is posted, signs it and records the answer.
 """
 
 from __future__ import annotations
@@ -23,10 +26,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
-
-import httpx
 
 from tenants import handoff, secrets_box
 from tenants.audit import record as audit
@@ -507,29 +508,27 @@ class AttemptOutcome:
     error: str = ""
 
 
-_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-_transport: httpx.AsyncBaseTransport | None = None
+@dataclass(frozen=True)
+class WebhookPost:
+    """One signed POST to a receiver, ready to go out."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout: float
 
 
-def use_transport(transport: httpx.AsyncBaseTransport | None) -> None:
-    """Tests may route deliveries through an in-process transport."""
-    global _transport
-    _transport = transport
-    _clients.clear()
+@dataclass(frozen=True)
+class PostAnswer:
+    """What came back: the status code, or None and why no answer came (refused
+    connection, timeout); redirects are answers, not followed."""
+
+    status_code: int | None
+    error: str = ""
 
 
-def _client() -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=request_timeout(),
-            transport=_transport,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
-        _clients[loop] = client
-    return client
+class WebhookPoster(Protocol):
+    async def post(self, request: WebhookPost) -> PostAnswer: ...
 
 
 async def _refuse_private(url: str) -> str | None:
@@ -553,7 +552,7 @@ async def _refuse_private(url: str) -> str | None:
     return None
 
 
-async def attempt_delivery(delivery_id: int) -> AttemptOutcome:
+async def attempt_delivery(delivery_id: int, poster: WebhookPoster) -> AttemptOutcome:
     """Post one delivery once. Already delivered (or given up): nothing is posted. Only one
     worker holds a delivery at a time (a short claim), so a receiver never gets the same
     attempt twice."""
@@ -600,13 +599,14 @@ async def attempt_delivery(delivery_id: int) -> AttemptOutcome:
     error = await _refuse_private(sub["url"]) or ""
     started = time.perf_counter()
     if not error:
-        try:
-            response = await _client().post(sub["url"], content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"the receiver answered {status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        answer = await poster.post(
+            WebhookPost(url=sub["url"], body=body, headers=headers, timeout=request_timeout())
+        )
+        status_code = answer.status_code
+        if status_code is None:
+            error = answer.error[:500] or "no answer"
+        elif not 200 <= status_code < 300:
+            error = f"the receiver answered {status_code}"
     latency = int((time.perf_counter() - started) * 1000)
     if not error:
         await _finish(row, attempt, "delivered", status_code, latency, "")

@@ -12,6 +12,7 @@ import json
 import httpx
 import respx
 
+from tasks.webhook_poster import WEBHOOK_POSTER
 from tenants.audit.record import SYSTEM
 from tenants.consent import consent
 from tenants.consent.tables import ConsentEvent
@@ -111,10 +112,10 @@ async def test_forwarded_keyword_is_posted_signed_and_retried(demo, monkeypatch)
     route = respx.post("https://rx.example.test/inbound").mock(
         side_effect=[httpx.Response(503), httpx.Response(204)]
     )
-    first = await customer_webhooks.attempt_delivery(delivery_id)
+    first = await customer_webhooks.attempt_delivery(delivery_id, WEBHOOK_POSTER)
     assert first.retry and not first.delivered  # the worker raises and Dramatiq backs off
-    assert (await customer_webhooks.attempt_delivery(delivery_id)).delivered
-    again = await customer_webhooks.attempt_delivery(delivery_id)
+    assert (await customer_webhooks.attempt_delivery(delivery_id, WEBHOOK_POSTER)).delivered
+    again = await customer_webhooks.attempt_delivery(delivery_id, WEBHOOK_POSTER)
     assert not again.delivered and not again.retry  # delivered: not posted again
     assert route.call_count == 2
     request = route.calls.last.request

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from tasks.customer_webhooks import deliver_webhook_event, dispatch_pending
+from tasks.webhook_poster import WEBHOOK_POSTER
 from tenants.audit.record import SYSTEM
 from tenants.messaging import messages
 from tenants.messaging.messages import StatusReport
@@ -269,5 +270,5 @@ async def test_private_receivers_are_refused_unless_allowed(world, monkeypatch):
     ids = await outbox(alpha, ["+61400000001"])
     await report(ids, "sent")
     (delivery,) = await WebhookDelivery.select()
-    outcome = await customer_webhooks.attempt_delivery(delivery["id"])
+    outcome = await customer_webhooks.attempt_delivery(delivery["id"], WEBHOOK_POSTER)
     assert not outcome.delivered and "private address" in outcome.error
