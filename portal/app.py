@@ -17,7 +17,6 @@ from litestar.template.config import TemplateConfig
 
 from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
-from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
@@ -57,6 +56,7 @@ from portal.workers import InProcessWorkers
 from tasks.periodic import OutboxSweeper
 from tenants import secrets_box
 from tenants.db import close_pool, enable_wal, start_pool
+from tenants.settings import get_settings
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 
@@ -66,7 +66,8 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
     `run_sweeper` runs the periodic outbox job (scheduled sends, lost work)."""
     settings = get_settings()
     # Secrets at rest are keyed from SECRET_KEY, which may live in the data folder.
-    secrets_box.configure(lambda: settings.secret_key)
+    secret_key = secrets_box.server_secret()
+    secrets_box.configure(lambda: secret_key)
     workers = InProcessWorkers() if run_workers else None
     sweeper = OutboxSweeper() if run_sweeper else None
 
@@ -86,9 +87,9 @@ def create_app(*, run_workers: bool = False, run_sweeper: bool = False) -> Lites
         await close_pool()
 
     csrf = CSRFConfig(
-        secret=settings.secret_key,
+        secret=secret_key,
         cookie_name="csrftoken",
-        cookie_secure=settings.cookie_secure,
+        cookie_secure=settings.web.cookie_secure,
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",

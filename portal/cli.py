@@ -9,6 +9,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from tenants import secrets_box
+from tenants.settings import SettingsError, export_env, get_settings
+
 
 def _run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
@@ -52,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _run(_migrate())
     # Simulator callbacks and submissions go to this server unless told otherwise.
-    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
+    export_env("PORTAL_BASE_URL", f"http://{args.host}:{args.port}", replace=False)
     app = create_app(run_workers=is_in_process(broker), run_sweeper=True)
     print(f"serving on http://{args.host}:{args.port}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
@@ -72,12 +75,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
 
     # Each worker process also runs the outbox sweeper (tasks.periodic).
-    os.environ["PORTAL_SWEEPER"] = "1"
-    from portal.config import get_settings
-
+    export_env("PORTAL_SWEEPER", "1")
     # Worker processes read SECRET_KEY from the environment (secrets at rest are keyed
     # from it); pass on the one kept in the data folder when none is set.
-    os.environ.setdefault("SECRET_KEY", get_settings().secret_key)
+    export_env("SECRET_KEY", secrets_box.server_secret(), replace=False)
 
     sys.argv = [
         "dramatiq",
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        # Validate every setting before doing anything: a bad value stops here, named.
+        get_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args))
 
 

@@ -6,18 +6,17 @@ thread; `redis://` and `amqp://` are the real brokers that `portal worker` proce
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, Middleware
 
-DEFAULT_BROKER_URL = "memory://"
+from tenants.settings import get_settings
 
 
 def broker_url() -> str:
-    return os.environ.get("BROKER_URL") or DEFAULT_BROKER_URL
+    return get_settings().broker.url
 
 
 class DatabasePool(Middleware):
@@ -57,7 +56,7 @@ def make_broker(url: str) -> dramatiq.Broker:
     elif scheme in ("redis", "rediss"):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, namespace=os.environ.get("BROKER_NAMESPACE", "portal"))
+        broker = RedisBroker(url=url, namespace=get_settings().broker.namespace)
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -75,5 +74,7 @@ def is_in_process(broker: dramatiq.Broker) -> bool:
     return isinstance(broker, StubBroker)
 
 
+# Chosen at import on purpose: Dramatiq binds each actor to the broker set when its module
+# is imported, so the broker (and BROKER_URL) must be settled before any actor module.
 broker = make_broker(broker_url())
 dramatiq.set_broker(broker)

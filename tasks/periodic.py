@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
 from tenants.messaging import outbox as dispatch
+from tenants.settings import get_settings
 
 log = logging.getLogger("portal.sweeper")
 
 
 def sweep_interval() -> float:
-    return float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 5)
+    return get_settings().sending.sweep_interval_seconds
 
 
 async def sweep_once() -> int:
@@ -80,7 +80,7 @@ class SweeperMiddleware(Middleware):
         self.sweeper: OutboxSweeper | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if os.environ.get("PORTAL_SWEEPER") == "1" and self.sweeper is None:
+        if get_settings().broker.run_sweeper and self.sweeper is None:
             self.sweeper = OutboxSweeper()
             self.sweeper.start()
 
