@@ -30,9 +30,10 @@ if not os.environ.get("DATABASE_URL"):
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
 from tenants.credits import ledger as credits
-from tenants.db import POOL_SIZE, close_pool, database_url, is_sqlite, start_pool
+from tenants.db import close_pool, database_url, is_sqlite, start_pool
 from tenants.errors import InsufficientCredits
 from tenants.schema import migrate
+from tenants.settings import get_settings
 
 RESULTS = ROOT / "bench" / "results" / "credits.json"
 TRANSFERS_SINGLE = int(os.environ.get("BENCH_TRANSFERS_SINGLE") or 400)
@@ -129,7 +130,7 @@ async def main() -> dict[str, object]:
     return {
         "database": kind,
         "url": database_url().split("@")[-1],
-        "pool_size": None if is_sqlite() else POOL_SIZE,
+        "pool_size": None if is_sqlite() else get_settings().database.pool_size,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         # Other work on the machine slows every figure; the 1-minute load says how much.

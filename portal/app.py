@@ -17,7 +17,6 @@ from litestar.template.config import TemplateConfig
 
 from portal.api import api_router
 from portal.auth import AuthMiddleware, permission_guard
-from portal.config import get_settings
 from portal.controllers.accounts import AccountsController
 from portal.controllers.api_keys import ApiKeysController
 from portal.controllers.audit import AuditController
@@ -57,6 +56,7 @@ from portal.workers import InProcessScheduler, InProcessWorkers
 from tasks.sending import install_handoff
 from tenants import secrets_box
 from tenants.db import close_pool, enable_wal, start_pool
+from tenants.settings import get_settings
 
 UI = Path(__file__).resolve().parent.parent / "ui"
 
@@ -66,7 +66,8 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
     `run_scheduler` sends the periodic actors (scheduled sends, lost work, webhooks)."""
     settings = get_settings()
     # Secrets at rest are keyed from SECRET_KEY, which may live in the data folder.
-    secrets_box.configure(lambda: settings.secret_key)
+    secret_key = secrets_box.server_secret()
+    secrets_box.configure(lambda: secret_key)
     # Outbox chunks and webhook deliveries go to the broker when their transaction commits.
     install_handoff()
     workers = InProcessWorkers() if run_workers else None
@@ -88,9 +89,9 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         await close_pool()
 
     csrf = CSRFConfig(
-        secret=settings.secret_key,
+        secret=secret_key,
         cookie_name="csrftoken",
-        cookie_secure=settings.cookie_secure,
+        cookie_secure=settings.web.cookie_secure,
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",

@@ -9,6 +9,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from tenants import secrets_box
+from tenants.settings import SettingsError, export_env, get_settings
+
 
 def _run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
@@ -52,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _run(_migrate())
     # Simulator callbacks and submissions go to this server unless told otherwise.
-    os.environ.setdefault("PORTAL_BASE_URL", f"http://{args.host}:{args.port}")
+    export_env("PORTAL_BASE_URL", f"http://{args.host}:{args.port}", replace=False)
     # With the in-process broker this process is the whole deployment, scheduler included;
     # with Redis or RabbitMQ the scheduler is `portal scheduler` / `portal worker --scheduler`.
     in_process = is_in_process(broker)
@@ -81,11 +84,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return refused
     from dramatiq.cli import main as dramatiq_main
 
-    from portal.config import get_settings
-
     # Worker processes read SECRET_KEY from the environment (secrets at rest are keyed
     # from it); pass on the one kept in the data folder when none is set.
-    os.environ.setdefault("SECRET_KEY", get_settings().secret_key)
+    export_env("SECRET_KEY", secrets_box.server_secret(), replace=False)
 
     sys.argv = [
         "dramatiq",
@@ -226,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        # Validate every setting before doing anything: a bad value stops here, named.
+        get_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args))
 
 

@@ -22,6 +22,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, Middleware
 
 from tenants.db import close_pool, start_pool
+from tenants.settings import get_settings
 
 DEFAULT_BROKER_URL = "memory://"
 # How long a stopping worker waits for the database pool's in-flight queries.
@@ -34,7 +35,7 @@ log = logging.getLogger("portal.worker")
 
 
 def broker_url() -> str:
-    return os.environ.get("BROKER_URL") or DEFAULT_BROKER_URL
+    return get_settings().broker.url
 
 
 class WorkerLoop(AsyncIO):
@@ -101,7 +102,7 @@ def make_broker(url: str) -> dramatiq.Broker:
     elif scheme in ("redis", "rediss"):
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, namespace=os.environ.get("BROKER_NAMESPACE", "portal"))
+        broker = RedisBroker(url=url, namespace=get_settings().broker.namespace)
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

@@ -3,12 +3,11 @@ exponential backoff while the receiver is down) and handing due deliveries to th
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 
 from tasks.broker import broker
 from tasks.webhook_poster import WEBHOOK_POSTER
+from tenants.settings import get_settings
 from tenants.webhooks import deliveries as customer_webhooks
 
 
@@ -16,15 +15,13 @@ class ReceiverFailed(Exception):
     """The receiver did not answer 2xx; raised so Dramatiq retries with backoff."""
 
 
-def _min_backoff_ms() -> int:
-    return int(os.environ.get("WEBHOOK_MIN_BACKOFF_MS") or 2_000)
-
-
+# The first backoff comes from the settings with each message (Dramatiq's Retries middleware
+# prefers message options to actor options), so nothing is read at import. With retry_when
+# set Dramatiq ignores max_retries: attempt_delivery stops asking for a retry at the last
+# attempt (WEBHOOK_MAX_ATTEMPTS).
 @dramatiq.actor(
     broker=broker,
     queue_name="webhooks",
-    max_retries=customer_webhooks.max_attempts(),
-    min_backoff=_min_backoff_ms(),
     max_backoff=600_000,
     time_limit=60_000,
     retry_when=lambda retries, exc: isinstance(exc, ReceiverFailed),
@@ -36,10 +33,17 @@ async def deliver_webhook_event(delivery_id: int) -> None:
         raise ReceiverFailed(outcome.error)
 
 
+def send_delivery(delivery_id: int) -> None:
+    """Queue one delivery attempt, retried from WEBHOOK_MIN_BACKOFF_MS (doubling)."""
+    deliver_webhook_event.send_with_options(
+        args=(delivery_id,), min_backoff=get_settings().webhooks.min_backoff_ms
+    )
+
+
 async def dispatch_pending() -> int:
     """Hand deliveries written since the last call (and any whose work was lost) to the
     broker; called after the changes that queue them and by the periodic actor."""
     ids = await customer_webhooks.take_due()
     for delivery_id in ids:
-        deliver_webhook_event.send(delivery_id)
+        send_delivery(delivery_id)
     return len(ids)

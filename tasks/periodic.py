@@ -8,7 +8,6 @@ or a delivery twice; a second run in the same instant simply finds nothing."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dramatiq
@@ -16,10 +15,11 @@ import dramatiq
 from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
 from tenants.messaging import outbox
+from tenants.settings import get_settings
 
 
 def sweep_interval() -> float:
-    return float(os.environ.get("SWEEP_INTERVAL_SECONDS") or 5)
+    return get_settings().sending.sweep_interval_seconds
 
 
 # No retries: the next tick is the retry. A tick older than a minute is dropped (workers

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import secrets
 import threading
@@ -25,6 +24,7 @@ from litestar import Litestar, Request, Response, get, post
 
 from tasks.gateways.simulator import portal_base_url, simulator_secret, verify_secret
 from tenants.errors import PermissionDenied
+from tenants.settings import get_settings
 
 FAILURE_CODES = (
     "RECIPIENT_NOT_REACHABLE",
@@ -34,10 +34,6 @@ FAILURE_CODES = (
     "EXPIRED",
 )
 OUTCOMES = ("delivered", "failed", "rejected", "read", "reject_submit")
-
-
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name) or default)
 
 
 @dataclass
@@ -55,17 +51,19 @@ class SimulatorConfig:
     outcomes: dict[str, str] = field(default_factory=dict)  # phone -> forced outcome
 
     @classmethod
-    def from_env(cls) -> SimulatorConfig:
+    def from_settings(cls) -> SimulatorConfig:
+        """The starting configuration (SIMULATOR_* settings)."""
+        sim = get_settings().simulator
         return cls(
-            latency_ms=_env_float("SIMULATOR_LATENCY_MS", 50),
-            callback_delay_ms=_env_float("SIMULATOR_CALLBACK_DELAY_MS", 200),
-            delivered_rate=_env_float("SIMULATOR_DELIVERED_RATE", 0.95),
-            failed_rate=_env_float("SIMULATOR_FAILED_RATE", 0.04),
-            rejected_rate=_env_float("SIMULATOR_REJECTED_RATE", 0.01),
-            submit_reject_rate=_env_float("SIMULATOR_SUBMIT_REJECT_RATE", 0.0),
-            read_rate=_env_float("SIMULATOR_READ_RATE", 0.2),
-            duplicate_rate=_env_float("SIMULATOR_DUPLICATE_RATE", 0.05),
-            reorder_rate=_env_float("SIMULATOR_REORDER_RATE", 0.05),
+            latency_ms=sim.latency_ms,
+            callback_delay_ms=sim.callback_delay_ms,
+            delivered_rate=sim.delivered_rate,
+            failed_rate=sim.failed_rate,
+            rejected_rate=sim.rejected_rate,
+            submit_reject_rate=sim.submit_reject_rate,
+            read_rate=sim.read_rate,
+            duplicate_rate=sim.duplicate_rate,
+            reorder_rate=sim.reorder_rate,
         )
 
     def update(self, values: dict[str, Any]) -> None:
@@ -104,7 +102,7 @@ class PendingCallback:
 
 class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
-        self.config = config or SimulatorConfig.from_env()
+        self.config = config or SimulatorConfig.from_settings()
         self.records: dict[str, Record] = {}
         self.pending: list[PendingCallback] = []
         self.posted_callbacks = 0
@@ -120,7 +118,7 @@ class Simulator:
             self.records.clear()
             self.pending.clear()
             self.posted_callbacks = 0
-            self.config = SimulatorConfig.from_env()
+            self.config = SimulatorConfig.from_settings()
             self._random = random.Random(self.config.seed)
 
     def stop_flushers(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,14 +22,14 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
-DEFAULT_DATABASE_URL = "sqlite:///portal.db"
-POOL_SIZE = int(os.environ.get("DB_POOL_SIZE") or 20)
+from tenants.settings import get_settings
+
 QUEUE_TIMEOUT_SECONDS = 30.0
 
 
 def database_url() -> str:
-    """The configured database URL; an empty DATABASE_URL counts as unset."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    """The configured database URL (DATABASE_URL)."""
+    return get_settings().database.url
 
 
 def sqlite_path(url: str) -> str:
@@ -259,6 +258,9 @@ def make_engine(url: str) -> Engine:
     )
 
 
+# Read at import, the one exception to "settings at call time": Piccolo finds its engine as
+# the module attribute tenants.piccolo_conf.DB, so the engine object must exist when the
+# tables are imported (tests set DATABASE_URL before importing anything of tenants).
 DB: Engine = make_engine(database_url())
 T = TypeVar("T")
 
@@ -297,7 +299,7 @@ async def enable_wal() -> None:
 async def start_pool() -> None:
     """Open a connection pool for the running event loop (PostgreSQL only)."""
     if isinstance(DB, PostgresEngine) and DB.pool is None:
-        await DB.start_connection_pool(min_size=1, max_size=POOL_SIZE)
+        await DB.start_connection_pool(min_size=1, max_size=get_settings().database.pool_size)
 
 
 async def close_pool() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+
+from tenants.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -20,20 +21,19 @@ class MailSettings:
 
 
 def mail_settings() -> MailSettings | None:
-    """SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM, SMTP_SECURITY; None
-    when no SMTP_HOST is set (then links are only shown to the admin)."""
-    host = os.environ.get("SMTP_HOST") or ""
-    if not host:
+    """The SMTP settings (SMTP_*); None when no SMTP_HOST is set (then links are only shown
+    to the admin)."""
+    smtp = get_settings().mail
+    if not smtp.host:
         return None
-    security = (os.environ.get("SMTP_SECURITY") or "starttls").lower()
-    default_port = {"ssl": 465, "none": 25}.get(security, 587)
+    default_port = {"ssl": 465, "none": 25}.get(smtp.security, 587)
     return MailSettings(
-        host=host,
-        port=int(os.environ.get("SMTP_PORT") or default_port),
-        username=os.environ.get("SMTP_USERNAME") or "",
-        password=os.environ.get("SMTP_PASSWORD") or "",
-        sender=os.environ.get("SMTP_FROM") or "no-reply@localhost",
-        security=security,
+        host=smtp.host,
+        port=smtp.port if smtp.port is not None else default_port,
+        username=smtp.username,
+        password=smtp.password,
+        sender=smtp.sender,
+        security=smtp.security,
     )
 
 

@@ -10,7 +10,6 @@ the data folder, so web and worker processes on one machine agree on it.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tenants.errors import DomainError
+from tenants.settings import get_settings
 
 _INFO = b"sms-portal secrets box v1"
 
@@ -32,7 +32,7 @@ class SecretUnreadable(DomainError):
 
 def data_dir() -> Path:
     """The folder for files the portal keeps (DATA_DIR, default ./data), created if missing."""
-    path = Path(os.environ.get("DATA_DIR") or "data").expanduser().resolve()
+    path = get_settings().web.data_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -42,7 +42,7 @@ def server_secret() -> str:
 
     Web and worker processes must agree on it, so both read it here.
     """
-    material = os.environ.get("SECRET_KEY")
+    material = get_settings().web.secret_key
     if material:
         return material
     key_file = data_dir() / "secret_key"

@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from tenants.accounts.tree import create_root_account, create_sub_account  # noq
 from tenants.audit.record import SYSTEM  # noqa: E402
 from tenants.db import DB, is_sqlite  # noqa: E402
 from tenants.schema import migrate, wipe_all_data  # noqa: E402
+from tenants.settings import reload_settings  # noqa: E402
 
 PASSWORD = "demo-pass-123"
 PASSWORD_HASH = users.hash_password(PASSWORD)  # hashed once: argon2 is slow by design
@@ -174,6 +175,26 @@ def join_queues(*queues: str) -> None:
     if is_in_process(broker):
         for q in queues:
             broker.join(q, fail_fast=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def settings_env() -> Iterator[Callable[..., None]]:
+    """Configure one test through the environment, as an operator would:
+    `settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1", SMTP_HOST=None)` sets (None unsets) the
+    variables and drops the loaded settings; both are restored after the test."""
+    patch = pytest.MonkeyPatch()
+
+    def apply(**env: object) -> None:
+        for name, value in env.items():
+            if value is None:
+                patch.delenv(name, raising=False)
+            else:
+                patch.setenv(name, str(value))
+        reload_settings()
+
+    yield apply
+    patch.undo()
+    reload_settings()
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
-from portal.config import get_settings
 from portal.pages import render
 from tenants.consent import consent
 from tenants.contacts import contacts
 from tenants.contacts import imports as contact_import
 from tenants.errors import ValidationFailed
+from tenants.settings import get_settings
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 UPLOAD = Body(media_type=RequestEncodingType.MULTI_PART)
@@ -293,7 +293,7 @@ class ContactsController(Controller):
         if not isinstance(upload, UploadFile) or not upload.filename:
             errors["file"] = "Choose a CSV file."
         else:
-            folder = get_settings().data_dir / "imports"
+            folder = get_settings().web.data_dir / "imports"
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{account.id}-{uuid.uuid4().hex}.csv"
             await _save(upload, target)

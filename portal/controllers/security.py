@@ -10,12 +10,12 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.config import get_settings
 from portal.forms import FORM, one
 from portal.pages import render
 from tenants.access import sso, totp
 from tenants.access.decide import Grants, Principal
 from tenants.errors import Conflict, ValidationFailed
+from tenants.settings import get_settings
 
 MANAGE = {"permission": "settings.manage"}
 
@@ -28,9 +28,9 @@ async def _context(grants: Grants, **extra: Any) -> dict[str, Any]:
         "is_master": account.is_root,
         "provider": provider,
         "sign_in_link": (
-            f"{get_settings().base_url}/sso/{provider.account_slug}/start" if provider else None
+            f"{get_settings().web.base_url}/sso/{provider.account_slug}/start" if provider else None
         ),
-        "callback_url": get_settings().base_url + "/sso/callback",
+        "callback_url": get_settings().web.base_url + "/sso/callback",
         "require_totp": await totp.policy_requires(root_id),
         "form": {
             "issuer": provider.issuer if provider else "",

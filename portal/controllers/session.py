@@ -12,12 +12,12 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import SESSION_COOKIE, AuthState
-from portal.config import get_settings
 from portal.pages import render
 from tenants.access import sessions, totp, users
 from tenants.access.decide import Principal, decide
 from tenants.accounts.tree import get_account
 from tenants.errors import NotFound, RateLimited, ValidationFailed
+from tenants.settings import get_settings
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 CHALLENGE_COOKIE = "portal_2fa"
@@ -53,7 +53,7 @@ async def session_response(user_id: int, account_id: int, next_url: str) -> Resp
         value=token,
         httponly=True,
         samesite="lax",
-        secure=get_settings().cookie_secure,
+        secure=get_settings().web.cookie_secure,
         path="/",
         max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
     )
@@ -72,7 +72,7 @@ async def sign_in_response(*, user_id: int, account_id: int, next_url: str) -> R
         value=token,
         httponly=True,
         samesite="lax",
-        secure=get_settings().cookie_secure,
+        secure=get_settings().web.cookie_secure,
         path="/login",
         max_age=int(totp.CHALLENGE_LIFETIME.total_seconds()),
     )

@@ -9,13 +9,13 @@ from litestar.params import Parameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
-from portal.config import get_settings
 from portal.controllers.session import sign_in_response
 from portal.forms import FORM, one
 from portal.pages import render
 from tasks.oidc import OIDC
 from tenants.access import sso
 from tenants.errors import NotFound
+from tenants.settings import get_settings
 
 PUBLIC = {"public": True}
 FLOW_COOKIE = "portal_sso"
@@ -28,7 +28,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def redirect_uri() -> str:
-    return get_settings().base_url + "/sso/callback"
+    return get_settings().web.base_url + "/sso/callback"
 
 
 def _refusal(request: HTMXRequest, message: str, status: int) -> Any:
@@ -86,7 +86,7 @@ class SsoController(Controller):
             value=flow.state_blob,
             httponly=True,
             samesite="lax",
-            secure=get_settings().cookie_secure,
+            secure=get_settings().web.cookie_secure,
             path="/sso",
             max_age=sso.FLOW_LIFETIME_SECONDS,
         )

@@ -10,7 +10,6 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.config import get_settings
 from portal.forms import FORM, int_list, one
 from portal.pages import render
 from tenants import mail
@@ -18,6 +17,7 @@ from tenants.access import invitations
 from tenants.access import members as people
 from tenants.access.decide import CATALOGUE, Grants
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
+from tenants.settings import get_settings
 
 MANAGE = {"permission": "users.manage"}
 
@@ -50,7 +50,7 @@ async def _page_context(grants: Grants) -> dict[str, Any]:
 
 
 def _link(token: str) -> str:
-    return get_settings().base_url + invitations.invitation_path(token)
+    return get_settings().web.base_url + invitations.invitation_path(token)
 
 
 def _send_invitation_email(invitation_id: int, link: str) -> bool:

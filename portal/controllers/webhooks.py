@@ -13,7 +13,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tasks.customer_webhooks import deliver_webhook_event
+from tasks.customer_webhooks import send_delivery
 from tenants.errors import ValidationFailed
 from tenants.webhooks import deliveries as customer_webhooks
 
@@ -158,7 +158,7 @@ class WebhooksController(Controller):
         await customer_webhooks.resend(
             request_actor(request), account_id=account.id, delivery_id=delivery_id
         )
-        deliver_webhook_event.send(delivery_id)
+        send_delivery(delivery_id)
         if not request.htmx:
             return Redirect(path=f"/webhooks/deliveries/{delivery_id}", status_code=303)
         return await render(

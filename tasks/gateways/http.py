@@ -7,7 +7,6 @@ repeated blindly: the dispatcher reconciles it by looking it up first."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tenants.messaging.outbox import TransientProviderError
+from tenants.settings import get_settings
 
 # Answers after which the provider did not process the request: safe to send it again.
 NOT_PROCESSED = frozenset({429, 503})
@@ -28,11 +28,11 @@ T = TypeVar("T")
 
 def retry_backoff() -> float:
     """First pause (seconds) between attempts; doubles each time (PROVIDER_RETRY_BACKOFF)."""
-    return float(os.environ.get("PROVIDER_RETRY_BACKOFF") or 0.5)
+    return get_settings().providers.retry_backoff
 
 
 def request_timeout() -> float:
-    return float(os.environ.get("PROVIDER_TIMEOUT_SECONDS") or 15)
+    return get_settings().providers.timeout_seconds
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,16 +15,17 @@ import httpx
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.messaging.messages import InboundReport, StatusReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.settings import get_settings
 
 SECRET_HEADER = "x-simulator-secret"
 
 
 def simulator_secret() -> str:
-    return os.environ.get("SIMULATOR_SECRET") or "simulator-secret"
+    return get_settings().simulator.secret
 
 
 def portal_base_url() -> str:
-    return (os.environ.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return get_settings().web.base_url
 
 
 def verify_secret(headers: Mapping[str, str]) -> None:

@@ -26,7 +26,7 @@ from tenants.contacts import contacts
 from tenants.credits import ledger as credits
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.messaging.messages import CHANNELS, CHUNK_SIZE
+from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import resolve_sender
 from tenants.providers.integrations import provider_for
@@ -483,7 +483,7 @@ async def _write_outbox(
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
             if plan.scheduled_for is None:
-                result.chunks = chunked(sorted(ids.values()), CHUNK_SIZE)
+                result.chunks = chunked(sorted(ids.values()), chunk_size())
                 await handoff.outbox_written(result.chunks)
     except Exception as exc:
         if key and is_unique_violation(exc) and (replayed := await _replay(key)):

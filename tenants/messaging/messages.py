@@ -4,7 +4,6 @@ status state machine (statuses only move forward; a late status is recorded, not
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
 from tenants.providers.codes import explain_error
+from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_inbound_event, queue_status_events
 
 STATUSES = (
@@ -759,7 +759,9 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
         return InboundResult(message_id, account_id, keyword=kind)
 
 
-CHUNK_SIZE = int(os.environ.get("SEND_CHUNK_SIZE") or 100)
+def chunk_size() -> int:
+    """Messages per broker message, i.e. per provider request (SEND_CHUNK_SIZE)."""
+    return get_settings().sending.chunk_size
 
 
 async def confirmation_ids(message_ids: list[int]) -> set[int]:

@@ -11,7 +11,6 @@ may have reached the provider (a killed worker, a timeout) is looked up by its r
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
 from collections import defaultdict
@@ -24,15 +23,10 @@ from tenants import handoff
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.db import chunked, placeholders, run_sql, transaction
-from tenants.messaging.messages import CHUNK_SIZE, apply_statuses, confirmation_ids, insert_events
+from tenants.messaging.messages import apply_statuses, chunk_size, confirmation_ids, insert_events
+from tenants.settings import get_settings
 
 T = TypeVar("T")
-# A claim older than this is presumed dead (its worker was killed): long enough for the
-# slowest provider call (timeout) plus the longest rate-limit wait.
-CLAIM_LEASE_SECONDS = float(os.environ.get("CLAIM_LEASE_SECONDS") or 60)
-# Work handed to the broker this long ago and still untouched is presumed lost.
-SWEEP_GRACE_SECONDS = float(os.environ.get("SWEEP_GRACE_SECONDS") or 120)
-MAX_SUBMIT_ATTEMPTS = int(os.environ.get("MAX_SUBMIT_ATTEMPTS") or 8)
 # Waiting longer than this for the rate limiter hands the chunk back to the broker.
 MAX_RATE_WAIT_SECONDS = 2.0
 SWEEP_LIMIT = 20_000
@@ -40,12 +34,12 @@ SWEEP_LIMIT = 20_000
 
 def provider_rate() -> float:
     """Segments per second per provider integration."""
-    return float(os.environ.get("RATE_LIMIT_PROVIDER_SEGMENTS") or 2000)
+    return get_settings().sending.provider_rate
 
 
 def sender_rate() -> float:
     """Segments per second per sender (number or sender ID)."""
-    return float(os.environ.get("RATE_LIMIT_SENDER_SEGMENTS") or 1000)
+    return get_settings().sending.sender_rate
 
 
 # --- the provider port (implemented in tasks/gateways) ---------------------------------
@@ -186,7 +180,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
     already have handed to the provider: they must be reconciled whatever the state.
     """
     stamp = now()
-    lease_cutoff = stamp - timedelta(seconds=CLAIM_LEASE_SECONDS)
+    lease_cutoff = stamp - timedelta(seconds=get_settings().sending.claim_lease_seconds)
     async with transaction():
         return await run_sql(
             "UPDATE message SET claimed_at = {}, claim_token = {} "  # noqa: S608 (only placeholders are formatted in)
@@ -342,7 +336,8 @@ async def _submit_claimed(
         exhausted = [
             r
             for r in maybe_sent
-            if r["id"] in rows_by_id and r["submit_attempts"] >= MAX_SUBMIT_ATTEMPTS
+            if r["id"] in rows_by_id
+            and r["submit_attempts"] >= get_settings().sending.max_submit_attempts
         ]
         outcome.failed += await _fail(exhausted, "PROVIDER_UNAVAILABLE")
         for row in exhausted:
@@ -478,7 +473,7 @@ async def release_due_batches() -> list[list[int]]:
                 stamp,
                 row["id"],
             )
-            chunks.extend(chunked(sorted(r["id"] for r in rows), CHUNK_SIZE))
+            chunks.extend(chunked(sorted(r["id"] for r in rows), chunk_size()))
         await handoff.outbox_written(chunks)
     return chunks
 
@@ -488,8 +483,8 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
     live worker: their work was lost (crash, broker restart). Marked re-dispatched in one
     conditional UPDATE, so two sweepers never both take the same message."""
     stamp = now()
-    grace_cutoff = stamp - timedelta(seconds=SWEEP_GRACE_SECONDS)
-    lease_cutoff = stamp - timedelta(seconds=CLAIM_LEASE_SECONDS)
+    grace_cutoff = stamp - timedelta(seconds=get_settings().sending.sweep_grace_seconds)
+    lease_cutoff = stamp - timedelta(seconds=get_settings().sending.claim_lease_seconds)
     async with transaction():
         candidates = await run_sql(
             "SELECT m.id FROM message m JOIN message_batch b ON b.id = m.batch_id "
@@ -514,7 +509,7 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
                 grace_cutoff,
             )
             taken.extend(r["id"] for r in rows)
-        chunks = chunked(sorted(taken), CHUNK_SIZE)
+        chunks = chunked(sorted(taken), chunk_size())
         await handoff.outbox_written(chunks)
     return chunks
 
@@ -543,6 +538,6 @@ async def redispatch_batch(batch_id: int) -> list[list[int]]:
         batch_id,
         now(),
     )
-    chunks = chunked(sorted(r["id"] for r in rows), CHUNK_SIZE)
+    chunks = chunked(sorted(r["id"] for r in rows), chunk_size())
     await handoff.outbox_written(chunks)
     return chunks

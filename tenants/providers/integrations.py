@@ -12,7 +12,6 @@ provider that really has it even if the account's choice changes later.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, StatusReport
 from tenants.providers.tables import NAME_MAX, ChannelDefault, ProviderIntegration, ProviderPermit
+from tenants.settings import get_settings
 
 BUILTIN = "simulator"
 KEY_PREFIX = "integration:"
@@ -365,7 +365,7 @@ def integration_id_of(key: str) -> int | None:
 
 
 def portal_base_url() -> str:
-    return (os.environ.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return get_settings().web.base_url
 
 
 def callback_urls(integration_id: int, token: str, kind: str) -> dict[str, str]:

@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import secrets
 import time
 import uuid
@@ -35,6 +34,7 @@ from tenants.clock import now
 from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import NotFound, ValidationFailed
 from tenants.providers.codes import explain_error
+from tenants.settings import get_settings
 from tenants.webhooks.tables import URL_MAX, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 SIGNATURE_HEADER = "X-Portal-Signature"
@@ -46,22 +46,22 @@ MAX_SUBSCRIPTIONS = 10
 
 
 def max_attempts() -> int:
-    return int(os.environ.get("WEBHOOK_MAX_ATTEMPTS") or 12)
+    return get_settings().webhooks.max_attempts
 
 
 def request_timeout() -> float:
-    return float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS") or 10)
+    return get_settings().webhooks.timeout_seconds
 
 
 def stale_after() -> timedelta:
     """A pending delivery untouched this long lost its queued work (the longest backoff
     between two attempts plus a margin): the sweeper hands it to the broker again."""
-    return timedelta(seconds=float(os.environ.get("WEBHOOK_STALE_SECONDS") or 660))
+    return timedelta(seconds=get_settings().webhooks.stale_seconds)
 
 
 def private_targets_allowed() -> bool:
     """Receivers on loopback or private addresses (tests, on-premise installs)."""
-    return os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS") == "1"
+    return get_settings().webhooks.allow_private_targets
 
 
 # --- views ------------------------------------------------------------------------------

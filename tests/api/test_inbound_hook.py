@@ -84,9 +84,9 @@ async def test_join_through_the_hook_answers_from_the_shared_number(
 
 
 @respx.mock
-async def test_forwarded_keyword_is_posted_signed_and_retried(demo, monkeypatch):
+async def test_forwarded_keyword_is_posted_signed_and_retried(demo, settings_env):
     # The receiver is mocked, so its made-up host needs no public address.
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1")
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1")
     shared = await numbers.find_number("+61480000000")
     assert shared is not None
     kw = await keywords.claim_keyword(

@@ -43,8 +43,8 @@ class Catcher(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch):
-    monkeypatch.setenv("PROVIDER_RETRY_BACKOFF", "0.001")
+def _fast_retries(settings_env):
+    settings_env(PROVIDER_RETRY_BACKOFF="0.001")
 
 
 @pytest.fixture

@@ -67,12 +67,14 @@ class FakeSmtpServer:
 
 
 @pytest.fixture
-async def smtp(monkeypatch):
+async def smtp(settings_env):
     server = await FakeSmtpServer().start()
-    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(server.port))
-    monkeypatch.setenv("SMTP_SECURITY", "none")
-    monkeypatch.setenv("SMTP_FROM", "portal@northwind.test")
+    settings_env(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=server.port,
+        SMTP_SECURITY="none",
+        SMTP_FROM="portal@northwind.test",
+    )
     yield server
     await server.stop()
 
@@ -99,8 +101,8 @@ async def test_invitation_is_emailed_when_smtp_is_configured(client, world, smtp
     assert link in message.get_payload(decode=True).decode()
 
 
-async def test_without_smtp_only_the_link_is_shown(client, world, monkeypatch):
-    monkeypatch.delenv("SMTP_HOST", raising=False)
+async def test_without_smtp_only_the_link_is_shown(client, world, settings_env):
+    settings_env(SMTP_HOST=None)
     token = await login(client, world.users["Owner"])
     page = await client.get("/users")
     assert "No mail server is configured" in page.text

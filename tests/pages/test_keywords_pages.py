@@ -136,8 +136,8 @@ async def test_sender_role_cannot_manage_keywords(client, demo):
     assert r.status_code == 403
 
 
-async def test_webhook_secret_is_shown_once_and_sealed(client, demo, monkeypatch):
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1")
+async def test_webhook_secret_is_shown_once_and_sealed(client, demo, settings_env):
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1")
     token = await login(client, "owner@northwind.test")
     page = await client.get("/keywords")
     assert 'href="/webhooks"' in page.text and 'action="/keywords/webhook"' not in page.text

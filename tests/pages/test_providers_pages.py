@@ -160,8 +160,8 @@ async def test_settings_channels_choose_a_provider_for_sms(client, world):
     )
 
 
-async def test_webhooks_page_shows_the_secret_once_the_log_and_resends(client, world, monkeypatch):
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1")
+async def test_webhooks_page_shows_the_secret_once_the_log_and_resends(client, world, settings_env):
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1")
     csrf = await login(client, world.users["Owner"])
     page = await client.get("/webhooks")
     assert page.status_code == 200 and "X-Portal-Signature" in page.text

@@ -109,10 +109,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", "1")
+def receiver(monkeypatch, settings_env):
     # Short backoff so the retries of a test take milliseconds, not minutes.
-    monkeypatch.setitem(deliver_webhook_event.options, "min_backoff", 20)
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1", WEBHOOK_MIN_BACKOFF_MS="20")
     monkeypatch.setitem(deliver_webhook_event.options, "max_backoff", 150)
     r = Receiver(free_port())
     r.start()
@@ -263,8 +262,8 @@ async def test_lost_work_is_handed_over_again_and_inbound_events_go_to_inbound_w
     assert payload["status"] == "incoming_message"
 
 
-async def test_private_receivers_are_refused_unless_allowed(world, monkeypatch):
-    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE_TARGETS", raising=False)
+async def test_private_receivers_are_refused_unless_allowed(world, settings_env):
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS=None)
     alpha = world.accounts["alpha"]
     await subscribe(alpha, "http://127.0.0.1:9/events", events=("status",))
     ids = await outbox(alpha, ["+61400000001"])

@@ -253,9 +253,9 @@ async def test_a_timeout_is_retried_by_lookup_not_by_sending_again(world):
 
 
 async def test_a_provider_down_for_good_fails_the_message_after_the_last_attempt(
-    world, monkeypatch
+    world, settings_env
 ):
-    monkeypatch.setattr(dispatch, "MAX_SUBMIT_ATTEMPTS", 2)
+    settings_env(MAX_SUBMIT_ATTEMPTS="2")
     account = world.accounts["alpha"]
     _, ids = await make_outbox(account, ["+61400000001"])
 

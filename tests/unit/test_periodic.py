@@ -63,14 +63,14 @@ async def test_two_webhook_hand_overs_at_once_send_each_delivery_once(world, mon
         [StatusReport(i, "sent", datetime.now(UTC), None, f"r{i}", f"e{i}") for i in ids]
     )
     sent: list[int] = []
-    monkeypatch.setattr(webhook_actors.deliver_webhook_event, "send", sent.append)
+    monkeypatch.setattr(webhook_actors, "send_delivery", sent.append)
     runs = await asyncio.gather(hand_over(), hand_over())
     assert sum(runs) == 3 and len(sent) == 3 and len(set(sent)) == 3
     assert await hand_over() == 0
 
 
-def test_the_scheduler_sends_every_periodic_actor_on_its_interval(monkeypatch):
-    monkeypatch.setenv("SWEEP_INTERVAL_SECONDS", "0.2")
+def test_the_scheduler_sends_every_periodic_actor_on_its_interval(monkeypatch, settings_env):
+    settings_env(SWEEP_INTERVAL_SECONDS="0.2")
     sent: list[str] = []
     for actor, _ in periodic.schedule():
         monkeypatch.setattr(actor, "send", lambda name=actor.actor_name: sent.append(name))

@@ -29,8 +29,8 @@ PLAN = "jd63jf88477ll123ab4567cd89012ef3"
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch):
-    monkeypatch.setenv("PROVIDER_RETRY_BACKOFF", "0.001")
+def _fast_retries(settings_env):
+    settings_env(PROVIDER_RETRY_BACKOFF="0.001")
 
 
 def config(kind: str, settings: dict, secrets: dict) -> IntegrationConfig:

@@ -39,17 +39,16 @@ def test_age_limit(monkeypatch):
         secrets_box.decrypt(token, max_age_seconds=60)
 
 
-def test_without_secret_key_the_data_folder_key_is_made_once_and_reused(monkeypatch, tmp_path):
+def test_without_secret_key_the_data_folder_key_is_made_once_and_reused(settings_env, tmp_path):
     # `portal serve` and `portal worker` processes started without SECRET_KEY must still
     # read each other's secrets, so both take the key kept in the data folder.
     secrets_box.configure(secrets_box.server_secret)  # as a worker process has it
-    monkeypatch.delenv("SECRET_KEY")
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    settings_env(SECRET_KEY=None, DATA_DIR=tmp_path / "data")
     first = secrets_box.server_secret()
     assert (tmp_path / "data" / "secret_key").read_text().strip() == first
     token = secrets_box.encrypt("provider-password")
     assert secrets_box.server_secret() == first
     assert secrets_box.decrypt(token) == "provider-password"
-    monkeypatch.setenv("SECRET_KEY", "test-secret-key-not-for-production")
+    settings_env(SECRET_KEY="test-secret-key-not-for-production")
     with pytest.raises(secrets_box.SecretUnreadable):
         secrets_box.decrypt(token)
