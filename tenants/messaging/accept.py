@@ -23,7 +23,7 @@ from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, CHUNK_SIZE
@@ -396,7 +396,7 @@ async def _plan(
     """Render, count and price each message; a destination without a price is skipped."""
     used_fields = fields_in(text)
     contact_values = await _contact_values(req.account_id, allowed)
-    prices = await credits.prices_for(req.account_id, req.channel)
+    prices = await pricing.prices_for(req.account_id, req.channel)
     counts: dict[str, Any] = {}
     messages: list[PlannedMessage] = []
     for e164 in allowed:
@@ -463,7 +463,7 @@ async def _write_outbox(
             campaign_id = await _insert_campaign(req, actor)
             batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
             if plan.total_cost > 0:
-                await credits.reserve(
+                await spending.reserve(
                     req.account_id,
                     plan.total_cost,
                     reference=f"batch:{batch_id}",

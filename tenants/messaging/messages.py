@@ -14,7 +14,7 @@ from typing import Any
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.consent import consent
-from tenants.credits import ledger as credits
+from tenants.credits import spending
 from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
@@ -93,7 +93,7 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
     for row in rows:
         if row.get("cost", 0) > 0:
             # The refund names the batch's reservation, which caps what can come back.
-            await credits.refund(
+            await spending.refund(
                 row["account_id"],
                 row["cost"],
                 reference=f"batch:{row['batch_id']}",

@@ -12,7 +12,7 @@ from tenants.audit.record import SYSTEM
 from tenants.consent import consent
 from tenants.consent.tables import ConsentEvent
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.messaging import accept as sending
 from tenants.messaging import inbound, messages
 from tenants.messaging.accept import PLATFORM_SEND
@@ -29,7 +29,7 @@ MELB = "+61480000001"
 
 async def fund(demo: dict[str, int], *slugs: str) -> None:
     for slug in slugs:
-        await credits.adjust(demo[slug], 500, reason="test credits", actor=SYSTEM)
+        await ledger.adjust(demo[slug], 500, reason="test credits", actor=SYSTEM)
 
 
 async def send_from(account_id: int, sender: str, to: str = PHONE) -> int:
