@@ -21,7 +21,7 @@ from tenants.access.decide import Grants
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.consent import consent
+from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
@@ -380,7 +380,7 @@ async def _filter_consent(
     their reasons. A compliance confirmation goes even to the phone that just opted out."""
     if req.compliance_reply:
         return list(dict.fromkeys(recipients.phones)), list(recipients.no_phone)
-    allowed, skipped = await consent.filter_recipients(
+    allowed, skipped = await filter_recipients(
         req.account_id, recipients.phones, req.channel
     )
     return allowed, recipients.no_phone + list(skipped)

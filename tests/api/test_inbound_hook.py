@@ -13,7 +13,8 @@ import httpx
 import respx
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
 from tenants.consent.tables import ConsentEvent
 from tenants.credits import ledger
 from tenants.messaging.messages import FINAL_STATUSES
@@ -52,9 +53,9 @@ async def test_stop_twice_is_one_opt_out_and_one_delivered_confirmation(
 
     assert await Message.count().where(Message.direction == "in") == 1
     assert await ConsentEvent.count() == 1
-    assert (await consent.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
+    assert (await consent_events.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
     rows = await wait_final()
-    confirmation = await consent.confirmation_reply(demo["melbourne"], "opt_out")
+    confirmation = await consent_keywords.confirmation_reply(demo["melbourne"], "opt_out")
     # Submitted although the phone opted out: the consent re-check exempts confirmations.
     assert [(r["body"], r["status"]) for r in rows] == [(confirmation, "delivered")]
     sent = [o for o in simulator.outbox() if o["to"] == PHONE]

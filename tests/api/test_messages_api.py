@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.credits import ledger
 from tenants.messaging.messages import FINAL_STATUSES
 from tenants.messaging.tables import Message
@@ -36,7 +36,7 @@ async def test_send_skips_the_opted_out_charges_exactly_and_delivers(
 ):
     account = world.accounts["alpha"]
     await fund(account)
-    await consent.record_opt_out(account, NUMBERS[2], "sms", source="manual")
+    await consent_events.record_opt_out(account, NUMBERS[2], "sms", source="manual")
     headers = await make_key("alpha", "Sender")
     before = await ledger.balance(account)
     r = await client.post(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tenants.credits import ledger
 from tenants.errors import Conflict, InsufficientCredits, PermissionDenied, ValidationFailed
@@ -97,7 +97,7 @@ async def test_segments_are_counted_per_rendered_message(world):
 async def test_dry_run_prices_and_writes_nothing(world):
     account = world.accounts["alpha"]
     await fund(account)
-    await consent.record_opt_out(account, "+61400000002", "sms", source="manual")
+    await consent_events.record_opt_out(account, "+61400000002", "sms", source="manual")
     result = await sending.accept_send(
         SendRequest(
             account_id=account,
