@@ -18,6 +18,7 @@ from tenants.credits import orders, transfers
 from tenants.credits.tables import LedgerEntry
 from tenants.db import transaction
 from tenants.errors import NotFound
+from tenants.numbers import keywords, numbers
 from tenants.templates import templates
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -222,9 +223,6 @@ DEMO_JOIN_REPLY = (
 
 async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
     """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
-    from tenants.contacts import contacts
-    from tenants.numbers import keywords, numbers
-
     for value, owner, holder, label in DEMO_NUMBERS:
         number = await numbers.find_number(value)
         if number is None:
