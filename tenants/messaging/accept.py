@@ -380,9 +380,7 @@ async def _filter_consent(
     their reasons. A compliance confirmation goes even to the phone that just opted out."""
     if req.compliance_reply:
         return list(dict.fromkeys(recipients.phones)), list(recipients.no_phone)
-    allowed, skipped = await filter_recipients(
-        req.account_id, recipients.phones, req.channel
-    )
+    allowed, skipped = await filter_recipients(req.account_id, recipients.phones, req.channel)
     return allowed, recipients.no_phone + list(skipped)
 
 
