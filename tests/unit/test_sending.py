@@ -211,4 +211,4 @@ async def test_the_send_decides_permissions_for_every_transport(world, asked, he
             actor=SYSTEM,
         )
     assert await Batch.count() == 0 and await Message.count() == 0
-    assert await credits.balance(account) == 1000
+    assert await ledger.balance(account) == 1000
