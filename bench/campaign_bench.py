@@ -58,7 +58,7 @@ from tasks.broker import broker, is_in_process
 from tenants.access import apikeys
 from tenants.accounts.tree import create_root_account
 from tenants.audit.record import SYSTEM
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.db import (
     is_sqlite,
     run_sql,
@@ -73,7 +73,7 @@ def say(text: str) -> None:
 async def seed() -> tuple[int, tuple[str, str]]:
     await migrate()
     account = await create_root_account(name="Bench", slug=f"bench-{uuid.uuid4().hex[:8]}")
-    await credits.adjust(account.id, RECIPIENTS * 3, reason="campaign bench", actor=SYSTEM)
+    await ledger.adjust(account.id, RECIPIENTS * 3, reason="campaign bench", actor=SYSTEM)
     key = await apikeys.create_api_key(
         actor=SYSTEM, account_id=account.id, name="bench", role="Owner"
     )

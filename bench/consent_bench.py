@@ -23,7 +23,8 @@ if not os.environ.get("DATABASE_URL"):
 
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent.filter import FILTER_CHUNK, filter_recipients
 from tenants.db import DB, pool
 from tenants.phones import _parse
 from tenants.schema import migrate, wipe_all_data
@@ -46,7 +47,7 @@ async def main() -> dict[str, object]:
             slug="bench-branch",
         )
         phones = [f"+61412{i:06d}" for i in range(N)]
-        await consent.record_opt_outs_bulk(
+        await consent_events.record_opt_outs_bulk(
             master.id, phones[::OPTED_OUT_EVERY], "sms", source="import", batch="bench"
         )
         national = [p.replace("+61", "0") for p in phones]
@@ -66,7 +67,7 @@ async def main() -> dict[str, object]:
                 _parse.cache_clear()  # measure parsing, not the cache
                 queries = 0
                 start = time.perf_counter()
-                allowed, skipped = await consent.filter_recipients(branch.id, batch, "sms")
+                allowed, skipped = await filter_recipients(branch.id, batch, "sms")
                 best = min(best, time.perf_counter() - start)
             results[label] = {
                 "phones": len(batch),
@@ -80,7 +81,7 @@ async def main() -> dict[str, object]:
         results |= {
             "database": DB.engine_type,
             "python": platform.python_version(),
-            "chunk": consent.FILTER_CHUNK,
+            "chunk": FILTER_CHUNK,
             "runs": RUNS,
         }
         await wipe_all_data()

@@ -29,7 +29,7 @@ if not os.environ.get("DATABASE_URL"):
 
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders, spending, transfers
 from tenants.db import close_pool, database_url, is_sqlite, start_pool
 from tenants.errors import InsufficientCredits
 from tenants.schema import migrate
@@ -52,8 +52,8 @@ async def _tree(tag: str, funds: int) -> tuple[int, int]:
         name=f"Bench {tag} child",
         slug=f"bench-{tag}-c",
     )
-    order = await credits.purchase(master.id, funds, actor=Actor(label="bench"))
-    await credits.approve_order(order.id, actor=Actor(label="bench"))
+    order = await orders.purchase(master.id, funds, actor=Actor(label="bench"))
+    await orders.approve_order(order.id, actor=Actor(label="bench"))
     return master.id, child.id
 
 
@@ -64,14 +64,14 @@ async def _transfer_rate(callers: int, total: int) -> dict[str, float | int]:
 
     async def caller(n: int) -> None:
         for _ in range(n):
-            await credits.allocate(
+            await transfers.allocate(
                 actor=SYSTEM, within_account_id=master, to_account_id=child, amount=1
             )
 
     started = time.perf_counter()
     await asyncio.gather(*(caller(n) for n in per_caller))
     seconds = time.perf_counter() - started
-    assert await credits.balance(child) == total and await credits.balance(master) == 0
+    assert await ledger.balance(child) == total and await ledger.balance(master) == 0
     return {
         "callers": callers,
         "transfers": total,
@@ -90,11 +90,11 @@ async def _race() -> dict[str, int | bool]:
         for j in range(RACE_ATTEMPTS_PER_CALLER):
             try:
                 if j % 2:
-                    await credits.reserve(
+                    await spending.reserve(
                         master, 1, reference=f"race-{i}-{j}", idempotency_key=f"race-{i}-{j}"
                     )
                 else:
-                    await credits.allocate(
+                    await transfers.allocate(
                         actor=SYSTEM, within_account_id=master, to_account_id=child, amount=1
                     )
                 succeeded += 1
@@ -102,10 +102,10 @@ async def _race() -> dict[str, int | bool]:
                 refused += 1
 
     await asyncio.gather(*(caller(i) for i in range(CALLERS)))
-    final = await credits.balance(master)
-    ledger_ok = final == await credits.ledger_sum(master) and await credits.balance(
+    final = await ledger.balance(master)
+    ledger_ok = final == await ledger.ledger_sum(master) and await ledger.balance(
         child
-    ) == await credits.ledger_sum(child)
+    ) == await ledger.ledger_sum(child)
     return {
         "attempts": CALLERS * RACE_ATTEMPTS_PER_CALLER,
         "affordable": RACE_BALANCE,

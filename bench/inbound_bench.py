@@ -29,7 +29,7 @@ os.environ.setdefault("SECRET_KEY", "bench-secret")
 
 async def main(n: int) -> dict[str, object]:
     from tenants.audit.record import SYSTEM
-    from tenants.credits import ledger as credits
+    from tenants.credits import ledger
     from tenants.db import pool
     from tenants.demo import seed_demo
     from tenants.messaging import accept as sending
@@ -41,7 +41,7 @@ async def main(n: int) -> dict[str, object]:
         await wipe_all_data()
         ids = await seed_demo()
         for slug in ("northwind", "sydney", "melbourne", "melbourne-events"):
-            await credits.adjust(ids[slug], 10 * n, reason="bench credits", actor=SYSTEM)
+            await ledger.adjust(ids[slug], 10 * n, reason="bench credits", actor=SYSTEM)
         phones = [f"+614{12000000 + i:08d}" for i in range(n)]
         # Melbourne Events writes to a quarter of the phones first, so their replies and
         # STOPs route by "last messaged".

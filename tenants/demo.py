@@ -14,9 +14,11 @@ from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
 from tenants.branding import branding
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import orders, transfers
+from tenants.credits.tables import LedgerEntry
 from tenants.db import transaction
 from tenants.errors import NotFound
+from tenants.numbers import keywords, numbers
 from tenants.templates import templates
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -221,9 +223,6 @@ DEMO_JOIN_REPLY = (
 
 async def _seed_numbers_and_keywords(ids: dict[str, int]) -> None:
     """Northwind's shared number with JOIN for Sydney; Melbourne's own number."""
-    from tenants.contacts import contacts
-    from tenants.numbers import keywords, numbers
-
     for value, owner, holder, label in DEMO_NUMBERS:
         number = await numbers.find_number(value)
         if number is None:
@@ -294,19 +293,17 @@ async def _seed_credits(ids: dict[str, int]) -> None:
     """Buy and allocate the demo credits once; a ledger already there means it was done."""
     buyer_slug, amount = DEMO_PURCHASE
     async with transaction():
-        if await credits.LedgerEntry.exists().where(
-            credits.LedgerEntry.account_id == ids[buyer_slug]
-        ):
+        if await LedgerEntry.exists().where(LedgerEntry.account_id == ids[buyer_slug]):
             return
-        order = await credits.purchase(
+        order = await orders.purchase(
             ids[buyer_slug], amount, actor=Actor(label="finance@northwind.test")
         )
-        await credits.approve_order(
+        await orders.approve_order(
             order.id, actor=Actor(label=OPERATOR_EMAIL), note="demo data: paid"
         )
         owner = Actor(label="owner@northwind.test")
         for source, target, credits_amount in DEMO_ALLOCATIONS:
-            await credits.allocate(
+            await transfers.allocate(
                 actor=owner,
                 within_account_id=ids[source],
                 to_account_id=ids[target],

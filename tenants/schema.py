@@ -10,6 +10,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from tenants.db import DB, enable_wal, is_sqlite, transaction
+from tenants.piccolo_app import APP_CONFIG
 
 
 async def migrate(*, quiet: bool = True) -> None:
@@ -22,8 +23,6 @@ async def migrate(*, quiet: bool = True) -> None:
 
 
 def all_tables() -> list[type[Table]]:
-    from tenants.piccolo_app import APP_CONFIG
-
     return list(APP_CONFIG.table_classes)
 
 

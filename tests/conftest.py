@@ -242,8 +242,8 @@ def simulator(app):  # type: ignore[no-untyped-def]
 
 async def drain_credits(account_id: int) -> None:
     """Spend an account's whole balance, for tests of what happens without credits."""
-    from tenants.credits import ledger as credits
+    from tenants.credits import ledger, spending
 
-    left = await credits.balance(account_id)
+    left = await ledger.balance(account_id)
     if left > 0:
-        await credits.reserve(account_id, left, reference="test drain", idempotency_key="drain")
+        await spending.reserve(account_id, left, reference="test drain", idempotency_key="drain")

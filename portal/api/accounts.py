@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, patch, post
 from portal.auth import current_grants, request_actor
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
+from tenants.consent import scopes as consent_scopes
 from tenants.errors import ValidationFailed
 
 
@@ -76,11 +77,20 @@ class AccountsApi(Controller):
     ) -> dict[str, Any]:
         body = _body(data)
         root = current_grants(request).account
+        name, consent_mode = _opt_str(body, "name"), _opt_str(body, "consent_mode")
+        # Both fields are checked before either is written: a refusal changes nothing.
+        errors = accounts.validate_account_fields(name=name, slug=None, consent_mode=consent_mode)
+        if errors:
+            raise ValidationFailed(errors)
+        actor, within = request_actor(request), root.id
+        if consent_mode is not None:
+            await consent_scopes.set_consent_mode(
+                actor=actor,
+                within_account_id=within,
+                account_id=account_id,
+                consent_mode=consent_mode,
+            )
         updated = await accounts.update_account(
-            actor=request_actor(request),
-            within_account_id=root.id,
-            account_id=account_id,
-            name=_opt_str(body, "name"),
-            consent_mode=_opt_str(body, "consent_mode"),
+            actor=actor, within_account_id=within, account_id=account_id, name=name
         )
         return account_json(updated)

@@ -8,11 +8,11 @@ from litestar import Controller, Request, get, post
 
 from portal.api.accounts import _body, _opt_str
 from portal.auth import current_grants, request_actor
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.errors import ValidationFailed
 
 
-def trace_json(trace: consent.ConsentExplanation) -> dict[str, Any]:
+def trace_json(trace: consent_events.ConsentExplanation) -> dict[str, Any]:
     return {
         "phone": trace.phone,
         "channel_group": trace.channel_group,
@@ -36,7 +36,7 @@ class ConsentApi(Controller):
     @get("/consent/{phone:str}", opt={"permission": "contacts.view"})
     async def show(self, request: Request[Any, Any, Any], phone: str, channel: str = "sms") -> Any:
         account = current_grants(request).account
-        return trace_json(await consent.explain(account.id, phone, channel))
+        return trace_json(await consent_events.explain(account.id, phone, channel))
 
     @post("/consent", opt={"permission": "consent.manage"}, status_code=201)
     async def record(self, request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
@@ -48,9 +48,11 @@ class ConsentApi(Controller):
         note = _opt_str(body, "note") or ""
         if not phone:
             raise ValidationFailed({"phone": "A phone number is required."})
-        if action not in consent.ACTIONS:
+        if action not in consent_events.ACTIONS:
             raise ValidationFailed({"action": "Action must be 'opt_out' or 'opt_in'."})
-        record = consent.record_opt_out if action == "opt_out" else consent.record_opt_in
+        record = (
+            consent_events.record_opt_out if action == "opt_out" else consent_events.record_opt_in
+        )
         changed = await record(
             account.id,
             phone,
@@ -59,5 +61,5 @@ class ConsentApi(Controller):
             note=note,
             actor=request_actor(request),
         )
-        trace = await consent.explain(account.id, phone, channel)
+        trace = await consent_events.explain(account.id, phone, channel)
         return trace_json(trace) | {"changed": changed}

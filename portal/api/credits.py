@@ -9,13 +9,13 @@ from litestar import Controller, Request, Response, get, post
 from portal.api.accounts import _body, _opt_int
 from portal.auth import current_grants, request_actor
 from tenants.accounts import tree as accounts
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, pricing, transfers
 from tenants.errors import ValidationFailed
 
 LEDGER_MAX = 1000
 
 
-def transfer_json(t: credits.TransferView) -> dict[str, Any]:
+def transfer_json(t: ledger.TransferView) -> dict[str, Any]:
     return {
         "id": t.id,
         "from_account_id": t.from_account_id,
@@ -26,7 +26,7 @@ def transfer_json(t: credits.TransferView) -> dict[str, Any]:
     }
 
 
-def ledger_json(r: credits.LedgerRow) -> dict[str, Any]:
+def ledger_json(r: ledger.LedgerRow) -> dict[str, Any]:
     return {
         "id": r.id,
         "account_id": r.account_id,
@@ -55,7 +55,7 @@ class CreditsApi(Controller):
         key = request.headers.get("idempotency-key")
         if key is not None and not key.strip():
             raise ValidationFailed({"Idempotency-Key": "Must not be empty when sent."})
-        transfer, created = await credits.transfer(
+        transfer, created = await transfers.transfer(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,
             from_account_id=_opt_int(body, "from_account_id"),
@@ -81,10 +81,10 @@ class CreditsApi(Controller):
             raise ValidationFailed({"limit": f"Between 1 and {LEDGER_MAX}."})
         if offset < 0:
             raise ValidationFailed({"offset": "Must not be negative."})
-        rows, _ = await credits.ledger(target.id, kind=kind or None, limit=limit, offset=offset)
+        rows, _ = await ledger.ledger(target.id, kind=kind or None, limit=limit, offset=offset)
         return [ledger_json(r) for r in rows]
 
     @get("/prices", opt={"permission": "credits.view"})
     async def prices(self, request: Request[Any, Any, Any], channel: str = "sms") -> dict[str, Any]:
         account = current_grants(request).account
-        return {"channel": channel, "prices": await credits.prices_for(account.id, channel)}
+        return {"channel": channel, "prices": await pricing.prices_for(account.id, channel)}

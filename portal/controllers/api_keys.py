@@ -9,10 +9,10 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.controllers.users import assignable_roles
 from portal.forms import FORM, one
 from portal.pages import render
 from tenants.access import apikeys
+from tenants.access import members as people
 from tenants.access.decide import Grants
 from tenants.errors import ValidationFailed
 
@@ -22,7 +22,7 @@ MANAGE = {"permission": "api_keys.manage"}
 async def _context(grants: Grants, **extra: Any) -> dict[str, Any]:
     return {
         "keys": await apikeys.list_api_keys(grants.account.id),
-        "roles": await assignable_roles(grants),
+        "roles": await people.assignable_roles(grants),
         "form": {"role": "Sender"},
         "errors": {},
         "new_key": None,

@@ -16,8 +16,10 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tenants.accounts import tree as accounts
-from tenants.consent import consent
+from tenants.consent import keywords as consent_keywords
 from tenants.consent import report as consent_report
+from tenants.consent import scopes as consent_scopes
+from tenants.consent import suppression as consent_suppression
 from tenants.errors import PermissionDenied, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -25,7 +27,7 @@ FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 async def _settings_ctx(root_id: int) -> dict[str, Any]:
     tree = await accounts.subtree(root_id)
-    scopes = consent.scope_map((a.id, a.parent_id, a.consent_mode) for a in tree)
+    scopes = consent_scopes.scope_map((a.id, a.parent_id, a.consent_mode) for a in tree)
     names = {a.id: a.name for a in tree}
     return {
         "tree": tree,
@@ -65,7 +67,7 @@ class ConsentController(Controller):
             if target.id == root.id:
                 raise PermissionDenied("The working account's consent mode is set from above.")
             if data.get("step") == "save":
-                updated = await accounts.update_account(
+                updated = await consent_scopes.set_consent_mode(
                     actor=request_actor(request),
                     within_account_id=root.id,
                     account_id=account_id,
@@ -77,7 +79,9 @@ class ConsentController(Controller):
                 if not request.htmx:
                     return Redirect(path="/settings", status_code=303)
             else:
-                ctx["previews"] = {account_id: await consent.preview_consent_mode(account_id, mode)}
+                ctx["previews"] = {
+                    account_id: await consent_scopes.preview_consent_mode(account_id, mode)
+                }
         except ValidationFailed as exc:
             ctx["errors"] = {account_id: exc.errors.get("consent_mode", exc.message)}
             status = 422
@@ -97,18 +101,18 @@ class ConsentController(Controller):
         account = current_grants(request).account
         actor = request_actor(request)
         errors: dict[str, str] = {}
-        for kind in consent.KEYWORD_KINDS:
+        for kind in consent_keywords.KEYWORD_KINDS:
             try:
-                await consent.set_custom_keywords(
+                await consent_keywords.set_custom_keywords(
                     actor=actor,
                     account_id=account.id,
                     kind=kind,
-                    words=consent.parse_keyword_words(data.get(f"words_{kind}", "")),
+                    words=consent_keywords.parse_keyword_words(data.get(f"words_{kind}", "")),
                 )
             except ValidationFailed as exc:
                 errors[f"words_{kind}"] = next(iter(exc.errors.values()))
             try:
-                await consent.set_confirmation_reply(
+                await consent_keywords.set_confirmation_reply(
                     actor=actor,
                     account_id=account.id,
                     kind=kind,
@@ -170,7 +174,7 @@ class ConsentController(Controller):
         self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]
     ) -> Any:
         try:
-            added = await consent.add_global_suppression(
+            added = await consent_suppression.add_global_suppression(
                 actor=request_actor(request),
                 phone=data.get("phone", ""),
                 reason=data.get("reason", ""),
@@ -189,7 +193,7 @@ class ConsentController(Controller):
         "/platform/suppression/{suppression_id:int}/delete", opt={"permission": "platform.operate"}
     )
     async def remove_suppression(self, request: HTMXRequest, suppression_id: int) -> Any:
-        await consent.remove_global_suppression(
+        await consent_suppression.remove_global_suppression(
             actor=request_actor(request), suppression_id=suppression_id
         )
         if not request.htmx:
@@ -205,10 +209,10 @@ class ConsentController(Controller):
 async def _keywords_ctx(account: accounts.AccountView) -> dict[str, Any]:
     return {
         "is_master": account.parent_id is None,
-        "defaults": consent.DEFAULT_KEYWORDS,
-        "effective": await consent.keyword_lists(account.id),
-        "custom": await consent.custom_keywords(account.id),
-        "replies": await consent.confirmation_replies(account.id),
+        "defaults": consent_keywords.DEFAULT_KEYWORDS,
+        "effective": await consent_keywords.keyword_lists(account.id),
+        "custom": await consent_keywords.custom_keywords(account.id),
+        "replies": await consent_keywords.confirmation_replies(account.id),
         "errors": {},
         "form": None,
         "saved": False,
@@ -217,7 +221,9 @@ async def _keywords_ctx(account: accounts.AccountView) -> dict[str, Any]:
 
 async def _suppression_ctx(q: str, page: int) -> dict[str, Any]:
     page = max(page, 1)
-    items, total = await consent.list_global_suppressions(search=q, offset=(page - 1) * 50)
+    items, total = await consent_suppression.list_global_suppressions(
+        search=q, offset=(page - 1) * 50
+    )
     return {
         "items": items,
         "total": total,

@@ -16,7 +16,9 @@ from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
 from portal.pages import render
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import scopes as consent_scopes
+from tenants.consent.filter import statuses
 from tenants.contacts import contacts
 from tenants.contacts import imports as contact_import
 from tenants.errors import ValidationFailed
@@ -50,7 +52,8 @@ def _int(value: str | None) -> int | None:
 async def _consent_context(account_id: int, phone: str) -> dict[str, Any]:
     return {
         "traces": {
-            group: await consent.explain(account_id, phone, group) for group in consent.GROUPS
+            group: await consent_events.explain(account_id, phone, group)
+            for group in consent_scopes.GROUPS
         }
     }
 
@@ -77,7 +80,7 @@ class ContactsController(Controller):
             list_id=chosen_list,
             offset=(page - 1) * contacts.PAGE_SIZE,
         )
-        state = await consent.statuses(account.id, [c.phone for c in found])
+        state = await statuses(account.id, [c.phone for c in found])
         return await render(
             request,
             "contacts.html.jinja",
@@ -204,15 +207,19 @@ class ContactsController(Controller):
         group = data.get("channel_group", "sms")
         note = (data.get("note") or "").strip()
         errors: dict[str, str] = {}
-        if action not in consent.ACTIONS:
+        if action not in consent_events.ACTIONS:
             errors["action"] = "Choose opt out or opt in."
-        if group not in consent.GROUPS:
+        if group not in consent_scopes.GROUPS:
             errors["channel_group"] = "Choose SMS or WhatsApp."
         if action == "opt_in" and not note:
             errors["note"] = "Say how the person gave consent again (required for an opt-in)."
         message = ""
         if not errors:
-            record = consent.record_opt_out if action == "opt_out" else consent.record_opt_in
+            record = (
+                consent_events.record_opt_out
+                if action == "opt_out"
+                else consent_events.record_opt_in
+            )
             principal = request.scope["user"]
             changed = await record(
                 account.id,

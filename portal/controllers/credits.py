@@ -19,7 +19,7 @@ from portal.auth import current_grants, request_actor
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders, pricing, spending, transfers, wallets
 from tenants.errors import Conflict, InsufficientCredits, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -73,20 +73,20 @@ async def _overview(root: AccountView, allowed: frozenset[str]) -> dict[str, Any
     """What the credits page shows: the working wallet and every account below it."""
     root = await accounts.get_account(root.id)
     below = tree_order(await accounts.subtree(root.id, include_self=False))
-    settings = await credits.wallet_settings_many([root.id, *[a.id for a in below]])
-    wallet_id = await credits.wallet_of(root.id)
+    settings = await wallets.wallet_settings_many([root.id, *[a.id for a in below]])
+    wallet_id = await wallets.wallet_of(root.id)
     wallet = root if wallet_id == root.id else await accounts.get_account(wallet_id)
     return {
         "root": root,
         "below": below,
         "wallets": settings,
         "wallet": wallet,
-        "month_spend": await credits.month_spend(root.id),
+        "month_spend": await spending.month_spend(root.id),
         "my_settings": settings[root.id],
-        "orders": await credits.orders(account_id=root.id, limit=10)
+        "orders": await orders.orders(account_id=root.id, limit=10)
         if "credits.buy" in allowed
         else [],
-        "gateways": credits.GATEWAYS,
+        "gateways": orders.GATEWAYS,
         "new_key": uuid.uuid4().hex,
     }
 
@@ -111,7 +111,7 @@ class CreditsController(Controller):
             other_id = _form_id(data, "account_id")
             amount = parse_amount(data.get("amount"))
             if direction == "reclaim":
-                moved = await credits.reclaim(
+                moved = await transfers.reclaim(
                     actor=request_actor(request),
                     within_account_id=root.id,
                     from_account_id=other_id,
@@ -119,7 +119,7 @@ class CreditsController(Controller):
                     idempotency_key=data.get("idempotency_key") or None,
                 )
             elif direction == "allocate":
-                moved = await credits.allocate(
+                moved = await transfers.allocate(
                     actor=request_actor(request),
                     within_account_id=root.id,
                     to_account_id=other_id,
@@ -174,7 +174,7 @@ class CreditsController(Controller):
         order = None
         status = 201
         try:
-            order = await credits.purchase(
+            order = await orders.purchase(
                 grants.account.id,
                 parse_amount(form["amount"]),
                 actor=request_actor(request),
@@ -208,12 +208,12 @@ class CreditsController(Controller):
         root = current_grants(request).account
         filters = {"kind": kind, "since": since, "until": until, "account_id": account_id}
         errors: dict[str, str] = {}
-        rows: list[credits.LedgerRow] = []
+        rows: list[ledger.LedgerRow] = []
         total = 0
         page = max(page, 1)
         try:
             target, query = await _ledger_query(root, filters)
-            rows, total = await credits.ledger(
+            rows, total = await ledger.ledger(
                 target.id, **query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
             )
         except ValidationFailed as exc:
@@ -228,7 +228,7 @@ class CreditsController(Controller):
                 "target": target,
                 "choices": tree_order(await accounts.subtree(root.id)),
                 "filters": filters,
-                "kinds": credits.KINDS,
+                "kinds": ledger.KINDS,
                 "rows": rows,
                 "total": total,
                 "page": page,
@@ -253,7 +253,7 @@ class CreditsController(Controller):
         target, query = await _ledger_query(
             root, {"kind": kind, "since": since, "until": until, "account_id": account_id}
         )
-        rows, _ = await credits.ledger(target.id, **query, limit=CSV_LIMIT)
+        rows, _ = await ledger.ledger(target.id, **query, limit=CSV_LIMIT)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -300,7 +300,7 @@ class CreditsController(Controller):
             {
                 "root": root,
                 "below": below,
-                "wallets": await credits.wallet_settings_many([a.id for a in below]),
+                "wallets": await wallets.wallet_settings_many([a.id for a in below]),
             },
         )
 
@@ -310,7 +310,7 @@ class CreditsController(Controller):
         target = await accounts.get_in_subtree(root.id, account_id)
         if target.id == root.id:
             raise ValidationFailed({"account_id": "Choose an account below this one."})
-        current = await credits.wallet_settings(target.id)
+        current = await wallets.wallet_settings(target.id)
         return await render(
             request,
             "credits_wallets.html.jinja",
@@ -343,7 +343,7 @@ class CreditsController(Controller):
                     errors |= exc.errors
             if errors:
                 raise ValidationFailed(errors)
-            await credits.update_wallet_settings(
+            await wallets.update_wallet_settings(
                 actor=request_actor(request),
                 within_account_id=root.id,
                 account_id=target.id,
@@ -368,7 +368,7 @@ class CreditsController(Controller):
                 "errors": errors,
                 "saved": saved,
                 "below": below,
-                "wallets": await credits.wallet_settings_many([a.id for a in below]),
+                "wallets": await wallets.wallet_settings_many([a.id for a in below]),
             },
             block="wallet_form",
             status_code=422 if errors else 200,
@@ -394,7 +394,7 @@ class CreditsController(Controller):
         errors: dict[str, str] = {}
         try:
             target_id = _form_id(data, "account_id")
-            await credits.set_price(
+            await pricing.set_price(
                 actor=request_actor(request),
                 account_id=target_id,
                 channel=form["channel"],
@@ -431,7 +431,7 @@ class CreditsController(Controller):
     ) -> Any:
         grants = current_grants(request)
         target_id = _form_id(data, "account_id")
-        await credits.delete_price(
+        await pricing.delete_price(
             actor=request_actor(request),
             account_id=target_id,
             channel=data.get("channel", ""),
@@ -452,7 +452,7 @@ class CreditsController(Controller):
     @post("/notices/{notice_id:int}/dismiss", opt={"permission": "credits.allocate"})
     async def dismiss(self, request: HTMXRequest, notice_id: int) -> Any:
         root = current_grants(request).account
-        await credits.dismiss_notice(
+        await wallets.dismiss_notice(
             actor=request_actor(request), account_id=root.id, notice_id=notice_id
         )
         if not request.htmx:
@@ -482,7 +482,7 @@ async def _ledger_query(
         except ValueError:
             errors["account_id"] = "Choose an account."
     kind = filters["kind"] or None
-    if kind is not None and kind not in credits.KINDS:
+    if kind is not None and kind not in ledger.KINDS:
         errors["kind"] = "Choose a kind from the list."
     since = until = None
     try:
@@ -507,7 +507,7 @@ async def _ledger_query(
     }
 
 
-def _settings_form(s: credits.WalletSettingsView) -> dict[str, Any]:
+def _settings_form(s: wallets.WalletSettingsView) -> dict[str, Any]:
     return {
         "shared_wallet": s.shared_wallet,
         "monthly_cap": "" if s.monthly_cap is None else str(s.monthly_cap),
@@ -537,21 +537,21 @@ async def _price_context(grants: Any, account_id: str) -> dict[str, Any]:
     if may_edit and choices:
         wanted = parse_optional_int(account_id, "account_id") if account_id else None
         target = next((c for c in choices if c.id == wanted), choices[0])
-    tables = {ch: await credits.prices_for(root.id, ch) for ch in credits.CHANNELS}
+    tables = {ch: await pricing.prices_for(root.id, ch) for ch in pricing.CHANNELS}
     editor: dict[str, Any] = {}
     if target is not None:
         editor = {
             "target": target,
-            "rules": await credits.price_rules(target.id),
+            "rules": await pricing.price_rules(target.id),
             "target_tables": {
-                ch: await credits.prices_for(target.id, ch) for ch in credits.CHANNELS
+                ch: await pricing.prices_for(target.id, ch) for ch in pricing.CHANNELS
             },
-            "floors": {ch: await credits.cost_floor(target.id, ch) for ch in credits.CHANNELS},
+            "floors": {ch: await pricing.cost_floor(target.id, ch) for ch in pricing.CHANNELS},
         }
     return {
         "root": root,
         "tables": tables,
-        "channels": credits.CHANNELS,
+        "channels": pricing.CHANNELS,
         "may_edit": may_edit,
         "choices": choices,
         **editor,

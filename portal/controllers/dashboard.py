@@ -11,7 +11,7 @@ from portal.auth import current_grants
 from portal.pages import render
 from tenants.access import users
 from tenants.accounts import tree as accounts
-from tenants.credits import ledger as credits
+from tenants.credits import wallets
 
 
 class DashboardController(Controller):
@@ -20,7 +20,7 @@ class DashboardController(Controller):
         grants = current_grants(request)
         account = grants.account
         low_balance = (
-            await credits.notices(account.id) if grants.decide("credits.allocate").allowed else []
+            await wallets.notices(account.id) if grants.decide("credits.allocate").allowed else []
         )
         descendants = await accounts.subtree(account.id, include_self=False)
         return await render(

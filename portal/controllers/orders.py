@@ -13,20 +13,20 @@ from litestar.response import Redirect
 from portal.auth import request_actor
 from portal.pages import render
 from tenants.accounts import tree as accounts
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-async def _names(order_list: list[credits.OrderView]) -> dict[int, str]:
+async def _names(order_list: list[orders.OrderView]) -> dict[int, str]:
     found = await accounts.get_accounts(sorted({o.account_id for o in order_list}))
     return {a.id: a.name for a in found}
 
 
 async def _page_context() -> dict[str, Any]:
-    pending = await credits.orders(status="pending", limit=500)
-    decided = [o for o in await credits.orders(limit=50) if o.status != "pending"]
+    pending = await orders.orders(status="pending", limit=500)
+    decided = [o for o in await orders.orders(limit=50) if o.status != "pending"]
     return {
         "pending": pending,
         "decided": decided,
@@ -56,12 +56,12 @@ class OrdersController(Controller):
         status = 200
         try:
             if approve:
-                order = await credits.approve_order(order_id, actor=actor)
+                order = await orders.approve_order(order_id, actor=actor)
             else:
-                order = await credits.reject_order(order_id, actor=actor)
+                order = await orders.reject_order(order_id, actor=actor)
         except Conflict:
             # Decided meanwhile (another operator, another tab): show what it is now.
-            order, status = await credits.get_order(order_id), 409
+            order, status = await orders.get_order(order_id), 409
         if not request.htmx:
             return Redirect(path="/platform/orders", status_code=303)
         return await render(
@@ -87,7 +87,7 @@ class OrdersController(Controller):
             errors["amount"] = "Enter a whole number of credits, e.g. 500 or -200."
         if not errors:
             try:
-                await credits.adjust(
+                await ledger.adjust(
                     account.id, amount, reason=form["reason"], actor=request_actor(request)
                 )
                 message = f"Adjusted {account.name} by {amount:+,} credits."

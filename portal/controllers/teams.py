@@ -9,7 +9,6 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.controllers.users import assignable_roles
 from portal.forms import FORM, one
 from portal.pages import render
 from tenants.access import members as people
@@ -23,7 +22,7 @@ async def _context(grants: Grants, **extra: Any) -> dict[str, Any]:
     return {
         "teams": await people.list_teams(grants.account.id),
         "members": await people.list_members(grants.account.id),
-        "roles": await assignable_roles(grants),
+        "roles": await people.assignable_roles(grants),
         "form": {"role": "Sender"},
         "errors": {},
         "team_errors": {},

@@ -26,22 +26,13 @@ def perm_dom_id(permission: str) -> str:
     return "perm-" + permission.replace(".", "-").replace("_", "-")
 
 
-async def assignable_roles(grants: Grants) -> list[people.RoleView]:
-    """Roles the caller may give here: those within the caller's own powers."""
-    return [
-        r
-        for r in await people.roles_for_account(grants.account)
-        if all(grants.holds(p) for p in r.permissions)
-    ]
-
-
 async def _page_context(grants: Grants) -> dict[str, Any]:
     account = grants.account
     return {
         "members": await people.list_members(account.id),
         "invitations": await invitations.list_invitations(account.id),
         "teams": await people.list_teams(account.id),
-        "roles": await assignable_roles(grants),
+        "roles": await people.assignable_roles(grants),
         "invite_form": {"role": "Sender"},
         "errors": {},
         "new_link": None,
@@ -148,7 +139,7 @@ class UsersController(Controller):
         return await render(
             request,
             "users.html.jinja",
-            {"member": member, "roles": await assignable_roles(grants), "row_error": error},
+            {"member": member, "roles": await people.assignable_roles(grants), "row_error": error},
             block="member_row",
             status_code=status,
         )

@@ -30,7 +30,15 @@ from tenants.access.decide import (
     parse_permissions,
     resolve_roles,
 )
-from tenants.access.tables import CustomRole, Membership, PermissionOverride, Team, TeamMember, User
+from tenants.access.tables import (
+    ApiKey,
+    CustomRole,
+    Membership,
+    PermissionOverride,
+    Team,
+    TeamMember,
+    User,
+)
 from tenants.accounts.tree import AccountView
 from tenants.audit import record as audit
 from tenants.clock import now
@@ -111,6 +119,16 @@ async def role_in_account(account: AccountView, name: str) -> RoleView | None:
 
 def _missing_powers(grants: Grants, permissions: Iterable[str]) -> list[str]:
     return sorted(p for p in permissions if not grants.holds(p))
+
+
+async def assignable_roles(grants: Grants) -> list[RoleView]:
+    """Roles the actor may give in the working account: those within the actor's own
+    powers (the ones `check_role_assignable` accepts)."""
+    return [
+        r
+        for r in await roles_for_account(grants.account)
+        if not _missing_powers(grants, r.permissions)
+    ]
 
 
 async def check_role_assignable(grants: Grants, role: str, field: str = "role") -> RoleView:
@@ -298,8 +316,6 @@ async def update_custom_role(
 
 async def role_usage(account: AccountView, name: str) -> int:
     """How many memberships, teams and active API keys in the subtree use the role name."""
-    from tenants.access.tables import ApiKey
-
     prefix = account.path + "%"
     members = await Membership.count().where(
         (Membership.role == name) & Membership.account.path.like(prefix)

@@ -12,6 +12,7 @@ from typing import Any
 
 from piccolo.query.functions.aggregate import Count
 
+from tenants.access.tables import Membership
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.db import transaction
@@ -226,8 +227,6 @@ async def create_master_account(
     *, actor: audit.Actor, name: str, slug: str, owner_user_id: int | None = None
 ) -> AccountView:
     """A new reseller (operator only); optionally with an existing user as its Owner."""
-    from tenants.access.tables import Membership
-
     async with transaction():
         created = await create_root_account(name=name, slug=slug, kind="master")
         if owner_user_id is not None:
@@ -307,43 +306,27 @@ async def update_account(
     within_account_id: int,
     account_id: int,
     name: str | None = None,
-    consent_mode: str | None = None,
 ) -> AccountView:
-    errors = validate_account_fields(name=name, slug=None, consent_mode=consent_mode)
+    """Rename an account in the caller's subtree. Its consent_mode is changed through
+    `tenants.consent.scopes.set_consent_mode`, which also re-derives consent state."""
+    errors = validate_account_fields(name=name, slug=None, consent_mode=None)
     if errors:
         raise ValidationFailed(errors)
     async with transaction():
         before = await get_in_subtree(within_account_id, account_id)
-        values: dict[Any, Any] = {}
-        if name is not None:
-            values[Account.name] = name.strip()
-        mode_changes = consent_mode is not None and consent_mode != before.consent_mode
-        if mode_changes:
-            if account_id == within_account_id:
-                # Otherwise a sub-account could set itself apart from its tree's opt-outs.
-                raise Conflict(
-                    "An account's consent mode is set from the account above it.",
-                    code="own_account",
-                )
-            values[Account.consent_mode] = consent_mode
-        if values:
-            await Account.update(values).where(Account.id == account_id)
-        if mode_changes:
-            # Imported here: consent builds on this module's Account table.
-            from tenants.consent.consent import on_consent_mode_changed
-
-            await on_consent_mode_changed(account_id)
+        if name is None:
+            return before
+        await Account.update({Account.name: name.strip()}).where(Account.id == account_id)
         after = await get_account(account_id)
-        if values:
-            await audit.record(
-                actor,
-                account_id=account_id,
-                action="account.update",
-                target_type="account",
-                target_id=account_id,
-                before={"name": before.name, "consent_mode": before.consent_mode},
-                after={"name": after.name, "consent_mode": after.consent_mode},
-            )
+        await audit.record(
+            actor,
+            account_id=account_id,
+            action="account.update",
+            target_type="account",
+            target_id=account_id,
+            before={"name": before.name, "consent_mode": before.consent_mode},
+            after={"name": after.name, "consent_mode": after.consent_mode},
+        )
         return after
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
@@ -127,8 +128,6 @@ class EffectiveBranding:
 
         Invitation and notification links use it so they carry the reseller's brand.
         """
-        from urllib.parse import urlsplit, urlunsplit
-
         parts = urlsplit(base_url)
         if self.login_host:
             parts = parts._replace(netloc=self.login_host)

@@ -17,6 +17,7 @@ from piccolo.query.functions.aggregate import Count
 from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
+from tenants.consent.filter import statuses
 from tenants.contacts.tables import (
     Contact,
     ContactList,
@@ -563,8 +564,6 @@ async def _custom_field_names(account_id: int) -> list[str]:
 async def export_csv(account_id: int) -> AsyncIterator[str]:
     """The account's contacts as CSV text, streamed page by page (keyset on id), with each
     number's SMS and WhatsApp consent status in the account's scope."""
-    from tenants.consent.consent import statuses
-
     names = await _custom_field_names(account_id)
     out = io.StringIO()
     writer = csv.writer(out)

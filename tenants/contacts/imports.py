@@ -16,7 +16,7 @@ from typing import Any
 from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
 from tenants.contacts.tables import Contact, ContactImport, ContactTag
 from tenants.db import transaction
@@ -369,7 +369,7 @@ async def run_import(
             created, updated = created + c, updated + u
         recorded = 0
         if opt_out_phones:
-            recorded = await consent.record_opt_outs_bulk(
+            recorded = await consent_events.record_opt_outs_bulk(
                 account_id,
                 opt_out_phones,
                 "sms",

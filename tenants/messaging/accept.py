@@ -21,9 +21,9 @@ from tenants.access.decide import Grants
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.consent import consent
+from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, chunk_size
@@ -380,9 +380,7 @@ async def _filter_consent(
     their reasons. A compliance confirmation goes even to the phone that just opted out."""
     if req.compliance_reply:
         return list(dict.fromkeys(recipients.phones)), list(recipients.no_phone)
-    allowed, skipped = await consent.filter_recipients(
-        req.account_id, recipients.phones, req.channel
-    )
+    allowed, skipped = await filter_recipients(req.account_id, recipients.phones, req.channel)
     return allowed, recipients.no_phone + list(skipped)
 
 
@@ -396,7 +394,7 @@ async def _plan(
     """Render, count and price each message; a destination without a price is skipped."""
     used_fields = fields_in(text)
     contact_values = await _contact_values(req.account_id, allowed)
-    prices = await credits.prices_for(req.account_id, req.channel)
+    prices = await pricing.prices_for(req.account_id, req.channel)
     counts: dict[str, Any] = {}
     messages: list[PlannedMessage] = []
     for e164 in allowed:
@@ -463,7 +461,7 @@ async def _write_outbox(
             campaign_id = await _insert_campaign(req, actor)
             batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
             if plan.total_cost > 0:
-                await credits.reserve(
+                await spending.reserve(
                     req.account_id,
                     plan.total_cost,
                     reference=f"batch:{batch_id}",

@@ -26,7 +26,8 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
 from tenants.db import transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
@@ -209,7 +210,7 @@ async def _receive(
         # A sender whose number cannot be read is still delivered to the inbox, but no
         # consent event or keyword action can be tied to it.
         talking_to = await last_messaged_by(number, e164) if e164 else None
-        kind = await consent.classify_keyword(holder.id, body) if e164 else None
+        kind = await consent_keywords.classify_keyword(holder.id, body) if e164 else None
         keyword = None
         if kind is None and e164:
             keyword = await keywords.keyword_on(number.id, keywords.first_word(body))
@@ -244,11 +245,13 @@ async def _receive(
         forward = False
         consent_action = None
         if kind in ("opt_out", "opt_in") and e164:
-            record = consent.record_opt_out if kind == "opt_out" else consent.record_opt_in
+            record = (
+                consent_events.record_opt_out if kind == "opt_out" else consent_events.record_opt_in
+            )
             await record(account_id, e164, channel, source="keyword", message_id=message_id)
             consent_action = kind
         if kind is not None:
-            text = await consent.confirmation_reply(account_id, kind)
+            text = await consent_keywords.confirmation_reply(account_id, kind)
             replies.append({"body": text, "variables": {}, "compliance": True})
         if keyword is not None and e164:
             consent_action, more_replies, forward = await _run_actions(
@@ -316,7 +319,7 @@ async def _run_actions(
             contact_ids=[contact.id],
         )
         if consent_action is None:
-            await consent.record_opt_in(
+            await consent_events.record_opt_in(
                 keyword.account_id, phone, channel, source="keyword", message_id=message_id
             )
             consent_action = "opt_in"

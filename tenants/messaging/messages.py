@@ -12,8 +12,9 @@ from typing import Any
 
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.consent import consent
-from tenants.credits import ledger as credits
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
+from tenants.credits import spending
 from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
@@ -93,7 +94,7 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
     for row in rows:
         if row.get("cost", 0) > 0:
             # The refund names the batch's reservation, which caps what can come back.
-            await credits.refund(
+            await spending.refund(
                 row["account_id"],
                 row["cost"],
                 reference=f"batch:{row['batch_id']}",
@@ -738,13 +739,13 @@ async def receive_inbound(report: InboundReport) -> InboundResult:
         message_id = rows[0]["id"]
         # Compliance keywords first: STOP (and the tree's own words) opts the phone out of
         # the whole consent scope, START opts it back in.
-        kind = await consent.classify_keyword(account_id, report.body)
+        kind = await consent_keywords.classify_keyword(account_id, report.body)
         if kind == "opt_out":
-            await consent.record_opt_out(
+            await consent_events.record_opt_out(
                 account_id, report.sender, "sms", source="keyword", message_id=message_id
             )
         elif kind == "opt_in":
-            await consent.record_opt_in(
+            await consent_events.record_opt_in(
                 account_id, report.sender, "sms", source="keyword", message_id=message_id
             )
         await queue_inbound_event(

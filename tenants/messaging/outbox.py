@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from tenants import handoff
 from tenants.clock import now
-from tenants.consent import consent
+from tenants.consent.filter import filter_recipients
 from tenants.db import chunked, placeholders, run_sql, transaction
 from tenants.messaging.messages import apply_statuses, chunk_size, confirmation_ids, insert_events
 from tenants.settings import get_settings
@@ -273,7 +273,7 @@ async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
             by_account[(row["account_id"], row["channel"])].append(row)
     blocked: set[int] = set()
     for (account_id, channel), group in by_account.items():
-        allowed, _skipped = await consent.filter_recipients(
+        allowed, _skipped = await filter_recipients(
             account_id, [r["to_number"] for r in group], channel
         )
         allowed_set = set(allowed)

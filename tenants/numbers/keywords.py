@@ -13,7 +13,7 @@ from typing import Any
 
 from tenants.accounts.tree import AccountView, get_account, get_in_subtree, is_in_subtree
 from tenants.audit import record as audit
-from tenants.consent import consent
+from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
@@ -70,7 +70,7 @@ _COMPLIANCE_LABELS = {"opt_out": "opt-out", "opt_in": "opt-in", "help": "help"}
 
 async def compliance_kind(account_id: int, word: str) -> str | None:
     """Whether `word` is an opt-out, opt-in or help keyword in the account's tree."""
-    return await consent.classify_keyword(account_id, word)
+    return await consent_keywords.classify_keyword(account_id, word)
 
 
 def validate_word(text: str) -> str:

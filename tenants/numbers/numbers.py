@@ -21,7 +21,7 @@ from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.numbers.tables import PhoneNumber, SenderId
+from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
 
 NUMBER_KINDS: dict[str, str] = {"long_code": "Long code", "short_code": "Short code"}
 SENDER_ID_KINDS: dict[str, str] = {"alphanumeric": "Alphanumeric", "numeric": "Numeric"}
@@ -314,8 +314,6 @@ async def assign_number(
 
 async def _release_keywords_outside(number_id: int, holder: AccountView) -> list[str]:
     """Keywords whose owner can no longer send from the number go with the number's move."""
-    from tenants.numbers.tables import Keyword, KeywordAction
-
     rows = await Keyword.select(Keyword.id, Keyword.word, Keyword.account.path).where(
         Keyword.number == number_id
     )
@@ -342,8 +340,6 @@ async def reclaim_number(
 
 async def remove_number(*, actor: audit.Actor, number_id: int) -> None:
     """The operator takes a number off the platform, with its keywords."""
-    from tenants.numbers.tables import Keyword, KeywordAction
-
     async with transaction():
         number = await get_number(number_id)
         keyword_ids = [

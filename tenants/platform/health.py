@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from piccolo.querystring import QueryString
+
 from tenants.clock import now
 from tenants.db import DB
 from tenants.platform.tables import Heartbeat
@@ -14,9 +16,7 @@ async def database_ok() -> bool:
     return bool(rows)
 
 
-def _select_one():  # type: ignore[no-untyped-def]
-    from piccolo.querystring import QueryString
-
+def _select_one() -> QueryString:
     return QueryString("SELECT 1 AS ok")
 
 

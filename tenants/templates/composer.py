@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from tenants.accounts.tables import Account
 from tenants.contacts.tables import Contact
-from tenants.credits import ledger as credits
+from tenants.credits import pricing
 from tenants.db import is_sqlite
 from tenants.templates.merge_fields import fields_in, render, unknown_fields
 from tenants.templates.segments import (
@@ -234,7 +234,7 @@ async def sms_rate(account_id: int) -> tuple[int, str]:
     """
     row = await Account.select(Account.default_region).where(Account.id == account_id).first()
     region = (row or {}).get("default_region") or ""
-    prices = await credits.prices_for(account_id, COMPOSER_CHANNEL)
+    prices = await pricing.prices_for(account_id, COMPOSER_CHANNEL)
     rate = prices.get(region, prices["*"])
     where = f" to {region}" if region else ""
     return rate, f"credits (SMS{where} at {rate} per segment)"

@@ -348,6 +348,56 @@ async def _insert_deliveries(
     return inserted
 
 
+async def _message_rows(ids: list[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        rows.extend(
+            await run_sql(
+                "SELECT id, account_id, campaign_id, batch_id, channel, to_number, from_number, "  # noqa: S608
+                f"direction FROM message WHERE id IN ({placeholders(len(part))})",
+                *part,
+            )
+        )
+    return rows
+
+
+async def _sent_times(message_ids: list[int]) -> dict[int, Any]:
+    """When each message was first reported sent (applied events only)."""
+    sent_at: dict[int, Any] = {}
+    for start in range(0, len(message_ids), 500):
+        part = message_ids[start : start + 500]
+        for r in await run_sql(
+            "SELECT message_id, MIN(at) AS at FROM message_event WHERE status = 'sent' "  # noqa: S608
+            f"AND applied = {{}} AND message_id IN ({placeholders(len(part))}) GROUP BY message_id",
+            _true(),
+            *part,
+        ):
+            sent_at[r["message_id"]] = r["at"]
+    return sent_at
+
+
+def _status_payload(
+    row: dict[str, Any], status: str, error_code: str | None, stamp: Any, sent: Any
+) -> dict[str, Any]:
+    return {
+        "occurred_at": stamp.isoformat(),
+        "account_id": row["account_id"],
+        "message_id": row["id"],
+        "message_type": "outbound",
+        "action_type": row["channel"],
+        "campaign_id": row["campaign_id"],
+        "batch_id": row["batch_id"],
+        "recipient": row["to_number"],
+        "sender": row["from_number"],
+        "sent_timestamp": _iso(sent),
+        "status": status,
+        "error": {"code": error_code, "description": explain_error(error_code)}
+        if error_code
+        else None,
+    }
+
+
 async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> int:
     """Deliveries for messages that just changed status (message id, status, error code);
     call inside the transaction that applied them. Nothing is read when no account of
@@ -359,32 +409,12 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
         "SELECT 1 AS x FROM webhook_subscription WHERE active = {} LIMIT 1", _true()
     ):
         return 0
-    ids = sorted({m[0] for m in moves})
-    rows: list[dict[str, Any]] = []
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        rows.extend(
-            await run_sql(
-                "SELECT id, account_id, campaign_id, batch_id, channel, to_number, from_number, "  # noqa: S608
-                f"direction FROM message WHERE id IN ({placeholders(len(part))})",
-                *part,
-            )
-        )
+    rows = await _message_rows(sorted({m[0] for m in moves}))
     subscribers = await _subscribers([r["account_id"] for r in rows], "status")
     if not subscribers:
         return 0
     by_id = {r["id"]: r for r in rows if r["account_id"] in subscribers}
-    wanted = sorted(by_id)
-    sent_at: dict[int, Any] = {}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        for r in await run_sql(
-            "SELECT message_id, MIN(at) AS at FROM message_event WHERE status = 'sent' "  # noqa: S608
-            f"AND applied = {{}} AND message_id IN ({placeholders(len(part))}) GROUP BY message_id",
-            _true(),
-            *part,
-        ):
-            sent_at[r["message_id"]] = r["at"]
+    sent_at = await _sent_times(sorted(by_id))
     stamp = now()
     deliveries: list[tuple[int, int, str, str, int | None, dict[str, Any]]] = []
     for message_id, status, error_code in moves:
@@ -392,22 +422,7 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
         if row is None:
             continue
         sent = sent_at.get(message_id) or (stamp if status == "sent" else None)
-        payload = {
-            "occurred_at": stamp.isoformat(),
-            "account_id": row["account_id"],
-            "message_id": message_id,
-            "message_type": "outbound",
-            "action_type": row["channel"],
-            "campaign_id": row["campaign_id"],
-            "batch_id": row["batch_id"],
-            "recipient": row["to_number"],
-            "sender": row["from_number"],
-            "sent_timestamp": _iso(sent),
-            "status": status,
-            "error": {"code": error_code, "description": explain_error(error_code)}
-            if error_code
-            else None,
-        }
+        payload = _status_payload(row, status, error_code, stamp, sent)
         for subscription_id in subscribers[row["account_id"]]:
             deliveries.append(
                 (
@@ -552,6 +567,19 @@ async def _refuse_private(url: str) -> str | None:
     return None
 
 
+def _signed_headers(row: dict[str, Any], secret: str, body: bytes) -> dict[str, str]:
+    """The delivery's headers, signed over the timestamp and body with the webhook secret."""
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "sms-portal-webhooks/1",
+        EVENT_HEADER: row["event"],
+        DELIVERY_HEADER: row["event_id"],
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(secret, timestamp, body),
+    }
+
+
 async def attempt_delivery(delivery_id: int, poster: WebhookPoster) -> AttemptOutcome:
     """Post one delivery once. Already delivered (or given up): nothing is posted. Only one
     worker holds a delivery at a time (a short claim), so a receiver never gets the same
@@ -586,15 +614,7 @@ async def attempt_delivery(delivery_id: int, poster: WebhookPoster) -> AttemptOu
         await _finish(row, attempt - 1, "failed", None, 0, "the webhook was removed or disabled")
         return AttemptOutcome(delivered=False, retry=False, error="webhook disabled")
     body = row["payload"].encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "sms-portal-webhooks/1",
-        EVENT_HEADER: row["event"],
-        DELIVERY_HEADER: row["event_id"],
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secrets_box.decrypt(sub["secret_sealed"]), timestamp, body),
-    }
+    headers = _signed_headers(row, secrets_box.decrypt(sub["secret_sealed"]), body)
     status_code: int | None = None
     error = await _refuse_private(sub["url"]) or ""
     started = time.perf_counter()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tenants.audit.record import Actor
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders
 
 
 async def fund(account_id: int, amount: int) -> None:
-    order = await credits.purchase(account_id, amount, actor=Actor(label="finance"))
-    await credits.approve_order(order.id, actor=Actor(label="operator"))
+    order = await orders.purchase(account_id, amount, actor=Actor(label="finance"))
+    await orders.approve_order(order.id, actor=Actor(label="operator"))
 
 
 async def test_transfer_and_idempotent_replay(client, make_key, world):
@@ -31,14 +31,14 @@ async def test_transfer_and_idempotent_replay(client, make_key, world):
     )
     assert r.status_code == 201 and r.json()["id"] == first["id"]
     assert r.headers.get("idempotent-replayed") == "true"
-    assert await credits.balance(one) == 250 and await credits.balance(alpha) == 750
+    assert await ledger.balance(one) == 250 and await ledger.balance(alpha) == 750
     r = await client.post(
         "/api/v1/credits/transfers",
         json={"to_account_id": one, "amount": 251},
         headers={**auth, "Idempotency-Key": "t-1"},
     )
     assert r.status_code == 409 and r.json()["code"] == "idempotency_key_reused"
-    assert await credits.balance(one) == 250
+    assert await ledger.balance(one) == 250
 
 
 async def test_reclaim_through_the_api(client, make_key, world):
@@ -54,7 +54,7 @@ async def test_reclaim_through_the_api(client, make_key, world):
         headers=auth,
     )
     assert r.status_code == 201 and r.json()["kind"] == "reclaim"
-    assert await credits.balance(one) == 25 and await credits.balance(alpha) == 75
+    assert await ledger.balance(one) == 25 and await ledger.balance(alpha) == 75
 
 
 async def test_transfer_errors(client, make_key, world):
@@ -90,7 +90,7 @@ async def test_transfer_errors(client, make_key, world):
         headers=sub,
     )
     assert r.status_code == 404
-    assert await credits.balance(alpha) == 10 and await credits.balance(one) == 0
+    assert await ledger.balance(alpha) == 10 and await ledger.balance(one) == 0
 
 
 async def test_ledger(client, make_key, world):

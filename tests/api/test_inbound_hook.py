@@ -14,9 +14,10 @@ import respx
 
 from tasks.webhook_poster import WEBHOOK_POSTER
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
 from tenants.consent.tables import ConsentEvent
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.messaging.messages import FINAL_STATUSES
 from tenants.messaging.tables import Message
 from tenants.numbers import keywords, numbers
@@ -42,7 +43,7 @@ async def wait_final(seconds: float = 20.0) -> list[dict]:
 async def test_stop_twice_is_one_opt_out_and_one_delivered_confirmation(
     client, demo, worker, simulator
 ):
-    await credits.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
     message = {"id": "in-42", "from": PHONE, "to": "+61480000001", "body": "Stop "}
     first = await client.post("/hooks/simulator/inbound", json=message, headers=SECRET)
     assert first.status_code == 202, first.text
@@ -53,9 +54,9 @@ async def test_stop_twice_is_one_opt_out_and_one_delivered_confirmation(
 
     assert await Message.count().where(Message.direction == "in") == 1
     assert await ConsentEvent.count() == 1
-    assert (await consent.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
+    assert (await consent_events.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
     rows = await wait_final()
-    confirmation = await consent.confirmation_reply(demo["melbourne"], "opt_out")
+    confirmation = await consent_keywords.confirmation_reply(demo["melbourne"], "opt_out")
     # Submitted although the phone opted out: the consent re-check exempts confirmations.
     assert [(r["body"], r["status"]) for r in rows] == [(confirmation, "delivered")]
     sent = [o for o in simulator.outbox() if o["to"] == PHONE]
@@ -74,7 +75,7 @@ async def test_inbound_without_the_secret_is_refused(client, demo):
 async def test_join_through_the_hook_answers_from_the_shared_number(
     client, demo, worker, simulator
 ):
-    await credits.adjust(demo["sydney"], 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(demo["sydney"], 100, reason="test credits", actor=SYSTEM)
     message = {"id": "in-7", "from": PHONE, "to": "+61480000000", "body": "join"}
     r = await client.post("/hooks/simulator/inbound", json=message, headers=SECRET)
     assert r.status_code == 202 and r.json()["route"] == "keyword"

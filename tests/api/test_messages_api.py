@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
-from tenants.credits import ledger as credits
+from tenants.consent import events as consent_events
+from tenants.credits import ledger
 from tenants.messaging.messages import FINAL_STATUSES
 from tenants.messaging.tables import Message
 from tenants.numbers import numbers
@@ -16,7 +16,7 @@ NUMBERS = ["+61400000001", "+61400000002", "+61400000003"]
 
 
 async def fund(account_id: int, amount: int = 1000) -> None:
-    await credits.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
 
 
 async def wait_final(ids: list[int], seconds: float = 20.0) -> dict[int, str]:
@@ -36,9 +36,9 @@ async def test_send_skips_the_opted_out_charges_exactly_and_delivers(
 ):
     account = world.accounts["alpha"]
     await fund(account)
-    await consent.record_opt_out(account, NUMBERS[2], "sms", source="manual")
+    await consent_events.record_opt_out(account, NUMBERS[2], "sms", source="manual")
     headers = await make_key("alpha", "Sender")
-    before = await credits.balance(account)
+    before = await ledger.balance(account)
     r = await client.post(
         "/api/v1/messages",
         json={"to": NUMBERS, "body": "Hello from Alpha"},
@@ -49,7 +49,7 @@ async def test_send_skips_the_opted_out_charges_exactly_and_delivers(
     assert [a["to"] for a in body["accepted"]] == NUMBERS[:2]
     assert body["skipped"] == [{"to": NUMBERS[2], "reason": "opted_out"}]
     assert body["total_cost"] == sum(a["cost"] for a in body["accepted"]) > 0
-    assert await credits.balance(account) == before - body["total_cost"]
+    assert await ledger.balance(account) == before - body["total_cost"]
 
     ids = [a["message_id"] for a in body["accepted"]]
     statuses = await wait_final(ids)
@@ -61,7 +61,7 @@ async def test_send_skips_the_opted_out_charges_exactly_and_delivers(
     assert timeline == ["enqueued", "sent", "delivered"]
     outbox = {o["message_id"]: o["submissions"] for o in simulator.outbox()}
     assert outbox == {i: 1 for i in ids}
-    assert await credits.balance(account) == before - body["total_cost"]
+    assert await ledger.balance(account) == before - body["total_cost"]
 
 
 async def test_a_provider_rejection_is_refunded(client, world, make_key, worker, simulator):
@@ -69,7 +69,7 @@ async def test_a_provider_rejection_is_refunded(client, world, make_key, worker,
     await fund(account)
     simulator.configure({"outcomes": {NUMBERS[0]: "reject_submit", NUMBERS[1]: "rejected"}})
     headers = await make_key("alpha", "Sender")
-    before = await credits.balance(account)
+    before = await ledger.balance(account)
     r = await client.post("/api/v1/messages", json={"to": NUMBERS, "body": "Hi"}, headers=headers)
     assert r.status_code == 202, r.text
     body = r.json()
@@ -79,7 +79,7 @@ async def test_a_provider_rejection_is_refunded(client, world, make_key, worker,
     assert statuses[ids[NUMBERS[1]]] == "rejected"  # refused later by a callback
     assert statuses[ids[NUMBERS[2]]] == "delivered"
     delivered_cost = next(a["cost"] for a in body["accepted"] if a["to"] == NUMBERS[2])
-    assert await credits.balance(account) == before - delivered_cost
+    assert await ledger.balance(account) == before - delivered_cost
 
 
 async def test_idempotency_key_replays_and_refuses_a_different_body(client, world, make_key):
@@ -90,13 +90,13 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(client, worl
         "/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers
     )
     assert first.status_code == 202
-    balance = await credits.balance(account)
+    balance = await ledger.balance(account)
     again = await client.post(
         "/api/v1/messages", json={"to": NUMBERS[:1], "body": "One"}, headers=headers
     )
     assert again.status_code == 202
     assert again.json() == first.json()
-    assert await credits.balance(account) == balance
+    assert await ledger.balance(account) == balance
     assert await Message.count() == 1
     other = await client.post(
         "/api/v1/messages", json={"to": NUMBERS[:1], "body": "Two"}, headers=headers

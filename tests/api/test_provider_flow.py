@@ -14,7 +14,7 @@ import httpx
 import respx
 
 from tenants.audit.record import SYSTEM
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.messaging.tables import Message
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
@@ -50,7 +50,7 @@ async def test_a_send_goes_out_through_twilio_and_its_signed_callbacks_come_back
         SYSTEM, account_id=world.accounts["platform"], channel="sms", choice=str(integration.id)
     )
     alpha = world.accounts["alpha"]
-    await credits.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
     # Alpha may send only under its own approved sender ID.
     sender_id = await numbers.register_sender_id(
         actor=SYSTEM, within_account_id=alpha, account_id=alpha, value="Alpha"

@@ -51,7 +51,7 @@ from bench.stack import Stack
 from tasks.sending import dispatch_chunks
 from tenants.accounts.tree import create_root_account
 from tenants.audit.record import SYSTEM
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.db import (
     DB,
     run_sql,
@@ -78,7 +78,7 @@ async def prepare() -> int:
     await DB.run_ddl("CREATE SCHEMA public")
     await migrate()
     account = await create_root_account(name="Fault Test", slug="fault-test")
-    await credits.adjust(account.id, MESSAGES * 2, reason="fault script", actor=SYSTEM)
+    await ledger.adjust(account.id, MESSAGES * 2, reason="fault script", actor=SYSTEM)
     return account.id
 
 

@@ -188,9 +188,9 @@ async def test_custom_contact_fields_are_known_merge_fields(client, world):
 
 async def test_cost_follows_the_accounts_sms_price(client, world):
     from tenants.audit.record import SYSTEM
-    from tenants.credits import ledger as credits
+    from tenants.credits import pricing
 
-    await credits.set_price(
+    await pricing.set_price(
         actor=SYSTEM,
         account_id=world.accounts["alpha"],
         channel="sms",

@@ -4,7 +4,10 @@ the opt-out report (no numbers), the operator's global suppression list."""
 from __future__ import annotations
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
+from tenants.consent import scopes as consent_scopes
+from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tests.conftest import login
 
@@ -13,7 +16,7 @@ HX = {"HX-Request": "true"}
 
 async def test_consent_mode_preview_then_save(client, world):
     alpha, sub = world.accounts["alpha"], world.accounts["alpha-one"]
-    await consent.record_opt_out(alpha, "+61412345678", "sms", source="keyword")
+    await consent_events.record_opt_out(alpha, "+61412345678", "sms", source="keyword")
     token = await login(client, world.users["Owner"])
     page = await client.get("/settings")
     assert page.status_code == 200 and f'id="mode-{sub}"' in page.text
@@ -24,14 +27,14 @@ async def test_consent_mode_preview_then_save(client, world):
     )
     assert r.status_code == 200
     assert '<strong class="stops">1</strong> stop applying' in r.text
-    assert (await consent.resolve_consent_scope(sub)) == alpha  # a preview changes nothing
+    assert (await consent_scopes.resolve_consent_scope(sub)) == alpha  # a preview changes nothing
     r = await client.post(
         f"/settings/consent-mode/{sub}",
         data={"_csrf_token": token, "consent_mode": "isolated", "step": "save"},
         headers=HX,
     )
     assert r.status_code == 200 and "is now isolated" in r.text
-    allowed, _ = await consent.filter_recipients(sub, ["+61412345678"], "sms")
+    allowed, _ = await filter_recipients(sub, ["+61412345678"], "sms")
     assert allowed == ["+61412345678"]
     r = await client.post(
         f"/settings/consent-mode/{alpha}",
@@ -62,9 +65,11 @@ async def test_master_keywords_and_replies(client, world):
         headers=HX,
     )
     assert r.status_code == 200 and "Saved." in r.text
-    assert await consent.classify_keyword(world.accounts["alpha-one"], "Basta!") == "opt_out"
     assert (
-        await consent.confirmation_reply(world.accounts["alpha-one"], "opt_out")
+        await consent_keywords.classify_keyword(world.accounts["alpha-one"], "Basta!") == "opt_out"
+    )
+    assert (
+        await consent_keywords.confirmation_reply(world.accounts["alpha-one"], "opt_out")
         == "Alpha: you will get no more messages."
     )
     r = await client.post(
@@ -80,8 +85,10 @@ async def test_opt_out_report_counts_without_numbers(client, world):
     contact = await contacts.create_contact(
         actor=SYSTEM, account_id=alpha, phone="+61412345678", first_name="Zed"
     )
-    await consent.record_opt_out(alpha, "+61412345678", "sms", source="keyword")
-    await consent.record_opt_out(world.accounts["alpha-one"], "+61412345679", "sms", source="api")
+    await consent_events.record_opt_out(alpha, "+61412345678", "sms", source="keyword")
+    await consent_events.record_opt_out(
+        world.accounts["alpha-one"], "+61412345679", "sms", source="api"
+    )
     await login(client, world.users["Owner"])
     r = await client.get("/consent/report?period=day")
     assert r.status_code == 200
@@ -107,5 +114,5 @@ async def test_global_suppression_is_for_the_operator(client, world):
         headers=HX,
     )
     assert r.status_code == 200 and "Suppressed +61412345678" in r.text
-    _, skipped = await consent.filter_recipients(world.accounts["beta"], ["+61412345678"], "sms")
+    _, skipped = await filter_recipients(world.accounts["beta"], ["+61412345678"], "sms")
     assert skipped == [("+61412345678", "globally_suppressed")]

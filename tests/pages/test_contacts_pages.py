@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tests.conftest import login
 
@@ -65,7 +65,7 @@ async def test_consent_component_manual_opt_out_and_opt_in_with_note(client, wor
         headers=HX,
     )
     assert r.status_code == 422 and "required for an opt-in" in r.text
-    assert (await consent.explain(world.accounts["alpha"], contact.phone, "sms")).status == (
+    assert (await consent_events.explain(world.accounts["alpha"], contact.phone, "sms")).status == (
         "opted_out"
     )
     r = await client.post(
@@ -175,12 +175,14 @@ async def test_import_preview_errors_and_good_rows(client, world):
     assert total == 3
     bondi = next(c for c in found if c.phone == "+61412000001")
     assert bondi.fields == {"store": "Bondi"} and bondi.last_name == "Lee"
-    trace = await consent.explain(world.accounts["alpha"], "+61412000003", "sms")
+    trace = await consent_events.explain(world.accounts["alpha"], "+61412000003", "sms")
     assert trace.status == "opted_out" and trace.deciding_event.source == "import"
 
 
 async def test_reimport_never_clears_an_opt_out(client, world):
-    await consent.record_opt_out(world.accounts["alpha"], "+61412000001", "sms", source="keyword")
+    await consent_events.record_opt_out(
+        world.accounts["alpha"], "+61412000001", "sms", source="keyword"
+    )
     token = await login(client, world.users["Sender"])
     location = await _upload(client, token, "phone,opt out\n0412000001,no\n0412000002,\n")
     r = await client.post(
@@ -195,9 +197,9 @@ async def test_reimport_never_clears_an_opt_out(client, world):
         headers=HX,
     )
     assert "2 new" in r.text
-    assert (await consent.explain(world.accounts["alpha"], "+61412000001", "sms")).status == (
-        "opted_out"
-    )
+    assert (
+        await consent_events.explain(world.accounts["alpha"], "+61412000001", "sms")
+    ).status == ("opted_out")
 
 
 async def test_import_rejects_a_non_csv_file(client, world):

@@ -9,15 +9,15 @@ import io
 from tenants.access import decide as access
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders, pricing, spending, transfers, wallets
 from tests.conftest import login, make_user
 
 HX = {"HX-Request": "true"}
 
 
 async def fund(account_id: int, amount: int) -> None:
-    order = await credits.purchase(account_id, amount, actor=Actor(label="finance"))
-    await credits.approve_order(order.id, actor=Actor(label="operator"))
+    order = await orders.purchase(account_id, amount, actor=Actor(label="finance"))
+    await orders.approve_order(order.id, actor=Actor(label="operator"))
 
 
 def _routes_needing(app, permissions: set[str]) -> list[tuple[str, str]]:
@@ -40,8 +40,8 @@ async def test_finance_buys_and_the_operator_approves(client, app, world):
     )
     assert r.status_code == 201, r.text
     assert "pending" in r.text and "INV-" in r.text
-    assert await credits.balance(alpha) == 0
-    [order] = await credits.orders(account_id=alpha)
+    assert await ledger.balance(alpha) == 0
+    [order] = await orders.orders(account_id=alpha)
 
     # The operator approves from the platform pages; the purchase lands once.
     await client.post("/logout", data={"_csrf_token": token})
@@ -55,8 +55,8 @@ async def test_finance_buys_and_the_operator_approves(client, app, world):
     await client.post(
         f"/platform/orders/{order.id}/approve", data={"_csrf_token": token}, headers=HX
     )
-    assert await credits.balance(alpha) == 5000
-    rows, total = await credits.ledger(alpha)
+    assert await ledger.balance(alpha) == 5000
+    rows, total = await ledger.ledger(alpha)
     assert total == 1 and rows[0].kind == "purchase"
 
 
@@ -85,14 +85,14 @@ async def test_non_finance_roles_cannot_buy(client, world):
     token = await login(client, world.users["Sender"])
     r = await client.post("/credits/buy", data={"_csrf_token": token, "amount": "10"}, headers=HX)
     assert r.status_code == 403
-    assert await credits.orders() == []
+    assert await orders.orders() == []
 
 
 async def test_buy_validation_is_inline(client, world):
     token = await login(client, world.users["Finance"])
     r = await client.post("/credits/buy", data={"_csrf_token": token, "amount": "-3"}, headers=HX)
     assert r.status_code == 422 and 'id="buy-amount-error"' in r.text
-    assert await credits.orders() == []
+    assert await orders.orders() == []
 
 
 async def test_owner_allocates_and_reclaims_with_both_balances_updated(client, world):
@@ -132,7 +132,7 @@ async def test_owner_allocates_and_reclaims_with_both_balances_updated(client, w
         },
         headers=HX,
     )
-    assert await credits.balance(one) == 300
+    assert await ledger.balance(one) == 300
     r = await client.post(
         "/credits/transfer",
         data={
@@ -144,7 +144,7 @@ async def test_owner_allocates_and_reclaims_with_both_balances_updated(client, w
         headers=HX,
     )
     assert r.status_code == 200 and "Reclaimed 120 credits from Alpha One" in r.text
-    assert await credits.balance(alpha) == 820 and await credits.balance(one) == 180
+    assert await ledger.balance(alpha) == 820 and await ledger.balance(one) == 180
 
 
 async def test_insufficient_balance_gets_a_clear_message_and_writes_nothing(client, world):
@@ -163,7 +163,7 @@ async def test_insufficient_balance_gets_a_clear_message_and_writes_nothing(clie
     )
     assert r.status_code == 409
     assert "Alpha Master holds 50 credits, not enough to move 51." in r.text
-    assert await credits.balance(alpha) == 50 and await credits.balance(one) == 0
+    assert await ledger.balance(alpha) == 50 and await ledger.balance(one) == 0
     r = await client.post(
         "/credits/transfer",
         data={"_csrf_token": token, "account_id": str(one), "amount": "abc"},
@@ -181,7 +181,7 @@ async def test_transfer_without_javascript_redirects_back(client, world):
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/credits"
-    assert await credits.balance(world.accounts["alpha-one"]) == 4
+    assert await ledger.balance(world.accounts["alpha-one"]) == 4
 
 
 async def test_sender_cannot_allocate(client, world):
@@ -195,7 +195,7 @@ async def test_sender_cannot_allocate(client, world):
         headers=HX,
     )
     assert r.status_code == 403
-    assert await credits.balance(world.accounts["alpha-one"]) == 0
+    assert await ledger.balance(world.accounts["alpha-one"]) == 0
 
 
 async def test_sibling_cannot_allocate_to_sibling_and_sub_cannot_allocate_upward(client, world):
@@ -205,7 +205,7 @@ async def test_sibling_cannot_allocate_to_sibling_and_sub_cannot_allocate_upward
     )
     await make_user("admin@alpha-one.test", one, "Admin")
     await fund(alpha, 100)
-    await credits.allocate(actor=SYSTEM, within_account_id=alpha, to_account_id=one, amount=60)
+    await transfers.allocate(actor=SYSTEM, within_account_id=alpha, to_account_id=one, amount=60)
     token = await login(client, "admin@alpha-one.test")
     for direction, target in (("allocate", two.id), ("allocate", alpha), ("reclaim", alpha)):
         r = await client.post(
@@ -219,8 +219,8 @@ async def test_sibling_cannot_allocate_to_sibling_and_sub_cannot_allocate_upward
             headers=HX,
         )
         assert r.status_code == 404, (direction, target)
-    assert await credits.balance(one) == 60
-    assert await credits.balance(two.id) == 0 and await credits.balance(alpha) == 40
+    assert await ledger.balance(one) == 60
+    assert await ledger.balance(two.id) == 0 and await ledger.balance(alpha) == 40
 
 
 async def test_tree_page_has_inline_transfer_forms_with_csrf(client, world):
@@ -244,7 +244,7 @@ async def test_ledger_filters_pages_and_csv(client, world):
     alpha = world.accounts["alpha"]
     await fund(alpha, 100)
     for i in range(30):
-        await credits.reserve(alpha, 1, reference=f"=batch-{i}", idempotency_key=f"k{i}")
+        await spending.reserve(alpha, 1, reference=f"=batch-{i}", idempotency_key=f"k{i}")
     await login(client, world.users["Viewer"])
     page = await client.get("/credits/ledger")
     assert page.status_code == 200
@@ -284,7 +284,7 @@ async def test_wallet_options_validate_and_save(client, world):
         headers=HX,
     )
     assert r.status_code == 422 and 'id="wallet-monthly_cap-error"' in r.text
-    assert (await credits.wallet_settings(one)).monthly_cap is None
+    assert (await wallets.wallet_settings(one)).monthly_cap is None
     r = await client.post(
         f"/credits/wallets/{one}",
         data={
@@ -297,7 +297,7 @@ async def test_wallet_options_validate_and_save(client, world):
         headers=HX,
     )
     assert r.status_code == 200 and "Saved" in r.text
-    saved = await credits.wallet_settings(one)
+    saved = await wallets.wallet_settings(one)
     assert (saved.monthly_cap, saved.low_balance_threshold, saved.top_up_amount) == (1000, 50, 200)
     page = await client.get("/credits/wallets")
     assert f'id="wallet-row-{one}"' in page.text and "1,000" in page.text
@@ -308,12 +308,12 @@ async def test_wallet_options_validate_and_save(client, world):
         f"/credits/wallets/{one}", data={"_csrf_token": other, "monthly_cap": ""}, headers=HX
     )
     assert r.status_code == 422
-    assert (await credits.wallet_settings(one)).monthly_cap == 1000
+    assert (await wallets.wallet_settings(one)).monthly_cap == 1000
 
 
 async def test_prices_within_cost(client, world):
     alpha, one = world.accounts["alpha"], world.accounts["alpha-one"]
-    await credits.set_price(
+    await pricing.set_price(
         actor=SYSTEM,
         account_id=alpha,
         channel="sms",
@@ -349,7 +349,7 @@ async def test_prices_within_cost(client, world):
         headers=HX,
     )
     assert r.status_code == 200 and "Price saved" in r.text
-    assert await credits.prices_for(one, "sms") == {"*": 1, "AU": 3}
+    assert await pricing.prices_for(one, "sms") == {"*": 1, "AU": 3}
     # The master cannot lower its own cost.
     r = await client.post(
         "/credits/prices",
@@ -374,8 +374,8 @@ async def test_prices_within_cost(client, world):
 async def test_low_balance_notice_on_the_parents_dashboard(client, world):
     alpha, one = world.accounts["alpha"], world.accounts["alpha-one"]
     await fund(alpha, 100)
-    await credits.allocate(actor=SYSTEM, within_account_id=alpha, to_account_id=one, amount=20)
-    await credits.update_wallet_settings(
+    await transfers.allocate(actor=SYSTEM, within_account_id=alpha, to_account_id=one, amount=20)
+    await wallets.update_wallet_settings(
         actor=SYSTEM,
         within_account_id=alpha,
         account_id=one,
@@ -385,8 +385,8 @@ async def test_low_balance_notice_on_the_parents_dashboard(client, world):
         auto_top_up=False,
         top_up_amount=0,
     )
-    await credits.reserve(one, 15, reference="b", idempotency_key="k")
-    [notice] = await credits.notices(alpha)
+    await spending.reserve(one, 15, reference="b", idempotency_key="k")
+    [notice] = await wallets.notices(alpha)
     token = await login(client, world.users["Owner"])
     page = await client.get("/")
     assert "Alpha One fell below 10 credits (balance 5)." in page.text

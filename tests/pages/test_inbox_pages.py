@@ -4,8 +4,8 @@ through the send pipeline (consent, credits); each account sees only its own inb
 from __future__ import annotations
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
-from tenants.credits import ledger as credits
+from tenants.consent import events as consent_events
+from tenants.credits import ledger
 from tenants.messaging import inbound
 from tenants.messaging.tables import Message
 from tests.conftest import drain_credits, login
@@ -43,10 +43,10 @@ async def test_opening_marks_read_and_shows_both_directions(client, demo):
 
 
 async def test_reply_inline_is_charged_and_sent_from_the_number(client, demo):
-    await credits.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
     conversation_id = await melbourne_conversation(demo)
     token = await login(client, "admin@melbourne.test")
-    before = await credits.balance(demo["melbourne"])
+    before = await ledger.balance(demo["melbourne"])
     r = await client.post(
         f"/inbox/{conversation_id}/reply",
         data={"_csrf_token": token, "body": "Yes, until 5pm."},
@@ -62,13 +62,13 @@ async def test_reply_inline_is_charged_and_sent_from_the_number(client, demo):
         "+61480000001",
         PHONE,
     )
-    assert await credits.balance(demo["melbourne"]) == before - sent["cost"]
+    assert await ledger.balance(demo["melbourne"]) == before - sent["cost"]
 
 
 async def test_reply_to_an_opted_out_phone_is_not_sent(client, demo):
-    await credits.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
     conversation_id = await melbourne_conversation(demo)
-    await consent.record_opt_out(demo["melbourne"], PHONE, "sms", source="manual")
+    await consent_events.record_opt_out(demo["melbourne"], PHONE, "sms", source="manual")
     token = await login(client, "admin@melbourne.test")
     r = await client.post(
         f"/inbox/{conversation_id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from tenants.audit.record import SYSTEM
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.messaging import messages
 from tenants.messaging.tables import Batch, Message
 from tenants.templates import templates
@@ -17,7 +17,7 @@ NUMBERS = "+61400000001\n+61400000002, 0400 000 003"
 
 
 async def fund(account_id: int, amount: int = 1000) -> None:
-    await credits.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
 
 
 def form(csrf: str, **values: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ async def test_preview_shows_the_summary_and_writes_nothing(client, world):
     assert "invalid number: 1" in r.text
     assert "total cost 3 credits" in r.text
     assert await Message.count() == 0
-    assert await credits.balance(world.accounts["alpha"]) == 1000
+    assert await ledger.balance(world.accounts["alpha"]) == 1000
 
 
 async def test_send_writes_the_outbox_and_reserves_the_cost(client, world):
@@ -54,7 +54,7 @@ async def test_send_writes_the_outbox_and_reserves_the_cost(client, world):
     assert r.status_code == 201, r.text
     assert "3 accepted, 0 skipped" in r.text
     assert await Message.count() == 3
-    assert await credits.balance(world.accounts["alpha"]) == 997
+    assert await ledger.balance(world.accounts["alpha"]) == 997
 
 
 async def test_validation_errors_are_inline_422(client, world):
@@ -134,12 +134,12 @@ async def test_campaign_progress_pause_resume_cancel_refunds(client, world):
         f"/campaigns/{campaign_id}/resume", data={"_csrf_token": csrf}, headers=HX
     )
     assert ">active<" in resumed.text
-    assert await credits.balance(account) == 997
+    assert await ledger.balance(account) == 997
     cancelled = await client.post(
         f"/campaigns/{campaign_id}/cancel", data={"_csrf_token": csrf}, headers=HX
     )
     assert ">cancelled<" in cancelled.text
-    assert await credits.balance(account) == 1000
+    assert await ledger.balance(account) == 1000
     statuses = {r["status"] for r in await Message.select(Message.status)}
     assert statuses == {"enqueued_failed"}
     listing = await client.get("/campaigns")
@@ -163,7 +163,7 @@ async def test_scheduled_send_waits_and_can_be_cancelled(client, world):
     listing = await client.get("/campaigns")
     assert f'id="batch-{batch["id"]}"' in listing.text
     await client.post(f"/campaigns/batches/{batch['id']}/cancel", data={"_csrf_token": csrf})
-    assert await credits.balance(account) == 1000
+    assert await ledger.balance(account) == 1000
 
 
 async def test_viewer_cannot_send_or_manage_campaigns(client, world):
@@ -185,4 +185,4 @@ async def test_a_double_submitted_form_sends_once(client, world):
         )
         assert r.status_code == 201
     assert await Message.count() == 3
-    assert await credits.balance(account) == 997
+    assert await ledger.balance(account) == 997

@@ -8,19 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
 from tenants.audit.tables import AuditEvent
-from tenants.consent import consent
-from tenants.consent.consent import (
-    classify_keyword,
-    confirmation_reply,
-    explain,
-    filter_recipients,
-    record_opt_in,
-    record_opt_out,
-    resolve_consent_scope,
-)
+from tenants.consent import keywords as consent_keywords
+from tenants.consent import scopes as consent_scopes
+from tenants.consent import suppression
+from tenants.consent.events import explain, record_opt_in, record_opt_out
+from tenants.consent.filter import filter_recipients
+from tenants.consent.keywords import classify_keyword, confirmation_reply
+from tenants.consent.scopes import resolve_consent_scope
 from tenants.consent.tables import ConsentEvent, channel_group
 from tenants.demo import seed_demo
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
@@ -41,7 +37,7 @@ async def blocked(account_id: int, phone: str = PHONE, channel: str = "sms") -> 
 
 
 async def flip(ids: dict[str, int], slug: str, mode: str) -> None:
-    await accounts.update_account(
+    await consent_scopes.set_consent_mode(
         actor=SYSTEM, within_account_id=ids["northwind"], account_id=ids[slug], consent_mode=mode
     )
 
@@ -121,7 +117,7 @@ async def test_latest_event_wins_and_changed_flag(demo):
 async def test_filter_recipients_reasons_order_and_dedupe(demo):
     sydney = demo["sydney"]
     await record_opt_out(sydney, PHONE, "sms", source="keyword")
-    await consent.add_global_suppression(actor=SYSTEM, phone="+61412000111", reason="litigator")
+    await suppression.add_global_suppression(actor=SYSTEM, phone="+61412000111", reason="litigator")
     allowed, skipped = await filter_recipients(
         sydney,
         ["0412 345 670", "garbage", "0412345678", "+61412345670", "0412 000 111", ""],
@@ -181,23 +177,23 @@ async def test_explain_unknown_and_scope(demo):
 async def test_preview_counts_what_starts_and_stops_applying(demo):
     await record_opt_out(demo["sydney"], PHONE, "sms", source="keyword")
     await record_opt_out(demo["melbourne-events"], OTHER, "sms", source="keyword")
-    preview = await consent.preview_consent_mode(demo["melbourne"], "inherit")
+    preview = await consent_scopes.preview_consent_mode(demo["melbourne"], "inherit")
     assert preview.moved_account_ids == sorted([demo["melbourne"], demo["melbourne-events"]])
     assert (preview.starts_applying, preview.stops_applying) == (1, 0)
     assert (preview.rest_starts_applying, preview.rest_stops_applying) == (1, 0)
-    same = await consent.preview_consent_mode(demo["melbourne"], "isolated")
+    same = await consent_scopes.preview_consent_mode(demo["melbourne"], "isolated")
     assert not same.changes_anything
-    split = await consent.preview_consent_mode(demo["sydney"], "isolated")
+    split = await consent_scopes.preview_consent_mode(demo["sydney"], "isolated")
     assert (split.starts_applying, split.stops_applying) == (0, 0)  # Sydney keeps its own
     await record_opt_out(demo["northwind"], "+61412345600", "sms", source="api")
-    split = await consent.preview_consent_mode(demo["sydney"], "isolated")
+    split = await consent_scopes.preview_consent_mode(demo["sydney"], "isolated")
     assert (split.starts_applying, split.stops_applying) == (0, 1)
     assert (split.rest_starts_applying, split.rest_stops_applying) == (0, 1)
 
 
 async def test_an_account_cannot_flip_its_own_consent_mode(demo):
     with pytest.raises(Conflict):
-        await accounts.update_account(
+        await consent_scopes.set_consent_mode(
             actor=SYSTEM,
             within_account_id=demo["melbourne"],
             account_id=demo["melbourne"],
@@ -226,42 +222,47 @@ async def test_classify_keyword_defaults(demo, text, kind):
 
 
 async def test_master_words_and_replies_are_inherited_by_the_tree(demo):
-    await consent.set_custom_keywords(
+    await consent_keywords.set_custom_keywords(
         actor=SYSTEM, account_id=demo["northwind"], kind="opt_out", words=["basta", "Halt"]
     )
     assert await classify_keyword(demo["melbourne-events"], "Basta!") == "opt_out"
     assert await classify_keyword(demo["sydney"], "halt") == "opt_out"
     assert await classify_keyword(demo["sydney"], "stop") == "opt_out"  # defaults stay
     assert "unsubscribed" in await confirmation_reply(demo["sydney"], "opt_out")
-    await consent.set_confirmation_reply(
+    await consent_keywords.set_confirmation_reply(
         actor=SYSTEM, account_id=demo["northwind"], kind="opt_out", body="Northwind: you're out."
     )
     assert await confirmation_reply(demo["melbourne-events"], "opt_out") == "Northwind: you're out."
     with pytest.raises(PermissionDenied):
-        await consent.set_custom_keywords(
+        await consent_keywords.set_custom_keywords(
             actor=SYSTEM, account_id=demo["sydney"], kind="opt_out", words=["nope"]
         )
     with pytest.raises(ValidationFailed):
-        await consent.set_custom_keywords(
+        await consent_keywords.set_custom_keywords(
             actor=SYSTEM, account_id=demo["northwind"], kind="opt_in", words=["stop"]
         )
     with pytest.raises(ValidationFailed):
-        await consent.set_custom_keywords(
+        await consent_keywords.set_custom_keywords(
             actor=SYSTEM, account_id=demo["northwind"], kind="opt_in", words=["two words!"]
         )
-    assert (await consent.custom_keywords(demo["northwind"]))["opt_out"] == ["BASTA", "HALT"]
+    assert (await consent_keywords.custom_keywords(demo["northwind"]))["opt_out"] == [
+        "BASTA",
+        "HALT",
+    ]
 
 
 async def test_global_suppression_add_and_remove(demo):
-    view = await consent.add_global_suppression(actor=SYSTEM, phone="+61 412 000 111", reason="x")
+    view = await suppression.add_global_suppression(
+        actor=SYSTEM, phone="+61 412 000 111", reason="x"
+    )
     assert view.phone == "+61412000111"
     with pytest.raises(ValidationFailed):
-        await consent.add_global_suppression(actor=SYSTEM, phone="+61412000111", reason="again")
+        await suppression.add_global_suppression(actor=SYSTEM, phone="+61412000111", reason="again")
     with pytest.raises(ValidationFailed) as exc:
-        await consent.add_global_suppression(actor=SYSTEM, phone="0412000111", reason="")
+        await suppression.add_global_suppression(actor=SYSTEM, phone="0412000111", reason="")
     assert set(exc.value.errors) == {"phone", "reason"}
     assert await blocked(demo["melbourne"], "+61412000111", "whatsapp")
-    await consent.remove_global_suppression(actor=SYSTEM, suppression_id=view.id)
+    await suppression.remove_global_suppression(actor=SYSTEM, suppression_id=view.id)
     assert not await blocked(demo["melbourne"], "+61412000111", "whatsapp")
 
 

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from tenants.accounts import tree as accounts
 from tenants.accounts.tables import Account
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
-from tenants.consent.consent import filter_recipients
+from tenants.consent import events as consent_events
+from tenants.consent import scopes as consent_scopes
+from tenants.consent.filter import filter_recipients
 from tenants.consent.tables import ConsentEvent
 from tenants.schema import wipe_all_data
 
@@ -93,7 +94,7 @@ operations = st.lists(
 def test_scope_map_matches_the_model(forest):
     parents, modes = forest
     model = Model(parent=dict(enumerate(parents)), mode=dict(enumerate(modes)))
-    service = consent.scope_map((i, parents[i], modes[i]) for i in range(len(parents)))
+    service = consent_scopes.scope_map((i, parents[i], modes[i]) for i in range(len(parents)))
     assert service == {i: model.scope(i) for i in range(len(parents))}
 
 
@@ -118,8 +119,8 @@ async def _move(node_id: int, new_parent_id: int | None) -> None:
     await Account.update(
         {Account.parent: new_parent_id, Account.kind: "sub" if parent else "master"}
     ).where(Account.id == node_id)
-    await consent.rederive_tree(old_root)
-    await consent.rederive_tree(node_id)
+    await consent_scopes.rederive_tree(old_root)
+    await consent_scopes.rederive_tree(node_id)
 
 
 async def _check(model: Model, ids: list[int], *, explain: bool = False) -> None:
@@ -130,7 +131,7 @@ async def _check(model: Model, ids: list[int], *, explain: bool = False) -> None
             assert {raw for raw, _ in skipped} == expected_out, (index, group)
             assert set(allowed) == set(PHONES) - expected_out
     for index, account_id in enumerate(ids if explain else []):
-        trace = await consent.explain(account_id, PHONES[0], "sms")
+        trace = await consent_events.explain(account_id, PHONES[0], "sms")
         assert trace.status == model.status(index, PHONES[0], "sms")
         assert trace.scope_account_id == ids[model.scope(index)]
 
@@ -160,7 +161,11 @@ async def _scenario(forest, ops) -> None:
         if op[0] == "event":
             _, who, phone, channel, action = op
             who %= n
-            record = consent.record_opt_out if action == "opt_out" else consent.record_opt_in
+            record = (
+                consent_events.record_opt_out
+                if action == "opt_out"
+                else consent_events.record_opt_in
+            )
             await record(ids[who], phone, channel, source="api")
             model.events.append((who, phone, GROUPS[channel], action))
         elif op[0] == "flip":
@@ -170,9 +175,9 @@ async def _scenario(forest, ops) -> None:
             if parent is None:
                 # A root is its own scope whatever its mode; the flip must change nothing.
                 await Account.update({Account.consent_mode: new_mode}).where(Account.id == ids[who])
-                await consent.on_consent_mode_changed(ids[who])
+                await consent_scopes.on_consent_mode_changed(ids[who])
             else:
-                await accounts.update_account(
+                await consent_scopes.set_consent_mode(
                     actor=SYSTEM,
                     within_account_id=ids[parent],
                     account_id=ids[who],

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tenants.consent import consent
-from tenants.consent.consent import FILTER_CHUNK, filter_recipients
+from tenants.consent import events as consent_events
+from tenants.consent.filter import FILTER_CHUNK, filter_recipients
 from tenants.consent.tables import GlobalSuppression
 from tenants.db import DB
 
@@ -31,7 +31,7 @@ async def test_filter_100k_phones_in_bounded_queries(world, query_counter):
     account = world.accounts["alpha-one"]
     phones = [f"+61412{i:06d}" for i in range(N)]
     opted_out = phones[::100]  # 1,000 numbers, opted out in the master's scope
-    await consent.record_opt_outs_bulk(
+    await consent_events.record_opt_outs_bulk(
         world.accounts["alpha"], opted_out, "sms", source="import", batch="seed"
     )
     await GlobalSuppression.insert(*[GlobalSuppression(phone=p) for p in phones[1::1000]])
@@ -51,12 +51,12 @@ async def test_filter_100k_phones_in_bounded_queries(world, query_counter):
 async def test_bulk_opt_out_is_set_based_and_idempotent(world, query_counter):
     phones = [f"+61412{i:06d}" for i in range(12_000)]
     query_counter.clear()
-    changed = await consent.record_opt_outs_bulk(
+    changed = await consent_events.record_opt_outs_bulk(
         world.accounts["alpha"], phones, "sms", source="import", batch="a"
     )
     assert changed == 12_000
     assert len(query_counter) < 20
-    again = await consent.record_opt_outs_bulk(
+    again = await consent_events.record_opt_outs_bulk(
         world.accounts["alpha-one"],
         phones[:10] + ["+61412999999"],
         "sms",
@@ -64,5 +64,5 @@ async def test_bulk_opt_out_is_set_based_and_idempotent(world, query_counter):
         batch="b",
     )
     assert again == 1  # only the new number; the others were already out in the scope
-    trace = await consent.explain(world.accounts["alpha-one"], phones[5], "sms")
+    trace = await consent_events.explain(world.accounts["alpha-one"], phones[5], "sms")
     assert trace.status == "opted_out" and trace.deciding_event.source == "import"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tenants.errors import NotFound
 
@@ -40,17 +40,21 @@ async def test_recipients_by_list_and_tag_each_once(world):
 
 async def test_export_escapes_formulas_and_shows_consent(world):
     await _make(world, "+61412000001", first="=HYPERLINK(1)")
-    await consent.record_opt_out(world.accounts["alpha"], "+61412000001", "sms", source="manual")
+    await consent_events.record_opt_out(
+        world.accounts["alpha"], "+61412000001", "sms", source="manual"
+    )
     text = "".join([chunk async for chunk in contacts.export_csv(world.accounts["alpha"])])
     assert "'=HYPERLINK(1)" in text and "opted_out" in text
 
 
 async def test_deleting_a_contact_keeps_the_opt_out(world):
     contact = await _make(world, "+61412000001")
-    await consent.record_opt_out(world.accounts["alpha"], contact.phone, "sms", source="keyword")
+    await consent_events.record_opt_out(
+        world.accounts["alpha"], contact.phone, "sms", source="keyword"
+    )
     await contacts.delete_contact(
         actor=SYSTEM, account_id=world.accounts["alpha"], contact_id=contact.id
     )
     again = await _make(world, "+61412000001")
-    trace = await consent.explain(world.accounts["alpha"], again.phone, "sms")
+    trace = await consent_events.explain(world.accounts["alpha"], again.phone, "sms")
     assert trace.status == "opted_out"

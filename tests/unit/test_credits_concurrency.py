@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from piccolo.engine.postgres import PostgresEngine
 
 from tenants.audit.record import SYSTEM, Actor
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders, spending, transfers
 from tenants.db import DB
 from tenants.errors import InsufficientCredits
 
@@ -31,8 +31,8 @@ async def racing_pool():  # type: ignore[no-untyped-def]
 
 async def _funded(world, amount: int) -> tuple[int, int]:
     alpha, one = world.accounts["alpha"], world.accounts["alpha-one"]
-    order = await credits.purchase(alpha, amount, actor=Actor(label="finance"))
-    await credits.approve_order(order.id, actor=Actor(label="operator"))
+    order = await orders.purchase(alpha, amount, actor=Actor(label="finance"))
+    await orders.approve_order(order.id, actor=Actor(label="operator"))
     return alpha, one
 
 
@@ -50,14 +50,14 @@ async def test_concurrent_reserves_never_oversell(world):
         results = await asyncio.gather(
             *(
                 _outcome(
-                    credits.reserve(alpha, 10, reference=f"batch-{i}", idempotency_key=f"send-{i}")
+                    spending.reserve(alpha, 10, reference=f"batch-{i}", idempotency_key=f"send-{i}")
                 )
                 for i in range(RACERS)
             )
         )
     assert results.count("ok") == 25 and results.count("refused") == 25
-    assert await credits.balance(alpha) == 5
-    assert await credits.ledger_sum(alpha) == 5
+    assert await ledger.balance(alpha) == 5
+    assert await ledger.ledger_sum(alpha) == 5
 
 
 async def test_concurrent_allocations_never_oversell(world):
@@ -66,7 +66,7 @@ async def test_concurrent_allocations_never_oversell(world):
         results = await asyncio.gather(
             *(
                 _outcome(
-                    credits.allocate(
+                    transfers.allocate(
                         actor=SYSTEM, within_account_id=alpha, to_account_id=one, amount=10
                     )
                 )
@@ -74,8 +74,8 @@ async def test_concurrent_allocations_never_oversell(world):
             )
         )
     assert results.count("ok") == 33
-    assert await credits.balance(alpha) == 3 and await credits.balance(one) == 330
-    assert await credits.ledger_sum(alpha) == 3 and await credits.ledger_sum(one) == 330
+    assert await ledger.balance(alpha) == 3 and await ledger.balance(one) == 330
+    assert await ledger.ledger_sum(alpha) == 3 and await ledger.ledger_sum(one) == 330
 
 
 async def test_concurrent_replays_of_one_key_charge_once(world):
@@ -83,13 +83,13 @@ async def test_concurrent_replays_of_one_key_charge_once(world):
     async with racing_pool():
         reserved = await asyncio.gather(
             *(
-                credits.reserve(alpha, 7, reference="batch", idempotency_key="same")
+                spending.reserve(alpha, 7, reference="batch", idempotency_key="same")
                 for _ in range(10)
             )
         )
         moved = await asyncio.gather(
             *(
-                credits.transfer(
+                transfers.transfer(
                     actor=SYSTEM,
                     within_account_id=alpha,
                     to_account_id=one,
@@ -101,4 +101,4 @@ async def test_concurrent_replays_of_one_key_charge_once(world):
         )
     assert len(set(reserved)) == 1
     assert len({t.id for t, _ in moved}) == 1 and sum(created for _, created in moved) == 1
-    assert await credits.balance(alpha) == 100 - 7 - 9 and await credits.balance(one) == 9
+    assert await ledger.balance(alpha) == 100 - 7 - 9 and await ledger.balance(one) == 9

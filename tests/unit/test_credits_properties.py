@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tenants.accounts import tree as accounts
 from tenants.audit.record import SYSTEM, Actor
-from tenants.credits import ledger as credits
+from tenants.credits import ledger, orders, spending, transfers, wallets
 from tenants.errors import Conflict, InsufficientCredits
 from tenants.schema import wipe_all_data
 
@@ -45,7 +45,7 @@ async def _tree() -> dict[str, int]:
     )
     ids = {"M": m.id, "A": a.id, "A1": a1.id, "B": b.id}
     for name, shared, threshold in (("A1", True, None), ("B", False, 20)):
-        await credits.update_wallet_settings(
+        await wallets.update_wallet_settings(
             actor=SYSTEM,
             within_account_id=m.id,
             account_id=ids[name],
@@ -59,7 +59,7 @@ async def _tree() -> dict[str, int]:
 
 
 async def _system_total(ids: dict[str, int]) -> int:
-    return sum([await credits.balance(i) for i in ids.values()])
+    return sum([await ledger.balance(i) for i in ids.values()])
 
 
 @settings(
@@ -76,23 +76,23 @@ async def test_random_sequences_keep_the_books_straight(ops):
     latest: dict[str, list] = {}
     for step, (op, name, amount) in enumerate(ops):
         if op == "purchase":
-            order = await credits.purchase(ids[name], amount, actor=Actor(label="finance"))
-            await credits.approve_order(order.id, actor=Actor(label="operator"))
+            order = await orders.purchase(ids[name], amount, actor=Actor(label="finance"))
+            await orders.approve_order(order.id, actor=Actor(label="operator"))
             purchased += amount
         elif op in ("allocate", "reclaim"):
             target = "A1" if name == "A1x" else name
             source = "M" if op == "allocate" else target
-            before = await credits.balance(ids[source])
+            before = await ledger.balance(ids[source])
             try:
                 if op == "allocate":
-                    await credits.allocate(
+                    await transfers.allocate(
                         actor=SYSTEM,
                         within_account_id=ids["M"],
                         to_account_id=ids[target],
                         amount=amount,
                     )
                 else:
-                    await credits.reclaim(
+                    await transfers.reclaim(
                         actor=SYSTEM,
                         within_account_id=ids["M"],
                         from_account_id=ids[target],
@@ -105,11 +105,11 @@ async def test_random_sequences_keep_the_books_straight(ops):
                 # Nobody funds an account on a shared wallet.
                 assert exc.code == "shared_wallet" and target == "A1"
         elif op == "reserve":
-            wallet = await credits.wallet_of(ids[name])
-            before = await credits.balance(wallet)
+            wallet = await wallets.wallet_of(ids[name])
+            before = await ledger.balance(wallet)
             ref = f"ref-{step}"
             try:
-                await credits.reserve(ids[name], amount, reference=ref, idempotency_key=ref)
+                await spending.reserve(ids[name], amount, reference=ref, idempotency_key=ref)
                 assert before >= amount
                 spent += amount
                 latest[name] = [ref, amount]
@@ -117,7 +117,7 @@ async def test_random_sequences_keep_the_books_straight(ops):
                 assert before < amount
         elif op == "refund" and name in latest:
             ref, refundable = latest[name]
-            got = await credits.refund(
+            got = await spending.refund(
                 ids[name], amount, reference=ref, idempotency_key=f"refund-{step}"
             )
             # A refund never gives back more than was reserved under the reference.
@@ -126,7 +126,7 @@ async def test_random_sequences_keep_the_books_straight(ops):
                 refunded += amount
                 latest[name][1] -= amount
         for account_id in ids.values():
-            balance = await credits.balance(account_id)
+            balance = await ledger.balance(account_id)
             assert balance >= 0
-            assert balance == await credits.ledger_sum(account_id)
+            assert balance == await ledger.ledger_sum(account_id)
         assert await _system_total(ids) == purchased - spent + refunded

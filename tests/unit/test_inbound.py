@@ -9,10 +9,12 @@ import json
 import pytest
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
+from tenants.consent.filter import filter_recipients
 from tenants.consent.tables import ConsentEvent
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.messaging import accept as sending
 from tenants.messaging import inbound, messages
 from tenants.messaging.accept import PLATFORM_SEND
@@ -29,7 +31,7 @@ MELB = "+61480000001"
 
 async def fund(demo: dict[str, int], *slugs: str) -> None:
     for slug in slugs:
-        await credits.adjust(demo[slug], 500, reason="test credits", actor=SYSTEM)
+        await ledger.adjust(demo[slug], 500, reason="test credits", actor=SYSTEM)
 
 
 async def send_from(account_id: int, sender: str, to: str = PHONE) -> int:
@@ -64,7 +66,7 @@ async def test_join_lands_in_sydney_and_adds_the_sender_to_its_list(demo):
     join_list = (await contacts.contact_lists(demo["sydney"]))[0]
     assert join_list.name == "JOIN subscribers" and join_list.size == 1
     assert await contacts.lists_of(contact.id) == [join_list.id]
-    explained = await consent.explain(demo["sydney"], PHONE, "sms")
+    explained = await consent_events.explain(demo["sydney"], PHONE, "sms")
     assert explained.status == "opted_in"
     # The auto-reply went through the send pipeline, from the number the phone wrote to.
     replies = await outbox_to(PHONE)
@@ -84,15 +86,15 @@ async def test_stop_after_melbourne_events_opts_out_in_melbournes_scope_only(dem
     assert (result.account_id, result.route) == (demo["melbourne-events"], "opt_out")
     assert result.consent_action == "opt_out"
     for slug in ("melbourne", "melbourne-events"):
-        allowed, skipped = await consent.filter_recipients(demo[slug], [PHONE], "sms")
+        allowed, skipped = await filter_recipients(demo[slug], [PHONE], "sms")
         assert skipped == [(PHONE, "opted_out")], slug
     for slug in ("sydney", "northwind"):
-        allowed, _ = await consent.filter_recipients(demo[slug], [PHONE], "sms")
+        allowed, _ = await filter_recipients(demo[slug], [PHONE], "sms")
         assert allowed == [PHONE], slug
-    explained = await consent.explain(demo["melbourne-events"], PHONE, "sms")
+    explained = await consent_events.explain(demo["melbourne-events"], PHONE, "sms")
     assert explained.scope_account_id == demo["melbourne"]
     # The confirmation is sent even though the phone has just opted out.
-    confirmation = await consent.confirmation_reply(demo["melbourne-events"], "opt_out")
+    confirmation = await consent_keywords.confirmation_reply(demo["melbourne-events"], "opt_out")
     bodies = [r["body"] for r in await outbox_to(PHONE)]
     assert bodies == ["Hello", confirmation]
     assert await messages.confirmation_ids(list(result.reply_message_ids)) == set(
@@ -119,11 +121,11 @@ async def test_start_reopts_in_and_help_answers_without_consent_change(demo):
     await inbound.route_inbound("a", PHONE, MELB, "stop")
     start = await inbound.route_inbound("b", PHONE, MELB, "Start")
     assert start.route == "opt_in" and start.consent_action == "opt_in"
-    assert (await consent.explain(demo["melbourne"], PHONE, "sms")).status == "opted_in"
+    assert (await consent_events.explain(demo["melbourne"], PHONE, "sms")).status == "opted_in"
     help_ = await inbound.route_inbound("c", PHONE, MELB, "help")
     assert help_.route == "help" and help_.consent_action is None
     assert await ConsentEvent.count() == 2
-    help_text = await consent.confirmation_reply(demo["melbourne"], "help")
+    help_text = await consent_keywords.confirmation_reply(demo["melbourne"], "help")
     assert help_text in [r["body"] for r in await outbox_to(PHONE)]
 
 
@@ -147,8 +149,8 @@ async def test_stop_on_the_shared_number_after_sydney_wrote_is_northwinds_scope(
     await send_from(demo["sydney"], SHARED)
     result = await inbound.route_inbound("s1", PHONE, SHARED, "STOP")
     assert result.account_id == demo["sydney"]
-    assert (await consent.explain(demo["northwind"], PHONE, "sms")).status == "opted_out"
-    assert (await consent.explain(demo["melbourne"], PHONE, "sms")).status != "opted_out"
+    assert (await consent_events.explain(demo["northwind"], PHONE, "sms")).status == "opted_out"
+    assert (await consent_events.explain(demo["melbourne"], PHONE, "sms")).status != "opted_out"
 
 
 async def test_a_stop_without_credits_still_opts_out(demo):
@@ -157,7 +159,7 @@ async def test_a_stop_without_credits_still_opts_out(demo):
     assert result.consent_action == "opt_out"
     assert result.reply_message_ids == ()
     assert result.reply_errors and "credits" in result.reply_errors[0].lower()
-    assert (await consent.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
+    assert (await consent_events.explain(demo["melbourne"], PHONE, "sms")).status == "opted_out"
 
 
 async def test_unknown_number_stores_nothing(demo):

@@ -42,9 +42,9 @@ async def test_compliance_words_cannot_be_claimed(demo, word):
 
 
 async def test_a_masters_added_opt_out_word_is_compliance_too(demo):
-    from tenants.consent import consent
+    from tenants.consent import keywords as consent_keywords
 
-    await consent.set_custom_keywords(
+    await consent_keywords.set_custom_keywords(
         actor=SYSTEM, account_id=demo["northwind"], kind="opt_out", words=["NOMORE"]
     )
     with pytest.raises(Conflict) as exc:

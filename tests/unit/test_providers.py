@@ -168,7 +168,7 @@ async def test_a_channel_can_only_use_a_provider_that_offers_it(world):
 
 
 async def test_sending_uses_the_accounts_provider_for_the_channel(world):
-    from tenants.credits import ledger as credits
+    from tenants.credits import ledger
     from tenants.messaging.accept import SendRequest, accept_send
 
     twilio = await platform_twilio(world)
@@ -176,7 +176,7 @@ async def test_sending_uses_the_accounts_provider_for_the_channel(world):
     await providers.set_channel_default(
         SYSTEM, account_id=alpha, channel="sms", choice=str(twilio.id)
     )
-    await credits.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(alpha, 100, reason="test credits", actor=SYSTEM)
     result = await accept_send(
         SendRequest(
             account_id=alpha, numbers=["+61400000001"], body="Hi", permissions=PLATFORM_SEND

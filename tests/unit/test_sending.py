@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tenants.audit.record import SYSTEM
-from tenants.consent import consent
+from tenants.consent import events as consent_events
 from tenants.contacts import contacts
-from tenants.credits import ledger as credits
+from tenants.credits import ledger
 from tenants.errors import Conflict, InsufficientCredits, PermissionDenied, ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging.accept import PLATFORM_SEND, SendRequest, destination_country
@@ -18,7 +18,7 @@ from tenants.messaging.tables import Batch, Message
 
 
 async def fund(account_id: int, amount: int = 1000) -> None:
-    await credits.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
+    await ledger.adjust(account_id, amount, reason="test credits", actor=SYSTEM)
 
 
 def test_destination_country_reads_shared_calling_codes():
@@ -91,13 +91,13 @@ async def test_segments_are_counted_per_rendered_message(world):
     assert by_number["+61400000001"] == (1, "GSM-7")
     assert by_number["+61400000002"] == (3, "UCS-2")  # 'ë' forces UCS-2: 148 units, 67 a segment
     assert result.total_cost == 4
-    assert await credits.balance(account) == 996
+    assert await ledger.balance(account) == 996
 
 
 async def test_dry_run_prices_and_writes_nothing(world):
     account = world.accounts["alpha"]
     await fund(account)
-    await consent.record_opt_out(account, "+61400000002", "sms", source="manual")
+    await consent_events.record_opt_out(account, "+61400000002", "sms", source="manual")
     result = await sending.accept_send(
         SendRequest(
             account_id=account,
@@ -111,7 +111,7 @@ async def test_dry_run_prices_and_writes_nothing(world):
     assert result.dry_run and result.total_cost == 1
     assert result.skipped_by_reason() == {"invalid_number": 1, "opted_out": 1}
     assert await Message.count() == 0 and await Batch.count() == 0
-    assert await credits.balance(account) == 1000
+    assert await ledger.balance(account) == 1000
 
 
 async def test_refusals_write_nothing(world):
@@ -167,7 +167,7 @@ async def test_idempotency_key_replays_and_conflicts(world):
             ),
             actor=SYSTEM,
         )
-    assert await credits.balance(account) == 999
+    assert await ledger.balance(account) == 999
 
 
 async def test_scheduled_sends_reserve_now_and_wait(world):
@@ -185,7 +185,7 @@ async def test_scheduled_sends_reserve_now_and_wait(world):
         actor=SYSTEM,
     )
     assert result.scheduled_for == later and result.chunks == []
-    assert await credits.balance(account) == 999
+    assert await ledger.balance(account) == 999
     batch = await Batch.select(Batch.state).first()
     assert batch["state"] == "scheduled"
 
@@ -211,4 +211,4 @@ async def test_the_send_decides_permissions_for_every_transport(world, asked, he
             actor=SYSTEM,
         )
     assert await Batch.count() == 0 and await Message.count() == 0
-    assert await credits.balance(account) == 1000
+    assert await ledger.balance(account) == 1000

@@ -1,0 +1,220 @@
+"""Compliance keywords: the opt-out/opt-in/help words (defaults plus a master's additions)
+and the confirmation replies sent for them."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from tenants.accounts.tables import Account
+from tenants.accounts.tree import path_ids
+from tenants.audit import record as audit
+from tenants.consent.tables import (
+    ConsentKeyword,
+    ConsentReply,
+)
+from tenants.db import transaction
+from tenants.errors import NotFound, PermissionDenied, ValidationFailed
+
+KEYWORD_KINDS = ("opt_out", "opt_in", "help")
+
+
+DEFAULT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "opt_out": ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"),
+    "opt_in": ("START", "UNSTOP", "YES"),
+    "help": ("HELP", "INFO"),
+}
+
+
+DEFAULT_REPLIES: dict[str, str] = {
+    "opt_out": "You have been unsubscribed and will receive no further messages. "
+    "Reply START to subscribe again.",
+    "opt_in": "You are subscribed again. Reply STOP to unsubscribe.",
+    "help": "Reply STOP to unsubscribe or START to subscribe again.",
+}
+
+
+KEYWORD_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+MAX_CUSTOM_KEYWORDS = 30
+
+
+MAX_REPLY = 480
+
+
+def normalize_keyword_text(text: str) -> str:
+    """Upper-case, surrounding whitespace and punctuation removed, inner spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = re.sub(r"^[\W_]+|[\W_]+$", "", text)
+    return re.sub(r"\s+", " ", text).upper()
+
+
+async def _tree_root_and_chain(account_id: int) -> list[int]:
+    row = await Account.select(Account.path).where(Account.id == account_id).first()
+    if row is None:
+        raise NotFound(f"account {account_id} not found")
+    return path_ids(row["path"])
+
+
+async def keyword_lists(account_id: int) -> dict[str, list[str]]:
+    """Effective words per kind for an account: the defaults plus its ancestors' additions."""
+    chain = await _tree_root_and_chain(account_id)
+    rows = await ConsentKeyword.select(ConsentKeyword.kind, ConsentKeyword.word).where(
+        ConsentKeyword.account_id.is_in(chain)
+    )
+    lists = {kind: list(words) for kind, words in DEFAULT_KEYWORDS.items()}
+    for r in sorted(rows, key=lambda r: r["word"]):
+        if r["word"] not in lists[r["kind"]]:
+            lists[r["kind"]].append(r["word"])
+    return lists
+
+
+async def custom_keywords(account_id: int) -> dict[str, list[str]]:
+    """The words this account itself added, per kind."""
+    rows = await ConsentKeyword.select(ConsentKeyword.kind, ConsentKeyword.word).where(
+        ConsentKeyword.account_id == account_id
+    )
+    out: dict[str, list[str]] = {kind: [] for kind in KEYWORD_KINDS}
+    for r in sorted(rows, key=lambda r: r["word"]):
+        out[r["kind"]].append(r["word"])
+    return out
+
+
+async def classify_keyword(account_id: int, text: str) -> str | None:
+    """ "opt_out", "opt_in", "help" or None for an inbound message's whole text."""
+    word = normalize_keyword_text(text)
+    if not word:
+        return None
+    for kind, words in (await keyword_lists(account_id)).items():
+        if word in words:
+            return kind
+    return None
+
+
+async def confirmation_reply(account_id: int, kind: str) -> str:
+    """The reply sent for a compliance keyword of `kind`: the nearest ancestor's, else the
+    default. It is sent even after an opt-out (it confirms the opt-out)."""
+    if kind not in KEYWORD_KINDS:
+        raise ValueError(f"unknown keyword kind {kind!r}")
+    chain = await _tree_root_and_chain(account_id)
+    rows = await ConsentReply.select(ConsentReply.account_id, ConsentReply.body).where(
+        ConsentReply.account_id.is_in(chain) & (ConsentReply.kind == kind)
+    )
+    by_account = {r["account_id"]: r["body"] for r in rows if r["body"]}
+    for ancestor_id in reversed(chain):
+        if ancestor_id in by_account:
+            return str(by_account[ancestor_id])
+    return DEFAULT_REPLIES[kind]
+
+
+async def confirmation_replies(account_id: int) -> dict[str, tuple[str, bool]]:
+    """Per kind: (effective reply, whether this account itself sets it)."""
+    own = {
+        r["kind"]: r["body"]
+        for r in await ConsentReply.select(ConsentReply.kind, ConsentReply.body).where(
+            ConsentReply.account_id == account_id
+        )
+    }
+    return {
+        kind: (await confirmation_reply(account_id, kind), bool(own.get(kind)))
+        for kind in KEYWORD_KINDS
+    }
+
+
+async def _require_master(account_id: int) -> None:
+    row = await Account.select(Account.parent, Account.kind).where(Account.id == account_id).first()
+    if row is None:
+        raise NotFound(f"account {account_id} not found")
+    if row["parent"] is not None:
+        raise PermissionDenied(
+            "Compliance keywords and replies are set by the master account for its whole tree."
+        )
+
+
+def parse_keyword_words(raw: str) -> list[str]:
+    """Words from a comma, space or newline separated list, normalised and de-duplicated."""
+    words = [normalize_keyword_text(w) for w in re.split(r"[,\s]+", raw or "")]
+    return list(dict.fromkeys(w for w in words if w))
+
+
+async def set_custom_keywords(
+    *, actor: audit.Actor, account_id: int, kind: str, words: Sequence[str]
+) -> list[str]:
+    """Replace the words a master adds to `kind` (the defaults always stay)."""
+    if kind not in KEYWORD_KINDS:
+        raise ValidationFailed({"kind": "Kind must be opt_out, opt_in or help."})
+    clean = list(dict.fromkeys(normalize_keyword_text(w) for w in words if w.strip()))
+    bad = [w for w in clean if not KEYWORD_RE.match(w)]
+    if bad:
+        raise ValidationFailed(
+            {kind: f"Keywords are 2-20 letters or digits without spaces: {', '.join(bad)}."}
+        )
+    if len(clean) > MAX_CUSTOM_KEYWORDS:
+        raise ValidationFailed({kind: f"At most {MAX_CUSTOM_KEYWORDS} added words per kind."})
+    async with transaction():
+        await _require_master(account_id)
+        others = await ConsentKeyword.select(ConsentKeyword.kind, ConsentKeyword.word).where(
+            (ConsentKeyword.account_id == account_id) & (ConsentKeyword.kind != kind)
+        )
+        taken = {w: k for k, ws in DEFAULT_KEYWORDS.items() for w in ws} | {
+            r["word"]: r["kind"] for r in others
+        }
+        clash = [f"{w} ({taken[w].replace('_', '-')})" for w in clean if w in taken]
+        if clash:
+            raise ValidationFailed(
+                {kind: f"Already a keyword of another kind: {', '.join(clash)}."}
+            )
+        before = (await custom_keywords(account_id))[kind]
+        await ConsentKeyword.delete().where(
+            (ConsentKeyword.account_id == account_id) & (ConsentKeyword.kind == kind)
+        )
+        if clean:
+            await ConsentKeyword.insert(
+                *[ConsentKeyword(account_id=account_id, kind=kind, word=w) for w in clean]
+            )
+        if sorted(before) != sorted(clean):
+            await audit.record(
+                actor,
+                account_id=account_id,
+                action="consent.keywords",
+                target_type="consent_keyword",
+                target_id=kind,
+                before={"words": sorted(before)},
+                after={"words": sorted(clean)},
+            )
+    return sorted(clean)
+
+
+async def set_confirmation_reply(
+    *, actor: audit.Actor, account_id: int, kind: str, body: str
+) -> None:
+    """Set a master's reply for `kind`; an empty body goes back to the default."""
+    if kind not in KEYWORD_KINDS:
+        raise ValidationFailed({"kind": "Kind must be opt_out, opt_in or help."})
+    body = (body or "").strip()
+    if len(body) > MAX_REPLY:
+        raise ValidationFailed({f"reply_{kind}": f"A reply is at most {MAX_REPLY} characters."})
+    async with transaction():
+        await _require_master(account_id)
+        existing = await ConsentReply.select(ConsentReply.body).where(
+            (ConsentReply.account_id == account_id) & (ConsentReply.kind == kind)
+        )
+        before = existing[0]["body"] if existing else ""
+        if before == body:
+            return
+        await ConsentReply.delete().where(
+            (ConsentReply.account_id == account_id) & (ConsentReply.kind == kind)
+        )
+        if body:
+            await ConsentReply.insert(ConsentReply(account_id=account_id, kind=kind, body=body))
+        await audit.record(
+            actor,
+            account_id=account_id,
+            action="consent.reply",
+            target_type="consent_reply",
+            target_id=kind,
+            before={"body": before},
+            after={"body": body},
+        )
