@@ -100,7 +100,10 @@ async def test_a_signed_twilio_status_naming_another_tenants_message_changes_not
     await credits.adjust(other.id, 10, reason="test credits", actor=SYSTEM)
     accepted = await sending.accept_send(
         sending.SendRequest(
-            account_id=other.id, numbers=["+61499000111"], body="Contoso", allow_free_text=True
+            account_id=other.id,
+            numbers=["+61499000111"],
+            body="Contoso",
+            permissions=sending.PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
@@ -124,7 +127,10 @@ async def test_the_simulator_hook_touches_only_messages_the_simulator_carried(cl
     )
     accepted = await sending.accept_send(
         sending.SendRequest(
-            account_id=demo["northwind"], numbers=[PHONE], body="Hi", allow_free_text=True
+            account_id=demo["northwind"],
+            numbers=[PHONE],
+            body="Hi",
+            permissions=sending.PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )

@@ -228,7 +228,10 @@ async def foreign_message() -> dict[str, Any]:
     await credits.adjust(other.id, 10, reason="test credits", actor=SYSTEM)
     result = await sending.accept_send(
         sending.SendRequest(
-            account_id=other.id, numbers=["+61499000111"], body="Contoso news", allow_free_text=True
+            account_id=other.id,
+            numbers=["+61499000111"],
+            body="Contoso news",
+            permissions=sending.PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
@@ -322,7 +325,7 @@ async def _scenario(provider: Provider, client: Any, demo: dict[str, int], forei
             body="Spring sale",
             sender=SHARED,
             channel=provider.stop_channel,
-            allow_free_text=True,
+            permissions=sending.PLATFORM_SEND,
         ),
         actor=SYSTEM,
     )
