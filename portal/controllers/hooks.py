@@ -15,7 +15,8 @@ from tasks.gateways.http import CallbackRequest
 from tasks.simulator import simulator_app
 from tenants.errors import NotFound
 from tenants.messaging import messages
-from tenants.messaging.inbound import route_inbound
+from tenants.messaging.inbound import InboundReport, InboundResult, route_report
+from tenants.providers import callbacks
 from tenants.providers import integrations as providers
 
 COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
@@ -27,26 +28,21 @@ class ProviderHooksController(Controller):
     @post("/status", opt={"public": True}, status_code=200)
     async def status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         reports = simulator_gateway().parse_status_callback(request.headers, await request.body())
-        result = await messages.ingest_status_reports(reports)
+        # Only messages the simulator carried: the others are unknown to it.
+        scoped = await callbacks.scope_reports(providers.BUILTIN, reports)
+        result = await messages.ingest_status_reports(scoped.reports)
         return {
-            "received": result.received,
+            "received": result.received + scoped.unknown,
             "applied": result.applied,
             "late": result.late,
             "duplicates": result.duplicates,
-            "unknown": result.unknown,
+            "unknown": result.unknown + scoped.unknown,
         }
 
     @post("/inbound", opt={"public": True}, status_code=202)
     async def inbound(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         report = simulator_gateway().parse_inbound(request.headers, await request.body())
-        result = await route_inbound(
-            report.provider_ref,
-            report.sender,
-            report.to,
-            report.body,
-            provider=report.provider,
-            received_at=report.at,
-        )
+        (result,) = await _route([report])
         return {
             "message_id": result.message_id,
             "routed": result.account_id is not None,
@@ -55,6 +51,12 @@ class ProviderHooksController(Controller):
             # The compliance kind (opt_out, opt_in, help) or the claimed keyword that routed it.
             "keyword": result.route if result.route in COMPLIANCE_ROUTES else result.keyword,
         }
+
+
+async def _route(reports: list[InboundReport]) -> list[InboundResult]:
+    """The one inbound road (tenants.messaging.inbound.route_report) for the simulator and
+    every integration; its replies and webhooks are handed over as each one commits."""
+    return [await route_report(report) for report in reports]
 
 
 async def _callback(
@@ -90,12 +92,11 @@ class IntegrationHooksController(Controller):
         self, request: Request[Any, Any, Any], integration_id: int, token: str
     ) -> Response[str]:
         config, gateway, callback = await _callback(request, integration_id, token)
-        events = gateway.parse_status(callback)
-        reports = await providers.resolve_events(config.key, events)
-        await messages.ingest_status_reports(reports)
+        # Only the messages this integration carried; other events change nothing.
+        resolved = await callbacks.resolve_events(config.key, gateway.parse_status(callback))
+        await messages.ingest_status_reports(resolved.reports)
         if gateway.inbound_on_status_url:
-            for report in gateway.parse_inbound(callback):
-                await messages.receive_inbound(report)
+            await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("status")
         return Response(content=body, media_type=media_type, status_code=200)
 
@@ -104,8 +105,7 @@ class IntegrationHooksController(Controller):
         self, request: Request[Any, Any, Any], integration_id: int, token: str
     ) -> Response[str]:
         _config, gateway, callback = await _callback(request, integration_id, token)
-        for report in gateway.parse_inbound(callback):
-            await messages.receive_inbound(report)
+        await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("inbound")
         return Response(content=body, media_type=media_type, status_code=200)
 

@@ -26,6 +26,9 @@ BUILDERS: dict[str, type[IntegrationGateway]] = {
 
 _simulator: SimulatorGateway | None = None
 _simulator_transport: httpx.AsyncBaseTransport | None = None
+# Where real providers' gateways send their requests (None: the network); tests and a
+# try-out route them to a provider emulator.
+_provider_transport: httpx.AsyncBaseTransport | None = None
 _built: dict[int, tuple[str, Gateway]] = {}
 
 
@@ -39,7 +42,7 @@ def simulator_gateway() -> SimulatorGateway:
 def build(config: providers.IntegrationConfig) -> Gateway:
     if config.kind == "simulator":
         return simulator_gateway()
-    return BUILDERS[config.kind](config)
+    return BUILDERS[config.kind](config, transport=_provider_transport)
 
 
 async def gateway_for(provider: str) -> Gateway:
@@ -87,8 +90,16 @@ def use_transport(transport: httpx.AsyncBaseTransport | None) -> None:
     _simulator = SimulatorGateway.from_settings(transport=transport)
 
 
+def use_provider_transport(transport: httpx.AsyncBaseTransport | None) -> None:
+    """Route every real provider gateway through `transport` (e.g. a provider emulator)."""
+    global _provider_transport
+    _provider_transport = transport
+    _built.clear()
+
+
 def reset() -> None:
-    global _simulator, _simulator_transport
+    global _simulator, _simulator_transport, _provider_transport
     _simulator = None
     _simulator_transport = None
+    _provider_transport = None
     _built.clear()

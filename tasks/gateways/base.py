@@ -14,9 +14,10 @@ import httpx
 
 from tasks.gateways.http import CallbackRequest, ConnectionCheck
 from tenants.errors import ValidationFailed
-from tenants.messaging.messages import InboundReport
+from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
-from tenants.providers.integrations import KINDS, IntegrationConfig, ProviderEvent
+from tenants.providers.callbacks import ProviderEvent
+from tenants.providers.integrations import KINDS, IntegrationConfig
 
 
 class RequestRefused(Exception):

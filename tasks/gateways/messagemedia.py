@@ -19,10 +19,11 @@ from tasks.gateways.base import (
     submit_splitting,
 )
 from tasks.gateways.http import CallbackRequest, ConnectionCheck, ProviderHttp, json_or_empty
-from tenants.messaging.messages import InboundReport
+from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.callbacks import ProviderEvent
 from tenants.providers.codes import provider_code
-from tenants.providers.integrations import ALNUM_SENDER, IntegrationConfig, ProviderEvent
+from tenants.providers.integrations import ALNUM_SENDER, IntegrationConfig
 
 API = "https://api.messagemedia.com/v1"
 MAX_BATCH = 100  # the Messages API takes at most 100 messages per request
@@ -179,6 +180,7 @@ class MessageMediaGateway(IntegrationGateway):
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict) or not item.get("reply_id"):
                 continue
+            media = tuple(str(u) for u in item.get("media") or () if isinstance(u, str) and u)
             reports.append(
                 InboundReport(
                     provider=self.name,
@@ -187,6 +189,8 @@ class MessageMediaGateway(IntegrationGateway):
                     to=e164(item.get("destination_number")),
                     body=str(item.get("content") or ""),
                     at=parse_time(item.get("date_received")),
+                    channel="mms" if media else "sms",
+                    media_urls=media,
                 )
             )
         return reports

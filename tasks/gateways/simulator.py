@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messaging.messages import InboundReport, StatusReport
+from tenants.messaging.inbound import InboundReport
+from tenants.messaging.messages import StatusReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.settings import get_settings
 
@@ -165,7 +166,8 @@ class SimulatorGateway:
         return reports
 
     def parse_inbound(self, headers: Mapping[str, str], body: bytes) -> InboundReport:
-        """`{id, from, to, body}` as CONTRACT.md describes."""
+        """`{id, from, to, body}` as CONTRACT.md describes, with an optional `channel` (sms,
+        mms, rcs, whatsapp; default sms) and `media_urls` (a list of URLs)."""
         verify_secret(headers)
         data = _load(body)
         if not isinstance(data, dict):
@@ -176,6 +178,12 @@ class SimulatorGateway:
                 errors[name] = "Required."
         if not isinstance(data.get("body"), str):
             errors["body"] = "Required (a string)."
+        channel = data.get("channel", "sms")
+        if not isinstance(channel, str):
+            errors["channel"] = "Must be sms, mms, rcs or whatsapp."
+        media = data.get("media_urls", [])
+        if not isinstance(media, list) or not all(isinstance(u, str) for u in media):
+            errors["media_urls"] = "Must be a list of URLs."
         if errors:
             raise ValidationFailed(errors)
         return InboundReport(
@@ -185,4 +193,6 @@ class SimulatorGateway:
             to=str(data["to"]).strip(),
             body=data["body"],
             at=_parse_time(data.get("at")),
+            channel=str(channel),
+            media_urls=tuple(media),
         )

@@ -32,10 +32,11 @@ from tasks.gateways.http import (
     json_or_empty,
 )
 from tenants.errors import PermissionDenied
-from tenants.messaging.messages import InboundReport
+from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.callbacks import ProviderEvent
 from tenants.providers.codes import provider_code
-from tenants.providers.integrations import IntegrationConfig, ProviderEvent
+from tenants.providers.integrations import IntegrationConfig
 
 REFERENCE_PREFIX = "portal:"
 # Sinch accepts up to 1000 recipients per batch; the client reference that names our
@@ -43,6 +44,8 @@ REFERENCE_PREFIX = "portal:"
 MAX_BATCH = 100
 LOOKUP_HOURS = 6
 LOOKUP_PAGES = 20
+# The replay window of signed callbacks (seconds either side of the signing time).
+SIGNATURE_TOLERANCE_SECONDS = 300
 
 # Sinch SMS delivery report status -> our status (intermediate ones we do not apply).
 SMS_STATUS = {
@@ -59,6 +62,50 @@ SMS_STATUS = {
 
 def _digits(number: str) -> str:
     return number.lstrip("+")
+
+
+def sinch_signature(secret: str, body: bytes, nonce: str, timestamp: str) -> str:
+    """x-sinch-webhook-signature: base64(HMAC-SHA256(secret, body + "." + nonce + "." +
+    timestamp)), as Sinch documents and its SDK's validate_authentication_header checks."""
+    signed = body + b"." + nonce.encode() + b"." + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+
+
+def verify_sinch_signature(request: CallbackRequest, secrets: Sequence[str]) -> None:
+    """Raise PermissionDenied unless one of the configured secrets signed the request within
+    the replay window (the timestamp, in epoch seconds, is at most 5 minutes off). No
+    configured secret: nothing to check here (the secret URL segment was checked)."""
+    configured = [s for s in secrets if s]
+    if not configured:
+        return
+    signature = request.header("x-sinch-webhook-signature")
+    nonce = request.header("x-sinch-webhook-signature-nonce")
+    timestamp = request.header("x-sinch-webhook-signature-timestamp")
+    if not (signature and nonce and timestamp):
+        raise PermissionDenied("missing Sinch webhook signature")
+    try:
+        age = abs(time.time() - float(timestamp))
+    except ValueError:
+        raise PermissionDenied("bad Sinch webhook timestamp") from None
+    if age > SIGNATURE_TOLERANCE_SECONDS:
+        raise PermissionDenied("Sinch webhook signature is outside the replay window")
+    if not any(
+        hmac.compare_digest(sinch_signature(secret, request.body, nonce, timestamp), signature)
+        for secret in configured
+    ):
+        raise PermissionDenied("bad Sinch webhook signature")
+
+
+def _mo_content(item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The text and media URLs of an MO: mo_text's body is the text; mo_media's body is
+    {subject?, message?, media: [{url, ...}]} (or one {url} as media bodies are sent)."""
+    body = item.get("body")
+    if not isinstance(body, dict):
+        return str(body or ""), ()
+    listed = body.get("media")
+    media: list[Any] = listed if isinstance(listed, list) else [body]
+    urls = tuple(str(m["url"]) for m in media if isinstance(m, dict) and m.get("url"))
+    return str(body.get("message") or body.get("subject") or ""), urls
 
 
 class SinchSmsGateway(IntegrationGateway):
@@ -178,6 +225,11 @@ class SinchSmsGateway(IntegrationGateway):
 
     # --- callbacks ------------------------------------------------------------------
 
+    def verify(self, request: CallbackRequest) -> None:
+        """Signed as Conversation webhooks are once Sinch enables callback signing for the
+        account (a callback secret is then configured here); else the secret URL segment."""
+        verify_sinch_signature(request, [self.config.value("callback_secret")])
+
     def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
         data = load_json(request.body)
         items = data if isinstance(data, list) else [data]
@@ -215,20 +267,25 @@ class SinchSmsGateway(IntegrationGateway):
         return events
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        """mo_text and mo_media (MMS: the text of its body and its media URLs); mo_binary
+        carries no text we can show."""
         data = load_json(request.body)
         items = data if isinstance(data, list) else [data]
         reports = []
         for item in items:
-            if not isinstance(item, dict) or item.get("type") != "mo_text":
-                continue  # binary and media MOs carry no text we can show
+            if not isinstance(item, dict) or item.get("type") not in ("mo_text", "mo_media"):
+                continue
+            text, media = _mo_content(item)
             reports.append(
                 InboundReport(
                     provider=self.name,
                     provider_ref=str(item.get("id")),
                     sender=e164(item.get("from")),
                     to=e164(item.get("to")),
-                    body=str(item.get("body") or ""),
+                    body=text,
                     at=parse_time(item.get("received_at")),
+                    channel="mms" if item.get("type") == "mo_media" else "sms",
+                    media_urls=media,
                 )
             )
         return reports
@@ -267,13 +324,13 @@ class SinchSmsGateway(IntegrationGateway):
 
 AUTH_ORIGIN = "https://auth.sinch.com"
 CONVERSATION_CHANNEL = {"rcs": "RCS", "whatsapp": "WHATSAPP", "sms": "SMS"}
+CONVERSATION_INBOUND = {"RCS": "rcs", "WHATSAPP": "whatsapp", "SMS": "sms", "MMS": "sms"}
 CONVERSATION_STATUS = {
     "QUEUED_ON_CHANNEL": "sent",
     "DELIVERED": "delivered",
     "READ": "read",
     "FAILED": "failed",
 }
-SIGNATURE_TOLERANCE_SECONDS = 300
 METADATA_PREFIX = "portal:"
 
 
@@ -440,29 +497,14 @@ class SinchConversationGateway(IntegrationGateway):
     # --- callbacks ------------------------------------------------------------------
 
     def verify(self, request: CallbackRequest) -> None:
-        secret = self.config.value("webhook_secret")
-        if not secret:
-            return
-        signature = request.header("x-sinch-webhook-signature")
-        nonce = request.header("x-sinch-webhook-signature-nonce")
-        timestamp = request.header("x-sinch-webhook-signature-timestamp")
-        if not (signature and nonce and timestamp):
-            raise PermissionDenied("missing Sinch webhook signature")
-        try:
-            age = abs(time.time() - float(timestamp))
-        except ValueError:
-            raise PermissionDenied("bad Sinch webhook timestamp") from None
-        if age > SIGNATURE_TOLERANCE_SECONDS:
-            raise PermissionDenied("Sinch webhook signature is too old")
-        expected = base64.b64encode(
-            hmac.new(
-                secret.encode(),
-                request.body + b"." + nonce.encode() + b"." + timestamp.encode(),
-                hashlib.sha256,
-            ).digest()
-        ).decode()
-        if not hmac.compare_digest(expected, signature):
-            raise PermissionDenied("bad Sinch webhook signature")
+        """The app's webhook is signed with its webhook secret; delivery reports to a
+        message's own callback_url with the app's secret for overridden callback URLs.
+        Either configured secret is accepted; with neither, the secret URL segment is the
+        check."""
+        verify_sinch_signature(
+            request,
+            [self.config.value("webhook_secret"), self.config.value("callback_secret")],
+        )
 
     def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
         data = load_json(request.body)
@@ -496,22 +538,29 @@ class SinchConversationGateway(IntegrationGateway):
         ]
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        """A message_inbound event keeps its channel (channel_identity.channel: SMS, MMS,
+        WHATSAPP, RCS); text and media messages are read, other kinds (location, choice
+        replies) and channels we do not offer are not."""
         data = load_json(request.body)
         message = data.get("message") if isinstance(data, dict) else None
         if not isinstance(message, dict) or message.get("direction", "TO_APP") != "TO_APP":
             return []
-        text = ((message.get("contact_message") or {}).get("text_message") or {}).get("text")
-        if not isinstance(text, str):
-            return []  # media, location, choice replies: not text we can show
-        identity = (message.get("channel_identity") or {}).get("identity")
+        identity = message.get("channel_identity") or {}
+        channel = CONVERSATION_INBOUND.get(str(identity.get("channel") or "").upper())
+        content = _contact_content(message.get("contact_message") or {})
+        if channel is None or content is None:
+            return []
+        text, media = content
         return [
             InboundReport(
                 provider=self.name,
                 provider_ref=str(message.get("id")),
-                sender=e164(identity),
+                sender=e164(identity.get("identity")),
                 to=self.config.value("sender_id") or self.app_id,
                 body=text,
                 at=parse_time(message.get("accept_time") or data.get("accepted_time")),
+                channel="mms" if channel == "sms" and media else channel,
+                media_urls=media,
             )
         ]
 
@@ -532,6 +581,17 @@ class SinchConversationGateway(IntegrationGateway):
             f"Sinch answered {response.status_code}: {error_message(response, 'error', 'message')}",
             response.status_code,
         )
+
+
+def _contact_content(contact: dict[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    """The text and media URLs of a contact_message, or None for kinds without either."""
+    text = (contact.get("text_message") or {}).get("text")
+    if isinstance(text, str):
+        return text, ()
+    url = (contact.get("media_message") or {}).get("url")
+    if isinstance(url, str) and url:
+        return "", (url,)
+    return None
 
 
 def _conversation_code(code: Any) -> str:

@@ -23,10 +23,11 @@ from tasks.gateways.http import (
     json_or_empty,
 )
 from tenants.errors import PermissionDenied, ValidationFailed
-from tenants.messaging.messages import InboundReport
+from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.providers.callbacks import ProviderEvent
 from tenants.providers.codes import provider_code
-from tenants.providers.integrations import IntegrationConfig, ProviderEvent
+from tenants.providers.integrations import IntegrationConfig
 
 API = "https://api.twilio.com/2010-04-01"
 # Twilio's MessageStatus -> ours; queued/accepted/sending/scheduled are not applied.
@@ -154,15 +155,28 @@ class TwilioGateway(IntegrationGateway):
     # --- callbacks ------------------------------------------------------------------
 
     def verify(self, request: CallbackRequest) -> None:
+        """X-Twilio-Signature as Twilio signs (twilio-python RequestValidator.validate):
+        HMAC-SHA1 with the auth token over the URL and, for a form body, each sorted
+        parameter name and value; for a JSON body the URL carries `bodySHA256` (the hex
+        SHA-256 of the body), the signature covers the URL alone and the hash must match.
+        Twilio signs the URL sometimes with its default port and sometimes without: both
+        forms are accepted."""
         given = request.header("x-twilio-signature")
-        # Twilio signs the URL sometimes with its default port and sometimes without; its
-        # own validator (twilio-python RequestValidator.validate) accepts both.
-        valid = given and any(
-            hmac.compare_digest(given, signature(self.auth_token, url, request.form))
+        if not given:
+            raise PermissionDenied("missing X-Twilio-Signature")
+        params: Mapping[str, str] = request.form
+        body_hash = (parse_qs(urlsplit(request.url).query).get("bodySHA256") or [""])[0]
+        if body_hash:
+            digest = hashlib.sha256(request.body).hexdigest()
+            if not hmac.compare_digest(digest, body_hash.lower()):
+                raise PermissionDenied("the body does not match bodySHA256")
+            params = {}
+        valid = any(
+            hmac.compare_digest(given, signature(self.auth_token, url, params))
             for url in _port_variants(request.url)
         )
         if not valid:
-            raise PermissionDenied("bad or missing X-Twilio-Signature")
+            raise PermissionDenied("bad X-Twilio-Signature")
 
     def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
         form = request.form
@@ -187,10 +201,18 @@ class TwilioGateway(IntegrationGateway):
         ]
 
     def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
+        """An incoming message: WhatsApp when its addresses carry the whatsapp: prefix, MMS
+        when an SMS brings media (NumMedia, MediaUrl0..n)."""
         form = request.form
         missing = {k: "Required." for k in ("MessageSid", "From", "To") if not form.get(k)}
         if missing:
             raise ValidationFailed(missing)
+        count = int(form["NumMedia"]) if str(form.get("NumMedia", "")).isdigit() else 0
+        media = tuple(form[f"MediaUrl{i}"] for i in range(count) if form.get(f"MediaUrl{i}"))
+        if form["From"].startswith("whatsapp:"):
+            channel = "whatsapp"
+        else:
+            channel = "mms" if media else "sms"
         return [
             InboundReport(
                 provider=self.name,
@@ -199,6 +221,8 @@ class TwilioGateway(IntegrationGateway):
                 to=e164(form["To"]),
                 body=form.get("Body", ""),
                 at=datetime.now(UTC),
+                channel=channel,
+                media_urls=media,
             )
         ]
 

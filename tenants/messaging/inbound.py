@@ -16,7 +16,7 @@ with its own idempotency key, so a replayed inbound never sends a reply twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from tenants.clock import now
 from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
-from tenants.db import transaction
+from tenants.db import is_unique_violation, transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS
@@ -42,6 +42,9 @@ ROUTES = ("opt_out", "opt_in", "help", "keyword", "last_messaged", "number_owner
 REPLY_ACTOR = audit.Actor(label="inbound auto-reply")
 KEYWORD_ACTOR = audit.Actor(label="inbound keyword")
 PREVIEW = 160
+MAX_MEDIA = 10
+# Replies to an MMS go back as SMS (a text confirmation has no media).
+REPLY_CHANNEL = {"mms": "sms"}
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,53 @@ async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None
     return account.id if numbers.may_use_number(number, account) else None
 
 
-def _is_unique_violation(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "unique" in text or "duplicate key" in text
+@dataclass(frozen=True)
+class InboundReport:
+    """One inbound message as a gateway read it from its provider's callback: the one input
+    of the routing service, whichever provider (or the simulator) carried it."""
+
+    provider: str  # the provider key: `simulator` or `integration:<id>`
+    provider_ref: str  # the provider's own message id (dedupe per provider)
+    sender: str  # the phone that wrote to us, as the provider wrote it
+    to: str  # our number
+    body: str
+    at: datetime
+    channel: str = "sms"  # sms, mms, whatsapp or rcs
+    media_urls: tuple[str, ...] = ()
+
+
+@dataclass
+class _Flow:
+    """What one inbound message carries from step to step while it is routed."""
+
+    report: InboundReport
+    dedupe_key: str
+    number: numbers.NumberView
+    phone: str  # as stored: E.164 when readable, else the raw sender
+    e164: str | None
+    kind: str | None = None  # compliance keyword kind
+    keyword: keywords.KeywordView | None = None
+    account_id: int = 0
+    rule: str = "number_owner"
+    message_id: int = 0
+    consent_action: str | None = None
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    forward: bool = False
+
+
+def _check(report: InboundReport) -> None:
+    errors: dict[str, str] = {}
+    if not str(report.provider_ref or "").strip():
+        errors["id"] = "The provider's message id is required."
+    if report.channel not in CHANNELS:
+        errors["channel"] = f"Choose one of {', '.join(CHANNELS)}."
+    if len(report.media_urls) > MAX_MEDIA or not all(
+        isinstance(u, str) and u.startswith(("https://", "http://")) and len(u) <= 2000
+        for u in report.media_urls
+    ):
+        errors["media_urls"] = f"At most {MAX_MEDIA} http(s) URLs."
+    if errors:
+        raise ValidationFailed(errors)
 
 
 async def route_inbound(
@@ -152,143 +199,177 @@ async def route_inbound(
     *,
     provider: str = "simulator",
     received_at: datetime | None = None,
+    media_urls: tuple[str, ...] = (),
 ) -> InboundResult:
-    """Store an inbound message once, in the account it routes to, and act on it.
+    """route_report for values given one by one (tests, benchmarks, the simulator hook)."""
+    report = InboundReport(
+        provider=provider,
+        provider_ref=str(provider_message_id or "").strip(),
+        sender=from_phone,
+        to=to_number,
+        body=body or "",
+        at=received_at or now(),
+        channel=channel,
+        media_urls=tuple(media_urls),
+    )
+    return await route_report(report)
+
+
+async def route_report(report: InboundReport) -> InboundResult:
+    """Store an inbound message once per provider id, in the account it routes to, and act
+    on it. The simulator and every provider integration come through here.
 
     The replies' chunks and the inbound webhook deliveries queued with the message are
     handed to the broker when the transaction commits (tenants.handoff).
     """
-    ref = str(provider_message_id or "").strip()
-    if not ref:
-        raise ValidationFailed({"id": "The provider's message id is required."})
-    if channel not in CHANNELS:
-        raise ValidationFailed({"channel": f"Choose one of {', '.join(CHANNELS)}."})
-    dedupe_key = f"{provider}:{ref}"[:200]
+    _check(report)
+    dedupe_key = f"{report.provider}:{report.provider_ref.strip()}"[:200]
     existing = await _existing(dedupe_key)
     if existing is not None:
         return await _finish(existing, duplicate=True)
-    number = await numbers.find_number(to_number)
+    number = await numbers.find_number(report.to)
     if number is None:
         return InboundResult(message_id=None, account_id=None, route="unknown_number")
     try:
-        plan = await _receive(
-            dedupe_key,
-            ref,
-            number,
-            from_phone,
-            body or "",
-            channel,
-            provider=provider,
-            at=received_at or now(),
-        )
+        plan = await _receive(dedupe_key, report, number)
     except Exception as exc:
         # A concurrent delivery of the same message won the unique key: it is that one.
-        if _is_unique_violation(exc) and (existing := await _existing(dedupe_key)):
+        if is_unique_violation(exc) and (existing := await _existing(dedupe_key)):
             return await _finish(existing, duplicate=True)
         raise
     return await _finish(plan, duplicate=False)
 
 
-async def _receive(
-    dedupe_key: str,
-    ref: str,
-    number: numbers.NumberView,
-    from_phone: str,
-    body: str,
-    channel: str,
-    *,
-    provider: str,
-    at: datetime,
-) -> _Plan:
+async def _receive(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Plan:
+    """The routing transaction: decide, store, act, notify, remember the plan."""
     async with transaction():
         if (existing := await _existing(dedupe_key)) is not None:
             return existing
-        holder = await get_account(number.holder_id)
-        raw = (from_phone or "").strip()
-        e164 = normalize_phone(raw, _region_of(number, await _default_region(holder.id)))
-        phone = e164 or raw[:20]
-        # A sender whose number cannot be read is still delivered to the inbox, but no
-        # consent event or keyword action can be tied to it.
-        talking_to = await last_messaged_by(number, e164) if e164 else None
-        kind = await consent_keywords.classify_keyword(holder.id, body) if e164 else None
-        keyword = None
-        if kind is None and e164:
-            keyword = await keywords.keyword_on(number.id, keywords.first_word(body))
-        if kind is not None:
-            account_id, rule = talking_to or holder.id, kind
-        elif keyword is not None:
-            account_id, rule = keyword.account_id, "keyword"
-        elif talking_to is not None:
-            account_id, rule = talking_to, "last_messaged"
-        else:
-            account_id, rule = holder.id, "number_owner"
+        flow = await _read_sender(dedupe_key, report, number)
+        await _decide(flow)
+        flow.message_id = await _store_message(flow)
+        await _act(flow)
+        await _notify(flow)
+        return await _record_route(flow)
 
-        rows = await Message.insert(
-            Message(
-                account_id=account_id,
-                direction="in",
-                to_number=number.number,
-                from_number=phone,
-                body=body,
-                channel=channel,
-                status="incoming_message",
-                segments=0,
-                provider=provider,
-                provider_ref=ref[:64],
-                created_at=at,
-                updated_at=at,
-            )
-        ).returning(Message.id)
-        message_id = rows[0]["id"]
 
-        replies: list[dict[str, Any]] = []
-        forward = False
-        consent_action = None
-        if kind in ("opt_out", "opt_in") and e164:
-            record = (
-                consent_events.record_opt_out if kind == "opt_out" else consent_events.record_opt_in
-            )
-            await record(account_id, e164, channel, source="keyword", message_id=message_id)
-            consent_action = kind
-        if kind is not None:
-            text = await consent_keywords.confirmation_reply(account_id, kind)
-            replies.append({"body": text, "variables": {}, "compliance": True})
-        if keyword is not None and e164:
-            consent_action, more_replies, forward = await _run_actions(
-                keyword, e164, channel, message_id
-            )
-            replies.extend(more_replies)
-        # In the routing transaction: the event exists exactly when the message does.
-        await customer_webhooks.queue_inbound_event(
-            account_id=account_id,
-            message_id=message_id,
-            sender=phone,
-            to=number.number,
-            body=body,
-            channel=channel,
-            received_at=at,
-            extra={"keyword": keyword.word} if forward and keyword is not None else None,
+async def _read_sender(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Flow:
+    """The sender in E.164, read in the region of our number (else the holder's)."""
+    raw = (report.sender or "").strip()
+    region = _region_of(number, await _default_region(number.holder_id))
+    e164 = normalize_phone(raw, region)
+    return _Flow(report, dedupe_key, number, phone=e164 or raw[:20], e164=e164)
+
+
+async def _decide(flow: _Flow) -> None:
+    """Compliance words, then the keyword's owner, then the last sender on the number, then
+    the number's holder. A sender whose number cannot be read is still delivered to the
+    inbox, but no consent event or keyword action can be tied to it."""
+    holder = await get_account(flow.number.holder_id)
+    body = flow.report.body
+    talking_to = await last_messaged_by(flow.number, flow.e164) if flow.e164 else None
+    flow.kind = await consent_keywords.classify_keyword(holder.id, body) if flow.e164 else None
+    if flow.kind is None and flow.e164:
+        flow.keyword = await keywords.keyword_on(flow.number.id, keywords.first_word(body))
+    if flow.kind is not None:
+        flow.account_id, flow.rule = talking_to or holder.id, flow.kind
+    elif flow.keyword is not None:
+        flow.account_id, flow.rule = flow.keyword.account_id, "keyword"
+    elif talking_to is not None:
+        flow.account_id, flow.rule = talking_to, "last_messaged"
+    else:
+        flow.account_id, flow.rule = holder.id, "number_owner"
+
+
+async def _store_message(flow: _Flow) -> int:
+    report = flow.report
+    rows = await Message.insert(
+        Message(
+            account_id=flow.account_id,
+            direction="in",
+            to_number=flow.number.number,
+            from_number=flow.phone,
+            body=report.body,
+            channel=report.channel,
+            media_urls=json.dumps(list(report.media_urls)),
+            status="incoming_message",
+            segments=0,
+            provider=report.provider,
+            provider_ref=report.provider_ref[:64],
+            created_at=report.at,
+            updated_at=report.at,
         )
+    ).returning(Message.id)
+    return int(rows[0]["id"])
 
-        await _touch_conversation(account_id, phone, number.number, body, "in", at, unread=1)
-        inserted = await InboundRoute.insert(
-            InboundRoute(
-                dedupe_key=dedupe_key,
-                message_id=message_id,
-                account_id=account_id,
-                number_id=number.id,
-                number=number.number,
-                phone=phone,
-                channel=channel,
-                rule=rule,
-                keyword_id=keyword.id if keyword else None,
-                consent_action=consent_action,
-                replies=json.dumps(replies),
-            )
-        ).returning(InboundRoute.id)
-        row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
-        assert row is not None
-        return _plan(row, keyword.word if keyword else None)
+
+async def _act(flow: _Flow) -> None:
+    """Consent in the channel's group (a WhatsApp STOP is a `whatsapp` opt-out), the
+    confirmation of a compliance word, and the keyword's actions."""
+    channel = flow.report.channel
+    if flow.kind in ("opt_out", "opt_in") and flow.e164:
+        record = (
+            consent_events.record_opt_out
+            if flow.kind == "opt_out"
+            else consent_events.record_opt_in
+        )
+        await record(
+            flow.account_id, flow.e164, channel, source="keyword", message_id=flow.message_id
+        )
+        flow.consent_action = flow.kind
+    if flow.kind is not None:
+        text = await consent_keywords.confirmation_reply(flow.account_id, flow.kind)
+        flow.replies.append({"body": text, "variables": {}, "compliance": True})
+    if flow.keyword is not None and flow.e164:
+        flow.consent_action, more, flow.forward = await _run_actions(
+            flow.keyword, flow.e164, channel, flow.message_id
+        )
+        flow.replies.extend(more)
+
+
+async def _notify(flow: _Flow) -> None:
+    """The inbound webhook event (in the routing transaction: it exists exactly when the
+    message does) and the inbox conversation."""
+    report = flow.report
+    extra: dict[str, Any] = {}
+    if flow.forward and flow.keyword is not None:
+        extra["keyword"] = flow.keyword.word
+    if report.media_urls:
+        extra["media_urls"] = list(report.media_urls)
+    await customer_webhooks.queue_inbound_event(
+        account_id=flow.account_id,
+        message_id=flow.message_id,
+        sender=flow.phone,
+        to=flow.number.number,
+        body=report.body,
+        channel=report.channel,
+        received_at=report.at,
+        extra=extra or None,
+    )
+    await _touch_conversation(
+        flow.account_id, flow.phone, flow.number.number, report.body, "in", report.at, unread=1
+    )
+
+
+async def _record_route(flow: _Flow) -> _Plan:
+    inserted = await InboundRoute.insert(
+        InboundRoute(
+            dedupe_key=flow.dedupe_key,
+            message_id=flow.message_id,
+            account_id=flow.account_id,
+            number_id=flow.number.id,
+            number=flow.number.number,
+            phone=flow.phone,
+            channel=flow.report.channel,
+            rule=flow.rule,
+            keyword_id=flow.keyword.id if flow.keyword else None,
+            consent_action=flow.consent_action,
+            replies=json.dumps(flow.replies),
+        )
+    ).returning(InboundRoute.id)
+    row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
+    assert row is not None
+    return _plan(row, flow.keyword.word if flow.keyword else None)
 
 
 async def _run_actions(
@@ -378,7 +459,7 @@ async def _send_reply(
         body=reply["body"],
         variables=reply["variables"],
         sender=plan.number,
-        channel=plan.channel,
+        channel=REPLY_CHANNEL.get(plan.channel, plan.channel),
         idempotency_key=f"inbound:{plan.route_id}:{index}",
         permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
@@ -543,7 +624,7 @@ async def reply(
 ) -> Any:
     """Answer a conversation through the normal send pipeline (consent, credits).
 
-    Returns the send result; the caller hands its chunks to the broker. A recipient
+    Returns the send result; its chunks go to the broker on commit. A recipient
     who opted out is skipped (`opted_out`), exactly as on any other send.
     """
     c = await get_conversation(account_id, conversation_id)

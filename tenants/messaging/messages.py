@@ -12,15 +12,13 @@ from typing import Any
 
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.consent import events as consent_events
-from tenants.consent import keywords as consent_keywords
 from tenants.credits import spending
 from tenants.db import placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
 from tenants.providers.codes import explain_error
 from tenants.settings import get_settings
-from tenants.webhooks.deliveries import queue_inbound_event, queue_status_events
+from tenants.webhooks.deliveries import queue_status_events
 
 STATUSES = (
     "enqueued",
@@ -666,98 +664,6 @@ async def _cancel_unclaimed(batch_id: int) -> int:
         ]
     )
     return len(rows)
-
-
-# --- inbound -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboundReport:
-    provider: str
-    provider_ref: str
-    sender: str  # the phone that wrote to us
-    to: str  # our number
-    body: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class InboundResult:
-    message_id: int | None
-    account_id: int | None
-    duplicate: bool = False
-    keyword: str | None = None
-
-
-async def route_inbound(sender: str, to: str) -> int | None:
-    """The account that last messaged this phone from this number (shared numbers)."""
-    row = (
-        await Message.select(Message.account_id)
-        .where(
-            (Message.direction == "out")
-            & (Message.to_number == sender)
-            & (Message.from_number == to)
-        )
-        .order_by(Message.id, ascending=False)
-        .first()
-    )
-    return row["account_id"] if row else None
-
-
-async def receive_inbound(report: InboundReport) -> InboundResult:
-    """Store an inbound message once (by provider reference) in the account it routes to."""
-    async with transaction():
-        existing = (
-            await Message.select(Message.id, Message.account_id)
-            .where(
-                (Message.direction == "in")
-                & (Message.provider == report.provider)
-                & (Message.provider_ref == report.provider_ref)
-            )
-            .first()
-        )
-        if existing:
-            return InboundResult(existing["id"], existing["account_id"], duplicate=True)
-        account_id = await route_inbound(report.sender, report.to)
-        if account_id is None:
-            return InboundResult(None, None)
-        rows = await Message.insert(
-            Message(
-                account_id=account_id,
-                direction="in",
-                to_number=report.to,
-                from_number=report.sender,
-                body=report.body,
-                status="incoming_message",
-                segments=0,
-                provider=report.provider,
-                provider_ref=report.provider_ref,
-                created_at=report.at,
-                updated_at=report.at,
-            )
-        ).returning(Message.id)
-        message_id = rows[0]["id"]
-        # Compliance keywords first: STOP (and the tree's own words) opts the phone out of
-        # the whole consent scope, START opts it back in.
-        kind = await consent_keywords.classify_keyword(account_id, report.body)
-        if kind == "opt_out":
-            await consent_events.record_opt_out(
-                account_id, report.sender, "sms", source="keyword", message_id=message_id
-            )
-        elif kind == "opt_in":
-            await consent_events.record_opt_in(
-                account_id, report.sender, "sms", source="keyword", message_id=message_id
-            )
-        await queue_inbound_event(
-            account_id=account_id,
-            message_id=message_id,
-            sender=report.sender,
-            to=report.to,
-            body=report.body,
-            channel="sms",
-            received_at=report.at,
-        )
-        return InboundResult(message_id, account_id, keyword=kind)
 
 
 def chunk_size() -> int:

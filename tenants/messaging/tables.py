@@ -52,6 +52,8 @@ class Message(Table, tablename="message"):
     from_number = Varchar(length=20, default="")
     body = Text(default="")
     channel = Varchar(length=16, default="sms")
+    # Inbound MMS, WhatsApp and RCS messages: the provider's URLs of the media (JSON list).
+    media_urls = Text(default="[]")
     status = Varchar(length=20, default="enqueued", index=True)
     segments = Integer(default=1)
     encoding = Varchar(length=8, default="GSM-7")

@@ -2,7 +2,7 @@
 platform operator and, when the operator allows it, a master configure; their settings and
 sealed credentials (shown once, never again); the provider each account uses per channel
 (chosen in Settings > Channels, inherited down the tree); their callback URLs; and tying
-provider callbacks back to our messages.
+provider callbacks back to our messages (tenants.providers.callbacks).
 
 A message carries the key of the integration chosen when it was accepted (`simulator` for
 the built-in one, `integration:<id>` otherwise), so its callbacks and retries go to the
@@ -24,9 +24,9 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import placeholders, run_sql, transaction
+from tenants.db import run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tenants.messaging.messages import CHANNELS, StatusReport
+from tenants.messaging.messages import CHANNELS
 from tenants.providers.tables import NAME_MAX, ChannelDefault, ProviderIntegration, ProviderPermit
 from tenants.settings import get_settings
 
@@ -134,9 +134,24 @@ KINDS: dict[str, ProviderKind] = {
                     required=False,
                     sender=True,
                 ),
+                Field(
+                    "callback_secret",
+                    "Callback secret",
+                    "Optional. Sinch signs SMS callbacks only once your Sinch account manager "
+                    "enables callback signing: then enter the secret here and every delivery "
+                    "report and inbound message must carry a valid x-sinch-webhook-signature "
+                    "(HMAC-SHA256 of body.nonce.timestamp, at most 5 minutes old). Empty: "
+                    "callbacks are checked by the secret segment of their URL only.",
+                    secret=True,
+                    required=False,
+                ),
             ),
             about="Batches of up to 100 recipients of the same text per request; per-recipient delivery reports.",
-            verification="A secret segment in the callback URL (Sinch posts to the URL of each batch).",
+            verification=(
+                "A secret segment in the callback URL (Sinch posts to the URL of each batch); "
+                "with a callback secret, also Sinch's HMAC-SHA256 signature and a 5 minute "
+                "replay window on its timestamp."
+            ),
         ),
         ProviderKind(
             kind="sinch_conversation",
@@ -178,7 +193,20 @@ KINDS: dict[str, ProviderKind] = {
                 Field(
                     "webhook_secret",
                     "Webhook secret",
-                    "Optional: the secret of the app's webhook; callbacks are then also checked with its HMAC signature.",
+                    "Optional: the secret of the app's webhook (the one set on the webhook in "
+                    "the Sinch dashboard). Inbound messages arrive on that webhook signed with "
+                    "it: x-sinch-webhook-signature, HMAC-SHA256 of body.nonce.timestamp, "
+                    "refused when older than 5 minutes.",
+                    secret=True,
+                    required=False,
+                ),
+                Field(
+                    "callback_secret",
+                    "Secret for overridden callback URLs",
+                    "Optional: the app's secret_for_overridden_callback_urls. Delivery reports "
+                    "go to each message's own callback URL and Sinch signs those with this "
+                    "separate secret. Either configured secret is accepted on any callback; "
+                    "with neither, callbacks are checked by the secret segment of their URL.",
                     secret=True,
                     required=False,
                 ),
@@ -191,7 +219,11 @@ KINDS: dict[str, ProviderKind] = {
                 ),
             ),
             about="One request per message (messages:send) with an OAuth2 client-credentials token.",
-            verification="A secret segment in the callback URL, and the webhook HMAC signature when a webhook secret is set.",
+            verification=(
+                "A secret segment in the callback URL, and Sinch's HMAC-SHA256 webhook "
+                "signature (with a 5 minute replay window) when a webhook secret or a secret "
+                "for overridden callback URLs is set."
+            ),
         ),
         ProviderKind(
             kind="messagemedia",
@@ -201,7 +233,9 @@ KINDS: dict[str, ProviderKind] = {
                 Field(
                     "api_key",
                     "API key",
-                    "From the MessageMedia hub (HTTP Basic user name).",
+                    "From the MessageMedia hub (HTTP Basic user name). MessageMedia does not "
+                    "sign its callbacks here: they are checked by the secret segment of the "
+                    "callback URL, so keep that URL private.",
                     pattern=r"[A-Za-z0-9]{8,64}",
                     pattern_message="An API key is 8 to 64 letters and digits.",
                 ),
@@ -222,7 +256,12 @@ KINDS: dict[str, ProviderKind] = {
                 ),
             ),
             about="Up to 100 messages per request; delivery reports and replies by callback.",
-            verification="A secret segment in the callback URL.",
+            verification=(
+                "A secret segment in the callback URL: MessageMedia posts delivery reports "
+                "and replies to the callback URL each message names, unsigned unless the "
+                "account has enterprise webhook signing (not used here), so that URL is the "
+                "secret. Replies arrive on the status URL too and are read as inbound."
+            ),
         ),
         ProviderKind(
             kind="twilio",
@@ -261,7 +300,11 @@ KINDS: dict[str, ProviderKind] = {
                 ),
             ),
             about="One form-encoded request per message; WhatsApp through the whatsapp: address prefix.",
-            verification="Twilio's X-Twilio-Signature (HMAC-SHA1 with the auth token) and a secret segment in the URL.",
+            verification=(
+                "Twilio's X-Twilio-Signature (HMAC-SHA1 with the auth token over the URL, with "
+                "or without its default port, and the sorted form fields; for JSON bodies the "
+                "bodySHA256 in the URL) and a secret segment in the URL."
+            ),
         ),
     )
 }
@@ -1006,73 +1049,6 @@ async def rate_limit_of(key: str) -> int:
         .first()
     )
     return int(row["rate_limit"]) if row else 0
-
-
-# --- callbacks back to our messages -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProviderEvent:
-    """A status a gateway read from a provider's callback, before it is tied to one of our
-    messages: by our id when the provider echoes it, else by the provider's reference, else
-    by the recipient among `candidates` (a batch's ids)."""
-
-    status: str
-    at: datetime
-    message_id: int | None = None
-    provider_ref: str | None = None
-    candidates: tuple[int, ...] = ()
-    recipient: str | None = None
-    error_code: str | None = None
-    event_id: str | None = None
-
-
-async def resolve_events(provider: str, events: Sequence[ProviderEvent]) -> list[StatusReport]:
-    """StatusReports for the events that name a message of this provider; others dropped."""
-    reports: list[StatusReport] = []
-    pending: list[ProviderEvent] = []
-    for event in events:
-        if event.message_id is not None:
-            reports.append(_report(event.message_id, event))
-        else:
-            pending.append(event)
-    refs = sorted({e.provider_ref for e in pending if e.provider_ref})
-    by_ref: dict[str, int] = {}
-    for start in range(0, len(refs), 500):
-        part = refs[start : start + 500]
-        rows = await run_sql(
-            "SELECT id, provider_ref FROM message WHERE provider = {} AND direction = 'out' "  # noqa: S608
-            f"AND provider_ref IN ({placeholders(len(part))})",
-            provider,
-            *part,
-        )
-        by_ref.update({r["provider_ref"]: r["id"] for r in rows})
-    for event in pending:
-        message_id = by_ref.get(event.provider_ref or "")
-        if message_id is None and event.candidates and event.recipient:
-            ids = sorted(set(event.candidates))[:1000]
-            rows = await run_sql(
-                f"SELECT id FROM message WHERE id IN ({placeholders(len(ids))}) "  # noqa: S608
-                "AND to_number = {} AND provider = {} ORDER BY id LIMIT 1",
-                *ids,
-                event.recipient,
-                provider,
-            )
-            message_id = rows[0]["id"] if rows else None
-        if message_id is not None:
-            reports.append(_report(message_id, event))
-    return reports
-
-
-def _report(message_id: int, event: ProviderEvent) -> StatusReport:
-    return StatusReport(
-        message_id=message_id,
-        status=event.status,
-        at=event.at,
-        error_code=event.error_code,
-        provider_ref=event.provider_ref,
-        event_id=event.event_id,
-    )
 
 
 async def messages_waiting(key: str) -> int:

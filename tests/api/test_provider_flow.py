@@ -92,12 +92,16 @@ async def test_a_send_goes_out_through_twilio_and_its_signed_callbacks_come_back
     assert ok.status_code == 200
     read = await client.get(f"/api/v1/messages/{message_id}", headers=headers)
     assert read.json()["status"] == "delivered"
-    # an inbound message to the Twilio number lands in the inbox of the account that wrote
+    # an inbound message to Alpha's Twilio number lands in Alpha's inbox (the one inbound
+    # road: a message to a number nobody holds is routed nowhere)
+    await numbers.add_number(
+        actor=SYSTEM, owner_account_id=alpha, number="+61480000055", kind="long_code"
+    )
     inbound_url = callback.split("/status")[0] + "/inbound"
     mo = {
         "MessageSid": "SMin1",
         "From": "+61400000001",
-        "To": "Alpha",
+        "To": "+61480000055",
         "Body": "Thanks!",
         "AccountSid": SID,
     }

@@ -21,6 +21,7 @@ from tasks.gateways.messagemedia import MessageMediaGateway
 from tasks.gateways.sinch import SinchConversationGateway, SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
 from tenants.errors import PermissionDenied
+from tenants.messaging.inbound import InboundResult
 from tenants.messaging.outbox import OutboundMessage
 from tenants.providers.integrations import IntegrationConfig
 from tests.emulators import sinch_conversation
@@ -524,7 +525,7 @@ async def test_the_status_hook_takes_messagemedia_replies_as_inbound(
     client, world, messagemedia_emu, monkeypatch
 ):
     """End to end through the portal's hook: the reply MessageMedia pushes to the
-    message's callback_url (the status URL) reaches receive_inbound."""
+    message's callback_url (the status URL) reaches the one inbound road (route_report)."""
     from portal.controllers import hooks
     from tenants.audit.record import SYSTEM
     from tenants.providers import integrations as providers
@@ -543,8 +544,9 @@ async def test_the_status_hook_takes_messagemedia_replies_as_inbound(
 
     async def receive(report):
         received.append(report)
+        return InboundResult(message_id=None, account_id=None, route="unknown_number")
 
-    monkeypatch.setattr(hooks.messages, "receive_inbound", receive)
+    monkeypatch.setattr(hooks, "route_report", receive)
     answer = await messagemedia_emu.post_inbound(
         client, None, "+61400000001", "+61480000000", "STOP", in_reply_to=result.provider_ref
     )

@@ -52,9 +52,11 @@ async def send_from(account_id: int, sender: str, to: str = PHONE) -> int:
 
 
 async def outbox_to(phone: str) -> list[dict]:
-    return await Message.select(
-        Message.account_id, Message.body, Message.from_number, Message.status
-    ).where((Message.direction == "out") & (Message.to_number == phone))
+    return (
+        await Message.select(Message.account_id, Message.body, Message.from_number, Message.status)
+        .where((Message.direction == "out") & (Message.to_number == phone))
+        .order_by(Message.id)
+    )
 
 
 async def test_join_lands_in_sydney_and_adds_the_sender_to_its_list(demo):
