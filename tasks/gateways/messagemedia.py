@@ -21,8 +21,9 @@ from tasks.gateways.base import (
 from tasks.gateways.http import CallbackRequest, ConnectionCheck, ProviderHttp, json_or_empty
 from tenants.messaging.messages import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.phones import sender_kind
 from tenants.providers.codes import provider_code
-from tenants.providers.integrations import ALNUM_SENDER, IntegrationConfig, ProviderEvent
+from tenants.providers.integrations import IntegrationConfig, ProviderEvent
 
 API = "https://api.messagemedia.com/v1"
 MAX_BATCH = 100  # the Messages API takes at most 100 messages per request
@@ -39,7 +40,7 @@ STATUS = {
 
 
 def _source_type(sender: str) -> str:
-    if ALNUM_SENDER.match(sender):
+    if sender_kind(sender) == "alphanumeric":
         return "ALPHANUMERIC"
     if sender.startswith("+") or len(sender) > 8:
         return "INTERNATIONAL"
