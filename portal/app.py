@@ -114,7 +114,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         SendController,
         MessagesController,
         CampaignsController,
-        simulator_mount,
+        *([simulator_mount] if settings.simulator_enabled else []),
         UsersController,
         TeamsController,
         RolesController,

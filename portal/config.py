@@ -20,6 +20,8 @@ class Settings:
     base_url: str
     simulator_secret: str
     data_dir: Path
+    # The built-in simulator's mount at /simulator (on by default so the demo works).
+    simulator_enabled: bool = True
 
     @property
     def cookie_secure(self) -> bool:
@@ -36,4 +38,6 @@ def get_settings() -> Settings:
         base_url=(os.environ.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
         simulator_secret=os.environ.get("SIMULATOR_SECRET") or "simulator-secret",
         data_dir=data_dir,
+        simulator_enabled=(os.environ.get("SIMULATOR_ENABLED") or "1").strip().lower()
+        not in ("0", "false", "no", "off"),
     )

@@ -5,7 +5,8 @@ status callbacks (sent, delivered, failed with error codes, rejected, read) to t
 callback URL each submission names, with configurable rates, duplicate and reordered
 callbacks. It records every submission per reference (our message id) for
 GET /simulator/outbox, answers lookups by reference, and injects inbound messages.
-Nothing leaves the machine. Its records live in the memory of the process serving it.
+Every endpoint needs the `X-Simulator-Secret` header (the outbox shows every tenant's
+messages); `SIMULATOR_ENABLED=0` leaves it unmounted. Nothing leaves the machine. Its records live in the memory of the process serving it.
 """
 
 from __future__ import annotations
@@ -377,13 +378,18 @@ async def lookup(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/outbox")
-async def outbox() -> list[dict[str, Any]]:
-    return SIMULATOR.outbox()
+async def outbox(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Every tenant's recipients and texts: only for whoever holds the simulator secret."""
+    if (denied := _check(request)) is not None:
+        return denied
+    return Response(SIMULATOR.outbox())
 
 
 @get("/config")
-async def get_config() -> dict[str, Any]:
-    return asdict(SIMULATOR.config)
+async def get_config(request: Request[Any, Any, Any]) -> Response[Any]:
+    if (denied := _check(request)) is not None:
+        return denied
+    return Response(asdict(SIMULATOR.config))
 
 
 @post("/config", status_code=200)
