@@ -59,6 +59,9 @@ class OutboundMessage:
     body: str
     channel: str
     segments: int
+    # The provider's id for the message, when an answer or a callback naming the message by
+    # its own reference told us: a retry's lookup asks the provider about this one only.
+    provider_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ class Gateway(Protocol):
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]: ...
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        """Which of these messages the provider already accepted (id -> provider ref)."""
+        """Which of these messages the provider already accepted (id -> provider ref), found
+        by each message's own reference (our id, or its provider ref), never by its text."""
         ...
 
 
@@ -195,7 +199,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
             "AND (submit_attempts > 0 OR batch_id IN "
             "(SELECT id FROM message_batch WHERE state IN ('active', 'cancelled'))) "
             "RETURNING id, account_id, batch_id, to_number, from_number, body, channel, "
-            "segments, cost, provider, submit_attempts",
+            "segments, cost, provider, submit_attempts, provider_ref",
             stamp,
             token,
             *message_ids,
@@ -443,6 +447,7 @@ def _outbound(row: dict[str, Any]) -> OutboundMessage:
         body=row["body"],
         channel=row["channel"],
         segments=row["segments"],
+        provider_ref=row.get("provider_ref"),
     )
 
 
