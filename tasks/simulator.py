@@ -93,6 +93,7 @@ class Record:
     provider_ref: str
     submissions: int = 1
     accepted: bool = True
+    outcome: str = ""  # the last status its callbacks report
 
 
 @dataclass(order=True)
@@ -209,6 +210,7 @@ class Simulator:
             statuses += ["delivered", "read"]
         else:
             statuses.append(outcome)
+        record.outcome = statuses[-1]
         events = []
         for status in statuses:
             event: dict[str, Any] = {
@@ -239,6 +241,16 @@ class Simulator:
                 ref: self.records[ref].provider_ref
                 for ref in references
                 if ref in self.records and self.records[ref].accepted
+            }
+
+    def statuses(self, references: list[str]) -> dict[str, dict[str, str]]:
+        """Where the accepted messages among `references` end, as their callbacks say."""
+        with self._lock:
+            found = [self.records[r] for r in references if r in self.records]
+            return {
+                r.message_id: {"status": r.outcome, "provider_ref": r.provider_ref}
+                for r in found
+                if r.accepted and r.outcome
             }
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -374,7 +386,8 @@ async def lookup(request: Request[Any, Any, Any]) -> Response[Any]:
     references = data.get("references") if isinstance(data, dict) else None
     if not isinstance(references, list):
         return Response({"code": "invalid", "message": "references: a list"}, status_code=422)
-    return Response({"found": SIMULATOR.lookup([str(r) for r in references])})
+    wanted = [str(r) for r in references]
+    return Response({"found": SIMULATOR.lookup(wanted), "statuses": SIMULATOR.statuses(wanted)})
 
 
 @get("/outbox")

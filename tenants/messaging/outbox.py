@@ -24,7 +24,15 @@ from tenants import handoff
 from tenants.clock import now
 from tenants.consent import consent
 from tenants.db import chunked, placeholders, run_sql, transaction
-from tenants.messaging.messages import CHUNK_SIZE, apply_statuses, confirmation_ids, insert_events
+from tenants.messaging.messages import (
+    CHUNK_SIZE,
+    StatusReport,
+    apply_statuses,
+    confirmation_ids,
+    ingest_status_reports,
+    insert_events,
+)
+from tenants.webhooks.deliveries import queue_status_events
 
 T = TypeVar("T")
 # A claim older than this is presumed dead (its worker was killed): long enough for the
@@ -36,6 +44,19 @@ MAX_SUBMIT_ATTEMPTS = int(os.environ.get("MAX_SUBMIT_ATTEMPTS") or 8)
 # Waiting longer than this for the rate limiter hands the chunk back to the broker.
 MAX_RATE_WAIT_SECONDS = 2.0
 SWEEP_LIMIT = 20_000
+# How long a message may stay `sent` with no report before its provider is asked (and,
+# when the provider cannot say, it ends `failed` with NO_DELIVERY_REPORT), per provider
+# kind: their delivery reports normally come within minutes, but a phone that is off is
+# retried by the network for hours. NO_REPORT_WINDOW_<KIND>_SECONDS or
+# NO_REPORT_WINDOW_SECONDS (every kind) override it.
+NO_REPORT_WINDOWS = {
+    "simulator": 600.0,
+    "twilio": 6 * 3600.0,
+    "messagemedia": 24 * 3600.0,
+    "sinch_sms": 24 * 3600.0,
+    "sinch_conversation": 24 * 3600.0,
+}
+STALE_LIMIT = 5_000
 
 
 def provider_rate() -> float:
@@ -93,6 +114,9 @@ class Gateway(Protocol):
         """Which of these messages the provider already accepted (id -> provider ref), found
         by each message's own reference (our id, or its provider ref), never by its text."""
         ...
+
+    # Optional: `async def delivery_reports(batch) -> list[StatusReport]`, the statuses the
+    # provider can tell when asked (used for messages that never heard back).
 
 
 class ProviderGone(LookupError):
@@ -551,3 +575,95 @@ async def redispatch_batch(batch_id: int) -> list[list[int]]:
     chunks = chunked(sorted(r["id"] for r in rows), CHUNK_SIZE)
     await handoff.outbox_written(chunks)
     return chunks
+
+
+# --- messages that never heard back ---------------------------------------------------------
+
+
+def no_report_window(kind: str) -> float:
+    """Seconds a message of this provider kind may stay `sent` without a report."""
+    own = os.environ.get(f"NO_REPORT_WINDOW_{kind.upper()}_SECONDS")
+    shared = os.environ.get("NO_REPORT_WINDOW_SECONDS")
+    return float(own or shared or NO_REPORT_WINDOWS.get(kind, 24 * 3600.0))
+
+
+@dataclass
+class StaleOutcome:
+    looked_up: int = 0
+    reported: int = 0  # the provider told us where they are
+    failed: int = 0  # the provider could not say: failed with NO_DELIVERY_REPORT
+
+
+async def resolve_stale_sent(gateway_for: GatewayFor, limit: int = STALE_LIMIT) -> StaleOutcome:
+    """Never stuck: messages `sent` longer than their provider's window with no report are
+    asked about through the gateway; what the provider cannot settle ends `failed`
+    (NO_DELIVERY_REPORT, no refund: the provider took it). Idempotent, any process."""
+    outcome = StaleOutcome()
+    shortest = min(no_report_window(kind) for kind in [*NO_REPORT_WINDOWS, ""])
+    providers = await run_sql(
+        "SELECT DISTINCT provider FROM message WHERE status = 'sent' AND updated_at < {}",
+        now() - timedelta(seconds=shortest),
+    )
+    for row in providers:
+        try:
+            gateway: Gateway | None = await gateway_for(row["provider"])
+        except ProviderGone:
+            gateway = None
+        kind = str(getattr(gateway, "kind", "") or row["provider"])
+        cutoff = now() - timedelta(seconds=no_report_window(kind))
+        stale = await run_sql(
+            "SELECT id, account_id, to_number, from_number, body, channel, segments, "
+            "provider_ref FROM message WHERE status = 'sent' AND provider = {} "
+            "AND updated_at < {} ORDER BY id LIMIT {}",
+            row["provider"],
+            cutoff,
+            limit,
+        )
+        for part in chunked(stale, 500):
+            await _settle_stale(gateway, part, outcome)
+    return outcome
+
+
+async def _settle_stale(
+    gateway: Gateway | None, rows: list[dict[str, Any]], outcome: StaleOutcome
+) -> None:
+    """Ask the provider (when its gateway can read statuses back), ingest what it says,
+    and fail what is still `sent` afterwards."""
+    outcome.looked_up += len(rows)
+    reader = getattr(gateway, "delivery_reports", None)
+    if reader is not None:
+        try:
+            reports: list[StatusReport] = await reader([_outbound(r) for r in rows])
+        except TransientProviderError:
+            return  # the provider cannot be asked now: the next pass asks again
+        result = await ingest_status_reports(reports)
+        outcome.reported += result.applied
+    ids = [r["id"] for r in rows]
+    async with transaction():
+        moved = await run_sql(
+            "UPDATE message SET status = 'failed', error_code = 'NO_DELIVERY_REPORT', "  # noqa: S608 (only placeholders are formatted in)
+            f"updated_at = {{}} WHERE id IN ({placeholders(len(ids))}) AND status = 'sent' "
+            "RETURNING id, account_id",
+            now(),
+            *ids,
+        )
+        stamp = now()
+        # Platform events: any provider report that comes later still wins (messages.py).
+        await insert_events(
+            [
+                (
+                    r["id"],
+                    r["account_id"],
+                    "failed",
+                    "NO_DELIVERY_REPORT",
+                    True,
+                    "platform",
+                    None,
+                    stamp,
+                )
+                for r in moved
+            ]
+        )
+        if moved:
+            await queue_status_events([(r["id"], "failed", "NO_DELIVERY_REPORT") for r in moved])
+    outcome.failed += len(moved)
