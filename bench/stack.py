@@ -79,7 +79,10 @@ class Stack:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.base_url}/simulator/config", timeout=1).status_code == 200:
+                config = httpx.get(
+                    f"{self.base_url}/simulator/config", headers=self.simulator_headers, timeout=1
+                )
+                if config.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -105,15 +108,20 @@ class Stack:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
+    @property
+    def simulator_headers(self) -> dict[str, str]:
+        return {"X-Simulator-Secret": self.env.get("SIMULATOR_SECRET") or "simulator-secret"}
+
     def configure_simulator(self, values: dict[str, object]) -> None:
-        secret = self.env.get("SIMULATOR_SECRET") or "simulator-secret"
         r = httpx.post(
-            f"{self.base_url}/simulator/config", json=values, headers={"X-Simulator-Secret": secret}
+            f"{self.base_url}/simulator/config", json=values, headers=self.simulator_headers
         )
         r.raise_for_status()
 
     def outbox(self) -> list[dict[str, object]]:
-        r = httpx.get(f"{self.base_url}/simulator/outbox", timeout=60)
+        r = httpx.get(
+            f"{self.base_url}/simulator/outbox", headers=self.simulator_headers, timeout=60
+        )
         r.raise_for_status()
         return r.json()  # type: ignore[no-any-return]
 

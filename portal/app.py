@@ -115,7 +115,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         SendController,
         MessagesController,
         CampaignsController,
-        simulator_mount,
+        *([simulator_mount] if settings.simulator.enabled else []),
         UsersController,
         TeamsController,
         RolesController,

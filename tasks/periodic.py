@@ -14,6 +14,7 @@ import dramatiq
 
 from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
+from tasks.gateways import gateway_for
 from tenants.messaging import outbox
 from tenants.settings import get_settings
 
@@ -29,9 +30,11 @@ PERIODIC: dict[str, Any] = {"max_retries": 0, "max_age": 60_000, "time_limit": 1
 
 @dramatiq.actor(broker=broker, queue_name="periodic", **PERIODIC)
 async def sweep_outbox() -> int:
-    """Release due scheduled sends and re-dispatch lost work (each service hands its
-    chunks over as it commits); returns how many chunks."""
-    return len(await outbox.sweep())
+    """Release due scheduled sends, re-dispatch lost work (each service hands its chunks
+    over as it commits) and settle messages that never heard back; returns how many chunks."""
+    chunks = await outbox.sweep()
+    await outbox.resolve_stale_sent(gateway_for)
+    return len(chunks)
 
 
 @dramatiq.actor(broker=broker, queue_name="periodic", **PERIODIC)

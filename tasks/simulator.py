@@ -5,7 +5,8 @@ status callbacks (sent, delivered, failed with error codes, rejected, read) to t
 callback URL each submission names, with configurable rates, duplicate and reordered
 callbacks. It records every submission per reference (our message id) for
 GET /simulator/outbox, answers lookups by reference, and injects inbound messages.
-Nothing leaves the machine. Its records live in the memory of the process serving it.
+Every endpoint needs the `X-Simulator-Secret` header (the outbox shows every tenant's
+messages); `SIMULATOR_ENABLED=0` leaves it unmounted. Nothing leaves the machine. Its records live in the memory of the process serving it.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Record:
     provider_ref: str
     submissions: int = 1
     accepted: bool = True
+    outcome: str = ""  # the last status its callbacks report
 
 
 @dataclass(order=True)
@@ -206,6 +208,7 @@ class Simulator:
             statuses += ["delivered", "read"]
         else:
             statuses.append(outcome)
+        record.outcome = statuses[-1]
         events = []
         for status in statuses:
             event: dict[str, Any] = {
@@ -236,6 +239,16 @@ class Simulator:
                 ref: self.records[ref].provider_ref
                 for ref in references
                 if ref in self.records and self.records[ref].accepted
+            }
+
+    def statuses(self, references: list[str]) -> dict[str, dict[str, str]]:
+        """Where the accepted messages among `references` end, as their callbacks say."""
+        with self._lock:
+            found = [self.records[r] for r in references if r in self.records]
+            return {
+                r.message_id: {"status": r.outcome, "provider_ref": r.provider_ref}
+                for r in found
+                if r.accepted and r.outcome
             }
 
     def outbox(self) -> list[dict[str, Any]]:
@@ -371,17 +384,23 @@ async def lookup(request: Request[Any, Any, Any]) -> Response[Any]:
     references = data.get("references") if isinstance(data, dict) else None
     if not isinstance(references, list):
         return Response({"code": "invalid", "message": "references: a list"}, status_code=422)
-    return Response({"found": SIMULATOR.lookup([str(r) for r in references])})
+    wanted = [str(r) for r in references]
+    return Response({"found": SIMULATOR.lookup(wanted), "statuses": SIMULATOR.statuses(wanted)})
 
 
 @get("/outbox")
-async def outbox() -> list[dict[str, Any]]:
-    return SIMULATOR.outbox()
+async def outbox(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Every tenant's recipients and texts: only for whoever holds the simulator secret."""
+    if (denied := _check(request)) is not None:
+        return denied
+    return Response(SIMULATOR.outbox())
 
 
 @get("/config")
-async def get_config() -> dict[str, Any]:
-    return asdict(SIMULATOR.config)
+async def get_config(request: Request[Any, Any, Any]) -> Response[Any]:
+    if (denied := _check(request)) is not None:
+        return denied
+    return Response(asdict(SIMULATOR.config))
 
 
 @post("/config", status_code=200)

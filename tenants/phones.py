@@ -70,3 +70,38 @@ def _parse(text: str, region: str) -> str | None:
 def is_e164(value: str) -> bool:
     """Whether `value` already is a valid number written in E.164."""
     return value.startswith("+") and normalize_phone(value, "ZZ") == value
+
+
+# --- sender IDs -------------------------------------------------------------------------
+
+# The one rule for every sender a person enters (send form, API, numbers page, an
+# integration's default sender): alphanumeric 1-11 of letters, digits and - . _ &, with at
+# least one letter; numeric at most 15 digits with an optional +.
+MAX_ALPHANUMERIC_SENDER = 11
+MAX_NUMERIC_SENDER_DIGITS = 15
+_NUMERIC_SENDER = re.compile(r"^\+?[0-9]+$")
+_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9\-._&]+$")
+
+
+def sender_kind(value: str) -> str:
+    """`numeric` for a sender of digits (optional +), else `alphanumeric`."""
+    return "numeric" if _NUMERIC_SENDER.match(value) else "alphanumeric"
+
+
+def sender_problem(value: str) -> str | None:
+    """Why `value` is not a valid sender (number or sender ID), in words; None when valid."""
+    if not value:
+        return "A sender ID is required."
+    if sender_kind(value) == "numeric":
+        if len(value.lstrip("+")) > MAX_NUMERIC_SENDER_DIGITS:
+            return f"A numeric sender ID has at most {MAX_NUMERIC_SENDER_DIGITS} digits."
+        return None
+    if any(ch.isspace() for ch in value):
+        return "An alphanumeric sender ID has no spaces (e.g. MITTO-SMS)."
+    if not _ALPHANUMERIC_SENDER.match(value):
+        return "An alphanumeric sender ID uses only letters, digits and - . _ &."
+    if not any(ch.isalpha() for ch in value):
+        return "An alphanumeric sender ID needs at least one letter."
+    if len(value) > MAX_ALPHANUMERIC_SENDER:
+        return f"An alphanumeric sender ID has at most {MAX_ALPHANUMERIC_SENDER} characters."
+    return None

@@ -160,6 +160,38 @@ class ProviderSettings:
     timeout_seconds: float = setting(
         "PROVIDER_TIMEOUT_SECONDS", 15.0, "timeout of each provider request"
     )
+    no_report_window_seconds: float | None = setting(
+        "NO_REPORT_WINDOW_SECONDS",
+        None,
+        "how long a message may stay `sent` without a report before its provider is asked "
+        "(every provider kind); what the provider cannot settle ends `failed` with "
+        "`NO_DELIVERY_REPORT`, and a later report still wins",
+        shown_default="per kind: below",
+    )
+    no_report_window_simulator_seconds: float = setting(
+        "NO_REPORT_WINDOW_SIMULATOR_SECONDS", 600.0, "the same, for the built-in simulator"
+    )
+    no_report_window_twilio_seconds: float = setting(
+        "NO_REPORT_WINDOW_TWILIO_SECONDS", 6 * 3600.0, "the same, for Twilio"
+    )
+    no_report_window_sinch_sms_seconds: float = setting(
+        "NO_REPORT_WINDOW_SINCH_SMS_SECONDS", 24 * 3600.0, "the same, for Sinch SMS"
+    )
+    no_report_window_sinch_conversation_seconds: float = setting(
+        "NO_REPORT_WINDOW_SINCH_CONVERSATION_SECONDS",
+        24 * 3600.0,
+        "the same, for Sinch Conversation",
+    )
+    no_report_window_messagemedia_seconds: float = setting(
+        "NO_REPORT_WINDOW_MESSAGEMEDIA_SECONDS", 24 * 3600.0, "the same, for MessageMedia"
+    )
+
+    def no_report_window(self, kind: str) -> float:
+        """Seconds a message of this provider kind may stay `sent` without a report."""
+        if self.no_report_window_seconds is not None:
+            return self.no_report_window_seconds
+        own = getattr(self, f"no_report_window_{kind}_seconds", None)
+        return float(own) if own is not None else 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +228,11 @@ class WebhookSettings:
 class SimulatorSettings:
     """Built-in provider simulator (also changeable at run time: `POST /simulator/config`)"""
 
+    enabled: bool = setting(
+        "SIMULATOR_ENABLED",
+        True,
+        "`0` removes the `/simulator` mount (production with real providers only)",
+    )
     secret: str = setting(
         "SIMULATOR_SECRET",
         "simulator-secret",

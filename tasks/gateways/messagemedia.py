@@ -21,9 +21,10 @@ from tasks.gateways.base import (
 from tasks.gateways.http import CallbackRequest, ConnectionCheck, ProviderHttp, json_or_empty
 from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
+from tenants.phones import sender_kind
 from tenants.providers.callbacks import ProviderEvent
 from tenants.providers.codes import provider_code
-from tenants.providers.integrations import ALNUM_SENDER, IntegrationConfig
+from tenants.providers.integrations import IntegrationConfig
 
 API = "https://api.messagemedia.com/v1"
 MAX_BATCH = 100  # the Messages API takes at most 100 messages per request
@@ -40,7 +41,7 @@ STATUS = {
 
 
 def _source_type(sender: str) -> str:
-    if ALNUM_SENDER.match(sender):
+    if sender_kind(sender) == "alphanumeric":
         return "ALPHANUMERIC"
     if sender.startswith("+") or len(sender) > 8:
         return "INTERNATIONAL"
@@ -134,13 +135,27 @@ class MessageMediaGateway(IntegrationGateway):
         raise RequestRefused(provider_code("messagemedia", response.status_code))
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        """The Messages API cannot search by our reference; its unconfirmed delivery
-        reports (read without confirming them) name the messages that already went out."""
-        wanted = {m.message_id for m in batch}
+        """By each message's own reference: its MessageMedia id when an answer or a callback
+        (whose metadata names our id) told us, fetched directly; else our id in the metadata
+        of the unconfirmed delivery reports (read without confirming them)."""
+        found: dict[int, str] = {}
+        for message in batch:
+            if message.provider_ref:
+                response = await self.http.send(
+                    "GET", f"/messages/{message.provider_ref}", idempotent=True
+                )
+                if response.status_code == 200:
+                    found[message.message_id] = message.provider_ref
+                elif response.status_code != 404:
+                    raise TransientProviderError(
+                        f"MessageMedia lookup answered {response.status_code}"
+                    )
+        wanted = {m.message_id for m in batch} - set(found)
+        if not wanted:
+            return found
         response = await self.http.send("GET", "/delivery_reports", idempotent=True)
         if response.status_code != 200:
             raise TransientProviderError(f"MessageMedia lookup answered {response.status_code}")
-        found: dict[int, str] = {}
         for item in json_or_empty(response).get("delivery_reports") or []:
             message_id = _our_id(item.get("metadata"))
             if message_id in wanted and message_id is not None:

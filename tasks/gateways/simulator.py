@@ -137,6 +137,24 @@ class SimulatorGateway:
         )
         return {int(ref): provider_ref for ref, provider_ref in answer["found"].items()}
 
+    async def delivery_reports(self, batch: Sequence[OutboundMessage]) -> list[StatusReport]:
+        """The statuses the simulator can tell for these messages (lost callbacks)."""
+        answer = await self._post(
+            "/simulator/api/lookup", {"references": [str(m.message_id) for m in batch]}
+        )
+        stamp = datetime.now(UTC)
+        return [
+            StatusReport(
+                message_id=int(ref),
+                status=item["status"],
+                at=stamp,
+                provider_ref=item.get("provider_ref"),
+                # The id its callback carries: a callback arriving too is not applied twice.
+                event_id=f"{item.get('provider_ref')}:{item['status']}",
+            )
+            for ref, item in (answer.get("statuses") or {}).items()
+        ]
+
     def parse_status_callback(self, headers: Mapping[str, str], body: bytes) -> list[StatusReport]:
         """One event `{message_id, status, at?, error_code?, provider_ref?, event_id?}` or a list."""
         verify_secret(headers)

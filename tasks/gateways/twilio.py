@@ -8,8 +8,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
@@ -39,7 +38,6 @@ STATUS = {
     "failed": "failed",
     "canceled": "failed",
 }
-LOOKUP_HOURS = 6
 
 
 def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -131,23 +129,21 @@ class TwilioGateway(IntegrationGateway):
         )
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        """Twilio has no client reference: a recent message to the same number, from the
-        same sender, with the same text, is the one an earlier attempt created."""
-        cutoff = datetime.now(UTC) - timedelta(hours=LOOKUP_HOURS)
+        """Twilio keeps no client reference: a message is recognised by its own SID, learnt
+        from Twilio's answer or from a status callback naming it (`?ref=<our id>` in the
+        StatusCallback URL). Never by To/From/Body, which two different messages may share."""
 
         async def one(message: OutboundMessage) -> tuple[int, str | None]:
-            params = {"To": _address(message.channel, message.to), "PageSize": 50}
-            sender = message.sender or self.default_sender()
-            if sender and not self.config.value("messaging_service_sid"):
-                params["From"] = _address(message.channel, sender)
-            response = await self.http.send("GET", "/Messages.json", params=params, idempotent=True)
+            if not message.provider_ref:
+                return message.message_id, None
+            response = await self.http.send(
+                "GET", f"/Messages/{message.provider_ref}.json", idempotent=True
+            )
+            if response.status_code == 404:
+                return message.message_id, None
             if response.status_code != 200:
                 raise TransientProviderError(f"Twilio lookup answered {response.status_code}")
-            for item in json_or_empty(response).get("messages") or []:
-                created = _rfc2822(item.get("date_created"))
-                if item.get("body") == message.body and (created is None or created >= cutoff):
-                    return message.message_id, str(item.get("sid"))
-            return message.message_id, None
+            return message.message_id, str(json_or_empty(response).get("sid") or "") or None
 
         pairs = await gather_limited(batch, one)
         return {mid: ref for mid, ref in pairs if ref}
@@ -257,12 +253,3 @@ class TwilioGateway(IntegrationGateway):
             f"Twilio answered {response.status_code}: {error_message(response, 'message')}",
             response.status_code,
         )
-
-
-def _rfc2822(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import resolve_sender
+from tenants.phones import sender_problem
 from tenants.providers.integrations import provider_for
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
@@ -42,8 +42,6 @@ PLATFORM_SEND = frozenset(SEND_PERMISSIONS)
 MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
-ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-NUMERIC_SENDER = re.compile(r"^\+?[0-9]{1,15}$")
 INSERT_ROWS = 500
 
 
@@ -122,12 +120,8 @@ class SendResult:
 
 
 def validate_sender(sender: str) -> str | None:
-    """Alphanumeric sender IDs: at most 11 characters; numeric: at most 15 digits, +."""
-    if not sender or ALNUM_SENDER.match(sender) or NUMERIC_SENDER.match(sender):
-        return None
-    return (
-        "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
-    )
+    """No sender (the default one is used) or one that follows the sender rule."""
+    return sender_problem(sender) if sender else None
 
 
 def _validate(req: SendRequest) -> dict[str, str]:

@@ -1,5 +1,21 @@
 """Messages: the outbox and inbox rows, their status events, batches and campaigns, and the
-status state machine (statuses only move forward; a late status is recorded, not applied)."""
+status state machine.
+
+The state machine resolves conflicting reports by what happened, not by arrival order:
+
+- Statuses have a rank: `enqueued` < `sent` < `delivered` = `failed` < `read` < `rejected`.
+  A report of a higher rank moves the message; one of a lower rank is recorded, not applied.
+- `delivered` and `failed` share a rank: the one the provider timed latest wins (at the
+  same instant `failed` wins). A `failed` the platform concluded itself (no report came,
+  `NO_DELIVERY_REPORT`) has no provider time and gives way to any report that comes later.
+- `read` proves delivery: it beats `delivered` and `failed` whatever their times.
+- `rejected` and `enqueued_failed` are the refunded statuses: a message that reaches one
+  has its credits back (once, keyed by the message), so nothing moves it afterwards.
+  `rejected` outranks every other provider status, so a refund is never taken back.
+
+The final status is therefore the maximum of its reports by (rank, provider time), the same
+for any order of arrival (`resolve` is that fold; tests check it over shuffled sequences).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +29,7 @@ from typing import Any
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.credits import spending
-from tenants.db import placeholders, run_sql, transaction
+from tenants.db import as_datetime, chunked, is_sqlite, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
 from tenants.providers.codes import explain_error
@@ -30,19 +46,32 @@ STATUSES = (
     "read",
     "incoming_message",
 )
-# Where each status may come from. Anything else is late or contradictory: the event is
-# kept in the timeline but the message keeps its status.
+RANK: dict[str, int] = {
+    "enqueued": 0,
+    "sent": 1,
+    "delivered": 2,
+    "failed": 2,
+    "read": 3,
+    "rejected": 4,
+    "enqueued_failed": 4,
+}
+# Statuses of the same rank ordered by the provider's time; at the same instant, the higher
+# tie value wins.
+TIMED_TIE: dict[str, int] = {"delivered": 0, "failed": 1}
+PROVIDER_STATUSES = frozenset({"sent", "delivered", "failed", "read", "rejected"})
+# Where each status may come from by rank alone (the platform's own moves; reports of the
+# same rank are settled by time in `supersedes`).
 ALLOWED_FROM: dict[str, frozenset[str]] = {
     "sent": frozenset({"enqueued"}),
     "enqueued_failed": frozenset({"enqueued"}),
     "delivered": frozenset({"enqueued", "sent"}),
     "failed": frozenset({"enqueued", "sent"}),
-    "rejected": frozenset({"enqueued", "sent"}),
-    "read": frozenset({"enqueued", "sent", "delivered"}),
+    "read": frozenset({"enqueued", "sent", "delivered", "failed"}),
+    "rejected": frozenset({"enqueued", "sent", "delivered", "failed", "read"}),
 }
-# Applying in this order lets one batch of callbacks carry sent, delivered and read of
-# the same message in any order and still end on read.
-APPLY_ORDER = ("sent", "enqueued_failed", "rejected", "failed", "delivered", "read")
+# Applying in this order lets one batch of moves carry sent, delivered and read of the
+# same message in any order and still end on read.
+APPLY_ORDER = ("sent", "enqueued_failed", "failed", "delivered", "read", "rejected")
 FINAL_STATUSES = frozenset({"enqueued_failed", "delivered", "failed", "rejected", "read"})
 # The platform returns the credits of a message it could not submit or the provider refused.
 REFUNDED_STATUSES = frozenset({"enqueued_failed", "rejected"})
@@ -57,7 +86,21 @@ CHANNELS = ("sms", "mms", "rcs", "whatsapp")
 
 
 def can_apply(current: str, new: str) -> bool:
+    """Whether `new` moves a message in `current` by rank alone."""
     return current in ALLOWED_FROM.get(new, frozenset())
+
+
+def supersedes(current: str, current_at: datetime | None, new: str, new_at: datetime) -> bool:
+    """Whether a report of `new` at provider time `new_at` moves a message in `current`,
+    whose latest provider report of that status was at `current_at` (None: the platform
+    set it). The rule is the module docstring's."""
+    if new == current or current in REFUNDED_STATUSES or new not in RANK:
+        return False
+    if RANK[new] != RANK[current]:
+        return can_apply(current, new)
+    if current_at is None:
+        return True
+    return (new_at, TIMED_TIE[new]) > (current_at, TIMED_TIE[current])
 
 
 @dataclass(frozen=True)
@@ -80,6 +123,33 @@ class IngestResult:
     late: int = 0
     unknown: int = 0
     refunded: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Resolution:
+    """Where a message's reports leave it: its status, the provider time of its latest
+    report of that status (None: set by the platform), and the reports that moved it."""
+
+    status: str
+    at: datetime | None
+    applied: list[StatusReport] = field(default_factory=list)
+
+
+def _report_order(report: StatusReport) -> tuple[int, datetime, int]:
+    return RANK[report.status], report.at, TIMED_TIE.get(report.status, 0)
+
+
+def resolve(status: str, at: datetime | None, reports: Iterable[StatusReport]) -> Resolution:
+    """Fold reports onto a message's state: the result is the maximum by (rank, provider
+    time), whatever the order the reports came in."""
+    state = Resolution(status, at)
+    for report in sorted(reports, key=_report_order):
+        if supersedes(state.status, state.at, report.status, report.at):
+            state.status, state.at = report.status, report.at
+            state.applied.append(report)
+        elif report.status == state.status and (state.at is None or report.at > state.at):
+            state.at = report.at
+    return state
 
 
 async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
@@ -108,54 +178,71 @@ async def refund_messages(rows: Iterable[dict[str, Any]]) -> list[int]:
     return done
 
 
+async def set_status(
+    ids: Sequence[int],
+    target: str,
+    error_code: str | None,
+    *,
+    allowed_from: Iterable[str],
+    keep_code: bool = True,
+) -> list[dict[str, Any]]:
+    """Move these messages to `target` where their status is one of `allowed_from`; refunds
+    what reached a refunded status. Runs in the caller's transaction; returns the rows moved."""
+    allowed = sorted(allowed_from)
+    code_sql = "COALESCE({}, error_code)" if keep_code else "{}"
+    moved: list[dict[str, Any]] = []
+    for part in chunked(list(ids), 500):
+        rows = await run_sql(
+            f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
+            "claimed_at = NULL, claim_token = NULL, "
+            f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
+            f"AND status IN ({placeholders(len(allowed))}) "
+            "RETURNING id, account_id, batch_id, cost",
+            target,
+            error_code,
+            now(),
+            *part,
+            *allowed,
+        )
+        moved.extend(rows)
+    if target in REFUNDED_STATUSES and moved:
+        await refund_messages(moved)
+    return moved
+
+
+async def store_provider_refs(provider_ref: dict[int, str]) -> None:
+    """The provider's reference is stored whatever the status did: callbacks may come back
+    before the worker has recorded `sent`."""
+    items = sorted(provider_ref.items())
+    for pairs in chunked(items, 250):
+        cases = " ".join("WHEN {} THEN {}" for _ in pairs)
+        await run_sql(
+            f"UPDATE message SET provider_ref = CASE id {cases} END "  # noqa: S608 (only placeholders are formatted in)
+            f"WHERE id IN ({placeholders(len(pairs))}) AND provider_ref IS NULL",
+            *[value for pair in pairs for value in pair],
+            *[message_id for message_id, _ in pairs],
+        )
+
+
 async def apply_statuses(
     moves: Sequence[tuple[int, str, str | None]],
     *,
     provider_ref: dict[int, str] | None = None,
 ) -> set[tuple[int, str]]:
-    """Move messages forward (id, status, error code), each only from a state it may
-    leave; returns the (id, status) pairs that were applied. Runs in the caller's
+    """The platform's own moves (id, status, error code), each by rank only from a state
+    it may leave; returns the (id, status) pairs that were applied. Runs in the caller's
     transaction; refunds what reached a refunded status."""
     by_target: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for message_id, status, error_code in moves:
         by_target[(status, error_code)].append(message_id)
     applied: set[tuple[int, str]] = set()
-    stamp = now()
     for status in APPLY_ORDER:
         for (target, error_code), ids in by_target.items():
-            if target != status:
-                continue
-            allowed = sorted(ALLOWED_FROM[target])
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                rows = await run_sql(
-                    "UPDATE message SET status = {}, error_code = COALESCE({}, error_code), "  # noqa: S608 (only placeholders are formatted in)
-                    "claimed_at = NULL, claim_token = NULL, "
-                    f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
-                    f"AND status IN ({placeholders(len(allowed))}) "
-                    "RETURNING id, account_id, batch_id, cost",
-                    target,
-                    error_code,
-                    stamp,
-                    *part,
-                    *allowed,
-                )
+            if target == status:
+                rows = await set_status(ids, target, error_code, allowed_from=ALLOWED_FROM[target])
                 applied.update((r["id"], target) for r in rows)
-                if target in REFUNDED_STATUSES and rows:
-                    await refund_messages(rows)
     if provider_ref:
-        # The provider's reference is stored whatever the status did: callbacks may come
-        # back before the worker has recorded `sent`.
-        items = sorted(provider_ref.items())
-        for start in range(0, len(items), 250):
-            pairs = items[start : start + 250]
-            cases = " ".join("WHEN {} THEN {}" for _ in pairs)
-            await run_sql(
-                f"UPDATE message SET provider_ref = CASE id {cases} END "  # noqa: S608 (only placeholders are formatted in)
-                f"WHERE id IN ({placeholders(len(pairs))}) AND provider_ref IS NULL",
-                *[value for pair in pairs for value in pair],
-                *[message_id for message_id, _ in pairs],
-            )
+        await store_provider_refs(provider_ref)
     if applied:
         await _notify_customers(applied, moves)
     return applied
@@ -172,53 +259,26 @@ async def _notify_customers(
 
 async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult:
     """Status callbacks, in one transaction: duplicates (same provider event id) are
-    dropped, every new event is recorded, and only forward moves are applied, so any
-    order of delivery ends in the same state."""
+    dropped, every new event is recorded, and each message ends where `resolve` puts it,
+    so any order of delivery ends in the same state."""
     result = IngestResult(received=len(reports))
-    valid = [r for r in reports if r.status in ALLOWED_FROM]
+    valid = [r for r in reports if r.status in PROVIDER_STATUSES]
     if not valid:
         return result
     async with transaction():
-        ids = sorted({r.message_id for r in valid})
-        known: dict[int, int] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            rows = await run_sql(
-                f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
-                "AND direction = 'out'",
-                *part,
-            )
-            known.update({r["id"]: r["account_id"] for r in rows})
+        known = await _outbound_accounts(sorted({r.message_id for r in valid}))
         fresh = [r for r in valid if r.message_id in known]
         result.unknown = len(valid) - len(fresh)
-        keys = [r.event_id for r in fresh if r.event_id]
-        seen_keys: set[str] = set()
-        for start in range(0, len(keys), 500):
-            key_part = keys[start : start + 500]
-            rows = await run_sql(
-                "SELECT dedupe_key FROM message_event "  # noqa: S608 (only placeholders are formatted in)
-                f"WHERE dedupe_key IN ({placeholders(len(key_part))})",
-                *key_part,
-            )
-            seen_keys.update(r["dedupe_key"] for r in rows)
-        new_reports: list[StatusReport] = []
-        for report in fresh:
-            if report.event_id and report.event_id in seen_keys:
-                result.duplicates += 1
-                continue
-            if report.event_id:
-                seen_keys.add(report.event_id)
-            new_reports.append(report)
+        new_reports = await _drop_duplicates(fresh, result)
         if not new_reports:
             return result
-        ordered = sorted(new_reports, key=lambda r: (APPLY_ORDER.index(r.status), r.at))
-        applied = await apply_statuses(
-            [(r.message_id, r.status, r.error_code) for r in ordered],
-            provider_ref={r.message_id: r.provider_ref for r in new_reports if r.provider_ref},
+        applied = await _resolve_and_apply(new_reports)
+        await store_provider_refs(
+            {r.message_id: r.provider_ref for r in new_reports if r.provider_ref}
         )
         events = []
         for report in new_reports:
-            was_applied = (report.message_id, report.status) in applied
+            was_applied = id(report) in applied
             result.applied += was_applied
             result.late += not was_applied
             events.append(
@@ -235,6 +295,93 @@ async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult
             )
         await insert_events(events)
     return result
+
+
+async def _outbound_accounts(ids: Sequence[int]) -> dict[int, int]:
+    """id -> account of those of these ids that are outbound messages."""
+    known: dict[int, int] = {}
+    for part in chunked(list(ids), 500):
+        rows = await run_sql(
+            f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
+            "AND direction = 'out'",
+            *part,
+        )
+        known.update({r["id"]: r["account_id"] for r in rows})
+    return known
+
+
+async def _drop_duplicates(
+    reports: Sequence[StatusReport], result: IngestResult
+) -> list[StatusReport]:
+    """The reports whose provider event id was not seen before (nor earlier in this call)."""
+    keys = [r.event_id for r in reports if r.event_id]
+    seen: set[str] = set()
+    for part in chunked(keys, 500):
+        rows = await run_sql(
+            "SELECT dedupe_key FROM message_event "  # noqa: S608 (only placeholders are formatted in)
+            f"WHERE dedupe_key IN ({placeholders(len(part))})",
+            *part,
+        )
+        seen.update(r["dedupe_key"] for r in rows)
+    fresh: list[StatusReport] = []
+    for report in reports:
+        if report.event_id and report.event_id in seen:
+            result.duplicates += 1
+            continue
+        if report.event_id:
+            seen.add(report.event_id)
+        fresh.append(report)
+    return fresh
+
+
+async def _current_states(ids: Sequence[int]) -> dict[int, tuple[str, datetime | None]]:
+    """id -> (status, provider time of its latest report of that status), the rows locked
+    for this transaction (SQLite's write transaction already excludes other writers)."""
+    lock = "" if is_sqlite() else " ORDER BY id FOR UPDATE"
+    states: dict[int, tuple[str, datetime | None]] = {}
+    for part in chunked(list(ids), 500):
+        rows = await run_sql(
+            f"SELECT id, status FROM message WHERE id IN ({placeholders(len(part))}){lock}",  # noqa: S608 (only placeholders are formatted in)
+            *part,
+        )
+        timed = [r["id"] for r in rows if r["status"] in TIMED_TIE]
+        latest: dict[tuple[int, str], datetime | None] = {}
+        if timed:
+            found = await run_sql(
+                "SELECT message_id, status, MAX(at) AS at FROM message_event "  # noqa: S608 (only placeholders are formatted in)
+                f"WHERE message_id IN ({placeholders(len(timed))}) AND source = 'provider' "
+                "AND status IN ('delivered', 'failed') GROUP BY message_id, status",
+                *timed,
+            )
+            latest = {(r["message_id"], r["status"]): as_datetime(r["at"]) for r in found}
+        states.update({r["id"]: (r["status"], latest.get((r["id"], r["status"]))) for r in rows})
+    return states
+
+
+async def _resolve_and_apply(reports: Sequence[StatusReport]) -> set[int]:
+    """Resolve each message's new reports against its state and write where it ends;
+    returns the `id()` of the reports that moved a message."""
+    by_message: dict[int, list[StatusReport]] = defaultdict(list)
+    for report in reports:
+        by_message[report.message_id].append(report)
+    states = await _current_states(sorted(by_message))
+    moves: dict[tuple[str, str, str | None], list[int]] = defaultdict(list)
+    applied: list[StatusReport] = []
+    for message_id, group in by_message.items():
+        status, at = states[message_id]
+        resolution = resolve(status, at, group)
+        if resolution.applied:
+            last = resolution.applied[-1]
+            moves[(status, last.status, last.error_code)].append(message_id)
+            applied.extend(resolution.applied)
+    for (start, target, code), ids in moves.items():
+        await set_status(ids, target, code, allowed_from=[start], keep_code=False)
+    if applied:
+        await _notify_customers(
+            {(r.message_id, r.status) for r in applied},
+            [(r.message_id, r.status, r.error_code) for r in applied],
+        )
+    return {id(r) for r in applied}
 
 
 async def insert_events(

@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -23,13 +23,27 @@ from tenants import handoff
 from tenants.clock import now
 from tenants.consent.filter import filter_recipients
 from tenants.db import chunked, placeholders, run_sql, transaction
-from tenants.messaging.messages import apply_statuses, chunk_size, confirmation_ids, insert_events
+from tenants.messaging.messages import (
+    StatusReport,
+    apply_statuses,
+    chunk_size,
+    confirmation_ids,
+    ingest_status_reports,
+    insert_events,
+)
 from tenants.settings import get_settings
+from tenants.webhooks.deliveries import queue_status_events
 
 T = TypeVar("T")
 # Waiting longer than this for the rate limiter hands the chunk back to the broker.
 MAX_RATE_WAIT_SECONDS = 2.0
 SWEEP_LIMIT = 20_000
+# How long a message may stay `sent` with no report before its provider is asked (and,
+# when the provider cannot say, it ends `failed` with NO_DELIVERY_REPORT) is a setting per
+# provider kind: delivery reports normally come within minutes, but a phone that is off
+# is retried by the network for hours.
+NO_REPORT_KINDS = ("simulator", "twilio", "messagemedia", "sinch_sms", "sinch_conversation")
+STALE_LIMIT = 5_000
 
 
 def provider_rate() -> float:
@@ -53,6 +67,9 @@ class OutboundMessage:
     body: str
     channel: str
     segments: int
+    # The provider's id for the message, when an answer or a callback naming the message by
+    # its own reference told us: a retry's lookup asks the provider about this one only.
+    provider_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,12 @@ class Gateway(Protocol):
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]: ...
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        """Which of these messages the provider already accepted (id -> provider ref)."""
+        """Which of these messages the provider already accepted (id -> provider ref), found
+        by each message's own reference (our id, or its provider ref), never by its text."""
         ...
+
+    # Optional: `async def delivery_reports(batch) -> list[StatusReport]`, the statuses the
+    # provider can tell when asked (used for messages that never heard back).
 
 
 class ProviderGone(LookupError):
@@ -189,7 +210,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
             "AND (submit_attempts > 0 OR batch_id IN "
             "(SELECT id FROM message_batch WHERE state IN ('active', 'cancelled'))) "
             "RETURNING id, account_id, batch_id, to_number, from_number, body, channel, "
-            "segments, cost, provider, submit_attempts",
+            "segments, cost, provider, submit_attempts, provider_ref",
             stamp,
             token,
             *message_ids,
@@ -301,133 +322,171 @@ async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> C
         raise
 
 
+@dataclass
+class Submission:
+    """What flows between the steps of submitting one claimed chunk: the claim, the
+    messages still to settle (by id) and the outcome so far."""
+
+    token: str
+    gateway_for: GatewayFor
+    outcome: ChunkOutcome
+    rows: dict[int, dict[str, Any]]
+
+    def drop(self, ids: Iterable[int]) -> None:
+        for message_id in ids:
+            self.rows.pop(message_id, None)
+
+    async def hand_back(self, ids: Sequence[int], *, transient: bool) -> None:
+        """Let these go for the broker to bring back (rate limited or provider trouble)."""
+        await _release(self.token, ids)
+        self.outcome.remaining.extend(ids)
+        self.outcome.transient = self.outcome.transient or transient
+
+
 async def _submit_claimed(
     rows: list[dict[str, Any]], token: str, gateway_for: GatewayFor, outcome: ChunkOutcome
 ) -> ChunkOutcome:
-    rows_by_id = {r["id"]: r for r in rows}
-
-    # Reconcile messages that an earlier attempt may have handed over already.
-    maybe_sent = [r for r in rows if r["submit_attempts"] > 0]
-    if maybe_sent:
-        by_provider: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in maybe_sent:
-            by_provider[row["provider"]].append(row)
-        for provider, group in by_provider.items():
-            try:
-                gateway = await gateway_for(provider)
-                known = await gateway.lookup([_outbound(r) for r in group])
-            except ProviderGone:
-                continue  # failed below with the rest of its messages
-            except TransientProviderError:
-                await _release(token, list(rows_by_id))
-                outcome.transient = True
-                outcome.remaining = list(rows_by_id)
-                return outcome
-            if known:
-                found = {mid: rows_by_id[mid] for mid in known if mid in rows_by_id}
-                await _record_results(
-                    found,
-                    [SubmitResult(mid, True, ref) for mid, ref in known.items() if mid in found],
-                    "platform",
-                )
-                outcome.reconciled += len(found)
-                for mid in found:
-                    rows_by_id.pop(mid, None)
-        exhausted = [
-            r
-            for r in maybe_sent
-            if r["id"] in rows_by_id
-            and r["submit_attempts"] >= get_settings().sending.max_submit_attempts
-        ]
-        outcome.failed += await _fail(exhausted, "PROVIDER_UNAVAILABLE")
-        for row in exhausted:
-            rows_by_id.pop(row["id"], None)
-
-    # A batch paused or cancelled while these waited: let go, or cancel and refund.
-    states = await _batch_states({r["batch_id"] for r in rows_by_id.values()})
-    cancelled = [r for r in rows_by_id.values() if states.get(r["batch_id"]) == "cancelled"]
-    outcome.failed += await _fail(cancelled, "CANCELLED")
-    held = [
-        r["id"]
-        for r in rows_by_id.values()
-        if states.get(r["batch_id"]) not in ("active", "cancelled")
-    ]
-    await _release(token, held)
-    for mid in [r["id"] for r in cancelled] + held:
-        rows_by_id.pop(mid, None)
-
-    blocked = await _opted_out_since_accept(list(rows_by_id.values())) if rows_by_id else set()
-    if blocked:
-        outcome.skipped_consent = await _fail([rows_by_id[m] for m in blocked], "OPTED_OUT")
-        for mid in blocked:
-            rows_by_id.pop(mid, None)
-
+    work = Submission(token, gateway_for, outcome, {r["id"]: r for r in rows})
+    if not await _reconcile_earlier_attempts(work):
+        return work.outcome
+    await _settle_held_batches(work)
+    await _skip_opted_out(work)
     # One provider call per (provider, sender): each pays into its own rate buckets.
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows_by_id.values():
+    for row in work.rows.values():
         groups[(row["provider"], row["from_number"])].append(row)
     for (provider, sender), group in groups.items():
+        await _submit_group(work, provider, sender, group)
+    return work.outcome
+
+
+async def _reconcile_earlier_attempts(work: Submission) -> bool:
+    """Messages an earlier attempt may have handed over are looked up by their own
+    reference first; False when the provider could not be asked (all handed back)."""
+    maybe_sent = [r for r in work.rows.values() if r["submit_attempts"] > 0]
+    by_provider: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in maybe_sent:
+        by_provider[row["provider"]].append(row)
+    for provider, group in by_provider.items():
         try:
-            gateway = await gateway_for(provider)
+            gateway = await work.gateway_for(provider)
+            known = await gateway.lookup([_outbound(r) for r in group])
         except ProviderGone:
-            outcome.failed += await _fail(group, "PROVIDER_DISABLED")
-            continue
-        unsupported = [r for r in group if r["channel"] not in gateway.channels]
-        outcome.rejected += await _fail(unsupported, "CHANNEL_UNSUPPORTED")
-        group = [r for r in group if r["channel"] in gateway.channels]
-        if not group:
-            continue
-        wait = await rate_wait(
-            provider,
-            sender or "-",
-            sum(r["segments"] for r in group),
-            float(getattr(gateway, "rate_limit", 0) or 0),
-        )
-        if wait is None:
-            ids = [r["id"] for r in group]
-            await _release(token, ids)
-            outcome.remaining.extend(ids)
-            outcome.retry_in = await seconds_until_tokens(provider, sender or "-")
-            continue
-        if wait > 0:
-            await asyncio.sleep(wait)
-        ids = [r["id"] for r in group]
-        await run_sql(
-            "UPDATE message SET submit_attempts = submit_attempts + 1 "  # noqa: S608 (only placeholders are formatted in)
-            f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
-            token,
-            *ids,
-        )
-        try:
-            results = await gateway.submit([_outbound(r) for r in group])
+            continue  # failed below with the rest of its messages
         except TransientProviderError:
-            await _release(token, ids)
-            outcome.transient = True
-            outcome.remaining.extend(ids)
-            continue
-        by_id = {r["id"]: r for r in group}
-        answered = {res.message_id for res in results}
-        # A message the gateway could not settle (or left out) goes back to the broker.
-        again = [mid for mid in ids if mid not in answered] + [
-            res.message_id for res in results if res.retry and res.message_id in by_id
-        ]
-        if again:
-            await _release(token, again)
-            outcome.transient = True
-            outcome.remaining.extend(again)
-        not_submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for res in results:
-            if res.not_submitted and not res.retry and res.message_id in by_id:
-                not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(
-                    by_id[res.message_id]
-                )
-        for code, failed_rows in not_submitted.items():
-            outcome.failed += await _fail(failed_rows, code)
-        settled = [r for r in results if not r.retry and not r.not_submitted]
-        sent, rejected = await _record_results(by_id, settled, "provider")
-        outcome.sent += sent
-        outcome.rejected += rejected
-    return outcome
+            work.outcome.remaining = []
+            await work.hand_back(list(work.rows), transient=True)
+            return False
+        found = {mid: work.rows[mid] for mid in known if mid in work.rows}
+        if found:
+            await _record_results(
+                found, [SubmitResult(mid, True, known[mid]) for mid in found], "platform"
+            )
+            work.outcome.reconciled += len(found)
+            work.drop(found)
+    exhausted = [
+        r
+        for r in maybe_sent
+        if r["id"] in work.rows
+        and r["submit_attempts"] >= get_settings().sending.max_submit_attempts
+    ]
+    work.outcome.failed += await _fail(exhausted, "PROVIDER_UNAVAILABLE")
+    work.drop(r["id"] for r in exhausted)
+    return True
+
+
+async def _settle_held_batches(work: Submission) -> None:
+    """A batch paused or cancelled while these waited: let go, or cancel and refund."""
+    states = await _batch_states({r["batch_id"] for r in work.rows.values()})
+    cancelled = [r for r in work.rows.values() if states.get(r["batch_id"]) == "cancelled"]
+    work.outcome.failed += await _fail(cancelled, "CANCELLED")
+    held = [
+        r["id"]
+        for r in work.rows.values()
+        if states.get(r["batch_id"]) not in ("active", "cancelled")
+    ]
+    await _release(work.token, held)
+    work.drop([r["id"] for r in cancelled] + held)
+
+
+async def _skip_opted_out(work: Submission) -> None:
+    blocked = await _opted_out_since_accept(list(work.rows.values())) if work.rows else set()
+    if blocked:
+        work.outcome.skipped_consent = await _fail([work.rows[m] for m in blocked], "OPTED_OUT")
+        work.drop(blocked)
+
+
+async def _submit_group(
+    work: Submission, provider: str, sender: str, group: list[dict[str, Any]]
+) -> None:
+    """Submit one (provider, sender) group once its rate buckets allow, and record what
+    the provider answered."""
+    try:
+        gateway = await work.gateway_for(provider)
+    except ProviderGone:
+        work.outcome.failed += await _fail(group, "PROVIDER_DISABLED")
+        return
+    unsupported = [r for r in group if r["channel"] not in gateway.channels]
+    work.outcome.rejected += await _fail(unsupported, "CHANNEL_UNSUPPORTED")
+    group = [r for r in group if r["channel"] in gateway.channels]
+    if not group or not await _wait_for_tokens(work, gateway, provider, sender, group):
+        return
+    ids = [r["id"] for r in group]
+    await run_sql(
+        "UPDATE message SET submit_attempts = submit_attempts + 1 "  # noqa: S608 (only placeholders are formatted in)
+        f"WHERE claim_token = {{}} AND id IN ({placeholders(len(ids))})",
+        work.token,
+        *ids,
+    )
+    try:
+        results = await gateway.submit([_outbound(r) for r in group])
+    except TransientProviderError:
+        await work.hand_back(ids, transient=True)
+        return
+    await _settle_answers(work, {r["id"]: r for r in group}, results)
+
+
+async def _wait_for_tokens(
+    work: Submission, gateway: Gateway, provider: str, sender: str, group: list[dict[str, Any]]
+) -> bool:
+    """Pay the group's segments into the provider's and the sender's buckets (waiting a
+    little if needed); False when the buckets are too far behind (handed back)."""
+    wait = await rate_wait(
+        provider,
+        sender or "-",
+        sum(r["segments"] for r in group),
+        float(getattr(gateway, "rate_limit", 0) or 0),
+    )
+    if wait is None:
+        await work.hand_back([r["id"] for r in group], transient=False)
+        work.outcome.retry_in = await seconds_until_tokens(provider, sender or "-")
+        return False
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return True
+
+
+async def _settle_answers(
+    work: Submission, by_id: dict[int, dict[str, Any]], results: Sequence[SubmitResult]
+) -> None:
+    """accepted -> sent, refused -> rejected, not handed over -> enqueued_failed; what the
+    gateway could not settle (or left out) goes back to the broker."""
+    answered = {res.message_id for res in results}
+    again = [mid for mid in by_id if mid not in answered] + [
+        res.message_id for res in results if res.retry and res.message_id in by_id
+    ]
+    if again:
+        await work.hand_back(again, transient=True)
+    not_submitted: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for res in results:
+        if res.not_submitted and not res.retry and res.message_id in by_id:
+            not_submitted[res.error_code or "PROVIDER_UNAVAILABLE"].append(by_id[res.message_id])
+    for code, failed_rows in not_submitted.items():
+        work.outcome.failed += await _fail(failed_rows, code)
+    settled = [r for r in results if not r.retry and not r.not_submitted]
+    sent, rejected = await _record_results(by_id, settled, "provider")
+    work.outcome.sent += sent
+    work.outcome.rejected += rejected
 
 
 def _outbound(row: dict[str, Any]) -> OutboundMessage:
@@ -438,6 +497,7 @@ def _outbound(row: dict[str, Any]) -> OutboundMessage:
         body=row["body"],
         channel=row["channel"],
         segments=row["segments"],
+        provider_ref=row.get("provider_ref"),
     )
 
 
@@ -541,3 +601,93 @@ async def redispatch_batch(batch_id: int) -> list[list[int]]:
     chunks = chunked(sorted(r["id"] for r in rows), chunk_size())
     await handoff.outbox_written(chunks)
     return chunks
+
+
+# --- messages that never heard back ---------------------------------------------------------
+
+
+def no_report_window(kind: str) -> float:
+    """Seconds a message of this provider kind may stay `sent` without a report."""
+    return get_settings().providers.no_report_window(kind)
+
+
+@dataclass
+class StaleOutcome:
+    looked_up: int = 0
+    reported: int = 0  # the provider told us where they are
+    failed: int = 0  # the provider could not say: failed with NO_DELIVERY_REPORT
+
+
+async def resolve_stale_sent(gateway_for: GatewayFor, limit: int = STALE_LIMIT) -> StaleOutcome:
+    """Never stuck: messages `sent` longer than their provider's window with no report are
+    asked about through the gateway; what the provider cannot settle ends `failed`
+    (NO_DELIVERY_REPORT, no refund: the provider took it). Idempotent, any process."""
+    outcome = StaleOutcome()
+    shortest = min(no_report_window(kind) for kind in [*NO_REPORT_KINDS, ""])
+    providers = await run_sql(
+        "SELECT DISTINCT provider FROM message WHERE status = 'sent' AND updated_at < {}",
+        now() - timedelta(seconds=shortest),
+    )
+    for row in providers:
+        try:
+            gateway: Gateway | None = await gateway_for(row["provider"])
+        except ProviderGone:
+            gateway = None
+        kind = str(getattr(gateway, "kind", "") or row["provider"])
+        cutoff = now() - timedelta(seconds=no_report_window(kind))
+        stale = await run_sql(
+            "SELECT id, account_id, to_number, from_number, body, channel, segments, "
+            "provider_ref FROM message WHERE status = 'sent' AND provider = {} "
+            "AND updated_at < {} ORDER BY id LIMIT {}",
+            row["provider"],
+            cutoff,
+            limit,
+        )
+        for part in chunked(stale, 500):
+            await _settle_stale(gateway, part, outcome)
+    return outcome
+
+
+async def _settle_stale(
+    gateway: Gateway | None, rows: list[dict[str, Any]], outcome: StaleOutcome
+) -> None:
+    """Ask the provider (when its gateway can read statuses back), ingest what it says,
+    and fail what is still `sent` afterwards."""
+    outcome.looked_up += len(rows)
+    reader = getattr(gateway, "delivery_reports", None)
+    if reader is not None:
+        try:
+            reports: list[StatusReport] = await reader([_outbound(r) for r in rows])
+        except TransientProviderError:
+            return  # the provider cannot be asked now: the next pass asks again
+        result = await ingest_status_reports(reports)
+        outcome.reported += result.applied
+    ids = [r["id"] for r in rows]
+    async with transaction():
+        moved = await run_sql(
+            "UPDATE message SET status = 'failed', error_code = 'NO_DELIVERY_REPORT', "  # noqa: S608 (only placeholders are formatted in)
+            f"updated_at = {{}} WHERE id IN ({placeholders(len(ids))}) AND status = 'sent' "
+            "RETURNING id, account_id",
+            now(),
+            *ids,
+        )
+        stamp = now()
+        # Platform events: any provider report that comes later still wins (messages.py).
+        await insert_events(
+            [
+                (
+                    r["id"],
+                    r["account_id"],
+                    "failed",
+                    "NO_DELIVERY_REPORT",
+                    True,
+                    "platform",
+                    None,
+                    stamp,
+                )
+                for r in moved
+            ]
+        )
+        if moved:
+            await queue_status_events([(r["id"], "failed", "NO_DELIVERY_REPORT") for r in moved])
+    outcome.failed += len(moved)

@@ -22,15 +22,12 @@ from tenants.clock import now
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
+from tenants.phones import sender_kind, sender_problem
 
 NUMBER_KINDS: dict[str, str] = {"long_code": "Long code", "short_code": "Short code"}
 SENDER_ID_KINDS: dict[str, str] = {"alphanumeric": "Alphanumeric", "numeric": "Numeric"}
 SENDER_ID_STATUSES = ("pending", "approved", "rejected")
-MAX_ALPHANUMERIC = 11
-MAX_NUMERIC_DIGITS = 15
 _SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
-_ALPHANUMERIC = re.compile(r"^[A-Za-z0-9 ]+$")
-_NUMERIC = re.compile(r"^\+?[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -164,25 +161,10 @@ def normalize_number(raw: str, kind: str) -> str:
 
 def classify_sender_id(raw: str) -> tuple[str, str]:
     """(kind, value) of a sender ID, or ValidationFailed naming `value`."""
-    value = " ".join((raw or "").split())
-    if not value:
-        raise ValidationFailed({"value": "Sender ID is required."})
-    if _NUMERIC.match(value):
-        digits = value.lstrip("+")
-        if len(digits) > MAX_NUMERIC_DIGITS:
-            raise ValidationFailed(
-                {"value": f"A numeric sender ID has at most {MAX_NUMERIC_DIGITS} digits."}
-            )
-        return "numeric", value
-    if not _ALPHANUMERIC.match(value):
-        raise ValidationFailed(
-            {"value": "An alphanumeric sender ID uses only letters, digits and spaces."}
-        )
-    if len(value) > MAX_ALPHANUMERIC:
-        raise ValidationFailed(
-            {"value": f"An alphanumeric sender ID has at most {MAX_ALPHANUMERIC} characters."}
-        )
-    return "alphanumeric", value
+    value = (raw or "").strip()
+    if problem := sender_problem(value):
+        raise ValidationFailed({"value": problem})
+    return sender_kind(value), value
 
 
 # ---------------------------------------------------------------- numbers: reading

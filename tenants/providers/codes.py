@@ -102,6 +102,7 @@ ERROR_CODES: dict[str, str] = {
     "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
     "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",
     "PROVIDER_REFUSED": "The provider refused the request for the whole integration (account or feature disabled).",
+    "NO_DELIVERY_REPORT": "The provider took the message but never said whether it arrived, even when asked; it may or may not have been delivered.",
 }
 
 

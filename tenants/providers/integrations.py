@@ -27,6 +27,7 @@ from tenants.clock import now
 from tenants.db import run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
+from tenants.phones import sender_problem
 from tenants.providers.tables import NAME_MAX, ChannelDefault, ProviderIntegration, ProviderPermit
 from tenants.settings import get_settings
 
@@ -38,9 +39,6 @@ INHERIT, USE_BUILTIN = "inherit", "simulator"
 
 
 # --- the kinds of provider and their fields -------------------------------------------------
-
-ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-NUMERIC_SENDER = re.compile(r"^\+?[0-9]{1,15}$")
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,8 @@ class Field:
             return f"Choose one of: {', '.join(label for _, label in self.choices)}."
         if self.pattern and not re.fullmatch(self.pattern, value):
             return self.pattern_message or f"{self.label} does not look right."
-        if self.sender and not (ALNUM_SENDER.match(value) or NUMERIC_SENDER.match(value)):
-            return "A sender is a number of at most 15 digits (optional +) or at most 11 letters and digits."
+        if self.sender:
+            return sender_problem(value)
         return None
 
 

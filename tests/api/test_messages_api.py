@@ -206,3 +206,16 @@ async def test_status_hook_refuses_a_bad_secret(client, world):
         headers={"X-Simulator-Secret": "nope"},
     )
     assert r.status_code == 403
+
+
+async def test_a_sender_with_a_space_is_refused_naming_the_field(client, world, make_key):
+    await fund(world.accounts["alpha"])
+    headers = await make_key("alpha", "Sender")
+    r = await client.post(
+        "/api/v1/messages",
+        json={"to": NUMBERS[:1], "body": "Hi", "sender": "NW Sydney"},
+        headers=headers,
+    )
+    assert r.status_code == 422 and r.json()["field"] == "sender"
+    assert "no spaces" in r.text
+    assert await Message.count() == 0

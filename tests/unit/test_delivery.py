@@ -109,10 +109,11 @@ async def test_a_late_sent_after_delivered_is_recorded_not_applied(world):
 async def test_failed_is_final_and_explained_in_words(world):
     account = world.accounts["alpha"]
     _, (message_id,) = await make_outbox(account, ["+61400000001"])
+    # The provider timed the failure after the delivery report (the latest wins).
     await messages.ingest_status_reports(
         [
-            _report(message_id, "failed", 1, "RECIPIENT_NOT_REACHABLE"),
-            _report(message_id, "delivered", 2),
+            _report(message_id, "failed", 2, "RECIPIENT_NOT_REACHABLE"),
+            _report(message_id, "delivered", 1),
         ]
     )
     view = await messages.get_message(account, message_id)

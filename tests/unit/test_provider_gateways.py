@@ -629,27 +629,19 @@ def test_twilio_status_callback_needs_a_valid_signature_and_keeps_the_error_code
 
 
 @respx.mock
-async def test_twilio_lookup_matches_recent_message_with_the_same_text():
-    respx.get(MESSAGES_URL).mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "messages": [
-                    {
-                        "sid": "SMold",
-                        "body": "Other",
-                        "date_created": "Mon, 01 Jan 2024 00:00:00 +0000",
-                    },
-                    {
-                        "sid": "SMhit",
-                        "body": "Hello",
-                        "date_created": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
-                    },
-                ]
-            },
-        )
+async def test_twilio_lookup_fetches_the_messages_own_sid_never_its_text():
+    # Twilio keeps no client reference: the SID (from its answer or a callback naming the
+    # message by ?ref=) is the message's own reference; the same text proves nothing.
+    listing = respx.get(MESSAGES_URL).mock(
+        return_value=httpx.Response(200, json={"messages": [{"sid": "SMother", "body": "Hello"}]})
     )
-    assert await twilio().lookup([msg(3, "+61400000003")]) == {3: "SMhit"}
+    base = MESSAGES_URL.removesuffix(".json")
+    respx.get(f"{base}/SMhit.json").mock(return_value=httpx.Response(200, json={"sid": "SMhit"}))
+    respx.get(f"{base}/SMgone.json").mock(return_value=httpx.Response(404, json={"code": 20404}))
+    known = OutboundMessage(3, "+61400000003", "Alpha", "Hello", "sms", 1, provider_ref="SMhit")
+    gone = OutboundMessage(4, "+61400000003", "Alpha", "Hello", "sms", 1, provider_ref="SMgone")
+    assert await twilio().lookup([known, gone, msg(5, "+61400000003")]) == {3: "SMhit"}
+    assert not listing.called
 
 
 @respx.mock
