@@ -9,11 +9,13 @@ from portal.api.credits import CreditsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
 
 api_router = Router(
     path="/api/v1",
+    before_request=check_body_strictly,
     route_handlers=[
         AccountsApi,
         ConsentApi,
