@@ -6,6 +6,7 @@ from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
+from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
@@ -26,5 +27,6 @@ api_router = Router(
         MessagesApi,
         NumbersApi,
         KeywordsApi,
+        IntegrationsApi,
     ],
 )

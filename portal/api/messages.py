@@ -218,7 +218,7 @@ class MessagesApi(Controller):
         ],
         **documented(),
     )
-    async def list(
+    async def list_messages(
         self,
         request: Request[Any, Any, Any],
         batch_id: QueryId = None,

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from tenants.errors import ValidationFailed
@@ -31,11 +31,11 @@ Line = Annotated[str, Meta(pattern=LINE_PATTERN, max_length=LINE_MAX)]
 Text = Annotated[str, Meta(pattern=TEXT_PATTERN, max_length=TEXT_MAX)]
 Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 
-PathId = Annotated[int, Parameter(ge=1, le=ID_MAX, description="An id (1 to 2147483647).")]
-QueryId = Annotated[int | None, Parameter(ge=1, le=ID_MAX)]
-QueryLine = Annotated[str | None, Parameter(pattern=LINE_PATTERN, max_length=LINE_MAX)]
-Limit = Annotated[int, Parameter(ge=1, le=PAGE_MAX)]
-Offset = Annotated[int, Parameter(ge=0, le=ID_MAX)]
+PathId = Annotated[int, PathParameter(ge=1, le=ID_MAX, description="An id (1 to 2147483647).")]
+QueryId = Annotated[int | None, QueryParameter(ge=1, le=ID_MAX)]
+QueryLine = Annotated[str | None, QueryParameter(pattern=LINE_PATTERN, max_length=LINE_MAX)]
+Limit = Annotated[int, QueryParameter(ge=1, le=PAGE_MAX)]
+Offset = Annotated[int, QueryParameter(ge=0, le=ID_MAX)]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
