@@ -177,9 +177,9 @@ def _validation_answer(request: Request[Any, Any, Any], exc: ValidationException
                 errors[name] = text
             continue
         definition = params[key].kwarg_definition if key in params else None
-        errors[getattr(definition, "header", None) or getattr(definition, "query", None) or key] = (
-            text
-        )
+        # Named as the client sends it (`Idempotency-Key`), not as the handler's argument.
+        named = getattr(definition, "header", None) or getattr(definition, "name", None)
+        errors[named or key] = text
     errors = errors or {"body": str(exc.detail)}
     message = "; ".join(f"{k}: {v}" for k, v in errors.items())
     return _json_error(request, HTTP_422_UNPROCESSABLE_ENTITY, "invalid", message, errors)
