@@ -51,7 +51,7 @@ from portal.controllers.teams import TeamsController
 from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.controllers.webhooks import WebhooksController
-from portal.errors import EXCEPTION_HANDLERS
+from portal.errors import EXCEPTION_HANDLERS, send_request_id
 from portal.workers import InProcessScheduler, InProcessWorkers
 from tasks.sending import install_handoff
 from tenants import secrets_box
@@ -152,6 +152,9 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        logging_config=LoggingConfig(log_exceptions="always"),
+        before_send=[send_request_id],
+        # portal/errors.py logs each error once, with its request id: refusals as one INFO
+        # line, faults with their traceback.
+        logging_config=LoggingConfig(log_exceptions="never"),
         debug=False,
     )

@@ -19,6 +19,7 @@ from tenants.credits.tables import LedgerEntry
 from tenants.db import transaction
 from tenants.errors import NotFound
 from tenants.numbers import keywords, numbers
+from tenants.providers import integrations as providers
 from tenants.templates import templates
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -207,6 +208,8 @@ async def seed_demo() -> dict[str, int]:
     await _seed_credits(ids)
     await _seed_numbers_and_keywords(ids)
     await _seed_access(ids)
+    # CONTRACT.md: Northwind may configure its own provider integrations.
+    await providers.set_master_permit(SYSTEM, master_id=ids["northwind"], allowed=True)
     return ids
 
 

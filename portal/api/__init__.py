@@ -6,14 +6,17 @@ from portal.api.accounts import AccountsApi
 from portal.api.consent import ConsentApi
 from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
+from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
 
 api_router = Router(
     path="/api/v1",
+    before_request=check_body_strictly,
     route_handlers=[
         AccountsApi,
         ConsentApi,
@@ -24,5 +27,6 @@ api_router = Router(
         MessagesApi,
         NumbersApi,
         KeywordsApi,
+        IntegrationsApi,
     ],
 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
+from msgspec import UNSET, Struct, UnsetType
 
+from portal.api.schemas import Id, Line, PathId, documented
 from portal.auth import current_grants, request_actor
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
@@ -13,71 +15,74 @@ from tenants.consent import scopes as consent_scopes
 from tenants.errors import ValidationFailed
 
 
-def account_json(a: AccountView) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "slug": a.slug,
-        "name": a.name,
-        "parent_id": a.parent_id,
-        "balance": a.balance,
-        "consent_mode": a.consent_mode,
-        "status": a.status,
-        "kind": a.kind,
-    }
+class AccountOut(Struct):
+    id: int
+    slug: str
+    name: str
+    parent_id: int | None
+    balance: int
+    consent_mode: str
+    status: str
+    kind: str
 
 
-def _body(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationFailed({"body": "Send a JSON object."})
-    return data
+class AccountCreate(Struct):
+    name: Line
+    slug: Line
+    parent_id: Id | None = None
+    consent_mode: Line = "inherit"
 
 
-def _opt_str(body: dict[str, Any], field: str) -> str | None:
-    value = body.get(field)
-    if value is not None and not isinstance(value, str):
-        raise ValidationFailed({field: "Must be a string."})
-    return value
+class AccountUpdate(Struct):
+    name: Line | UnsetType = UNSET
+    consent_mode: Line | UnsetType = UNSET
 
 
-def _opt_int(body: dict[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ValidationFailed({field: "Must be an integer."})
-    return value
+def account_json(a: AccountView) -> AccountOut:
+    return AccountOut(
+        id=a.id,
+        slug=a.slug,
+        name=a.name,
+        parent_id=a.parent_id,
+        balance=a.balance,
+        consent_mode=a.consent_mode,
+        status=a.status,
+        kind=a.kind,
+    )
 
 
 class AccountsApi(Controller):
-    @get("/account", opt={"permission": "account.view"})
-    async def me(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    @get("/account", opt={"permission": "account.view"}, **documented())
+    async def me(self, request: Request[Any, Any, Any]) -> AccountOut:
         return account_json(current_grants(request).account)
 
-    @get("/accounts", opt={"permission": "account.view"})
-    async def list_accounts(self, request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    @get("/accounts", opt={"permission": "account.view"}, **documented())
+    async def list_accounts(self, request: Request[Any, Any, Any]) -> list[AccountOut]:
         root = current_grants(request).account
         return [account_json(a) for a in await accounts.subtree(root.id)]
 
-    @post("/accounts", opt={"permission": "accounts.manage"}, status_code=201)
-    async def create(self, request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
-        body = _body(data)
+    @post(
+        "/accounts", opt={"permission": "accounts.manage"}, status_code=201, **documented(404, 409)
+    )
+    async def create(self, request: Request[Any, Any, Any], data: AccountCreate) -> AccountOut:
         root = current_grants(request).account
-        parent_id = _opt_int(body, "parent_id")
         created = await accounts.create_sub_account(
             actor=request_actor(request),
             within_account_id=root.id,
-            parent_id=parent_id if parent_id is not None else root.id,
-            name=_opt_str(body, "name") or "",
-            slug=_opt_str(body, "slug") or "",
-            consent_mode=_opt_str(body, "consent_mode") or "inherit",
+            parent_id=data.parent_id if data.parent_id is not None else root.id,
+            name=data.name,
+            slug=data.slug,
+            consent_mode=data.consent_mode or "inherit",
         )
         return account_json(created)
 
-    @patch("/accounts/{account_id:int}", opt={"permission": "accounts.manage"})
+    @patch("/accounts/{account_id:int}", opt={"permission": "accounts.manage"}, **documented(404))
     async def update(
-        self, request: Request[Any, Any, Any], account_id: int, data: Any
-    ) -> dict[str, Any]:
-        body = _body(data)
+        self, request: Request[Any, Any, Any], account_id: PathId, data: AccountUpdate
+    ) -> AccountOut:
         root = current_grants(request).account
-        name, consent_mode = _opt_str(body, "name"), _opt_str(body, "consent_mode")
+        name = None if data.name is UNSET else data.name
+        consent_mode = None if data.consent_mode is UNSET else data.consent_mode
         # Both fields are checked before either is written: a refusal changes nothing.
         errors = accounts.validate_account_fields(name=name, slug=None, consent_mode=consent_mode)
         if errors:

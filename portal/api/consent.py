@@ -2,64 +2,99 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
+from msgspec import Struct
 
-from portal.api.accounts import _body, _opt_str
+from portal.api.schemas import Line, QueryLine, Text, documented
 from portal.auth import current_grants, request_actor
 from tenants.consent import events as consent_events
 from tenants.errors import ValidationFailed
 
 
-def trace_json(trace: consent_events.ConsentExplanation) -> dict[str, Any]:
-    return {
-        "phone": trace.phone,
-        "channel_group": trace.channel_group,
-        "status": trace.status,
-        "scope_account_id": trace.scope_account_id,
-        "globally_suppressed": trace.globally_suppressed,
-        # Oldest first, like a message's events.
-        "events": [
-            {
-                "action": e.action,
-                "source": e.source,
-                "account_id": e.account_id,
-                "at": e.at.isoformat(),
-            }
-            for e in reversed(trace.history)
-        ],
-    }
+class ConsentEventOut(Struct):
+    action: str
+    source: str
+    account_id: int
+    at: str
+
+
+class ConsentOut(Struct):
+    phone: str
+    channel_group: str
+    status: str
+    scope_account_id: int
+    globally_suppressed: bool
+    events: list[ConsentEventOut]
+
+
+class ConsentRecorded(ConsentOut):
+    changed: bool
+
+
+class ConsentRecord(Struct):
+    phone: Line
+    action: Literal["opt_out", "opt_in"]
+    channel: Line = "sms"
+    note: Text = ""
+
+
+def _events(trace: consent_events.ConsentExplanation) -> list[ConsentEventOut]:
+    # Oldest first, like a message's events.
+    return [
+        ConsentEventOut(
+            action=e.action, source=e.source, account_id=e.account_id, at=e.at.isoformat()
+        )
+        for e in reversed(trace.history)
+    ]
+
+
+def trace_json(trace: consent_events.ConsentExplanation) -> ConsentOut:
+    return ConsentOut(
+        phone=trace.phone,
+        channel_group=trace.channel_group,
+        status=trace.status,
+        scope_account_id=trace.scope_account_id,
+        globally_suppressed=trace.globally_suppressed,
+        events=_events(trace),
+    )
 
 
 class ConsentApi(Controller):
-    @get("/consent/{phone:str}", opt={"permission": "contacts.view"})
-    async def show(self, request: Request[Any, Any, Any], phone: str, channel: str = "sms") -> Any:
+    @get("/consent/{phone:str}", opt={"permission": "contacts.view"}, **documented())
+    async def show(
+        self, request: Request[Any, Any, Any], phone: str, channel: QueryLine = None
+    ) -> ConsentOut:
         account = current_grants(request).account
-        return trace_json(await consent_events.explain(account.id, phone, channel))
+        return trace_json(await consent_events.explain(account.id, phone, channel or "sms"))
 
-    @post("/consent", opt={"permission": "consent.manage"}, status_code=201)
-    async def record(self, request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
-        body = _body(data)
+    @post("/consent", opt={"permission": "consent.manage"}, status_code=201, **documented(409))
+    async def record(self, request: Request[Any, Any, Any], data: ConsentRecord) -> ConsentRecorded:
         account = current_grants(request).account
-        phone = _opt_str(body, "phone") or ""
-        action = _opt_str(body, "action")
-        channel = _opt_str(body, "channel") or "sms"
-        note = _opt_str(body, "note") or ""
-        if not phone:
+        if not data.phone:
             raise ValidationFailed({"phone": "A phone number is required."})
-        if action not in consent_events.ACTIONS:
-            raise ValidationFailed({"action": "Action must be 'opt_out' or 'opt_in'."})
         record = (
-            consent_events.record_opt_out if action == "opt_out" else consent_events.record_opt_in
+            consent_events.record_opt_out
+            if data.action == "opt_out"
+            else consent_events.record_opt_in
         )
+        channel = data.channel or "sms"
         changed = await record(
             account.id,
-            phone,
+            data.phone,
             channel,
             source="api",
-            note=note,
+            note=data.note,
             actor=request_actor(request),
         )
-        trace = await consent_events.explain(account.id, phone, channel)
-        return trace_json(trace) | {"changed": changed}
+        trace = await consent_events.explain(account.id, data.phone, channel)
+        return ConsentRecorded(
+            phone=trace.phone,
+            channel_group=trace.channel_group,
+            status=trace.status,
+            scope_account_id=trace.scope_account_id,
+            globally_suppressed=trace.globally_suppressed,
+            events=_events(trace),
+            changed=changed,
+        )

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import ResponseHeader
+from msgspec import UNSET, Meta, Struct, UnsetType
 
+from portal.api.schemas import (
+    Id,
+    IdempotencyKey,
+    Limit,
+    Line,
+    PathId,
+    QueryId,
+    QueryLine,
+    Text,
+    documented,
+)
 from portal.auth import current_grants, request_actor
 from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
@@ -16,11 +30,79 @@ from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
 
 
-def message_json(m: MessageView, *, with_events: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
+class MessageEventOut(Struct, omit_defaults=True):
+    status: str
+    at: str
+    error: str | UnsetType = UNSET
+    error_text: str | UnsetType = UNSET
+    applied: bool | UnsetType = UNSET  # present (false) only for an event kept, not applied
+
+
+class MessageOut(Struct):
+    id: int
+    to: str
+    sender: str = msgspec.field(name="from")
+    body: str
+    status: str
+    segments: int
+    encoding: str
+    cost: int
+    channel: str
+    direction: str
+    batch_id: int | None
+    campaign_id: int | None
+    error: str | None
+    created_at: str
+
+
+class MessageDetail(MessageOut):
+    events: list[MessageEventOut]
+
+
+class AcceptedOut(Struct):
+    to: str
+    message_id: int | None
+    segments: int
+    cost: int
+
+
+class SkippedOut(Struct):
+    to: str
+    reason: str
+
+
+class SendResultOut(Struct, omit_defaults=True):
+    batch_id: int | None
+    accepted: list[AcceptedOut]
+    skipped: list[SkippedOut]
+    total_cost: int
+    scheduled_for: str | None
+    campaign_id: int | UnsetType = UNSET
+
+
+Recipients = Annotated[list[Line], Meta(max_length=sending.MAX_RECIPIENTS)]
+Ids = Annotated[list[Id], Meta(max_length=10_000)]
+
+
+class SendCreate(Struct):
+    to: Line | Recipients = []
+    contact_ids: Ids = []
+    list_ids: Ids = []
+    tags: Annotated[list[Line], Meta(max_length=100)] = []
+    body: Text | None = None
+    template_id: Id | None = None
+    variables: Annotated[dict[Line, Text], Meta(max_length=100)] = {}
+    sender: Line = ""
+    channel: Line = "sms"
+    send_at: Line | None = None
+    campaign_name: Line | None = None
+
+
+def _fields(m: MessageView) -> dict[str, Any]:
+    return {
         "id": m.id,
         "to": m.to,
-        "from": m.sender,
+        "sender": m.sender,
         "body": m.body,
         "status": m.status,
         "segments": m.segments,
@@ -33,60 +115,38 @@ def message_json(m: MessageView, *, with_events: bool = False) -> dict[str, Any]
         "error": m.error_code,
         "created_at": m.created_at.isoformat(),
     }
-    if with_events:
-        data["events"] = [
-            {
-                "status": e.status,
-                "at": e.at.isoformat(),
-                **({"error": e.error_code, "error_text": e.explanation} if e.error_code else {}),
-                **({} if e.applied else {"applied": False}),
-            }
-            for e in m.events
-        ]
-    return data
 
 
-def send_result_json(result: SendResult) -> dict[str, Any]:
-    return {
-        "batch_id": result.batch_id,
-        "accepted": [
-            {"to": a.to, "message_id": a.message_id, "segments": a.segments, "cost": a.cost}
+def message_json(m: MessageView) -> MessageOut:
+    return MessageOut(**_fields(m))
+
+
+def message_detail(m: MessageView) -> MessageDetail:
+    events = [
+        MessageEventOut(
+            status=e.status,
+            at=e.at.isoformat(),
+            error=e.error_code if e.error_code else UNSET,
+            error_text=e.explanation if e.error_code else UNSET,
+            applied=UNSET if e.applied else False,
+        )
+        for e in m.events
+    ]
+    return MessageDetail(**_fields(m), events=events)
+
+
+def send_result_json(result: SendResult) -> SendResultOut:
+    return SendResultOut(
+        batch_id=result.batch_id,
+        accepted=[
+            AcceptedOut(to=a.to, message_id=a.message_id, segments=a.segments, cost=a.cost)
             for a in result.accepted
         ],
-        "skipped": [{"to": to, "reason": reason} for to, reason in result.skipped],
-        "total_cost": result.total_cost,
-        "scheduled_for": result.scheduled_for.isoformat() if result.scheduled_for else None,
-        **({"campaign_id": result.campaign_id} if result.campaign_id else {}),
-    }
-
-
-def _str_list(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationFailed({name: "Must be a list of strings."})
-    return value
-
-
-def _int_list(body: dict[str, Any], name: str) -> list[int]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise ValidationFailed({name: "Must be a list of ids."})
-    return value
-
-
-def _opt_str(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValidationFailed({name: "Must be a string."})
-    return value
+        skipped=[SkippedOut(to=to, reason=reason) for to, reason in result.skipped],
+        total_cost=result.total_cost,
+        scheduled_for=result.scheduled_for.isoformat() if result.scheduled_for else None,
+        campaign_id=result.campaign_id or UNSET,
+    )
 
 
 async def parse_send_at(value: str | None, account_id: int) -> datetime | None:
@@ -105,58 +165,69 @@ async def parse_send_at(value: str | None, account_id: int) -> datetime | None:
 class MessagesApi(Controller):
     path = "/messages"
 
-    @post("/", opt={"permission": "messages.send_template"}, status_code=202)
-    async def send(self, request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise ValidationFailed({"body": "Send a JSON object."})
+    @post(
+        "/",
+        opt={"permission": "messages.send_template"},
+        status_code=202,
+        **documented(404, 409),
+    )
+    async def send(
+        self,
+        request: Request[Any, Any, Any],
+        data: SendCreate,
+        idempotency_key: IdempotencyKey = None,
+    ) -> SendResultOut:
         grants = current_grants(request)
         account = grants.account
-        template_id = data.get("template_id")
-        if template_id is not None and (
-            not isinstance(template_id, int) or isinstance(template_id, bool)
-        ):
-            raise ValidationFailed({"template_id": "Must be a template id."})
-        variables = data.get("variables") or {}
-        if not isinstance(variables, dict):
-            raise ValidationFailed({"variables": "Must be an object of names to strings."})
-        if data.get("body") is None and template_id is None:
+        if data.body is None and data.template_id is None:
             raise ValidationFailed({"body": "Give a body or a template_id."})
-        campaign_name = _opt_str(data, "campaign_name")
         req = SendRequest(
             account_id=account.id,
-            numbers=_str_list(data, "to"),
-            contact_ids=_int_list(data, "contact_ids"),
-            list_ids=_int_list(data, "list_ids"),
-            tags=_str_list(data, "tags"),
-            body=_opt_str(data, "body"),
-            template_id=template_id,
-            variables=variables,
-            sender=(_opt_str(data, "sender") or "").strip(),
-            channel=(_opt_str(data, "channel") or "sms").strip().lower(),
-            send_at=await parse_send_at(_opt_str(data, "send_at"), account.id),
-            campaign_name=campaign_name,
-            idempotency_key=(request.headers.get("idempotency-key") or "").strip() or None,
+            numbers=[data.to] if isinstance(data.to, str) else list(data.to),
+            contact_ids=list(data.contact_ids),
+            list_ids=list(data.list_ids),
+            tags=list(data.tags),
+            body=data.body,
+            template_id=data.template_id,
+            variables=dict(data.variables),
+            sender=data.sender.strip(),
+            channel=(data.channel or "sms").strip().lower(),
+            send_at=await parse_send_at(data.send_at, account.id),
+            campaign_name=data.campaign_name,
+            idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
 
-    @get("/{message_id:int}", opt={"permission": "messages.view"})
-    async def one(self, request: Request[Any, Any, Any], message_id: int) -> dict[str, Any]:
+    @get("/{message_id:int}", opt={"permission": "messages.view"}, **documented(404))
+    async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
-        return message_json(await messages.get_message(account.id, message_id), with_events=True)
+        return message_detail(await messages.get_message(account.id, message_id))
 
-    @get("/", opt={"permission": "messages.view"})
-    async def list(
+    @get(
+        "/",
+        opt={"permission": "messages.view"},
+        response_headers=[
+            ResponseHeader(name="Link", documentation_only=True, description='rel="next" page'),
+            ResponseHeader(
+                name="X-Next-Before-Id",
+                documentation_only=True,
+                description="`before_id` of the next page",
+            ),
+        ],
+        **documented(),
+    )
+    async def list_messages(
         self,
         request: Request[Any, Any, Any],
-        batch_id: int | None = None,
-        campaign_id: int | None = None,
-        status: str | None = None,
-        number: str | None = None,
-        before_id: int | None = None,
-        limit: int = 50,
-    ) -> Response[list[dict[str, Any]]]:
+        batch_id: QueryId = None,
+        campaign_id: QueryId = None,
+        status: QueryLine = None,
+        number: QueryLine = None,
+        before_id: QueryId = None,
+        limit: Limit = 50,
+    ) -> Response[list[MessageOut]]:
         account = current_grants(request).account
         page = await messages.list_messages(
             account.id,

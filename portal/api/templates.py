@@ -5,29 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
+from msgspec import Struct
 
+from portal.api.schemas import QueryLine, documented
 from portal.auth import current_grants
 from tenants.errors import PermissionDenied, ValidationFailed
 from tenants.templates import templates
 from tenants.templates.templates import TemplateView
 
 
-def template_json(t: TemplateView) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "name": t.name,
-        "body": t.body,
-        "status": t.status,
-        "account_id": t.account_id,
-        "shared_down": t.shared_down,
-    }
+class TemplateOut(Struct):
+    id: int
+    name: str
+    body: str
+    status: str
+    account_id: int
+    shared_down: bool
+
+
+def template_json(t: TemplateView) -> TemplateOut:
+    return TemplateOut(
+        id=t.id,
+        name=t.name,
+        body=t.body,
+        status=t.status,
+        account_id=t.account_id,
+        shared_down=t.shared_down,
+    )
 
 
 class TemplatesApi(Controller):
-    @get("/templates", opt={"permission": "templates.view"})
+    @get("/templates", opt={"permission": "templates.view"}, **documented())
     async def list_templates(
-        self, request: Request[Any, Any, Any], status: str | None = None
-    ) -> list[dict[str, Any]]:
+        self, request: Request[Any, Any, Any], status: QueryLine = None
+    ) -> list[TemplateOut]:
         """Approved templates by default; `status=draft|archived|all` for writers and approvers."""
         grants = current_grants(request)
         wanted = status or templates.APPROVED

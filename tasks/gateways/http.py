@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,6 +25,15 @@ NOT_PROCESSED = frozenset({429, 503})
 # the work back to the broker, whose own backoff takes over.
 MAX_INLINE_WAIT = 5.0
 T = TypeVar("T")
+
+
+def api_root(public: str, base_url: str) -> str:
+    """The provider's API root `public` on the integration's own origin (`api_base_url`:
+    a regional endpoint or an emulator); the public API when it has none."""
+    if not base_url:
+        return public
+    parts = urlsplit(public)
+    return base_url.rstrip("/") + parts.path
 
 
 def retry_backoff() -> float:

@@ -18,7 +18,13 @@ from tasks.gateways.base import (
     parse_time,
     submit_splitting,
 )
-from tasks.gateways.http import CallbackRequest, ConnectionCheck, ProviderHttp, json_or_empty
+from tasks.gateways.http import (
+    CallbackRequest,
+    ConnectionCheck,
+    ProviderHttp,
+    api_root,
+    json_or_empty,
+)
 from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.phones import sender_kind
@@ -66,7 +72,7 @@ class MessageMediaGateway(IntegrationGateway):
     ) -> None:
         super().__init__(config, transport=transport)
         self.http = ProviderHttp(
-            API,
+            api_root(API, config.api_base_url),
             name="MessageMedia",
             auth=(config.value("api_key"), config.value("api_secret")),
             headers={"Accept": "application/json"},

@@ -28,6 +28,7 @@ from tasks.gateways.http import (
     CallbackRequest,
     ConnectionCheck,
     ProviderHttp,
+    api_root,
     gather_limited,
     json_or_empty,
 )
@@ -118,7 +119,7 @@ class SinchSmsGateway(IntegrationGateway):
         region = config.value("region") or "us"
         plan = config.value("service_plan_id")
         self.http = ProviderHttp(
-            f"https://{region}.sms.api.sinch.com/xms/v1/{plan}",
+            api_root(f"https://{region}.sms.api.sinch.com/xms/v1/{plan}", config.api_base_url),
             name="Sinch",
             headers={"Authorization": f"Bearer {config.value('api_token')}"},
             transport=transport,
@@ -352,7 +353,10 @@ class SinchConversationGateway(IntegrationGateway):
         project = config.value("project_id")
         self.app_id = config.value("app_id")
         self.http = ProviderHttp(
-            f"https://{region}.conversation.api.sinch.com/v1/projects/{project}",
+            api_root(
+                f"https://{region}.conversation.api.sinch.com/v1/projects/{project}",
+                config.api_base_url,
+            ),
             name="Sinch Conversation API",
             transport=transport,
         )

@@ -18,6 +18,7 @@ from tasks.gateways.http import (
     CallbackRequest,
     ConnectionCheck,
     ProviderHttp,
+    api_root,
     gather_limited,
     json_or_empty,
 )
@@ -72,8 +73,9 @@ class TwilioGateway(IntegrationGateway):
         super().__init__(config, transport=transport)
         self.account_sid = config.value("account_sid")
         self.auth_token = config.value("auth_token")
+        self.api = api_root(API, config.api_base_url)
         self.http = ProviderHttp(
-            f"{API}/Accounts/{self.account_sid}",
+            f"{self.api}/Accounts/{self.account_sid}",
             name="Twilio",
             auth=(self.account_sid, self.auth_token),
             transport=transport,
@@ -231,7 +233,7 @@ class TwilioGateway(IntegrationGateway):
     async def test_connection(self) -> ConnectionCheck:
         try:
             response = await self.http.send(
-                "GET", f"{API}/Accounts/{self.account_sid}.json", idempotent=True
+                "GET", f"{self.api}/Accounts/{self.account_sid}.json", idempotent=True
             )
         except TransientProviderError as exc:
             return ConnectionCheck(False, f"Could not reach Twilio: {exc}")

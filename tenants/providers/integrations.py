@@ -28,7 +28,13 @@ from tenants.db import run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
-from tenants.providers.tables import NAME_MAX, ChannelDefault, ProviderIntegration, ProviderPermit
+from tenants.providers.tables import (
+    BASE_URL_MAX,
+    NAME_MAX,
+    ChannelDefault,
+    ProviderIntegration,
+    ProviderPermit,
+)
 from tenants.settings import get_settings
 
 BUILTIN = "simulator"
@@ -330,6 +336,7 @@ class IntegrationView:
     created_at: datetime
     updated_at: datetime
     owner_name: str = ""
+    api_base_url: str = ""  # "" = the provider's public API
 
     @property
     def key(self) -> str:
@@ -365,6 +372,7 @@ class IntegrationConfig:
     callback_token: str
     rate_limit: int
     updated_at: datetime
+    api_base_url: str = ""  # "" = the provider's public API
 
     @property
     def key(self) -> str:
@@ -453,6 +461,7 @@ def _view(row: dict[str, Any], owner_name: str = "") -> IntegrationView:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         owner_name=owner_name,
+        api_base_url=row["api_base_url"],
     )
 
 
@@ -470,6 +479,7 @@ VIEW_COLUMNS = (
     ProviderIntegration.last_test_message,
     ProviderIntegration.created_at,
     ProviderIntegration.updated_at,
+    ProviderIntegration.api_base_url,
 )
 
 
@@ -582,6 +592,23 @@ def _validate_name(name: str) -> str:
     return clean
 
 
+BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
+
+
+def _validate_base_url(raw: str | None) -> str:
+    """An origin (and optional path root) in place of the provider's public API."""
+    clean = (raw or "").strip().rstrip("/")
+    if not clean:
+        return ""
+    if len(clean) > BASE_URL_MAX or not BASE_URL.match(clean):
+        raise ValidationFailed(
+            {
+                "api_base_url": f"An http(s) URL such as https://api.example.com, at most {BASE_URL_MAX} characters."
+            }
+        )
+    return clean
+
+
 def _validate_rate(raw: Any) -> int:
     if raw in (None, ""):
         return 0
@@ -610,9 +637,15 @@ async def create_integration(
     values: Mapping[str, str],
     rate_limit: Any = None,
     is_operator: bool = False,
+    api_base_url: str = "",
 ) -> CreatedIntegration:
-    """Add an integration owned by `account_id` (the platform, or a permitted master)."""
+    """Add an integration owned by `account_id` (the platform, or a permitted master);
+    `api_base_url` points its gateway at another host ("" = the provider's public API)."""
     errors: dict[str, str] = {}
+    try:
+        base_url = _validate_base_url(api_base_url)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
     try:
         clean_name = _validate_name(name)
     except ValidationFailed as exc:
@@ -641,6 +674,7 @@ async def create_integration(
                 secret_hints=json.dumps({k: hint(v) for k, v in sealed.items()}, sort_keys=True),
                 callback_sealed=secrets_box.encrypt(token),
                 rate_limit=rate,
+                api_base_url=base_url,
                 created_by=actor.label,
             )
         ).returning(ProviderIntegration.id)
@@ -657,6 +691,7 @@ async def create_integration(
                 "settings": settings,
                 "secrets": sorted(sealed),  # names only: values never reach the audit log
                 "rate_limit": rate,
+                "api_base_url": base_url,
             },
         )
         view = await get_integration(account_id, integration_id)
@@ -706,12 +741,20 @@ async def update_integration(
     name: str,
     values: Mapping[str, str],
     rate_limit: Any = None,
+    api_base_url: str | None = None,
 ) -> CreatedIntegration:
-    """Change the name, settings or credentials; a secret left blank is kept as it was.
-    Returns the secrets that were replaced, to show once."""
+    """Change the name, settings or credentials; a secret left blank is kept as it was, and
+    so is the API base URL when `api_base_url` is None. Returns the secrets that were
+    replaced, to show once."""
     before = await get_integration(account_id, integration_id)
     existing = await _owned_secrets(integration_id)
     errors: dict[str, str] = {}
+    base_url = before.api_base_url
+    try:
+        if api_base_url is not None:
+            base_url = _validate_base_url(api_base_url)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
     try:
         clean_name = _validate_name(name)
     except ValidationFailed as exc:
@@ -740,6 +783,7 @@ async def update_integration(
                     {k: hint(v) for k, v in sealed.items()}, sort_keys=True
                 ),
                 ProviderIntegration.rate_limit: rate,
+                ProviderIntegration.api_base_url: base_url,
                 ProviderIntegration.updated_at: now(),
             }
         ).where(ProviderIntegration.id == integration_id)
@@ -753,11 +797,13 @@ async def update_integration(
                 "name": before.name,
                 "settings": before.settings,
                 "rate_limit": before.rate_limit,
+                "api_base_url": before.api_base_url,
             },
             after={
                 "name": clean_name,
                 "settings": settings,
                 "rate_limit": rate,
+                "api_base_url": base_url,
                 "replaced_secrets": sorted(replaced),
             },
         )
@@ -829,6 +875,7 @@ async def load_config(integration_id: int) -> IntegrationConfig:
         else "",
         rate_limit=row["rate_limit"],
         updated_at=row["updated_at"],
+        api_base_url=row["api_base_url"],
     )
 
 

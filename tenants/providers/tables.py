@@ -7,6 +7,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 NAME_MAX = 80
+BASE_URL_MAX = 300
 
 
 class ProviderIntegration(Table, tablename="provider_integration"):
@@ -22,6 +23,8 @@ class ProviderIntegration(Table, tablename="provider_integration"):
     secret_hints = Text(default="{}")  # field -> last characters, for the page
     callback_sealed = Text(default="")  # the secret segment of the callback URLs, sealed
     rate_limit = Integer(default=0)  # segments per second; 0 = the platform's default
+    # Another origin for the provider's API (a regional endpoint, an emulator); "" = public.
+    api_base_url = Varchar(length=BASE_URL_MAX, default="")
     last_test_at = Timestamptz(null=True, default=None)
     last_test_ok = Boolean(null=True, default=None)
     last_test_message = Text(default="")
