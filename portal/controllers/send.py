@@ -62,6 +62,7 @@ async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "templates": await templates.usable_templates(account.id, status="approved"),
         "lists": lists,
         "senders": await numbers.usable_senders(account.id),
+        "default_sender": await numbers.default_sender(account.id),
         "channels": CHANNELS,
         "timezone": str(tz),
     }

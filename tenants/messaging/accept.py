@@ -27,7 +27,7 @@ from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, ru
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
-from tenants.numbers.numbers import resolve_sender
+from tenants.numbers.numbers import default_sender, resolve_sender
 from tenants.phones import sender_problem
 from tenants.providers.integrations import provider_for
 from tenants.templates import templates
@@ -350,8 +350,9 @@ async def _validated(req: SendRequest) -> SendRequest:
     if req.campaign_name is not None and "campaigns.manage" not in req.permissions:
         raise PermissionDenied("naming a campaign needs campaigns.manage")
     if req.sender:
-        req = replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
-    return req
+        return replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
+    # Never a blank From: a reply must find the account that wrote.
+    return replace(req, sender=await default_sender(req.account_id))
 
 
 async def _content(req: SendRequest) -> tuple[str, int | None]:

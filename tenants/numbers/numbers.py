@@ -77,6 +77,7 @@ class SenderView:
     label: str
     number_id: int | None = None
     sender_id_id: int | None = None
+    held: bool = True  # the account's own, not inherited from an account above
 
     @property
     def is_number(self) -> bool:
@@ -474,6 +475,7 @@ async def usable_senders(account_id: int) -> list[SenderView]:
                     value=number.number,
                     label=f"{number.number} · {number.kind_label}{via}",
                     number_id=number.id,
+                    held=number.holder_id == account.id,
                 )
             )
     rows = (
@@ -491,6 +493,18 @@ async def usable_senders(account_id: int) -> list[SenderView]:
         for r in rows
     )
     return senders
+
+
+async def default_sender(account_id: int) -> str:
+    """What a send names no sender goes out from: a number the account holds itself, else
+    one it inherits, else its first approved sender ID; "" when it may use none (then the
+    provider integration's own default). Recording it at accept time makes a reply find
+    the account that wrote (the last-sender rule on a shared number)."""
+    options = await usable_senders(account_id)
+    own = [o for o in options if o.is_number and o.held]
+    numbers = [o for o in options if o.is_number]
+    chosen = next(iter(own or numbers or options), None)
+    return chosen.value if chosen is not None else ""
 
 
 async def resolve_sender(account_id: int, sender: str) -> SenderView:

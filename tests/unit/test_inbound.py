@@ -237,3 +237,24 @@ async def test_forward_action_queues_a_signed_delivery(demo):
     assert delivery["payload"]["body"] == "info2 hello"
     (row,) = await WebhookDelivery.select(WebhookDelivery.status)
     assert row["status"] == "pending"
+
+
+async def test_a_send_without_a_sender_goes_from_the_accounts_number_and_replies_come_back(
+    demo,
+):
+    """Sydney names no sender: the send records the number it went out from (the shared
+    one it inherits), so the reply lands in Sydney's inbox, not Northwind's."""
+    await fund(demo, "sydney")
+    await send_from(demo["sydney"], "")
+    (sent,) = await outbox_to(PHONE)
+    assert sent["from_number"] == SHARED
+    result = await inbound.route_inbound("reply-1", PHONE, SHARED, "Yes please")
+    assert result.account_id == demo["sydney"] and result.route == "last_messaged"
+
+
+async def test_with_no_number_or_sender_id_the_from_stays_the_providers(world):
+    account = world.accounts["alpha"]
+    await ledger.adjust(account, 10, reason="test credits", actor=SYSTEM)
+    await send_from(account, "")
+    (sent,) = await outbox_to(PHONE)
+    assert sent["from_number"] == ""
