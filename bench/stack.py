@@ -1,6 +1,7 @@
-"""A local stack for benchmarks and fault scripts: `portal serve` (the simulator and the
-hooks live there) and `portal worker` processes on loopback, each in its own process
-group so a script can stop, or kill -9, exactly the processes it started."""
+"""A local stack for benchmarks and fault scripts: `portal serve` (the hooks, and the
+simulator unless `start_simulator` runs it apart) and `portal worker` processes on
+loopback, each in its own process group so a script can stop, or kill -9, exactly the
+processes it started."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ class Stack:
         }
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
+        # The portal's own /simulator mount, until start_simulator runs one apart.
+        self.simulator_url = f"{self.base_url}/simulator"
         self.serve: subprocess.Popen[bytes] | None = None
+        self.simulator: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -74,22 +78,36 @@ class Stack:
             start_new_session=True,
         )
 
-    def start_serve(self) -> None:
-        self.serve = self._spawn("serve", ["serve", "--port", str(self.port)])
+    def _wait_for(self, proc: subprocess.Popen[bytes], name: str, url: str) -> None:
+        """Until `url` answers (uvicorn listens once the app has started)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                config = httpx.get(
-                    f"{self.base_url}/simulator/config", headers=self.simulator_headers, timeout=1
-                )
-                if config.status_code == 200:
-                    return
+                httpx.get(url, headers=self.simulator_headers, timeout=1)
+                return
             except httpx.HTTPError:
                 pass
-            if self.serve.poll() is not None:
-                raise RuntimeError(f"portal serve exited; see {self.log_dir / 'serve.log'}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"portal {name} exited; see {self.log_dir / f'{name}.log'}")
             time.sleep(0.2)
-        raise RuntimeError("portal serve did not start within 60 s")
+        raise RuntimeError(f"portal {name} did not start within 60 s")
+
+    def start_serve(self) -> subprocess.Popen[bytes]:
+        serve = self._spawn("serve", ["serve", "--port", str(self.port)])
+        self.serve = serve
+        self._wait_for(serve, "serve", f"{self.base_url}/healthz")
+        return serve
+
+    def start_simulator(self) -> subprocess.Popen[bytes]:
+        """The provider simulator in a process of its own (`portal simulator`), which keeps
+        its records and pending callbacks when `portal serve` dies; call before
+        start_serve so the portal's gateway is pointed at it (SIMULATOR_URL)."""
+        port = free_port()
+        self.simulator_url = f"http://127.0.0.1:{port}"
+        self.env["SIMULATOR_URL"] = self.simulator_url
+        self.simulator = self._spawn("simulator", ["simulator", "--port", str(port)])
+        self._wait_for(self.simulator, "simulator", f"{self.simulator_url}/config")
+        return self.simulator
 
     def start_worker(
         self, processes: int = 1, threads: int = 8, *, scheduler: bool = True
@@ -113,20 +131,17 @@ class Stack:
         return {"X-Simulator-Secret": self.env.get("SIMULATOR_SECRET") or "simulator-secret"}
 
     def configure_simulator(self, values: dict[str, object]) -> None:
-        r = httpx.post(
-            f"{self.base_url}/simulator/config", json=values, headers=self.simulator_headers
-        )
+        r = httpx.post(f"{self.simulator_url}/config", json=values, headers=self.simulator_headers)
         r.raise_for_status()
 
     def outbox(self) -> list[dict[str, object]]:
-        r = httpx.get(
-            f"{self.base_url}/simulator/outbox", headers=self.simulator_headers, timeout=60
-        )
+        r = httpx.get(f"{self.simulator_url}/outbox", headers=self.simulator_headers, timeout=60)
         r.raise_for_status()
         return r.json()  # type: ignore[no-any-return]
 
     def stop(self) -> None:
-        for proc in [*self.workers, *([self.serve] if self.serve else [])]:
+        others = [p for p in (self.serve, self.simulator) if p is not None]
+        for proc in [*self.workers, *others]:
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -135,3 +150,4 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGKILL)
         self.workers.clear()
         self.serve = None
+        self.simulator = None

@@ -1,4 +1,5 @@
-"""The `portal` command: migrate, demo, serve, worker, scheduler, create-operator, apikey."""
+"""The `portal` command: migrate, demo, serve, simulator, worker, scheduler, create-operator,
+apikey."""
 
 from __future__ import annotations
 
@@ -62,6 +63,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(run_workers=in_process, run_scheduler=in_process)
     print(f"serving on http://{args.host}:{args.port}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    return 0
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tasks.simulator import simulator_app
+
+    # Its callbacks go where each submission says (the portal's PORTAL_BASE_URL); inbound
+    # messages injected here go to this process's PORTAL_BASE_URL.
+    print(f"provider simulator on http://{args.host}:{args.port} (SIMULATOR_URL)")
+    uvicorn.run(simulator_app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -188,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "simulator",
+        help="run the built-in provider simulator alone (point SIMULATOR_URL at it)",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.set_defaults(func=cmd_simulator)
 
     p = sub.add_parser("worker", help="run Dramatiq workers for the configured broker")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)

@@ -233,6 +233,14 @@ class SimulatorSettings:
         True,
         "`0` removes the `/simulator` mount (production with real providers only)",
     )
+    url: str = setting(
+        "SIMULATOR_URL",
+        "",
+        "where the gateway reaches the built-in simulator: another process's simulator (e.g. "
+        "`portal simulator`, which outlives a crash of the portal under test); its callbacks "
+        "still go to PORTAL_BASE_URL",
+        shown_default="this portal's own mount, `PORTAL_BASE_URL/simulator`",
+    )
     secret: str = setting(
         "SIMULATOR_SECRET",
         "simulator-secret",
@@ -400,7 +408,7 @@ def _parse(info: SettingInfo, raw: str) -> Any:
 
 
 def _normalise(info: SettingInfo, value: Any) -> Any:
-    if info.env == "PORTAL_BASE_URL":
+    if info.env in ("PORTAL_BASE_URL", "SIMULATOR_URL"):
         return str(value).rstrip("/")
     if isinstance(value, Path):
         return value.expanduser().resolve()

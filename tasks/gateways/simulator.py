@@ -29,6 +29,11 @@ def portal_base_url() -> str:
     return get_settings().web.base_url
 
 
+def simulator_url() -> str:
+    """The simulator the gateway talks to: SIMULATOR_URL, else this portal's own mount."""
+    return get_settings().simulator.url or f"{portal_base_url()}/simulator"
+
+
 def verify_secret(headers: Mapping[str, str]) -> None:
     given = headers.get(SECRET_HEADER) or headers.get(SECRET_HEADER.title()) or ""
     if not hmac.compare_digest(given.encode(), simulator_secret().encode()):
@@ -53,7 +58,8 @@ def _load(body: bytes) -> Any:
 
 
 class SimulatorGateway:
-    """Talks to the simulator mounted in the portal (loopback) at PORTAL_BASE_URL."""
+    """Talks to the simulator at `base_url` (the portal's own /simulator mount unless
+    SIMULATOR_URL names another process) and has its callbacks sent to `portal_url`."""
 
     name = "simulator"
     channels = frozenset({"sms", "mms", "rcs", "whatsapp"})
@@ -63,10 +69,12 @@ class SimulatorGateway:
         base_url: str,
         secret: str,
         *,
+        portal_url: str,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 15.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.portal_url = portal_url.rstrip("/")
         self.secret = secret
         self.transport = transport
         self.timeout = timeout
@@ -76,11 +84,13 @@ class SimulatorGateway:
 
     @classmethod
     def from_settings(cls, transport: httpx.AsyncBaseTransport | None = None) -> SimulatorGateway:
-        return cls(portal_base_url(), simulator_secret(), transport=transport)
+        return cls(
+            simulator_url(), simulator_secret(), portal_url=portal_base_url(), transport=transport
+        )
 
     @property
     def callback_url(self) -> str:
-        return f"{self.base_url}/hooks/simulator/status"
+        return f"{self.portal_url}/hooks/simulator/status"
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -120,7 +130,7 @@ class SimulatorGateway:
                 for m in batch
             ],
         }
-        answer = await self._post("/simulator/api/messages", payload)
+        answer = await self._post("/api/messages", payload)
         return [
             SubmitResult(
                 message_id=int(r["reference"]),
@@ -132,16 +142,12 @@ class SimulatorGateway:
         ]
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
-        answer = await self._post(
-            "/simulator/api/lookup", {"references": [str(m.message_id) for m in batch]}
-        )
+        answer = await self._post("/api/lookup", {"references": [str(m.message_id) for m in batch]})
         return {int(ref): provider_ref for ref, provider_ref in answer["found"].items()}
 
     async def delivery_reports(self, batch: Sequence[OutboundMessage]) -> list[StatusReport]:
         """The statuses the simulator can tell for these messages (lost callbacks)."""
-        answer = await self._post(
-            "/simulator/api/lookup", {"references": [str(m.message_id) for m in batch]}
-        )
+        answer = await self._post("/api/lookup", {"references": [str(m.message_id) for m in batch]})
         stamp = datetime.now(UTC)
         return [
             StatusReport(

@@ -18,6 +18,7 @@ import respx
 
 from tasks.gateways.http import CallbackRequest
 from tasks.gateways.messagemedia import MessageMediaGateway
+from tasks.gateways.simulator import SimulatorGateway
 from tasks.gateways.sinch import SinchConversationGateway, SinchSmsGateway
 from tasks.gateways.twilio import TwilioGateway
 from tenants.messaging.outbox import OutboundMessage, TransientProviderError
@@ -657,3 +658,40 @@ async def test_twilio_test_connection_reads_the_account():
     ).message == "Connected to Twilio account Acme (active)."
     failed = await twilio().test_connection()
     assert not failed.ok and "auth token" in failed.message
+
+
+# --- the built-in simulator ------------------------------------------------------------
+
+
+@respx.mock
+async def test_simulator_gateway_talks_to_simulator_url_and_names_the_portal_for_callbacks(
+    settings_env,
+):
+    settings_env(SIMULATOR_URL="http://127.0.0.1:9123/", PORTAL_BASE_URL="http://portal.test")
+    submitted = respx.post("http://127.0.0.1:9123/api/messages").respond(
+        json={"results": [{"reference": "5", "accepted": True, "provider_ref": "sim_1"}]}
+    )
+    looked_up = respx.post("http://127.0.0.1:9123/api/lookup").respond(
+        json={"found": {"5": "sim_1"}, "statuses": {}}
+    )
+    gateway = SimulatorGateway.from_settings()
+    (result,) = await gateway.submit([msg(5, "+61400000001")])
+    assert (result.message_id, result.accepted, result.provider_ref) == (5, True, "sim_1")
+    body = json.loads(submitted.calls.last.request.content)
+    assert body["callback_url"] == "http://portal.test/hooks/simulator/status"
+    assert submitted.calls.last.request.headers["X-Simulator-Secret"] == "simulator-secret"
+    assert await gateway.lookup([msg(5, "+61400000001")]) == {5: "sim_1"}
+    assert looked_up.called
+
+
+@respx.mock
+async def test_simulator_gateway_uses_the_portals_own_mount_without_simulator_url(
+    settings_env,
+):
+    settings_env(SIMULATOR_URL=None, PORTAL_BASE_URL="http://portal.test")
+    submitted = respx.post("http://portal.test/simulator/api/messages").respond(
+        json={"results": [{"reference": "6", "accepted": False, "error_code": "X"}]}
+    )
+    (result,) = await SimulatorGateway.from_settings().submit([msg(6, "+61400000002")])
+    assert (result.accepted, result.error_code) == (False, "X")
+    assert submitted.called
