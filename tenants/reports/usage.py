@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from tenants.accounts.tree import AccountView
+from tenants.accounts.tree import AccountView, timezones
+from tenants.clock import now
 from tenants.db import run_sql
 from tenants.errors import ValidationFailed
 
@@ -106,6 +107,28 @@ def parse_group_by(value: str | None) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValidationFailed({"group_by": "Name each grouping once."})
     return tuple(names)
+
+
+PERIOD_KINDS = ("day", "week", "month", "custom")
+
+
+def named_period(kind: str, today: date, start: str | None, end: str | None) -> Period:
+    """The period picker: today, the last 7 days, this month so far, or from..to."""
+    if kind == "day":
+        return Period(today, today)
+    if kind == "week":
+        return Period(today - timedelta(days=6), today)
+    if kind == "month":
+        return Period(today.replace(day=1), today)
+    if kind == "custom":
+        return parse_period(start, end)
+    raise ValidationFailed({"period": f"Choose one of {', '.join(PERIOD_KINDS)}."})
+
+
+async def today_in(account_id: int) -> date:
+    """Today's date where the account is (its time zone)."""
+    zone = (await timezones([account_id])).get(account_id)
+    return now().astimezone(zone).date()
 
 
 def _as_date(value: Any) -> date:
