@@ -8,12 +8,16 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
+from portal.api.schemas import LINE_MAX, LINE_PATTERN, QueryId, QueryLine, documented
 from portal.auth import current_grants
 from tenants.accounts import tree as accounts
-from tenants.errors import ValidationFailed
 from tenants.reports import usage
 
-MAX_ID = 2**31 - 1
+
+def _day_parameter(name: str) -> QueryParameter:
+    return QueryParameter(
+        name=name, pattern=LINE_PATTERN, max_length=LINE_MAX, description="A day as YYYY-MM-DD."
+    )
 
 
 class UsageQuery(msgspec.Struct, frozen=True):
@@ -25,12 +29,12 @@ class UsageQuery(msgspec.Struct, frozen=True):
 
     @classmethod
     def parse(
-        cls, start: str | None, end: str | None, group_by: str | None, account_id: str | None
+        cls, start: str | None, end: str | None, group_by: str | None, account_id: int | None
     ) -> UsageQuery:
         return cls(
             period=usage.parse_period(start, end),
             group_by=usage.parse_group_by(group_by),
-            account_id=_parse_id(account_id, "account_id"),
+            account_id=account_id,
         )
 
 
@@ -59,14 +63,6 @@ class UsageAnswer(msgspec.Struct, frozen=True, rename={"start": "from", "end": "
     totals: UsageTotals
 
 
-def _parse_id(value: str | None, field: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
-        raise ValidationFailed({field: "An account id (a positive whole number)."})
-    return int(value)
-
-
 def usage_answer(report: usage.UsageReport) -> UsageAnswer:
     rows = [
         UsageRowOut(
@@ -92,14 +88,14 @@ def usage_answer(report: usage.UsageReport) -> UsageAnswer:
 class ReportsApi(Controller):
     path = "/reports"
 
-    @get("/usage", opt={"permission": "reports.view"})
+    @get("/usage", opt={"permission": "reports.view"}, **documented(404))
     async def usage(
         self,
         request: Request[Any, Any, Any],
-        start: Annotated[str | None, QueryParameter(name="from")] = None,
-        end: Annotated[str | None, QueryParameter(name="to")] = None,
-        group_by: str | None = None,
-        account_id: str | None = None,
+        start: Annotated[str | None, _day_parameter("from")] = None,
+        end: Annotated[str | None, _day_parameter("to")] = None,
+        group_by: QueryLine = None,
+        account_id: QueryId = None,
     ) -> UsageAnswer:
         query = UsageQuery.parse(start, end, group_by, account_id)
         root = current_grants(request).account
