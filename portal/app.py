@@ -42,6 +42,7 @@ from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.providers import ProvidersController
+from portal.controllers.reports import ReportsController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
@@ -105,6 +106,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         ContactsController,
         ConsentController,
         CreditsController,
+        ReportsController,
         OrdersController,
         HealthController,
         ProviderHooksController,

@@ -19,6 +19,7 @@ CONTEXTS = (
     "numbers",
     "platform",
     "providers",
+    "reports",
     "templates",
     "webhooks",
 )

@@ -10,6 +10,7 @@ from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.reports import ReportsApi
 from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
@@ -28,5 +29,6 @@ api_router = Router(
         NumbersApi,
         KeywordsApi,
         IntegrationsApi,
+        ReportsApi,
     ],
 )

@@ -2,16 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, get
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
+from portal.charts import Chart
+from portal.controllers.reports import daily_chart, daily_table
 from portal.pages import render
 from tenants.access import users
 from tenants.accounts import tree as accounts
+from tenants.accounts.tree import AccountView
 from tenants.credits import wallets
+from tenants.reports import usage
+
+DASHBOARD_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The last 30 days of the account's own messages, from the roll-up."""
+
+    period: usage.Period
+    chart: Chart
+    days: list[tuple[str, dict[str, int], int]]
+    messages: int
+    final: int
+    delivered: int
+    spent: int
+
+    @property
+    def delivery_rate(self) -> str:
+        return f"{100 * self.delivered / self.final:.1f}%" if self.final else "—"
+
+
+async def activity(account: AccountView) -> Activity:
+    today = await usage.today_in(account.id)
+    period = usage.Period(today - timedelta(days=DASHBOARD_DAYS - 1), today)
+    report = await usage.usage_report(account, period, ("day", "status"), subtree=False)
+    by_status: dict[str, int] = {}
+    spent = 0
+    for r in report.rows:
+        status = r.status or ""
+        by_status[status] = by_status.get(status, 0) + r.counts.messages
+        if status not in usage.REFUNDED_STATUSES:
+            spent += r.counts.credits
+    return Activity(
+        period=period,
+        chart=daily_chart(report),
+        days=daily_table(report),
+        messages=report.totals.messages,
+        final=sum(by_status.get(s, 0) for s in usage.FINAL_STATUSES),
+        delivered=sum(by_status.get(s, 0) for s in usage.DELIVERED_STATUSES),
+        spent=spent,
+    )
 
 
 class DashboardController(Controller):
@@ -23,13 +70,25 @@ class DashboardController(Controller):
             await wallets.notices(account.id) if grants.decide("credits.allocate").allowed else []
         )
         descendants = await accounts.subtree(account.id, include_self=False)
-        return await render(
-            request,
-            "dashboard.html.jinja",
-            {
-                "sub_account_count": len(descendants),
-                "user_count": await users.count_members(account.id),
-                "direct_children": [a for a in descendants if a.parent_id == account.id],
-                "notices": low_balance,
-            },
-        )
+        children = [a for a in descendants if a.parent_id == account.id]
+        context: dict[str, Any] = {
+            "sub_account_count": len(children),
+            "deeper_count": len(descendants) - len(children),
+            "user_count": await users.count_members(account.id),
+            "direct_children": children,
+            "notices": low_balance,
+            "activity": None,
+            "subtree_usage": [],
+        }
+        if grants.decide("reports.view").allowed:
+            context["activity"] = act = await activity(account)
+            if descendants:
+                rolled = await usage.usage_report(account, act.period, ("account",))
+                counts = {r.account_id: r.counts for r in rolled.rows}
+                context["subtree_usage"] = [
+                    (a, counts.get(a.id, usage.Counts()))
+                    for a in sorted(
+                        [account, *descendants], key=lambda a: accounts.path_ids(a.path)
+                    )
+                ]
+        return await render(request, "dashboard.html.jinja", context)

@@ -25,6 +25,7 @@ CATALOGUE: dict[str, str] = {
     "account.view": "See the account dashboard and switch into it",
     "accounts.manage": "Create, rename, suspend and reactivate sub-accounts",
     "credits.view": "Read the balance, the ledger and spend reports",
+    "reports.view": "Read usage reports: counts of messages, segments and credits, no content",
     "credits.buy": "Buy credits for the account",
     "credits.allocate": "Allocate credits to sub-accounts and reclaim them",
     "pricing.manage": "Set prices for the subtree",
@@ -58,6 +59,7 @@ REACHES_DOWN: frozenset[str] = frozenset(
         "account.view",
         "accounts.manage",
         "credits.view",
+        "reports.view",
         "credits.allocate",
         "pricing.manage",
         "templates.view",
@@ -91,6 +93,7 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
         {
             "account.view",
             "credits.view",
+            "reports.view",
             "messages.send",
             "messages.send_template",
             "messages.view",
@@ -111,9 +114,16 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
             "templates.view",
         }
     ),
-    "Finance": frozenset({"account.view", "credits.view", "credits.buy"}),
+    "Finance": frozenset({"account.view", "credits.view", "credits.buy", "reports.view"}),
     "Viewer": frozenset(
-        {"account.view", "credits.view", "messages.view", "contacts.view", "templates.view"}
+        {
+            "account.view",
+            "credits.view",
+            "reports.view",
+            "messages.view",
+            "contacts.view",
+            "templates.view",
+        }
     ),
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from piccolo.query.functions.aggregate import Count
 
@@ -99,6 +100,24 @@ async def get_accounts(ids: list[int]) -> list[AccountView]:
         return []
     rows = await Account.select(*ACCOUNT_COLUMNS).where(Account.id.is_in(ids))
     return [_view(r) for r in rows]
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The time zone an account names; UTC when it names none or an unknown one."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+async def timezones(ids: list[int]) -> dict[int, ZoneInfo]:
+    """id -> the account's time zone, for these accounts in one query."""
+    if not ids:
+        return {}
+    rows = await Account.select(Account.id, Account.timezone).where(
+        Account.id.is_in(sorted(set(ids)))
+    )
+    return {r["id"]: zone_named(r["timezone"]) for r in rows}
 
 
 async def subtree(account_id: int, *, include_self: bool = True) -> list[AccountView]:

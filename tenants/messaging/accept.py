@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
 from tenants import handoff
 from tenants.access.decide import Grants
-from tenants.accounts.tables import Account
+from tenants.accounts import tree as accounts_tree
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.consent.filter import filter_recipients
@@ -30,6 +30,7 @@ from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
 from tenants.phones import sender_problem
 from tenants.providers.integrations import provider_for
+from tenants.reports import rollups
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
 from tenants.templates.segments import count_segments
@@ -161,11 +162,7 @@ def send_permissions(grants: Grants) -> frozenset[str]:
 
 
 async def account_timezone(account_id: int) -> ZoneInfo:
-    row = await Account.select(Account.timezone).where(Account.id == account_id).first()
-    try:
-        return ZoneInfo((row or {}).get("timezone") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return (await accounts_tree.timezones([account_id])).get(account_id, ZoneInfo("UTC"))
 
 
 # --- recipients ------------------------------------------------------------------------
@@ -471,6 +468,14 @@ async def _write_outbox(
                 release=plan.scheduled_for or stamp,
                 stamp=stamp,
                 provider=provider,
+            )
+            await rollups.record(
+                [
+                    rollups.StatusMove(
+                        req.account_id, stamp, req.channel, m.segments, m.cost, None, "enqueued"
+                    )
+                    for m in plan.messages
+                ]
             )
             await _audit_send(req, plan, batch_id, campaign_id, actor)
             result = plan.result(batch_id, ids)

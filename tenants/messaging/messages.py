@@ -33,6 +33,7 @@ from tenants.db import as_datetime, chunked, is_sqlite, placeholders, run_sql, t
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
 from tenants.providers.codes import explain_error
+from tenants.reports import rollups
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
 
@@ -188,23 +189,26 @@ async def set_status(
 ) -> list[dict[str, Any]]:
     """Move these messages to `target` where their status is one of `allowed_from`; refunds
     what reached a refunded status. Runs in the caller's transaction; returns the rows moved."""
-    allowed = sorted(allowed_from)
     code_sql = "COALESCE({}, error_code)" if keep_code else "{}"
     moved: list[dict[str, Any]] = []
-    for part in chunked(list(ids), 500):
-        rows = await run_sql(
-            f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
-            "claimed_at = NULL, claim_token = NULL, "
-            f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
-            f"AND status IN ({placeholders(len(allowed))}) "
-            "RETURNING id, account_id, batch_id, cost",
-            target,
-            error_code,
-            now(),
-            *part,
-            *allowed,
-        )
-        moved.extend(rows)
+    changes: list[rollups.StatusMove] = []
+    # One statement per status left, so the roll-up knows where each message came from.
+    for source in sorted(allowed_from):
+        for part in chunked(list(ids), 500):
+            rows = await run_sql(
+                f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
+                "claimed_at = NULL, claim_token = NULL, "
+                f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) AND status = {{}} "
+                f"RETURNING id, batch_id, {rollups.RETURNING}",
+                target,
+                error_code,
+                now(),
+                *part,
+                source,
+            )
+            moved.extend(rows)
+            changes.extend(rollups.moves_from_rows(rows, source, target))
+    await rollups.record(changes)
     if target in REFUNDED_STATUSES and moved:
         await refund_messages(moved)
     return moved
@@ -783,12 +787,13 @@ async def _cancel_unclaimed(batch_id: int) -> int:
     them, record their events and tell the customer's webhooks; returns how many."""
     stamp = now()
     rows = await run_sql(
-        "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "
+        "UPDATE message SET status = 'enqueued_failed', error_code = 'CANCELLED', "  # noqa: S608 (only a constant column list is formatted in)
         "updated_at = {} WHERE batch_id = {} AND status = 'enqueued' "
-        "AND claimed_at IS NULL RETURNING id, account_id, batch_id, cost",
+        f"AND claimed_at IS NULL RETURNING id, batch_id, {rollups.RETURNING}",
         stamp,
         batch_id,
     )
+    await rollups.record(rollups.moves_from_rows(rows, "enqueued", "enqueued_failed"))
     await refund_messages(rows)
     if rows:
         await _notify_customers(

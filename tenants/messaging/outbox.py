@@ -31,6 +31,7 @@ from tenants.messaging.messages import (
     ingest_status_reports,
     insert_events,
 )
+from tenants.reports import rollups
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
 
@@ -667,10 +668,11 @@ async def _settle_stale(
         moved = await run_sql(
             "UPDATE message SET status = 'failed', error_code = 'NO_DELIVERY_REPORT', "  # noqa: S608 (only placeholders are formatted in)
             f"updated_at = {{}} WHERE id IN ({placeholders(len(ids))}) AND status = 'sent' "
-            "RETURNING id, account_id",
+            f"RETURNING id, {rollups.RETURNING}",
             now(),
             *ids,
         )
+        await rollups.record(rollups.moves_from_rows(moved, "sent", "failed"))
         stamp = now()
         # Platform events: any provider report that comes later still wins (messages.py).
         await insert_events(

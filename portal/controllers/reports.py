@@ -1,0 +1,216 @@
+"""Reports pages: usage (counts by account, channel or status, with a chart and CSV) and
+spend for finance (ledger sums per account, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Response, get
+from litestar.plugins.htmx import HTMXRequest
+
+from portal.auth import current_grants
+from portal.charts import Chart, horizontal_bars, stacked_columns
+from portal.controllers.credits import _csv_safe
+from portal.pages import render
+from tenants.accounts import tree as accounts
+from tenants.accounts.tree import AccountView
+from tenants.errors import ValidationFailed
+from tenants.reports import spend, usage
+
+PAGE_GROUPS = ("account", "channel", "status")
+
+
+@dataclass(frozen=True)
+class Picked:
+    """What the period picker and the grouping chose, as the form shows them again."""
+
+    kind: str
+    start: str
+    end: str
+    group_by: str
+    period: usage.Period | None
+    errors: dict[str, str]
+
+    def query(self, **extra: str) -> str:
+        values = {"period": self.kind, "group_by": self.group_by, **extra}
+        if self.kind == "custom":
+            values.update({"from": self.start, "to": self.end})
+        return urlencode(values)
+
+
+async def _pick(account: AccountView, params: dict[str, str]) -> Picked:
+    kind = params.get("period") or "month"
+    group_by = params.get("group_by") or "account"
+    start, end = params.get("from", ""), params.get("to", "")
+    errors: dict[str, str] = {}
+    period = None
+    if group_by not in PAGE_GROUPS:
+        errors["group_by"] = f"Choose one of {', '.join(PAGE_GROUPS)}."
+    try:
+        period = usage.named_period(kind, await usage.today_in(account.id), start, end)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if period is not None and kind != "custom":
+        start, end = period.start.isoformat(), period.end.isoformat()
+    return Picked(kind, start, end, group_by, period if not errors else None, errors)
+
+
+def _params(request: HTMXRequest) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+
+
+async def _labels(root: AccountView) -> dict[int, str]:
+    return {a.id: a.name for a in await accounts.subtree(root.id)}
+
+
+def _label(row: usage.UsageRow, group_by: str, names: dict[int, str]) -> str:
+    if group_by == "account":
+        return names.get(row.account_id or 0, f"#{row.account_id}")
+    return ((row.channel if group_by == "channel" else row.status) or "").replace("_", " ")
+
+
+def daily_chart(report: usage.UsageReport) -> Chart:
+    """Messages per day stacked by status, final statuses first (report by day, status)."""
+    days = report.period.days
+    index = {d: i for i, d in enumerate(days)}
+    series: dict[str, list[int]] = {}
+    for r in report.rows:
+        values = series.setdefault(r.status or "", [0] * len(days))
+        if r.day in index:
+            values[index[r.day]] += r.counts.messages
+    ordered = [(s, series[s]) for s in sorted(series, key=_status_order)]
+    return stacked_columns(
+        "Messages per day by status", [d.strftime("%d %b") for d in days], ordered
+    )
+
+
+def _status_order(status: str) -> int:
+    order = (*usage.FINAL_STATUSES, *usage.IN_FLIGHT_STATUSES)
+    return order.index(status) if status in order else len(order)
+
+
+class ReportsController(Controller):
+    path = "/reports"
+
+    @get("/", opt={"permission": "reports.view"}, name="reports-usage")
+    async def usage_page(self, request: HTMXRequest) -> Any:
+        root = current_grants(request).account
+        picked = await _pick(root, _params(request))
+        context: dict[str, Any] = {"picked": picked, "groups": PAGE_GROUPS, "rows": []}
+        if picked.period is not None:
+            grouped = await usage.usage_report(root, picked.period, (picked.group_by,))
+            by_day = await usage.usage_report(root, picked.period, ("day", "status"))
+            names = await _labels(root)
+            items = [(_label(r, picked.group_by, names), r.counts.messages) for r in grouped.rows]
+            context.update(
+                rows=[(_label(r, picked.group_by, names), r.counts) for r in grouped.rows],
+                totals=grouped.totals,
+                chart=horizontal_bars(f"Messages by {picked.group_by}", items),
+                daily=daily_chart(by_day),
+                daily_rows=daily_table(by_day),
+            )
+        return await render(
+            request,
+            "reports.html.jinja",
+            context,
+            block="report",
+            status_code=422 if picked.errors else 200,
+        )
+
+    @get("/usage.csv", opt={"permission": "reports.view"})
+    async def usage_csv(self, request: HTMXRequest) -> Response[str]:
+        root = current_grants(request).account
+        picked = await _pick(root, _params(request))
+        if picked.period is None:
+            raise ValidationFailed(picked.errors)
+        report = await usage.usage_report(root, picked.period, ("day", picked.group_by))
+        names = await _labels(root)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["day", picked.group_by, "messages", "segments", "credits"])
+        for r in report.rows:
+            writer.writerow(
+                [
+                    r.day.isoformat() if r.day else "",
+                    _csv_safe(_label(r, picked.group_by, names)),
+                    r.counts.messages,
+                    r.counts.segments,
+                    r.counts.credits,
+                ]
+            )
+        return _csv(out, f"usage-{root.slug}-{picked.period.start}-{picked.period.end}.csv")
+
+    @get("/spend", opt={"permission": "credits.view"}, name="reports-spend")
+    async def spend_page(self, request: HTMXRequest) -> Any:
+        root = current_grants(request).account
+        picked = await _pick(root, {**_params(request), "group_by": "account"})
+        context: dict[str, Any] = {"picked": picked}
+        if picked.period is not None:
+            report = await spend.spend_report(root, picked.period)
+            context.update(report=report)
+        return await render(
+            request,
+            "reports_spend.html.jinja",
+            context,
+            block="spend",
+            status_code=422 if picked.errors else 200,
+        )
+
+    @get("/spend.csv", opt={"permission": "credits.view"})
+    async def spend_csv(self, request: HTMXRequest) -> Response[str]:
+        root = current_grants(request).account
+        picked = await _pick(root, {**_params(request), "group_by": "account"})
+        if picked.period is None:
+            raise ValidationFailed(picked.errors)
+        report = await spend.spend_report(root, picked.period)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                "account_id",
+                "account",
+                "purchases",
+                "adjustments",
+                "allocated_in",
+                "allocated_out",
+                "spent",
+                "refunded",
+                "net",
+            ]
+        )
+        for r in [*report.rows, report.totals]:
+            writer.writerow(
+                [
+                    r.account_id or "",
+                    _csv_safe(r.name),
+                    r.purchases,
+                    r.adjustments,
+                    r.allocated_in,
+                    r.allocated_out,
+                    r.spent,
+                    r.refunded,
+                    r.net,
+                ]
+            )
+        return _csv(out, f"spend-{root.slug}-{picked.period.start}-{picked.period.end}.csv")
+
+
+def daily_table(report: usage.UsageReport) -> list[tuple[str, dict[str, int], int]]:
+    """The chart's table equivalent: per day, messages by status and in all."""
+    days: dict[str, dict[str, int]] = {d.isoformat(): {} for d in report.period.days}
+    for r in report.rows:
+        if r.day is not None:
+            days[r.day.isoformat()][r.status or ""] = r.counts.messages
+    return [(d, by, sum(by.values())) for d, by in days.items()]
+
+
+def _csv(out: io.StringIO, filename: str) -> Response[str]:
+    return Response(
+        content=out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

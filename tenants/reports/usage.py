@@ -1,0 +1,179 @@
+"""The usage report: counts of outbound messages, segments and credits over a period,
+grouped by any of day, account, channel and status, read from the roll-up (never from
+the messages). Counts only: no number and no text of any message leaves this module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from tenants.accounts.tree import AccountView, timezones
+from tenants.clock import now
+from tenants.db import run_sql
+from tenants.errors import ValidationFailed
+
+GROUPS = ("day", "account", "channel", "status")
+_GROUP_COLUMNS = {
+    "day": "r.day",
+    "account": "r.account_id",
+    "channel": "r.channel",
+    "status": "r.status",
+}
+MAX_DAYS = 400
+# Where a message ends: what the dashboard stacks, and what counts as delivered.
+FINAL_STATUSES = ("delivered", "read", "failed", "rejected", "enqueued_failed")
+IN_FLIGHT_STATUSES = ("enqueued", "sent")
+DELIVERED_STATUSES = ("delivered", "read")
+REFUNDED_STATUSES = ("rejected", "enqueued_failed")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days from `start` to `end`, both included, in each account's time zone."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclass(frozen=True)
+class Counts:
+    messages: int = 0
+    segments: int = 0
+    credits: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.messages + other.messages,
+            self.segments + other.segments,
+            self.credits + other.credits,
+        )
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    counts: Counts
+    day: date | None = None
+    account_id: int | None = None
+    channel: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    period: Period
+    group_by: tuple[str, ...]
+    rows: list[UsageRow]
+
+    @property
+    def totals(self) -> Counts:
+        total = Counts()
+        for row in self.rows:
+            total += row.counts
+        return total
+
+
+def parse_day(value: str | None, field: str) -> date:
+    if not value:
+        raise ValidationFailed({field: "Required: a day as YYYY-MM-DD."})
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed({field: "A day as YYYY-MM-DD."}) from None
+
+
+def parse_period(start: str | None, end: str | None) -> Period:
+    """`from` and `to` as YYYY-MM-DD, `to` not before `from`, at most MAX_DAYS days."""
+    period = Period(parse_day(start, "from"), parse_day(end, "to"))
+    if period.end < period.start:
+        raise ValidationFailed({"to": "Must not be before from."})
+    if (period.end - period.start).days >= MAX_DAYS:
+        raise ValidationFailed({"to": f"A period covers at most {MAX_DAYS} days."})
+    return period
+
+
+def parse_group_by(value: str | None) -> tuple[str, ...]:
+    """Comma separated names of GROUPS, each once, kept in the order given."""
+    names = [n.strip() for n in (value or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise ValidationFailed(
+            {"group_by": f"Unknown {', '.join(unknown)}; choose from {', '.join(GROUPS)}."}
+        )
+    if len(set(names)) != len(names):
+        raise ValidationFailed({"group_by": "Name each grouping once."})
+    return tuple(names)
+
+
+PERIOD_KINDS = ("day", "week", "month", "custom")
+
+
+def named_period(kind: str, today: date, start: str | None, end: str | None) -> Period:
+    """The period picker: today, the last 7 days, this month so far, or from..to."""
+    if kind == "day":
+        return Period(today, today)
+    if kind == "week":
+        return Period(today - timedelta(days=6), today)
+    if kind == "month":
+        return Period(today.replace(day=1), today)
+    if kind == "custom":
+        return parse_period(start, end)
+    raise ValidationFailed({"period": f"Choose one of {', '.join(PERIOD_KINDS)}."})
+
+
+async def today_in(account_id: int) -> date:
+    """Today's date where the account is (its time zone)."""
+    zone = (await timezones([account_id])).get(account_id)
+    return now().astimezone(zone).date()
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def usage_report(
+    account: AccountView, period: Period, group_by: tuple[str, ...], *, subtree: bool = True
+) -> UsageReport:
+    """The account's usage (with its whole subtree unless `subtree` is False), summed per
+    combination of `group_by`; groups that add up to nothing are left out."""
+    for name in group_by:
+        if name not in GROUPS:
+            raise ValidationFailed({"group_by": f"Unknown {name}."})
+    columns = [_GROUP_COLUMNS[g] for g in group_by]
+    select = "".join(f"{c} AS {g}, " for c, g in zip(columns, group_by, strict=True))
+    grouping = f" GROUP BY {', '.join(columns)}" if columns else ""
+    ordering = f" ORDER BY {', '.join(columns)}" if columns else ""
+    if subtree:
+        scope, arg = (
+            "r.account_id IN (SELECT id FROM account WHERE path LIKE {})",
+            account.path + "%",
+        )
+    else:
+        scope, arg = "r.account_id = {}", account.id  # type: ignore[assignment]
+    rows = await run_sql(
+        f"SELECT {select}SUM(r.messages) AS messages, SUM(r.segments) AS segments, "  # noqa: S608 (only names from GROUPS are formatted in)
+        f"SUM(r.credits) AS credits FROM usage_rollup r WHERE {scope} "
+        f"AND r.day >= {{}} AND r.day <= {{}}{grouping}{ordering}",
+        arg,
+        period.start,
+        period.end,
+    )
+    found = []
+    for r in rows:
+        counts = Counts(int(r["messages"] or 0), int(r["segments"] or 0), int(r["credits"] or 0))
+        if counts == Counts():
+            continue
+        found.append(
+            UsageRow(
+                counts=counts,
+                day=_as_date(r["day"]) if "day" in group_by else None,
+                account_id=r.get("account"),
+                channel=r.get("channel"),
+                status=r.get("status"),
+            )
+        )
+    return UsageReport(period=period, group_by=group_by, rows=found)
