@@ -1,4 +1,4 @@
-"""Reading URL-encoded form posts: one value or every value of a repeated field."""
+"""Reading form posts: the body markers, one value or every value of a repeated field."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 
 
 def one(data: dict[str, Any], key: str) -> str:

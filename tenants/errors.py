@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class DomainError(Exception):
     code = "error"
@@ -31,6 +34,28 @@ class ValidationFailed(DomainError):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+class FieldErrors:
+    """Refusals gathered from several checks, so one ValidationFailed names every bad field."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors[field] = message
+
+    @contextmanager
+    def collected(self) -> Iterator[None]:
+        """Run one check; its ValidationFailed joins the others instead of stopping here."""
+        try:
+            yield
+        except ValidationFailed as exc:
+            self.errors |= exc.errors
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
 
 
 class Conflict(DomainError):

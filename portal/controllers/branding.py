@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.forms import MULTIPART
 from portal.pages import brand_context, render
 from tenants.accounts.tree import AccountView
 from tenants.branding import branding
@@ -20,7 +19,6 @@ from tenants.branding.logos import MAX_LOGO_BYTES, MAX_LOGO_PIXELS
 from tenants.errors import NotFound, ValidationFailed
 
 # Every branding form carries a file input, so each of its posts is multipart.
-MULTIPART = Body(media_type=RequestEncodingType.MULTI_PART)
 # A logo URL names its content (SHA-256), so the bytes behind it never change.
 LOGO_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # An SVG opened directly must not run anything even if a check were ever missed.

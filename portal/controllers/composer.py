@@ -8,16 +8,14 @@ import re
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
+from portal.forms import FORM
 from portal.pages import render
 from tenants.templates import composer
 from tenants.templates.composer import Composition
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 SAMPLE_PREFIX = "sample_"
 # The composer macro names its textarea and counter after this id; it is echoed into
 # attributes, so only a plain HTML id is accepted.

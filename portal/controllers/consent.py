@@ -8,12 +8,11 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.forms import FORM
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.consent import keywords as consent_keywords
@@ -21,8 +20,6 @@ from tenants.consent import report as consent_report
 from tenants.consent import scopes as consent_scopes
 from tenants.consent import suppression as consent_suppression
 from tenants.errors import PermissionDenied, ValidationFailed
-
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 async def _settings_ctx(root_id: int) -> dict[str, Any]:

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
+from portal.forms import FORM, MULTIPART
 from portal.pages import render
 from tenants.consent import events as consent_events
 from tenants.consent import scopes as consent_scopes
@@ -24,8 +23,6 @@ from tenants.contacts import imports as contact_import
 from tenants.errors import ValidationFailed
 from tenants.settings import get_settings
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
-UPLOAD = Body(media_type=RequestEncodingType.MULTI_PART)
 MAX_UPLOAD = 50 * 1024 * 1024  # ~1M rows of a typical contact file
 CONTACT_FIELDS = ("phone", "first_name", "last_name", "email", "tags")
 
@@ -293,7 +290,7 @@ class ContactsController(Controller):
         opt={"permission": "contacts.manage"},
         request_max_body_size=MAX_UPLOAD,
     )
-    async def upload(self, request: HTMXRequest, data: Annotated[dict[str, Any], UPLOAD]) -> Any:
+    async def upload(self, request: HTMXRequest, data: Annotated[dict[str, Any], MULTIPART]) -> Any:
         account = current_grants(request).account
         upload = data.get("file")
         errors: dict[str, str] = {}

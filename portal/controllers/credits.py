@@ -10,19 +10,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.forms import FORM
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.credits import ledger, orders, pricing, spending, transfers, wallets
 from tenants.errors import Conflict, InsufficientCredits, ValidationFailed
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAGE_SIZE = 25
 CSV_LIMIT = 100_000
 

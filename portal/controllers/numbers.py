@@ -6,19 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.forms import FORM
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import Conflict, ValidationFailed
 from tenants.numbers import numbers
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 TEMPLATE = "numbers.html.jinja"
 
 

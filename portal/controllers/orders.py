@@ -5,18 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import request_actor
+from portal.forms import FORM
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.credits import ledger, orders
 from tenants.errors import Conflict, NotFound, ValidationFailed
-
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 async def _names(order_list: list[orders.OrderView]) -> dict[int, str]:

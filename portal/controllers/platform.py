@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import request_actor
 from portal.controllers.health import broker_round_trip
+from portal.forms import FORM
 from portal.pages import render
 from tenants.access import users
 from tenants.accounts import tree as accounts
 from tenants.errors import ValidationFailed
 from tenants.platform import health
-
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 async def _masters() -> list[dict[str, Any]]:

@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
+from portal.forms import FORM
 from portal.pages import render
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
@@ -24,7 +23,6 @@ from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
 from tenants.templates import templates
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 FIELDS = (
     "numbers",
     "tags",

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import SESSION_COOKIE, AuthState
+from portal.forms import FORM
 from portal.pages import render
 from tenants.access import sessions, totp, users
 from tenants.access.decide import Principal, decide
@@ -19,7 +18,6 @@ from tenants.accounts.tree import get_account
 from tenants.errors import NotFound, RateLimited, ValidationFailed
 from tenants.settings import get_settings
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 CHALLENGE_COOKIE = "portal_2fa"
 
 

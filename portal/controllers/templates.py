@@ -6,19 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
+from portal.forms import FORM
 from portal.pages import render
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.templates import templates
 from tenants.templates.templates import TemplateDetail
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 LIST_FILTERS = ("active", "approved", "draft", "archived")
 
 

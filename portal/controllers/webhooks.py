@@ -6,18 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.forms import FORM
 from portal.pages import render
 from tasks.customer_webhooks import send_delivery
 from tenants.errors import ValidationFailed
 from tenants.webhooks import deliveries as customer_webhooks
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 LOG_FILTERS = ("pending", "delivered", "failed")
 
 

@@ -20,7 +20,7 @@ from tenants.accounts.tree import get_account
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import transaction
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -136,6 +136,15 @@ async def _validate_teams(account_id: int, team_ids: list[int]) -> list[int]:
     return sorted({t["id"] for t in found})
 
 
+@dataclass(frozen=True)
+class _Invite:
+    """A checked invitation request: who, with which role, into which teams."""
+
+    email: str
+    role: str
+    team_ids: list[int]
+
+
 async def invite_user(
     actor: audit.Actor,
     grants: Grants,
@@ -146,63 +155,74 @@ async def invite_user(
 ) -> NewInvitation:
     """Invite an email to the working account with a role (and teams)."""
     account = grants.account
-    email = users.normalize_email(email)
-    errors: dict[str, str] = {}
-    if not EMAIL_RE.match(email):
-        errors["email"] = "Enter a valid email address."
-    try:
-        await check_role_assignable(grants, role)
-    except ValidationFailed as exc:
-        errors |= exc.errors
-    try:
-        teams = await _validate_teams(account.id, list(team_ids or []))
-        # Joining a team hands out its role as well.
-        for team in await Team.select(Team.role).where(Team.id.is_in(teams)) if teams else []:
-            await check_role_assignable(grants, team["role"], field="teams")
-    except ValidationFailed as exc:
-        errors |= exc.errors
-    if errors:
-        raise ValidationFailed(errors)
+    invite = await _checked_invite(grants, users.normalize_email(email), role, team_ids or [])
     token = secrets.token_urlsafe(32)
     expires_at = now() + INVITATION_LIFETIME
     async with transaction():
-        member = await Membership.exists().where(
-            (Membership.account == account.id) & (Membership.user.email == email)
-        )
-        if member:
-            raise ValidationFailed({"email": f"{email} is already a member of {account.name}."})
-        pending = await Invitation.exists().where(
-            (Invitation.account == account.id)
-            & (Invitation.email == email)
-            & Invitation.accepted_at.is_null()
-            & Invitation.revoked_at.is_null()
-            & (Invitation.expires_at > now())
-        )
-        if pending:
-            raise ValidationFailed(
-                {"email": f"{email} already has a pending invitation; issue a new link instead."}
-            )
-        rows = await Invitation.insert(
-            Invitation(
-                account=account.id,
-                email=email,
-                role=role,
-                team_ids=" ".join(str(t) for t in teams),
-                token_hash=token_hash(token),
-                invited_by_user_id=actor.user_id,
-                invited_by_label=actor.label,
-                expires_at=expires_at,
-            )
-        ).returning(Invitation.id)
+        await _refuse_member_or_pending(account.id, account.name, invite.email)
+        invitation_id = await _insert_invitation(actor, account.id, invite, token, expires_at)
         await audit.record(
             actor,
             account_id=account.id,
             action="invitation.create",
             target_type="invitation",
-            target_id=rows[0]["id"],
-            after={"email": email, "role": role, "teams": teams},
+            target_id=invitation_id,
+            after={"email": invite.email, "role": invite.role, "teams": invite.team_ids},
         )
-    return NewInvitation(id=rows[0]["id"], email=email, token=token, expires_at=expires_at)
+    return NewInvitation(id=invitation_id, email=invite.email, token=token, expires_at=expires_at)
+
+
+async def _checked_invite(grants: Grants, email: str, role: str, team_ids: list[int]) -> _Invite:
+    errors = FieldErrors()
+    if not EMAIL_RE.match(email):
+        errors.add("email", "Enter a valid email address.")
+    with errors.collected():
+        await check_role_assignable(grants, role)
+    teams: list[int] = []
+    with errors.collected():
+        teams = await _validate_teams(grants.account.id, list(team_ids))
+        # Joining a team hands out its role as well.
+        for team in await Team.select(Team.role).where(Team.id.is_in(teams)) if teams else []:
+            await check_role_assignable(grants, team["role"], field="teams")
+    errors.raise_if_any()
+    return _Invite(email=email, role=role, team_ids=teams)
+
+
+async def _refuse_member_or_pending(account_id: int, account_name: str, email: str) -> None:
+    member = await Membership.exists().where(
+        (Membership.account == account_id) & (Membership.user.email == email)
+    )
+    if member:
+        raise ValidationFailed({"email": f"{email} is already a member of {account_name}."})
+    pending = await Invitation.exists().where(
+        (Invitation.account == account_id)
+        & (Invitation.email == email)
+        & Invitation.accepted_at.is_null()
+        & Invitation.revoked_at.is_null()
+        & (Invitation.expires_at > now())
+    )
+    if pending:
+        raise ValidationFailed(
+            {"email": f"{email} already has a pending invitation; issue a new link instead."}
+        )
+
+
+async def _insert_invitation(
+    actor: audit.Actor, account_id: int, invite: _Invite, token: str, expires_at: datetime
+) -> int:
+    rows = await Invitation.insert(
+        Invitation(
+            account=account_id,
+            email=invite.email,
+            role=invite.role,
+            team_ids=" ".join(str(t) for t in invite.team_ids),
+            token_hash=token_hash(token),
+            invited_by_user_id=actor.user_id,
+            invited_by_label=actor.label,
+            expires_at=expires_at,
+        )
+    ).returning(Invitation.id)
+    return int(rows[0]["id"])
 
 
 async def _own_invitation(account_id: int, invitation_id: int) -> dict[str, Any]:

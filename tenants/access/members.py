@@ -43,7 +43,7 @@ from tenants.accounts.tree import AccountView
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import transaction
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 
 ROLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,63}$")
 OWNER_ROLES = ("Owner",)
@@ -177,6 +177,37 @@ def _validate_permission_set(grants: Grants, permissions: Iterable[str]) -> froz
     return chosen
 
 
+@dataclass(frozen=True)
+class _RoleFields:
+    """A custom role's checked description (stripped) and permission set."""
+
+    description: str
+    permissions: frozenset[str]
+
+
+def _collect_role_fields(
+    errors: FieldErrors, grants: Grants, description: str, permissions: Iterable[str]
+) -> _RoleFields:
+    """Check what creating and editing a role share; refusals go into `errors`."""
+    if len(description.strip()) > 200:
+        errors.add("description", "Description must be at most 200 characters.")
+    chosen: frozenset[str] = frozenset()
+    with errors.collected():
+        chosen = _validate_permission_set(grants, permissions)
+    return _RoleFields(description=description.strip(), permissions=chosen)
+
+
+def _check_role_name(errors: FieldErrors, name: str) -> None:
+    if not ROLE_NAME_RE.match(name):
+        errors.add(
+            "name",
+            "Name must start with a letter and use at most 64 letters, digits, spaces, "
+            "dots, dashes or underscores.",
+        )
+    elif name.lower() in {n.lower() for n in BUILTIN_ROLES}:
+        errors.add("name", f"{name} is a built-in role; choose another name.")
+
+
 async def create_custom_role(
     actor: audit.Actor,
     grants: Grants,
@@ -188,59 +219,62 @@ async def create_custom_role(
     """Define a role in the working account; its whole subtree can use it."""
     account = grants.account
     name = (name or "").strip()
-    errors: dict[str, str] = {}
-    if not ROLE_NAME_RE.match(name):
-        errors["name"] = (
-            "Name must start with a letter and use at most 64 letters, digits, spaces, "
-            "dots, dashes or underscores."
-        )
-    elif name.lower() in {n.lower() for n in BUILTIN_ROLES}:
-        errors["name"] = f"{name} is a built-in role; choose another name."
-    if len(description.strip()) > 200:
-        errors["description"] = "Description must be at most 200 characters."
-    try:
-        chosen = _validate_permission_set(grants, permissions)
-    except ValidationFailed as exc:
-        errors |= exc.errors
-    if errors:
-        raise ValidationFailed(errors)
+    errors = FieldErrors()
+    _check_role_name(errors, name)
+    fields = _collect_role_fields(errors, grants, description, permissions)
+    errors.raise_if_any()
     async with transaction():
-        # One name means one role anywhere in the tree: above, here and below.
-        clash = await CustomRole.exists().where(
-            (CustomRole.name == name)
-            & (
-                CustomRole.account.is_in(account.ancestor_ids)
-                | CustomRole.account.path.like(account.path + "%")
-            )
-        )
-        if clash:
-            raise ValidationFailed({"name": f"A role named {name} already exists in this tree."})
-        rows = await CustomRole.insert(
-            CustomRole(
-                account=account.id,
-                name=name,
-                description=description.strip(),
-                permissions=format_permissions(chosen),
-                created_by=actor.user_id,
-            )
-        ).returning(CustomRole.id)
+        await _refuse_role_name_in_tree(account, name)
+        role_id = await _insert_custom_role(actor, account.id, name, fields)
         await audit.record(
             actor,
             account_id=account.id,
             action="role.create",
             target_type="role",
-            target_id=rows[0]["id"],
-            after={"name": name, "permissions": sorted(chosen), "description": description},
+            target_id=role_id,
+            after={
+                "name": name,
+                "permissions": sorted(fields.permissions),
+                "description": description,
+            },
         )
     return RoleView(
         name=name,
-        permissions=chosen,
+        permissions=fields.permissions,
         builtin=False,
-        description=description.strip(),
-        id=rows[0]["id"],
+        description=fields.description,
+        id=role_id,
         account_id=account.id,
         account_name=account.name,
     )
+
+
+async def _refuse_role_name_in_tree(account: AccountView, name: str) -> None:
+    # One name means one role anywhere in the tree: above, here and below.
+    clash = await CustomRole.exists().where(
+        (CustomRole.name == name)
+        & (
+            CustomRole.account.is_in(account.ancestor_ids)
+            | CustomRole.account.path.like(account.path + "%")
+        )
+    )
+    if clash:
+        raise ValidationFailed({"name": f"A role named {name} already exists in this tree."})
+
+
+async def _insert_custom_role(
+    actor: audit.Actor, account_id: int, name: str, fields: _RoleFields
+) -> int:
+    rows = await CustomRole.insert(
+        CustomRole(
+            account=account_id,
+            name=name,
+            description=fields.description,
+            permissions=format_permissions(fields.permissions),
+            created_by=actor.user_id,
+        )
+    ).returning(CustomRole.id)
+    return int(rows[0]["id"])
 
 
 async def _own_custom_role(account: AccountView, role_id: int) -> dict[str, Any]:
@@ -277,13 +311,8 @@ async def update_custom_role(
 ) -> RoleView:
     """Change a custom role's permissions (its name is fixed: members refer to it)."""
     account = grants.account
-    errors: dict[str, str] = {}
-    if len(description.strip()) > 200:
-        errors["description"] = "Description must be at most 200 characters."
-    try:
-        chosen = _validate_permission_set(grants, permissions)
-    except ValidationFailed as exc:
-        errors |= exc.errors
+    errors = FieldErrors()
+    fields = _collect_role_fields(errors, grants, description, permissions)
     async with transaction():
         row = await _own_custom_role(account, role_id)
         before = parse_permissions(row["permissions"])
@@ -293,12 +322,11 @@ async def update_custom_role(
             raise PermissionDenied(
                 f"The role {row['name']} holds permissions you do not hold ({', '.join(missing)})."
             )
-        if errors:
-            raise ValidationFailed(errors)
+        errors.raise_if_any()
         await CustomRole.update(
             {
-                CustomRole.permissions: format_permissions(chosen),
-                CustomRole.description: description.strip(),
+                CustomRole.permissions: format_permissions(fields.permissions),
+                CustomRole.description: fields.description,
                 CustomRole.updated_at: now(),
             }
         ).where(CustomRole.id == role_id)
@@ -309,7 +337,7 @@ async def update_custom_role(
             target_type="role",
             target_id=role_id,
             before={"permissions": sorted(before), "description": row["description"]},
-            after={"permissions": sorted(chosen), "description": description.strip()},
+            after={"permissions": sorted(fields.permissions), "description": fields.description},
         )
     return await get_custom_role(account, role_id)
 
@@ -509,17 +537,14 @@ async def _team_row(account_id: int, team_id: int) -> dict[str, Any]:
 async def create_team(actor: audit.Actor, grants: Grants, *, name: str, role: str) -> TeamView:
     account = grants.account
     name = (name or "").strip()
-    errors: dict[str, str] = {}
+    errors = FieldErrors()
     if not name:
-        errors["name"] = "Name is required."
+        errors.add("name", "Name is required.")
     elif len(name) > 80:
-        errors["name"] = "Name must be at most 80 characters."
-    try:
+        errors.add("name", "Name must be at most 80 characters.")
+    with errors.collected():
         await check_role_assignable(grants, role)
-    except ValidationFailed as exc:
-        errors |= exc.errors
-    if errors:
-        raise ValidationFailed(errors)
+    errors.raise_if_any()
     async with transaction():
         if await Team.exists().where((Team.account == account.id) & (Team.name == name)):
             raise ValidationFailed({"name": f"A team named {name} already exists here."})
@@ -637,57 +662,17 @@ async def set_override(
 ) -> None:
     """Grant or deny one permission to one member (`effect` "clear" removes the override)."""
     account = grants.account
-    if permission not in GRANTABLE:
-        raise ValidationFailed({"permission": f"Unknown permission {permission!r}."})
-    if effect not in (*OVERRIDE_EFFECTS, "clear"):
-        raise ValidationFailed({"effect": "Effect must be grant, deny or clear."})
-    # Granting, or lifting a deny, hands the power out: the actor must hold it.
-    if effect != "deny" and not grants.holds(permission):
-        raise PermissionDenied(f"You cannot grant {permission}: you do not hold it yourself.")
+    _check_override_request(grants, permission, effect)
     async with transaction():
         member = await _membership_row(account.id, user_id)
         await _check_can_manage(grants, member["role"], member["user.email"])
-        existing = (
-            await PermissionOverride.select(PermissionOverride.id, PermissionOverride.effect)
-            .where(
-                (PermissionOverride.user == user_id)
-                & (PermissionOverride.account == account.id)
-                & (PermissionOverride.permission == permission)
-            )
-            .first()
-        )
+        existing = await _override_row(account.id, user_id, permission)
+        if _override_unchanged(existing, effect):
+            return
+        change = _OverrideChange(user_id=user_id, permission=permission, effect=effect)
+        await _write_override(actor, account.id, change, existing)
         before = {"permission": permission, "effect": existing["effect"]} if existing else None
-        if effect == "clear":
-            if existing is None:
-                return
-            await PermissionOverride.delete().where(PermissionOverride.id == existing["id"])
-            after = None
-        else:
-            if existing is not None and existing["effect"] == effect:
-                return
-            values: dict[Any, Any] = {
-                PermissionOverride.effect: effect,
-                PermissionOverride.set_by_user_id: actor.user_id,
-                PermissionOverride.set_by_label: actor.label,
-                PermissionOverride.set_at: now(),
-            }
-            if existing is None:
-                await PermissionOverride.insert(
-                    PermissionOverride(
-                        user=user_id,
-                        account=account.id,
-                        permission=permission,
-                        effect=effect,
-                        set_by_user_id=actor.user_id,
-                        set_by_label=actor.label,
-                        set_at=now(),
-                    )
-                )
-            else:
-                await PermissionOverride.update(values).where(
-                    PermissionOverride.id == existing["id"]
-                )
-            after = {"permission": permission, "effect": effect}
+        after = None if effect == "clear" else {"permission": permission, "effect": effect}
         await audit.record(
             actor,
             account_id=account.id,
@@ -697,6 +682,72 @@ async def set_override(
             before={"email": member["user.email"], **before} if before else None,
             after={"email": member["user.email"], **after} if after else None,
         )
+
+
+@dataclass(frozen=True)
+class _OverrideChange:
+    """One member's override for one permission: grant, deny, or clear."""
+
+    user_id: int
+    permission: str
+    effect: str
+
+
+def _check_override_request(grants: Grants, permission: str, effect: str) -> None:
+    if permission not in GRANTABLE:
+        raise ValidationFailed({"permission": f"Unknown permission {permission!r}."})
+    if effect not in (*OVERRIDE_EFFECTS, "clear"):
+        raise ValidationFailed({"effect": "Effect must be grant, deny or clear."})
+    # Granting, or lifting a deny, hands the power out: the actor must hold it.
+    if effect != "deny" and not grants.holds(permission):
+        raise PermissionDenied(f"You cannot grant {permission}: you do not hold it yourself.")
+
+
+async def _override_row(account_id: int, user_id: int, permission: str) -> dict[str, Any] | None:
+    return (
+        await PermissionOverride.select(PermissionOverride.id, PermissionOverride.effect)
+        .where(
+            (PermissionOverride.user == user_id)
+            & (PermissionOverride.account == account_id)
+            & (PermissionOverride.permission == permission)
+        )
+        .first()
+    )
+
+
+def _override_unchanged(existing: dict[str, Any] | None, effect: str) -> bool:
+    if effect == "clear":
+        return existing is None
+    return existing is not None and existing["effect"] == effect
+
+
+async def _write_override(
+    actor: audit.Actor, account_id: int, change: _OverrideChange, existing: dict[str, Any] | None
+) -> None:
+    if change.effect == "clear":
+        assert existing is not None
+        await PermissionOverride.delete().where(PermissionOverride.id == existing["id"])
+    elif existing is None:
+        await PermissionOverride.insert(
+            PermissionOverride(
+                user=change.user_id,
+                account=account_id,
+                permission=change.permission,
+                effect=change.effect,
+                set_by_user_id=actor.user_id,
+                set_by_label=actor.label,
+                set_at=now(),
+            )
+        )
+    else:
+        await PermissionOverride.update(
+            {
+                PermissionOverride.effect: change.effect,
+                PermissionOverride.set_by_user_id: actor.user_id,
+                PermissionOverride.set_by_label: actor.label,
+                PermissionOverride.set_at: now(),
+            }
+        ).where(PermissionOverride.id == existing["id"])
 
 
 async def member_grants(account_id: int, user_id: int) -> Grants:

@@ -151,6 +151,16 @@ async def provider_for_slug(slug: str) -> ProviderView:
     return provider
 
 
+@dataclass(frozen=True)
+class _ProviderSettings:
+    """What the master asked for, trimmed and checked; a blank secret keeps the stored one."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    enabled: bool
+
+
 async def configure_provider(
     actor: audit.Actor,
     grants: Grants,
@@ -164,64 +174,96 @@ async def configure_provider(
     account = grants.account
     if not account.is_root:
         raise Conflict("Single sign-on is configured by the master account.", code="not_master")
-    issuer = (issuer or "").strip().rstrip("/")
-    client_id = (client_id or "").strip()
+    wanted = _ProviderSettings(
+        issuer=(issuer or "").strip().rstrip("/"),
+        client_id=(client_id or "").strip(),
+        client_secret=client_secret,
+        enabled=enabled,
+    )
     existing = await provider_for_account(account.id)
-    errors: dict[str, str] = {}
-    issuer_problem = validate_issuer(issuer) if issuer else "The issuer URL is required."
-    if issuer_problem:
-        errors["issuer"] = issuer_problem
-    if not client_id:
-        errors["client_id"] = "The client id is required."
-    elif len(client_id) > 255:
-        errors["client_id"] = "The client id must be at most 255 characters."
-    if not client_secret and existing is None:
-        errors["client_secret"] = "The client secret is required."
-    if errors:
-        raise ValidationFailed(errors)
-    after = {"issuer": issuer, "client_id": client_id, "enabled": enabled}
+    _validate_provider(wanted, has_stored_secret=existing is not None)
     async with transaction():
-        values: dict[Any, Any] = {
-            SsoProvider.issuer: issuer,
-            SsoProvider.client_id: client_id,
-            SsoProvider.enabled: enabled,
-            SsoProvider.updated_at: now(),
-        }
-        if client_secret:
-            values[SsoProvider.client_secret] = secrets_box.encrypt(client_secret)
-            after["client_secret"] = "changed"
         if existing is None:
-            await SsoProvider.insert(
-                SsoProvider(
-                    account=account.id,
-                    issuer=issuer,
-                    client_id=client_id,
-                    client_secret=secrets_box.encrypt(client_secret),
-                    enabled=enabled,
-                )
-            )
+            await _insert_provider(account.id, wanted)
         else:
-            await SsoProvider.update(values).where(SsoProvider.id == existing.id)
-        await audit.record(
-            actor,
-            account_id=account.id,
-            action="sso.configure",
-            target_type="sso_provider",
-            target_id=account.id,
-            before=(
-                {
-                    "issuer": existing.issuer,
-                    "client_id": existing.client_id,
-                    "enabled": existing.enabled,
-                }
-                if existing
-                else None
-            ),
-            after=after,
-        )
+            await _update_provider(existing.id, wanted)
+        await _audit_configure(actor, account.id, existing, wanted)
     provider = await provider_for_account(account.id)
     assert provider is not None
     return provider
+
+
+def _validate_provider(wanted: _ProviderSettings, *, has_stored_secret: bool) -> None:
+    errors: dict[str, str] = {}
+    issuer_problem = (
+        validate_issuer(wanted.issuer) if wanted.issuer else "The issuer URL is required."
+    )
+    if issuer_problem:
+        errors["issuer"] = issuer_problem
+    if not wanted.client_id:
+        errors["client_id"] = "The client id is required."
+    elif len(wanted.client_id) > 255:
+        errors["client_id"] = "The client id must be at most 255 characters."
+    if not wanted.client_secret and not has_stored_secret:
+        errors["client_secret"] = "The client secret is required."
+    if errors:
+        raise ValidationFailed(errors)
+
+
+async def _insert_provider(account_id: int, wanted: _ProviderSettings) -> None:
+    await SsoProvider.insert(
+        SsoProvider(
+            account=account_id,
+            issuer=wanted.issuer,
+            client_id=wanted.client_id,
+            client_secret=secrets_box.encrypt(wanted.client_secret),
+            enabled=wanted.enabled,
+        )
+    )
+
+
+async def _update_provider(provider_id: int, wanted: _ProviderSettings) -> None:
+    values: dict[Any, Any] = {
+        SsoProvider.issuer: wanted.issuer,
+        SsoProvider.client_id: wanted.client_id,
+        SsoProvider.enabled: wanted.enabled,
+        SsoProvider.updated_at: now(),
+    }
+    if wanted.client_secret:
+        values[SsoProvider.client_secret] = secrets_box.encrypt(wanted.client_secret)
+    await SsoProvider.update(values).where(SsoProvider.id == provider_id)
+
+
+async def _audit_configure(
+    actor: audit.Actor,
+    account_id: int,
+    existing: ProviderView | None,
+    wanted: _ProviderSettings,
+) -> None:
+    after: dict[str, Any] = {
+        "issuer": wanted.issuer,
+        "client_id": wanted.client_id,
+        "enabled": wanted.enabled,
+    }
+    if wanted.client_secret:
+        after["client_secret"] = "changed"
+    await audit.record(
+        actor,
+        account_id=account_id,
+        action="sso.configure",
+        target_type="sso_provider",
+        target_id=account_id,
+        before=(
+            {
+                "issuer": existing.issuer,
+                "client_id": existing.client_id,
+                "enabled": existing.enabled,
+            }
+            if existing
+            else None
+        ),
+        after=after,
+    )
 
 
 async def _client_secret(provider_id: int) -> str:

@@ -22,7 +22,7 @@ from tenants.audit import record as audit
 from tenants.branding.logos import LogoFile, inspect_logo
 from tenants.branding.tables import MAX_PRODUCT_NAME, AccountBranding
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import is_unique_violation, transaction
 from tenants.errors import ValidationFailed
 
 TEXT_FIELDS = (
@@ -420,9 +420,16 @@ def _logo_columns(logo: LogoFile | None) -> dict[Any, Any]:
     }
 
 
-def _is_unique_violation(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "unique" in text and ("login_host" in text or "violation" in text)
+_HOST_TAKEN = "That host name is already used by another account."
+
+
+@dataclass(frozen=True)
+class _BrandingInput:
+    """The checked form of one update: cleaned text fields and the logo to store or clear."""
+
+    clean: dict[str, Any]
+    logo: LogoFile | None
+    clear_logo: bool
 
 
 async def update_branding(
@@ -444,6 +451,29 @@ async def update_branding(
     if unknown:
         raise ValueError(f"unknown branding fields: {sorted(unknown)}")
     target = await get_in_subtree(within_account_id, account_id)
+    checked = await _checked_input(account_id, values, logo, clear_logo)
+    try:
+        async with transaction():
+            await _refuse_taken_host(account_id, checked.clean.get("login_host"))
+            before = await own_settings(account_id)
+            changes = _changed_columns(before, checked)
+            if changes:
+                await _write_columns(account_id, changes)
+                await _audit_update(actor, account_id, before, await own_settings(account_id))
+    except ValidationFailed:
+        raise
+    except Exception as exc:
+        # Two accounts claiming one host name at the same moment: the unique index decides.
+        if is_unique_violation(exc):
+            raise ValidationFailed({"login_host": _HOST_TAKEN}) from None
+        raise
+    return await effective_branding_of(target)
+
+
+async def _checked_input(
+    account_id: int, values: Mapping[str, str], logo: bytes | None, clear_logo: bool
+) -> _BrandingInput:
+    """Every field checked at once, so one refusal names all the bad fields."""
     clean, errors = validate_fields(values, region=await _region(account_id))
     logo_file: LogoFile | None = None
     if logo and not clear_logo:
@@ -453,53 +483,53 @@ async def update_branding(
             errors.update(exc.errors)
     if errors:
         raise ValidationFailed(errors)
-    try:
-        async with transaction():
-            if clean.get("login_host") and await AccountBranding.exists().where(
-                (AccountBranding.login_host == clean["login_host"])
-                & (AccountBranding.account != account_id)
-            ):
-                raise ValidationFailed(
-                    {"login_host": "That host name is already used by another account."}
-                )
-            before = await own_settings(account_id)
-            changes: dict[Any, Any] = {
-                AccountBranding._meta.get_column_by_name(k): v
-                for k, v in clean.items()
-                if v != before[k]
-            }
-            if clear_logo and before["logo"] is not None:
-                changes |= _logo_columns(None)
-            elif logo_file is not None and (
-                before["logo"] is None or before["logo"].digest != logo_file.digest
-            ):
-                changes |= _logo_columns(logo_file)
-            if changes:
-                await AccountBranding.insert(AccountBranding(account=account_id)).on_conflict(
-                    target=AccountBranding.account, action="DO NOTHING"
-                )
-                changes[AccountBranding.updated_at] = now()
-                await AccountBranding.update(changes).where(AccountBranding.account == account_id)
-                after = await own_settings(account_id)
-                await audit.record(
-                    actor,
-                    account_id=account_id,
-                    action="branding.update",
-                    target_type="account",
-                    target_id=account_id,
-                    before=_audit_view({k: before[k] for k in FIELDS if before[k] != after[k]}),
-                    after=_audit_view({k: after[k] for k in FIELDS if before[k] != after[k]}),
-                )
-    except ValidationFailed:
-        raise
-    except Exception as exc:
-        # Two accounts claiming one host name at the same moment: the unique index decides.
-        if _is_unique_violation(exc):
-            raise ValidationFailed(
-                {"login_host": "That host name is already used by another account."}
-            ) from None
-        raise
-    return await effective_branding_of(target)
+    return _BrandingInput(clean, logo_file, clear_logo)
+
+
+async def _refuse_taken_host(account_id: int, login_host: str | None) -> None:
+    if login_host and await AccountBranding.exists().where(
+        (AccountBranding.login_host == login_host) & (AccountBranding.account != account_id)
+    ):
+        raise ValidationFailed({"login_host": _HOST_TAKEN})
+
+
+def _changed_columns(before: Mapping[str, Any], checked: _BrandingInput) -> dict[Any, Any]:
+    """The columns whose value differs from what the account stores now."""
+    changes: dict[Any, Any] = {
+        AccountBranding._meta.get_column_by_name(k): v
+        for k, v in checked.clean.items()
+        if v != before[k]
+    }
+    if checked.clear_logo and before["logo"] is not None:
+        changes |= _logo_columns(None)
+    elif checked.logo is not None and (
+        before["logo"] is None or before["logo"].digest != checked.logo.digest
+    ):
+        changes |= _logo_columns(checked.logo)
+    return changes
+
+
+async def _write_columns(account_id: int, changes: dict[Any, Any]) -> None:
+    await AccountBranding.insert(AccountBranding(account=account_id)).on_conflict(
+        target=AccountBranding.account, action="DO NOTHING"
+    )
+    changes[AccountBranding.updated_at] = now()
+    await AccountBranding.update(changes).where(AccountBranding.account == account_id)
+
+
+async def _audit_update(
+    actor: audit.Actor, account_id: int, before: Mapping[str, Any], after: Mapping[str, Any]
+) -> None:
+    changed = [k for k in FIELDS if before[k] != after[k]]
+    await audit.record(
+        actor,
+        account_id=account_id,
+        action="branding.update",
+        target_type="account",
+        target_id=account_id,
+        before=_audit_view({k: before[k] for k in changed}),
+        after=_audit_view({k: after[k] for k in changed}),
+    )
 
 
 async def clear_override(

@@ -185,6 +185,45 @@ def _snapshot(c: ContactView) -> dict[str, Any]:
     return {"fields": sorted(c.fields), "tags": c.tags}
 
 
+@dataclass(frozen=True)
+class _ContactInput:
+    """A contact form, checked: the number in E.164, trimmed names, clean fields and tags."""
+
+    phone: str
+    first_name: str
+    last_name: str
+    email: str
+    fields: dict[str, str]
+    tags: list[str]
+
+
+async def _checked_contact(
+    account_id: int,
+    *,
+    phone: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    fields: dict[str, str],
+    tags: Iterable[str],
+) -> _ContactInput:
+    """Create and update check a contact alike; one refusal names every bad field."""
+    first_name, last_name, email = first_name.strip(), last_name.strip(), email.strip()
+    errors, e164, good_tags, clean_fields = _validate(
+        region=await _region(account_id),
+        phone=phone,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        fields=fields,
+        tags=tags,
+    )
+    if errors:
+        raise ValidationFailed(errors)
+    assert e164 is not None
+    return _ContactInput(e164, first_name, last_name, email, clean_fields, good_tags)
+
+
 async def create_contact(
     *,
     actor: audit.Actor,
@@ -196,9 +235,8 @@ async def create_contact(
     fields: dict[str, str] | None = None,
     tags: Iterable[str] = (),
 ) -> ContactView:
-    first_name, last_name, email = first_name.strip(), last_name.strip(), email.strip()
-    errors, e164, good_tags, clean_fields = _validate(
-        region=await _region(account_id),
+    checked = await _checked_contact(
+        account_id,
         phone=phone,
         first_name=first_name,
         last_name=last_name,
@@ -206,9 +244,7 @@ async def create_contact(
         fields=fields or {},
         tags=tags,
     )
-    if errors:
-        raise ValidationFailed(errors)
-    assert e164 is not None
+    e164 = checked.phone
     async with transaction():
         if await Contact.exists().where(Contact.account_phone == f"{account_id}|{e164}"):
             raise ValidationFailed({"phone": f"A contact with {e164} already exists."})
@@ -218,16 +254,16 @@ async def create_contact(
                 account_id=account_id,
                 phone=e164,
                 account_phone=f"{account_id}|{e164}",
-                first_name=first_name,
-                last_name=last_name,
-                email=email,
-                fields=json.dumps(clean_fields, sort_keys=True),
+                first_name=checked.first_name,
+                last_name=checked.last_name,
+                email=checked.email,
+                fields=json.dumps(checked.fields, sort_keys=True),
                 created_at=now,
                 updated_at=now,
             )
         ).returning(Contact.id)
         contact_id = rows[0]["id"]
-        await _set_tags(account_id, contact_id, good_tags)
+        await _set_tags(account_id, contact_id, checked.tags)
         created = await get_contact(account_id, contact_id)
         await audit.record(
             actor,
@@ -252,9 +288,8 @@ async def update_contact(
     fields: dict[str, str] | None = None,
     tags: Iterable[str] = (),
 ) -> ContactView:
-    first_name, last_name, email = first_name.strip(), last_name.strip(), email.strip()
-    errors, e164, good_tags, clean_fields = _validate(
-        region=await _region(account_id),
+    checked = await _checked_contact(
+        account_id,
         phone=phone,
         first_name=first_name,
         last_name=last_name,
@@ -262,9 +297,7 @@ async def update_contact(
         fields=fields or {},
         tags=tags,
     )
-    if errors:
-        raise ValidationFailed(errors)
-    assert e164 is not None
+    e164 = checked.phone
     async with transaction():
         before = await get_contact(account_id, contact_id)
         key = f"{account_id}|{e164}"
@@ -274,14 +307,14 @@ async def update_contact(
             {
                 Contact.phone: e164,
                 Contact.account_phone: key,
-                Contact.first_name: first_name,
-                Contact.last_name: last_name,
-                Contact.email: email,
-                Contact.fields: json.dumps(clean_fields, sort_keys=True),
+                Contact.first_name: checked.first_name,
+                Contact.last_name: checked.last_name,
+                Contact.email: checked.email,
+                Contact.fields: json.dumps(checked.fields, sort_keys=True),
                 Contact.updated_at: clock.now(),
             }
         ).where((Contact.id == contact_id) & (Contact.account_id == account_id))
-        await _set_tags(account_id, contact_id, good_tags)
+        await _set_tags(account_id, contact_id, checked.tags)
         after = await get_contact(account_id, contact_id)
         await audit.record(
             actor,

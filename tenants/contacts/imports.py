@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +335,15 @@ class ImportResult:
     imported: bool
 
 
+@dataclass
+class _Written:
+    """What an import has written so far: contacts created and updated, numbers opted out."""
+
+    created: int = 0
+    updated: int = 0
+    opt_out_phones: list[str] = field(default_factory=list)
+
+
 async def run_import(
     *,
     actor: audit.Actor,
@@ -351,41 +361,12 @@ async def run_import(
     if report.error_count and mode == "all_or_nothing":
         return ImportResult(report, 0, 0, 0, imported=False)
     row, region = await _load(account_id, import_id)
-    clean = json.loads(row["mapping"])
-    created = updated = 0
-    opt_out_phones: list[str] = []
     async with transaction():
-        batch: list[_Row] = []
-        for item in _scan(row["stored_path"], clean, region):
-            if isinstance(item, _Row):
-                batch.append(item)
-                if item.opt_out:
-                    opt_out_phones.append(item.phone)
-                if len(batch) >= CHUNK:
-                    c, u = await _write_chunk(account_id, batch)
-                    created, updated, batch = created + c, updated + u, []
-        if batch:
-            c, u = await _write_chunk(account_id, batch)
-            created, updated = created + c, updated + u
-        recorded = 0
-        if opt_out_phones:
-            recorded = await consent_events.record_opt_outs_bulk(
-                account_id,
-                opt_out_phones,
-                "sms",
-                source="import",
-                batch=f"import-{import_id}",
-                user_id=actor.user_id,
-                note=f"CSV import {row['filename']}",
-            )
-        await ContactImport.update(
-            {
-                ContactImport.status: "imported",
-                ContactImport.imported: created + updated,
-                ContactImport.opt_outs: recorded,
-                ContactImport.finished_at: clock.now(),
-            }
-        ).where(ContactImport.id == import_id)
+        written = await _write_rows(
+            account_id, _scan(row["stored_path"], json.loads(row["mapping"]), region)
+        )
+        recorded = await _record_opt_outs(actor, account_id, row, written.opt_out_phones)
+        await _mark_imported(import_id, written, recorded)
         await audit.record(
             actor,
             account_id=account_id,
@@ -393,15 +374,60 @@ async def run_import(
             target_type="contact_import",
             target_id=import_id,
             after={
-                "created": created,
-                "updated": updated,
+                "created": written.created,
+                "updated": written.updated,
                 "skipped_rows": report.error_count,
                 "opt_outs": recorded,
                 "mode": mode,
             },
         )
     _remove_file(row["stored_path"])
-    return ImportResult(report, created, updated, recorded, imported=True)
+    return ImportResult(report, written.created, written.updated, recorded, imported=True)
+
+
+async def _write_rows(account_id: int, items: Iterator[_Row | RowError]) -> _Written:
+    """The good rows, written CHUNK at a time; the bad ones are passed over."""
+    written = _Written()
+    batch: list[_Row] = []
+    for item in items:
+        if not isinstance(item, _Row):
+            continue
+        batch.append(item)
+        if item.opt_out:
+            written.opt_out_phones.append(item.phone)
+        if len(batch) >= CHUNK:
+            await _write_chunk(account_id, batch, written)
+            batch = []
+    if batch:
+        await _write_chunk(account_id, batch, written)
+    return written
+
+
+async def _record_opt_outs(
+    actor: audit.Actor, account_id: int, upload: dict[str, Any], phones: list[str]
+) -> int:
+    if not phones:
+        return 0
+    return await consent_events.record_opt_outs_bulk(
+        account_id,
+        phones,
+        "sms",
+        source="import",
+        batch=f"import-{upload['id']}",
+        user_id=actor.user_id,
+        note=f"CSV import {upload['filename']}",
+    )
+
+
+async def _mark_imported(import_id: int, written: _Written, opt_outs: int) -> None:
+    await ContactImport.update(
+        {
+            ContactImport.status: "imported",
+            ContactImport.imported: written.created + written.updated,
+            ContactImport.opt_outs: opt_outs,
+            ContactImport.finished_at: clock.now(),
+        }
+    ).where(ContactImport.id == import_id)
 
 
 async def discard_import(*, actor: audit.Actor, account_id: int, import_id: int) -> None:
@@ -412,63 +438,68 @@ async def discard_import(*, actor: audit.Actor, account_id: int, import_id: int)
     _remove_file(row["stored_path"])
 
 
-async def _write_chunk(account_id: int, batch: list[_Row]) -> tuple[int, int]:
+async def _write_chunk(account_id: int, batch: list[_Row], written: _Written) -> None:
     """Insert new contacts in one statement; update existing ones (same number) with the
     columns the file provides, keeping what it leaves empty."""
-    keys = [f"{account_id}|{r.phone}" for r in batch]
+    keys = [_account_phone(account_id, r.phone) for r in batch]
     existing = {
         r["account_phone"]: r
         for r in await Contact.select().where(Contact.account_phone.is_in(keys))
     }
     now = clock.now()
-    fresh = [r for r in batch if f"{account_id}|{r.phone}" not in existing]
-    created_ids: list[int] = []
-    if fresh:
-        inserted = await Contact.insert(
-            *[
-                Contact(
-                    account_id=account_id,
-                    phone=r.phone,
-                    account_phone=f"{account_id}|{r.phone}",
-                    first_name=r.values.get("first_name", ""),
-                    last_name=r.values.get("last_name", ""),
-                    email=r.values.get("email", ""),
-                    fields=json.dumps(r.fields, sort_keys=True),
-                    created_at=now,
-                    updated_at=now,
-                )
-                for r in fresh
-            ]
-        ).returning(Contact.id, Contact.phone)
-        by_phone = {x["phone"]: x["id"] for x in inserted}
-        created_ids = list(by_phone.values())
-        tag_rows = [
-            ContactTag(account_id=account_id, contact_id=by_phone[r.phone], tag=t)
+    fresh = [r for r in batch if _account_phone(account_id, r.phone) not in existing]
+    written.created += await _insert_contacts(account_id, fresh, now)
+    written.updated += await _update_contacts(account_id, batch, existing, now)
+
+
+def _account_phone(account_id: int, phone: str) -> str:
+    return f"{account_id}|{phone}"
+
+
+async def _insert_contacts(account_id: int, fresh: list[_Row], now: datetime) -> int:
+    """The new contacts and their tags; how many were created."""
+    if not fresh:
+        return 0
+    inserted = await Contact.insert(
+        *[
+            Contact(
+                account_id=account_id,
+                phone=r.phone,
+                account_phone=_account_phone(account_id, r.phone),
+                first_name=r.values.get("first_name", ""),
+                last_name=r.values.get("last_name", ""),
+                email=r.values.get("email", ""),
+                fields=json.dumps(r.fields, sort_keys=True),
+                created_at=now,
+                updated_at=now,
+            )
             for r in fresh
-            for t in r.tags
         ]
-        if tag_rows:
-            await ContactTag.insert(*tag_rows)
+    ).returning(Contact.id, Contact.phone)
+    by_phone = {x["phone"]: x["id"] for x in inserted}
+    tag_rows = [
+        ContactTag(account_id=account_id, contact_id=by_phone[r.phone], tag=t)
+        for r in fresh
+        for t in r.tags
+    ]
+    if tag_rows:
+        await ContactTag.insert(*tag_rows)
+    return len(by_phone)
+
+
+async def _update_contacts(
+    account_id: int, batch: list[_Row], existing: dict[str, dict[str, Any]], now: datetime
+) -> int:
+    """Existing contacts get the file's non-empty values and any tags they lack; how many
+    changed."""
+    old_tags = await _tags_of([r["id"] for r in existing.values()])
     updated = 0
-    old_tags: dict[int, set[str]] = {}
-    if existing:
-        ids = [r["id"] for r in existing.values()]
-        for t in await ContactTag.select(ContactTag.contact_id, ContactTag.tag).where(
-            ContactTag.contact_id.is_in(ids)
-        ):
-            old_tags.setdefault(t["contact_id"], set()).add(t["tag"])
     new_tags: list[ContactTag] = []
     for r in batch:
-        current = existing.get(f"{account_id}|{r.phone}")
+        current = existing.get(_account_phone(account_id, r.phone))
         if current is None:
             continue
-        fields = json.loads(current["fields"] or "{}") | r.fields
-        values: dict[Any, Any] = {
-            Contact.first_name: r.values.get("first_name") or current["first_name"],
-            Contact.last_name: r.values.get("last_name") or current["last_name"],
-            Contact.email: r.values.get("email") or current["email"],
-            Contact.fields: json.dumps(fields, sort_keys=True),
-        }
+        values = _merged_values(current, r)
         changed = any(current[col._meta.name] != v for col, v in values.items())
         if changed:
             await Contact.update({**values, Contact.updated_at: now}).where(
@@ -481,4 +512,26 @@ async def _write_chunk(account_id: int, batch: list[_Row]) -> tuple[int, int]:
         updated += bool(changed or missing)
     if new_tags:
         await ContactTag.insert(*new_tags)
-    return len(created_ids), updated
+    return updated
+
+
+async def _tags_of(contact_ids: list[int]) -> dict[int, set[str]]:
+    tags: dict[int, set[str]] = {}
+    if contact_ids:
+        for t in await ContactTag.select(ContactTag.contact_id, ContactTag.tag).where(
+            ContactTag.contact_id.is_in(contact_ids)
+        ):
+            tags.setdefault(t["contact_id"], set()).add(t["tag"])
+    return tags
+
+
+def _merged_values(current: dict[str, Any], r: _Row) -> dict[Any, Any]:
+    """The file's values over the stored ones; an empty cell keeps what is stored."""
+    return {
+        Contact.first_name: r.values.get("first_name") or current["first_name"],
+        Contact.last_name: r.values.get("last_name") or current["last_name"],
+        Contact.email: r.values.get("email") or current["email"],
+        Contact.fields: json.dumps(
+            json.loads(current["fields"] or "{}") | r.fields, sort_keys=True
+        ),
+    }

@@ -17,7 +17,7 @@ from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
 from tenants.db import transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
-from tenants.numbers.numbers import get_visible_number, may_use_number, numbers_for
+from tenants.numbers.numbers import NumberView, get_visible_number, may_use_number, numbers_for
 from tenants.numbers.tables import MAX_WORD, Keyword, KeywordAction
 
 MAX_REPLY = 640
@@ -192,6 +192,16 @@ def _may_see(holder: AccountView, caller: AccountView) -> bool:
 # ---------------------------------------------------------------- claiming
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """Who claims which word on which number, and for which account."""
+
+    word: str
+    caller: AccountView
+    number: NumberView
+    target: AccountView
+
+
 async def claim_keyword(
     *,
     actor: audit.Actor,
@@ -208,55 +218,75 @@ async def claim_keyword(
     """
     clean = validate_word(word)
     async with transaction():
-        caller = await get_account(within_account_id)
-        number = await get_visible_number(within_account_id, number_id)
-        if caller.kind == "platform":
-            target = await get_in_subtree(number.owner_id, account_id)
-        else:
-            target = await get_in_subtree(within_account_id, account_id)
-        if target.ancestor_ids[0] != number.owner_id:
-            raise ValidationFailed(
-                {"account_id": f"{target.name} is not in {number.owner_name}'s tree."}
-            )
-        # The keyword's owner answers from the number, so it must be allowed to send from it.
-        if not may_use_number(number, target):
-            raise ValidationFailed(
-                {"account_id": f"{target.name} does not send from {number.number}."}
-            )
-        kind = await compliance_kind(number.owner_id, clean)
-        if kind is not None:
-            raise Conflict(
-                f"{clean} is a compliance keyword ({_COMPLIANCE_LABELS[kind]}) and cannot be "
-                "claimed: it always reaches consent handling.",
-                code="compliance_keyword",
-            )
-        existing = await keyword_on(number.id, clean)
-        if existing is not None:
-            holder = await get_account(existing.account_id)
-            if _may_see(holder, caller):
-                message = f"{clean} on {number.number} is already held by {holder.name}."
-            else:
-                message = f"{clean} on {number.number} is already taken by another account."
-            raise Conflict(message, code="duplicate_keyword")
-        rows = await Keyword.insert(
-            Keyword(
-                number=number.id,
-                word=clean,
-                unique_key=f"{number.id}:{clean}",
-                account=target.id,
-                claimed_by=caller.id,
-            )
-        ).returning(Keyword.id)
-        keyword_id = rows[0]["id"]
+        claim = await _resolve_claim(within_account_id, number_id, account_id, clean)
+        await _refuse_compliance_word(claim)
+        await _refuse_held_word(claim)
+        keyword_id = await _insert_keyword(claim)
         await audit.record(
             actor,
-            account_id=target.id,
+            account_id=claim.target.id,
             action="keyword.claim",
             target_type="keyword",
             target_id=keyword_id,
-            after={"word": clean, "number": number.number, "account_id": target.id},
+            after={"word": clean, "number": claim.number.number, "account_id": claim.target.id},
         )
         return await get_keyword(keyword_id)
+
+
+async def _resolve_claim(
+    within_account_id: int, number_id: int, account_id: int, word: str
+) -> _Claim:
+    """The number and the account the keyword would belong to, checked against each other."""
+    caller = await get_account(within_account_id)
+    number = await get_visible_number(within_account_id, number_id)
+    if caller.kind == "platform":
+        target = await get_in_subtree(number.owner_id, account_id)
+    else:
+        target = await get_in_subtree(within_account_id, account_id)
+    if target.ancestor_ids[0] != number.owner_id:
+        raise ValidationFailed(
+            {"account_id": f"{target.name} is not in {number.owner_name}'s tree."}
+        )
+    # The keyword's owner answers from the number, so it must be allowed to send from it.
+    if not may_use_number(number, target):
+        raise ValidationFailed({"account_id": f"{target.name} does not send from {number.number}."})
+    return _Claim(word=word, caller=caller, number=number, target=target)
+
+
+async def _refuse_compliance_word(claim: _Claim) -> None:
+    kind = await compliance_kind(claim.number.owner_id, claim.word)
+    if kind is not None:
+        raise Conflict(
+            f"{claim.word} is a compliance keyword ({_COMPLIANCE_LABELS[kind]}) and cannot be "
+            "claimed: it always reaches consent handling.",
+            code="compliance_keyword",
+        )
+
+
+async def _refuse_held_word(claim: _Claim) -> None:
+    existing = await keyword_on(claim.number.id, claim.word)
+    if existing is None:
+        return
+    holder = await get_account(existing.account_id)
+    where = f"{claim.word} on {claim.number.number}"
+    if _may_see(holder, claim.caller):
+        message = f"{where} is already held by {holder.name}."
+    else:
+        message = f"{where} is already taken by another account."
+    raise Conflict(message, code="duplicate_keyword")
+
+
+async def _insert_keyword(claim: _Claim) -> int:
+    rows = await Keyword.insert(
+        Keyword(
+            number=claim.number.id,
+            word=claim.word,
+            unique_key=f"{claim.number.id}:{claim.word}",
+            account=claim.target.id,
+            claimed_by=claim.caller.id,
+        )
+    ).returning(Keyword.id)
+    return int(rows[0]["id"])
 
 
 async def release_keyword(*, actor: audit.Actor, within_account_id: int, keyword_id: int) -> None:

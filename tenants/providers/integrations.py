@@ -25,7 +25,7 @@ from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import run_sql, transaction
-from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
 from tenants.providers.tables import (
@@ -628,6 +628,61 @@ def _validate_rate(raw: Any) -> int:
 # --- integrations -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _IntegrationInput:
+    """A checked form for an integration: name, settings, secrets, rate limit, API base URL."""
+
+    name: str
+    settings: dict[str, str]
+    sealed: dict[str, str]
+    rate_limit: int
+    api_base_url: str
+
+    def stored(self) -> dict[str, Any]:
+        """The columns these values are stored in; secrets sealed, a hint of each kept."""
+        return {
+            "name": self.name,
+            "settings": json.dumps(self.settings, sort_keys=True),
+            "secrets_sealed": secrets_box.encrypt(json.dumps(self.sealed, sort_keys=True)),
+            "secret_hints": json.dumps(
+                {k: hint(v) for k, v in self.sealed.items()}, sort_keys=True
+            ),
+            "rate_limit": self.rate_limit,
+            "api_base_url": self.api_base_url,
+        }
+
+
+def _checked_input(
+    kind: str,
+    name: str,
+    values: Mapping[str, str],
+    rate_limit: Any,
+    api_base_url: str | None,
+    *,
+    existing_secrets: Mapping[str, str] | None = None,
+    stored_base_url: str = "",
+) -> _IntegrationInput:
+    """Create and update check the same fields; one refusal names every bad one. A None
+    `api_base_url` keeps `stored_base_url`."""
+    errors = FieldErrors()
+    base_url, clean_name, rate = stored_base_url, "", 0
+    settings: dict[str, str] = {}
+    sealed: dict[str, str] = {}
+    with errors.collected():
+        if api_base_url is not None:
+            base_url = _validate_base_url(api_base_url)
+    with errors.collected():
+        clean_name = _validate_name(name)
+    with errors.collected():
+        settings, sealed = validate_values(kind, values, existing_secrets=existing_secrets)
+    with errors.collected():
+        rate = _validate_rate(rate_limit)
+    errors.raise_if_any()
+    return _IntegrationInput(
+        name=clean_name, settings=settings, sealed=sealed, rate_limit=rate, api_base_url=base_url
+    )
+
+
 async def create_integration(
     actor: audit.Actor,
     *,
@@ -641,25 +696,7 @@ async def create_integration(
 ) -> CreatedIntegration:
     """Add an integration owned by `account_id` (the platform, or a permitted master);
     `api_base_url` points its gateway at another host ("" = the provider's public API)."""
-    errors: dict[str, str] = {}
-    try:
-        base_url = _validate_base_url(api_base_url)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        clean_name = _validate_name(name)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        settings, sealed = validate_values(kind, values)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        rate = _validate_rate(rate_limit)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationFailed(errors)
+    checked = _checked_input(kind, name, values, rate_limit, api_base_url)
     token = secrets.token_urlsafe(24)
     async with transaction():
         await _require_owner(account_id, is_operator=is_operator)
@@ -667,15 +704,10 @@ async def create_integration(
             ProviderIntegration(
                 account_id=account_id,
                 kind=kind,
-                name=clean_name,
                 status="active",
-                settings=json.dumps(settings, sort_keys=True),
-                secrets_sealed=secrets_box.encrypt(json.dumps(sealed, sort_keys=True)),
-                secret_hints=json.dumps({k: hint(v) for k, v in sealed.items()}, sort_keys=True),
                 callback_sealed=secrets_box.encrypt(token),
-                rate_limit=rate,
-                api_base_url=base_url,
                 created_by=actor.label,
+                **checked.stored(),
             )
         ).returning(ProviderIntegration.id)
         integration_id = rows[0]["id"]
@@ -687,15 +719,16 @@ async def create_integration(
             target_id=integration_id,
             after={
                 "kind": kind,
-                "name": clean_name,
-                "settings": settings,
-                "secrets": sorted(sealed),  # names only: values never reach the audit log
-                "rate_limit": rate,
-                "api_base_url": base_url,
+                "name": checked.name,
+                "settings": checked.settings,
+                # names only: values never reach the audit log
+                "secrets": sorted(checked.sealed),
+                "rate_limit": checked.rate_limit,
+                "api_base_url": checked.api_base_url,
             },
         )
         view = await get_integration(account_id, integration_id)
-    return CreatedIntegration(integration=view, shown_once=dict(sealed))
+    return CreatedIntegration(integration=view, shown_once=dict(checked.sealed))
 
 
 async def get_integration(account_id: int, integration_id: int) -> IntegrationView:
@@ -748,45 +781,21 @@ async def update_integration(
     replaced, to show once."""
     before = await get_integration(account_id, integration_id)
     existing = await _owned_secrets(integration_id)
-    errors: dict[str, str] = {}
-    base_url = before.api_base_url
-    try:
-        if api_base_url is not None:
-            base_url = _validate_base_url(api_base_url)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        clean_name = _validate_name(name)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        settings, sealed = validate_values(before.kind, values, existing_secrets=existing)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
-        rate = _validate_rate(rate_limit)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationFailed(errors)
-    replaced = {k: v for k, v in sealed.items() if existing.get(k) != v}
+    checked = _checked_input(
+        before.kind,
+        name,
+        values,
+        rate_limit,
+        api_base_url,
+        existing_secrets=existing,
+        stored_base_url=before.api_base_url,
+    )
+    replaced = {k: v for k, v in checked.sealed.items() if existing.get(k) != v}
     async with transaction():
         await get_integration(account_id, integration_id)
-        await ProviderIntegration.update(
-            {
-                ProviderIntegration.name: clean_name,
-                ProviderIntegration.settings: json.dumps(settings, sort_keys=True),
-                ProviderIntegration.secrets_sealed: secrets_box.encrypt(
-                    json.dumps(sealed, sort_keys=True)
-                ),
-                ProviderIntegration.secret_hints: json.dumps(
-                    {k: hint(v) for k, v in sealed.items()}, sort_keys=True
-                ),
-                ProviderIntegration.rate_limit: rate,
-                ProviderIntegration.api_base_url: base_url,
-                ProviderIntegration.updated_at: now(),
-            }
-        ).where(ProviderIntegration.id == integration_id)
+        await ProviderIntegration.update(**checked.stored(), updated_at=now()).where(
+            ProviderIntegration.id == integration_id
+        )
         await audit.record(
             actor,
             account_id=account_id,
@@ -800,10 +809,10 @@ async def update_integration(
                 "api_base_url": before.api_base_url,
             },
             after={
-                "name": clean_name,
-                "settings": settings,
-                "rate_limit": rate,
-                "api_base_url": base_url,
+                "name": checked.name,
+                "settings": checked.settings,
+                "rate_limit": checked.rate_limit,
+                "api_base_url": checked.api_base_url,
                 "replaced_secrets": sorted(replaced),
             },
         )

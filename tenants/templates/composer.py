@@ -158,12 +158,44 @@ def compose(
     known = list(known_fields)
     names = fields_in(text)
     assumed = {name: TYPICAL_LENGTHS.get(name, TYPICAL_LENGTH) for name in names}
-    if names:
-        # Stand-in values of GSM-7 letters: an estimate cannot know the recipients'
-        # alphabets; the sample below shows what a real value does.
-        counted = count_segments(render(text, {n: "x" * size for n, size in assumed.items()}))
-    else:
-        counted = count_segments(text)
+    counted = _estimated_count(text, assumed)
+    ucs2 = _ucs2_in(text)
+    result = Composition(
+        text=text,
+        count=counted,
+        estimated=bool(names),
+        fields=names,
+        unknown_fields=unknown_fields(text, known),
+        known_fields=known,
+        assumed_lengths=assumed,
+        culprits=ucs2.culprits,
+        pieces=ucs2.pieces,
+        credits_per_segment=credits_per_segment,
+        cost=counted.segments * credits_per_segment,
+        cost_label=cost_label,
+    )
+    if not names:
+        return result
+    return _with_sample(result, samples or {})
+
+
+def _estimated_count(text: str, assumed: Mapping[str, int]) -> SegmentCount:
+    if not assumed:
+        return count_segments(text)
+    # Stand-in values of GSM-7 letters: an estimate cannot know the recipients'
+    # alphabets; the sample shows what a real value does.
+    return count_segments(render(text, {n: "x" * size for n, size in assumed.items()}))
+
+
+@dataclass(frozen=True)
+class _Ucs2:
+    """What forces the text into UCS-2: each culprit, and the text cut around them."""
+
+    culprits: list[Culprit]
+    pieces: list[Piece]
+
+
+def _ucs2_in(text: str) -> _Ucs2:
     # One grapheme pass serves both the culprit list and the highlighting; this is what
     # ucs2_characters() does, without segmenting the text a second time.
     clusters = [] if set(text) <= _GSM7_ALPHABET else grapheme_clusters(text)
@@ -177,32 +209,20 @@ def compose(
         )
         for cluster in found
     ]
-    result = Composition(
-        text=text,
-        count=counted,
-        estimated=bool(names),
-        fields=names,
-        unknown_fields=unknown_fields(text, known),
-        known_fields=known,
-        assumed_lengths=assumed,
-        culprits=culprits,
-        pieces=_pieces(clusters, set(found)) if found else [],
-        credits_per_segment=credits_per_segment,
-        cost=counted.segments * credits_per_segment,
-        cost_label=cost_label,
-    )
-    if not names:
-        return result
-    given = samples or {}
-    values = {name: given.get(name, SAMPLE_VALUES.get(name, "")) for name in names}
-    sample_text = render(text, values)
+    return _Ucs2(culprits=culprits, pieces=_pieces(clusters, set(found)) if found else [])
+
+
+def _with_sample(result: Composition, given: Mapping[str, str]) -> Composition:
+    """The exact rendering and count for these field values (defaults for missing ones)."""
+    values = {name: given.get(name, SAMPLE_VALUES.get(name, "")) for name in result.fields}
+    sample_text = render(result.text, values)
     sample_count = count_segments(sample_text)
     return replace(
         result,
         sample_values=values,
         sample_text=sample_text,
         sample_count=sample_count,
-        sample_cost=sample_count.segments * credits_per_segment,
+        sample_cost=sample_count.segments * result.credits_per_segment,
     )
 
 

@@ -457,51 +457,13 @@ async def approve_version(
         row = await _owned_row(account_id, template_id)
         if row["status"] == ARCHIVED:
             raise Conflict("An archived template cannot be approved.", code="template_archived")
-        version = (
-            await TemplateVersion.select()
-            .where((TemplateVersion.id == version_id) & (TemplateVersion.template == template_id))
-            .first()
-        )
-        if version is None:
-            raise NotFound(f"version {version_id} not found")
-        if version["status"] != DRAFT:
-            raise Conflict(
-                f"Version {version['number']} is {version['status']}, not awaiting approval.",
-                code="not_a_draft",
-            )
+        version = await _draft_version(template_id, version_id)
         if await maker_checker_enabled(account_id) and _same_person(version, actor):
             raise PermissionDenied(
                 "Maker-checker is on: the author of a version cannot approve it; "
                 "another approver must."
             )
-        now = clock.now()
-        # Conditional: of two approvers racing for the same draft exactly one wins.
-        won = (
-            await TemplateVersion.update(
-                {
-                    TemplateVersion.status: APPROVED,
-                    TemplateVersion.approver_user_id: actor.user_id,
-                    TemplateVersion.approver_label: actor.label,
-                    TemplateVersion.approved_at: now,
-                }
-            )
-            .where((TemplateVersion.id == version_id) & (TemplateVersion.status == DRAFT))
-            .returning(TemplateVersion.id)
-        )
-        if not won:
-            raise Conflict("This version was approved or replaced meanwhile.", code="not_a_draft")
-        await TemplateVersion.update({TemplateVersion.status: ARCHIVED}).where(
-            (TemplateVersion.template == template_id)
-            & (TemplateVersion.status == APPROVED)
-            & (TemplateVersion.id != version_id)
-        )
-        await Template.update(
-            {
-                Template.status: APPROVED,
-                Template.approved_version_id: version_id,
-                Template.updated_at: now,
-            }
-        ).where(Template.id == template_id)
+        await _make_approved(actor, template_id, version_id)
         await audit.record(
             actor,
             account_id=account_id,
@@ -512,6 +474,54 @@ async def approve_version(
             after={"status": APPROVED, "version_id": version_id, "body": version["body"]},
         )
         return await template_detail(account_id, template_id)
+
+
+async def _draft_version(template_id: int, version_id: int) -> dict[str, Any]:
+    version = (
+        await TemplateVersion.select()
+        .where((TemplateVersion.id == version_id) & (TemplateVersion.template == template_id))
+        .first()
+    )
+    if version is None:
+        raise NotFound(f"version {version_id} not found")
+    if version["status"] != DRAFT:
+        raise Conflict(
+            f"Version {version['number']} is {version['status']}, not awaiting approval.",
+            code="not_a_draft",
+        )
+    return version
+
+
+async def _make_approved(actor: audit.Actor, template_id: int, version_id: int) -> None:
+    """The draft becomes the approved version; the one approved before is archived."""
+    now = clock.now()
+    # Conditional: of two approvers racing for the same draft exactly one wins.
+    won = (
+        await TemplateVersion.update(
+            {
+                TemplateVersion.status: APPROVED,
+                TemplateVersion.approver_user_id: actor.user_id,
+                TemplateVersion.approver_label: actor.label,
+                TemplateVersion.approved_at: now,
+            }
+        )
+        .where((TemplateVersion.id == version_id) & (TemplateVersion.status == DRAFT))
+        .returning(TemplateVersion.id)
+    )
+    if not won:
+        raise Conflict("This version was approved or replaced meanwhile.", code="not_a_draft")
+    await TemplateVersion.update({TemplateVersion.status: ARCHIVED}).where(
+        (TemplateVersion.template == template_id)
+        & (TemplateVersion.status == APPROVED)
+        & (TemplateVersion.id != version_id)
+    )
+    await Template.update(
+        {
+            Template.status: APPROVED,
+            Template.approved_version_id: version_id,
+            Template.updated_at: now,
+        }
+    ).where(Template.id == template_id)
 
 
 async def archive_template(

@@ -32,7 +32,7 @@ from tenants import handoff, secrets_box
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
-from tenants.errors import NotFound, ValidationFailed
+from tenants.errors import FieldErrors, NotFound, ValidationFailed
 from tenants.providers.codes import explain_error
 from tenants.settings import get_settings
 from tenants.webhooks.tables import URL_MAX, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -174,18 +174,13 @@ async def add_subscription(
     actor: audit.Actor, *, account_id: int, url: str, events: Sequence[str]
 ) -> tuple[SubscriptionView, str]:
     """Register a URL; returns it with its signing secret, shown this once."""
-    errors: dict[str, str] = {}
+    errors = FieldErrors()
     clean = events_text = ""
-    try:
+    with errors.collected():
         clean = validate_url(url)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    try:
+    with errors.collected():
         events_text = _events(events)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationFailed(errors)
+    errors.raise_if_any()
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with transaction():
         count = await WebhookSubscription.count().where(
