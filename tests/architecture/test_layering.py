@@ -1,6 +1,6 @@
 """The layout of DESIGN.md, checked: no import cycles, the dependency direction (portal ->
 tenants, tasks -> tenants; tenants imports neither), tables modules that import only
-tables, no function-local imports in tenants/, and thin actors."""
+tables, no function-local imports in tenants/, short functions and thin actors."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("portal", "tenants", "tasks")
+MAX_FUNCTION_LINES = 60
 MAX_ACTOR_LINES = 15
 
 
@@ -149,6 +150,15 @@ def functions(layer: str) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunc
 
 def length(node: ast.AST) -> int:
     return (node.end_lineno or node.lineno) - node.lineno + 1  # type: ignore[attr-defined]
+
+
+def test_no_function_in_tenants_is_over_60_lines() -> None:
+    long = [
+        f"{module}.{fn.name}: {length(fn)} lines"
+        for module, fn in functions("tenants")
+        if length(fn) > MAX_FUNCTION_LINES
+    ]
+    assert not long, "\n".join(long)
 
 
 def test_actors_are_thin() -> None:
