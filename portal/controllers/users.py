@@ -142,7 +142,11 @@ class UsersController(Controller):
             request,
             "users.html.jinja",
             context
-            | {"member": member, "roles": await people.assignable_roles(grants), "row_error": error},
+            | {
+                "member": member,
+                "roles": await people.assignable_roles(grants),
+                "row_error": error,
+            },
             block="member_row",
             status_code=status,
         )

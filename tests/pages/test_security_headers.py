@@ -38,20 +38,14 @@ async def test_every_kind_of_answer_carries_the_headers(client, world):
         assert_secured(await client.get(url))
 
 
-async def test_hsts_only_when_the_portal_is_served_over_https(monkeypatch):
+async def test_hsts_only_when_the_portal_is_served_over_https(settings_env):
     from litestar.testing import AsyncTestClient
 
-    from portal.config import get_settings
-
-    monkeypatch.setenv("PORTAL_BASE_URL", "https://portal.example.test")
-    get_settings.cache_clear()
-    try:
-        async with AsyncTestClient(app=create_app(), base_url="https://portal.example.test") as c:
-            response = await c.get("/login")
-            assert_secured(response, hsts=True)
-            assert "max-age=31536000" in response.headers["strict-transport-security"]
-    finally:
-        get_settings.cache_clear()
+    settings_env(PORTAL_BASE_URL="https://portal.example.test")
+    async with AsyncTestClient(app=create_app(), base_url="https://portal.example.test") as c:
+        response = await c.get("/login")
+        assert_secured(response, hsts=True)
+        assert "max-age=31536000" in response.headers["strict-transport-security"]
 
 
 async def test_the_logo_keeps_its_own_stricter_policy(client, demo):
