@@ -28,6 +28,7 @@ from portal.controllers.consent import ConsentController
 from portal.controllers.contacts import ContactsController
 from portal.controllers.credits import CreditsController
 from portal.controllers.dashboard import DashboardController
+from portal.controllers.favicon import favicon
 from portal.controllers.health import HealthController
 from portal.controllers.hooks import (
     IntegrationHooksController,
@@ -53,6 +54,7 @@ from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS, send_request_id
+from portal.security_headers import security_headers_hook
 from portal.workers import InProcessScheduler, InProcessWorkers
 from tasks.sending import install_handoff
 from tenants import secrets_box
@@ -133,6 +135,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         InboxController,
         TemplatesController,
         ComposerController,
+        favicon,
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"
@@ -154,7 +157,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         ),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        before_send=[send_request_id],
+        before_send=[send_request_id, security_headers_hook(https=settings.web.cookie_secure)],
         # portal/errors.py logs each error once, with its request id: refusals as one INFO
         # line, faults with their traceback.
         logging_config=LoggingConfig(log_exceptions="never"),

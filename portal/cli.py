@@ -62,7 +62,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     in_process = is_in_process(broker)
     app = create_app(run_workers=in_process, run_scheduler=in_process)
     print(f"serving on http://{args.host}:{args.port}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
+    # Behind a load balancer every request comes from its address: only when its address is
+    # trusted does X-Forwarded-For name the client the sign-in throttle counts.
+    proxies = get_settings().web.trusted_proxies
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
     return 0
 
 

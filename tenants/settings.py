@@ -94,13 +94,21 @@ class WebSettings:
     base_url: str = setting(
         "PORTAL_BASE_URL",
         "http://127.0.0.1:8000",
-        "public URL, used in callback URLs; `https://` turns on Secure cookies",
+        "public URL, used in callback URLs; `https://` turns on Secure cookies and HSTS",
     )
     data_dir: Path = setting(
         "DATA_DIR",
         Path("data"),
         "where the generated secret key and uploaded imports live",
         shown_default="`./data`",
+    )
+    trusted_proxies: str = setting(
+        "PORTAL_TRUSTED_PROXIES",
+        "",
+        "addresses of the reverse proxies / load balancers (comma separated, `*` for any) "
+        "whose `X-Forwarded-For` names the client; empty: the TCP peer is the client. Set it "
+        "behind a load balancer, or the sign-in throttle sees one address for everybody",
+        shown_default="empty",
     )
 
     @property

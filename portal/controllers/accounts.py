@@ -19,30 +19,35 @@ async def _nodes(parent_ids: list[int]) -> dict[int, int]:
     return await accounts.child_counts(parent_ids)
 
 
+async def _tree_page(root: accounts.AccountView, parent: accounts.AccountView) -> dict[str, Any]:
+    """The whole tree page with `parent`'s children listed (the root's by default)."""
+    kids = await accounts.children(parent.id)
+    return {
+        "root": root,
+        "parent": parent,
+        "nodes": kids,
+        "counts": await _nodes([root.id, parent.id, *[k.id for k in kids]]),
+        "parents": await accounts.subtree(root.id),
+        "form": {"parent_id": str(root.id), "consent_mode": "inherit"},
+        "errors": {},
+    }
+
+
 class AccountsController(Controller):
     path = "/accounts"
 
     @get("/", opt={"permission": "account.view"}, name="accounts")
     async def tree(self, request: HTMXRequest) -> Any:
         root = current_grants(request).account
-        kids = await accounts.children(root.id)
-        return await render(
-            request,
-            "accounts.html.jinja",
-            {
-                "root": root,
-                "nodes": kids,
-                "counts": await _nodes([root.id, *[k.id for k in kids]]),
-                "parents": await accounts.subtree(root.id),
-                "form": {"parent_id": str(root.id), "consent_mode": "inherit"},
-                "errors": {},
-            },
-        )
+        return await render(request, "accounts.html.jinja", await _tree_page(root, root))
 
     @get("/{account_id:int}/children", opt={"permission": "account.view"})
     async def children(self, request: HTMXRequest, account_id: int) -> Any:
         root = current_grants(request).account
         parent = await accounts.get_in_subtree(root.id, account_id)
+        if not request.htmx:
+            # Opened without JavaScript: the tree page showing this account's children.
+            return await render(request, "accounts.html.jinja", await _tree_page(root, parent))
         kids = await accounts.children(parent.id)
         return await render(
             request,

@@ -1,8 +1,9 @@
 """Branding of the working account: settings page, live preview, "use inherited", and the
-public logo route the sign-in page needs."""
+public logo and theme routes every page (the sign-in page too) needs."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -23,6 +24,9 @@ from tenants.errors import NotFound, ValidationFailed
 LOGO_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # An SVG opened directly must not run anything even if a check were ever missed.
 LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+# The theme is a stylesheet named by its colours, not inline CSS the page CSP would refuse.
+COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
+THEME_TARGETS = {"root": ":root", "preview": ".brand-preview"}
 
 
 def _text_values(data: dict[str, Any]) -> dict[str, str]:
@@ -149,6 +153,20 @@ class BrandingController(Controller):
             block="preview",
         )
 
+    @get("/theme.css", opt={"public": True}, name="branding_theme", include_in_schema=False)
+    async def theme(
+        self,
+        primary: str = branding.BUILT_IN_DEFAULTS["primary_color"],
+        accent: str = branding.BUILT_IN_DEFAULTS["accent_color"],
+        target: str = "root",
+    ) -> Response[str]:
+        """Public and cacheable for good: the same colours always give the same bytes."""
+        return Response(
+            content=theme_stylesheet(primary=primary, accent=accent, target=target),
+            media_type="text/css",
+            headers={"Cache-Control": LOGO_CACHE_CONTROL},
+        )
+
     @get("/logo/{digest:str}", opt={"public": True}, name="branding_logo")
     async def logo(self, request: Request[Any, Any, Any], digest: str) -> Response[bytes]:
         """Public so the sign-in page can show it; a logo is found only by its digest."""
@@ -164,6 +182,20 @@ class BrandingController(Controller):
         if _etag_matches(request.headers.get("if-none-match"), stored.digest):
             return Response(content=b"", status_code=304, headers=headers)
         return Response(content=stored.content, media_type=stored.content_type, headers=headers)
+
+
+def theme_stylesheet(*, primary: str, accent: str, target: str) -> str:
+    """The brand colours as CSS variables for the page (`root`) or the preview box."""
+    errors = {
+        name: "Give a colour as #RRGGBB."
+        for name, value in (("primary", primary), ("accent", accent))
+        if not COLOUR_RE.fullmatch(value)
+    }
+    if target not in THEME_TARGETS:
+        errors["target"] = "Choose root or preview."
+    if errors:
+        raise ValidationFailed(errors)
+    return f"{THEME_TARGETS[target]} {{ --primary: {primary}; --accent: {accent}; }}\n"
 
 
 def _reload(request: HTMXRequest, path: str) -> Any:

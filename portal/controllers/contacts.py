@@ -55,6 +55,48 @@ async def _consent_context(account_id: int, phone: str) -> dict[str, Any]:
     }
 
 
+async def _list_context(
+    account_id: int, *, q: str = "", tag: str = "", list_id: str = "", page: int = 1
+) -> dict[str, Any]:
+    """Everything the contacts page shows: the search results and an empty create form."""
+    page = max(page, 1)
+    chosen_list = _int(list_id)
+    found, total = await contacts.search_contacts(
+        account_id,
+        q=q,
+        tag=tag,
+        list_id=chosen_list,
+        offset=(page - 1) * contacts.PAGE_SIZE,
+    )
+    return {
+        "contacts": found,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // contacts.PAGE_SIZE)),
+        "q": q,
+        "tag": tag,
+        "list_id": chosen_list,
+        "state": await statuses(account_id, [c.phone for c in found]),
+        "tags": await contacts.account_tags(account_id),
+        "lists": await contacts.contact_lists(account_id),
+        "form": {},
+        "errors": {},
+    }
+
+
+async def _contact_context(account_id: int, contact: contacts.ContactView) -> dict[str, Any]:
+    """Everything one contact's page shows, its edit form filled from the contact."""
+    return {
+        "contact": contact,
+        "form": None,
+        "errors": {},
+        "lists": await contacts.contact_lists(account_id),
+        "member_of": await contacts.lists_of(contact.id),
+        "consent_errors": {},
+        **await _consent_context(account_id, contact.phone),
+    }
+
+
 class ContactsController(Controller):
     path = "/contacts"
 
@@ -68,35 +110,8 @@ class ContactsController(Controller):
         page: int = 1,
     ) -> Any:
         account = current_grants(request).account
-        page = max(page, 1)
-        chosen_list = _int(list_id)
-        found, total = await contacts.search_contacts(
-            account.id,
-            q=q,
-            tag=tag,
-            list_id=chosen_list,
-            offset=(page - 1) * contacts.PAGE_SIZE,
-        )
-        state = await statuses(account.id, [c.phone for c in found])
-        return await render(
-            request,
-            "contacts.html.jinja",
-            {
-                "contacts": found,
-                "total": total,
-                "page": page,
-                "pages": max(1, -(-total // contacts.PAGE_SIZE)),
-                "q": q,
-                "tag": tag,
-                "list_id": chosen_list,
-                "state": state,
-                "tags": await contacts.account_tags(account.id),
-                "lists": await contacts.contact_lists(account.id),
-                "form": {},
-                "errors": {},
-            },
-            block="results",
-        )
+        context = await _list_context(account.id, q=q, tag=tag, list_id=list_id, page=page)
+        return await render(request, "contacts.html.jinja", context, block="results")
 
     @post("/", opt={"permission": "contacts.manage"})
     async def create(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
@@ -114,10 +129,12 @@ class ContactsController(Controller):
                 tags=contacts.split_tags(form["tags"]),
             )
         except ValidationFailed as exc:
+            # Without htmx the whole page comes back, the form filled in with its errors.
+            context = {} if request.htmx else await _list_context(account.id)
             return await render(
                 request,
                 "contacts.html.jinja",
-                {"form": form, "errors": exc.errors, "contacts": [], "total": 0},
+                context | {"form": form, "errors": exc.errors},
                 block="create_form",
                 status_code=422,
             )
@@ -137,17 +154,7 @@ class ContactsController(Controller):
         account = current_grants(request).account
         contact = await contacts.get_contact(account.id, contact_id)
         return await render(
-            request,
-            "contact.html.jinja",
-            {
-                "contact": contact,
-                "form": None,
-                "errors": {},
-                "lists": await contacts.contact_lists(account.id),
-                "member_of": await contacts.lists_of(contact.id),
-                "consent_errors": {},
-                **await _consent_context(account.id, contact.phone),
-            },
+            request, "contact.html.jinja", await _contact_context(account.id, contact)
         )
 
     @post("/{contact_id:int}", opt={"permission": "contacts.manage"})
@@ -170,10 +177,15 @@ class ContactsController(Controller):
             )
         except ValidationFailed as exc:
             contact = await contacts.get_contact(account.id, contact_id)
+            context = (
+                {"contact": contact}
+                if request.htmx
+                else await _contact_context(account.id, contact)
+            )
             return await render(
                 request,
                 "contact.html.jinja",
-                {"contact": contact, "form": form, "fields": fields, "errors": exc.errors},
+                context | {"form": form, "fields": fields, "errors": exc.errors},
                 block="edit_form",
                 status_code=422,
             )
@@ -238,10 +250,15 @@ class ContactsController(Controller):
         }
         if not request.htmx and not errors:
             return Redirect(path=f"/contacts/{contact_id}", status_code=303)
+        page = (
+            {"form": None, "errors": {}, "lists": [], "member_of": []}
+            if request.htmx
+            else await _contact_context(account.id, contact)
+        )
         return await render(
             request,
             "contact.html.jinja",
-            {**ctx, "form": None, "errors": {}, "lists": [], "member_of": []},
+            page | ctx,
             block="consent",
             status_code=422 if errors else 200,
         )

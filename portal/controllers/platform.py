@@ -39,12 +39,15 @@ class PlatformController(Controller):
     async def health_fragment(self, request: HTMXRequest) -> Any:
         db_ok = await health.database_ok()
         broker_ok, seconds = await broker_round_trip(wait_seconds=2.0) if db_ok else (False, 0.0)
-        return await render(
-            request,
-            "platform.html.jinja",
-            {"db_ok": db_ok, "broker_ok": broker_ok, "round_trip_ms": round(seconds * 1000, 1)},
-            block="health",
-        )
+        context: dict[str, Any] = {
+            "db_ok": db_ok,
+            "broker_ok": broker_ok,
+            "round_trip_ms": round(seconds * 1000, 1),
+        }
+        if not request.htmx:
+            # Opened directly: the console with the health already filled in.
+            context |= {"masters": await _masters(), "form": {}, "errors": {}}
+        return await render(request, "platform.html.jinja", context, block="health")
 
     @post("/masters", opt={"permission": "platform.operate"})
     async def create_master(

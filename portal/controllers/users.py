@@ -136,10 +136,17 @@ class UsersController(Controller):
         if not request.htmx and error is None:
             return Redirect(path="/users", status_code=303)
         member = await people.get_member(grants.account.id, user_id)
+        # Without htmx the whole page comes back, the message next to this member's role.
+        context = {} if request.htmx else await _page_context(grants)
         return await render(
             request,
             "users.html.jinja",
-            {"member": member, "roles": await people.assignable_roles(grants), "row_error": error},
+            context
+            | {
+                "member": member,
+                "roles": await people.assignable_roles(grants),
+                "row_error": error,
+            },
             block="member_row",
             status_code=status,
         )

@@ -1,12 +1,15 @@
 """Server-side sign-in sessions (shared by every `portal serve` process through the
-database) and the failed sign-in counter that throttles password guessing."""
+database) and the sign-in throttle: exponential back-off per (email, client address) and
+per client address, read from the recorded attempts."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from tenants.access.tables import SignInAttempt, UserSession
 from tenants.clock import now
@@ -66,32 +69,92 @@ async def end_session(token: str) -> None:
     await UserSession.delete().where(UserSession.token_hash == _hash(token))
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Failures a key may make before it waits, then a wait that doubles with each further
+    failure, up to `cap`; failures older than the window no longer count."""
+
+    free: int
+    first_wait: timedelta
+    cap: timedelta
+
+    def wait_after(self, failures: int) -> timedelta:
+        if failures < self.free:
+            return timedelta(0)
+        doublings = min(failures - self.free, 32)
+        return min(self.cap, self.first_wait * (2**doublings))
+
+
+# One person mistyping their password from one place: ten tries, then 1, 2, 4... minutes.
+PAIR_BACKOFF = Backoff(
+    free=MAX_FAILED_SIGNINS, first_wait=timedelta(minutes=1), cap=FAILED_SIGNIN_WINDOW
+)
+# One address trying many emails (one password sprayed over a list): an office behind one
+# address has room for its people's typos, a sprayer waits 1, 2, 4... seconds, then minutes.
+ADDRESS_BACKOFF = Backoff(free=30, first_wait=timedelta(seconds=1), cap=FAILED_SIGNIN_WINDOW)
+BACKOFF_WINDOW = timedelta(hours=1)
+
+
+async def _failures_since(where: Any, since: datetime) -> tuple[int, datetime | None]:
+    """(how many failed sign-ins match, the latest one's time)."""
+    failed = where & (SignInAttempt.success == False) & (SignInAttempt.at > since)  # noqa: E712
+    count = await SignInAttempt.count().where(failed)
+    if not count:
+        return 0, None
+    latest = (
+        await SignInAttempt.select(SignInAttempt.at)
+        .where(failed)
+        .order_by(SignInAttempt.at, ascending=False)
+        .first()
+    )
+    return count, latest["at"] if latest else None
+
+
+def _refusal(what: str, retry_at: datetime) -> RateLimited:
+    seconds = max(1, math.ceil((retry_at - now()).total_seconds()))
+    wait = f"{seconds} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
+    return RateLimited(
+        f"Too many failed sign-ins {what}. Try again in {wait}.", retry_after=seconds
+    )
+
+
 async def check_signin_allowed(email: str, ip: str) -> None:
-    """Refuse once an email has failed MAX_FAILED_SIGNINS times from one IP in the window."""
-    since = now() - FAILED_SIGNIN_WINDOW
-    failures = (
+    """Refuse while a key is backing off: the (email, client address) pair after its own
+    failures since its last success, and the client address after failures over every
+    email. There is no lock per email alone, so failures elsewhere never lock a person
+    out of their own address. The state is the signin_attempt table, shared by every
+    `portal serve` process."""
+    since = now() - BACKOFF_WINDOW
+    last_success = (
         await SignInAttempt.select(SignInAttempt.at)
         .where(
             (SignInAttempt.email == email)
             & (SignInAttempt.ip == ip)
-            & (SignInAttempt.success == False)  # noqa: E712
+            & (SignInAttempt.success == True)  # noqa: E712
             & (SignInAttempt.at > since)
         )
-        .order_by(SignInAttempt.at)
+        .order_by(SignInAttempt.at, ascending=False)
+        .first()
     )
-    if len(failures) >= MAX_FAILED_SIGNINS:
-        oldest = failures[-MAX_FAILED_SIGNINS]["at"]
-        retry_after = max(1, int((oldest + FAILED_SIGNIN_WINDOW - now()).total_seconds()))
-        raise RateLimited(
-            "Too many failed sign-ins for this email. Try again in "
-            f"{(retry_after + 59) // 60} minutes.",
-            retry_after=retry_after,
-        )
+    pair_since = max(since, last_success["at"]) if last_success else since
+    for what, backoff, where, start in (
+        (
+            "for this email from your address",
+            PAIR_BACKOFF,
+            (SignInAttempt.email == email) & (SignInAttempt.ip == ip),
+            pair_since,
+        ),
+        ("from your address", ADDRESS_BACKOFF, SignInAttempt.ip == ip, since),
+    ):
+        failures, latest = await _failures_since(where, start)
+        wait = backoff.wait_after(failures)
+        if latest is not None and wait and now() < latest + wait:
+            raise _refusal(what, latest + wait)
 
 
 async def record_signin(email: str, ip: str, *, success: bool, user_id: int | None) -> None:
     async with transaction():
         await SignInAttempt.insert(
-            SignInAttempt(email=email, ip=ip, success=success, user_id=user_id)
+            SignInAttempt(email=email, ip=ip, success=success, user_id=user_id, at=now())
         )
         await UserSession.delete().where(UserSession.expires_at < now() - SESSION_LIFETIME)

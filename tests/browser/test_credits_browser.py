@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
 
@@ -33,8 +34,7 @@ def test_allocate_and_reclaim_update_both_balances_without_reload(page):  # type
 
     sydney.locator('input[name="amount"]').fill("500")
     sydney.locator('button[value="reclaim"]').click()
-    page.wait_for_function(
-        "document.querySelector('tr[data-slug=sydney] .credit-balance').textContent === '2,000'"
-    )
+    # expect() polls without evaluating a string, which the page's CSP would refuse.
+    expect(page.locator("tr[data-slug=sydney] .credit-balance")).to_have_text("2,000")
     assert own.inner_text() == "10,000"
     assert page.evaluate("window.__noReload === true"), "the page reloaded"

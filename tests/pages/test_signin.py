@@ -142,3 +142,34 @@ async def test_suspended_user_cannot_sign_in(client, world):
     )
     assert r.status_code == 403
     assert "suspended" in r.text
+
+
+async def test_an_attacker_elsewhere_cannot_lock_the_person_out(client, world, monkeypatch):
+    from portal.controllers import session
+
+    # The test client has one address; let each request say which client it plays.
+    monkeypatch.setattr(session, "_client_ip", lambda request: request.headers["x-test-client"])
+    attacker = {"x-test-client": "198.51.100.7"}
+    token = await csrf_token(client)
+    wrong = {"_csrf_token": token, "email": world.users["Sender"], "password": "guess"}
+    statuses = [(await client.post("/login", data=wrong, headers=attacker)).status_code]
+    for _ in range(11):
+        statuses.append((await client.post("/login", data=wrong, headers=attacker)).status_code)
+    assert statuses == [401] * 10 + [429] * 2
+    right = {**wrong, "password": PASSWORD}
+    refused = await client.post("/login", data=right, headers=attacker)
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+    # The person, from home, signs in at once with the right password.
+    home = await client.post(
+        "/login", data=right, headers={"x-test-client": "203.0.113.5"}, follow_redirects=False
+    )
+    assert home.status_code == 303
+
+
+def test_the_client_address_is_the_peer_uvicorn_reports():
+    from types import SimpleNamespace
+
+    from portal.controllers.session import _client_ip
+
+    assert _client_ip(SimpleNamespace(client=SimpleNamespace(host="192.0.2.1"))) == "192.0.2.1"
+    assert _client_ip(SimpleNamespace(client=None)) == ""

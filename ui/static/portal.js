@@ -21,3 +21,30 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+// Behaviour the templates ask for with data- attributes: the Content-Security-Policy allows
+// no inline handlers, and htmx runs with allowEval off.
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-submit-on-change]");
+  if (field && field.form) field.form.requestSubmit();
+});
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("button[data-toggles]");
+  if (!toggle) return;
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  const target = document.getElementById(toggle.dataset.toggles);
+  if (target) target.toggleAttribute("hidden", !open);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.closest("[data-enter-does-not-submit]")) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("focusin", (event) => {
+  const field = event.target.closest("[data-select-on-focus]");
+  if (field) field.select();
+});
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
