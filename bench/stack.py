@@ -67,10 +67,12 @@ class Stack:
         self.simulator: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], module: str = "portal.cli"
+    ) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child)
         return subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -92,8 +94,13 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"portal {name} did not start within 60 s")
 
-    def start_serve(self) -> subprocess.Popen[bytes]:
-        serve = self._spawn("serve", ["serve", "--port", str(self.port)])
+    def start_serve(self, *, bench_routes: bool = False) -> subprocess.Popen[bytes]:
+        """`portal serve`; with `bench_routes` the same app plus a bare route for baselines
+        (bench/report_server.py)."""
+        if bench_routes:
+            serve = self._spawn("serve", ["--port", str(self.port)], module="bench.report_server")
+        else:
+            serve = self._spawn("serve", ["serve", "--port", str(self.port)])
         self.serve = serve
         self._wait_for(serve, "serve", f"{self.base_url}/healthz")
         return serve

@@ -14,7 +14,7 @@ from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
 from tasks.simulator import simulator_app
 from tenants.errors import NotFound
-from tenants.messaging import messages
+from tenants.messaging import status
 from tenants.messaging.inbound import InboundReport, InboundResult, route_report
 from tenants.providers import callbacks
 from tenants.providers import integrations as providers
@@ -30,7 +30,7 @@ class ProviderHooksController(Controller):
         reports = simulator_gateway().parse_status_callback(request.headers, await request.body())
         # Only messages the simulator carried: the others are unknown to it.
         scoped = await callbacks.scope_reports(providers.BUILTIN, reports)
-        result = await messages.ingest_status_reports(scoped.reports)
+        result = await status.ingest_grouped(scoped.reports)
         return {
             "received": result.received + scoped.unknown,
             "applied": result.applied,
@@ -94,7 +94,7 @@ class IntegrationHooksController(Controller):
         config, gateway, callback = await _callback(request, integration_id, token)
         # Only the messages this integration carried; other events change nothing.
         resolved = await callbacks.resolve_events(config.key, gateway.parse_status(callback))
-        await messages.ingest_status_reports(resolved.reports)
+        await status.ingest_grouped(resolved.reports)
         if gateway.inbound_on_status_url:
             await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("status")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -265,40 +265,64 @@ async def ingest_status_reports(reports: Sequence[StatusReport]) -> IngestResult
     """Status callbacks, in one transaction: duplicates (same provider event id) are
     dropped, every new event is recorded, and each message ends where `resolve` puts it,
     so any order of delivery ends in the same state."""
-    result = IngestResult(received=len(reports))
-    valid = [r for r in reports if r.status in PROVIDER_STATUSES]
+    return tally(await ingest_outcomes(reports))
+
+
+def tally(outcomes: Sequence[str]) -> IngestResult:
+    """The counts of a list of per-report outcomes (see `ingest_outcomes`)."""
+    result = IngestResult(received=len(outcomes))
+    for outcome in outcomes:
+        if outcome in ("applied", "late", "duplicates", "unknown"):
+            setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
+    """`ingest_status_reports` telling what became of each report, in order: "applied",
+    "late" (recorded, the message stays), "duplicates" (event id seen before, here or
+    earlier in the list), "unknown" (no such outbound message) or "ignored" (not a
+    provider status)."""
+    outcomes = ["ignored" if r.status not in PROVIDER_STATUSES else "" for r in reports]
+    valid = [r for r, outcome in zip(reports, outcomes, strict=True) if not outcome]
     if not valid:
-        return result
+        return outcomes
     async with transaction():
         known = await _outbound_accounts(sorted({r.message_id for r in valid}))
-        fresh = [r for r in valid if r.message_id in known]
-        result.unknown = len(valid) - len(fresh)
-        new_reports = await _drop_duplicates(fresh, result)
-        if not new_reports:
-            return result
-        applied = await _resolve_and_apply(new_reports)
-        await store_provider_refs(
-            {r.message_id: r.provider_ref for r in new_reports if r.provider_ref}
+        fresh = _fresh_indices(
+            [(i, r) for i, r in enumerate(reports) if not outcomes[i] and r.message_id in known],
+            await _seen_event_ids(valid, known),
         )
-        events = []
-        for report in new_reports:
-            was_applied = id(report) in applied
-            result.applied += was_applied
-            result.late += not was_applied
-            events.append(
-                (
-                    report.message_id,
-                    known[report.message_id],
-                    report.status,
-                    report.error_code,
-                    was_applied,
-                    "provider",
-                    report.event_id,
-                    report.at,
-                )
+        new_reports = [reports[i] for i in fresh]
+        applied = await _resolve_and_apply(new_reports) if new_reports else set()
+        if new_reports:
+            await store_provider_refs(
+                {r.message_id: r.provider_ref for r in new_reports if r.provider_ref}
             )
-        await insert_events(events)
-    return result
+            await insert_events(
+                [
+                    (
+                        r.message_id,
+                        known[r.message_id],
+                        r.status,
+                        r.error_code,
+                        id(r) in applied,
+                        "provider",
+                        r.event_id,
+                        r.at,
+                    )
+                    for r in new_reports
+                ]
+            )
+    for index, report in enumerate(reports):
+        if outcomes[index]:
+            continue
+        if report.message_id not in known:
+            outcomes[index] = "unknown"
+        elif index not in fresh:
+            outcomes[index] = "duplicates"
+        else:
+            outcomes[index] = "applied" if id(report) in applied else "late"
+    return outcomes
 
 
 async def _outbound_accounts(ids: Sequence[int]) -> dict[int, int]:
@@ -314,11 +338,9 @@ async def _outbound_accounts(ids: Sequence[int]) -> dict[int, int]:
     return known
 
 
-async def _drop_duplicates(
-    reports: Sequence[StatusReport], result: IngestResult
-) -> list[StatusReport]:
-    """The reports whose provider event id was not seen before (nor earlier in this call)."""
-    keys = [r.event_id for r in reports if r.event_id]
+async def _seen_event_ids(reports: Sequence[StatusReport], known: Container[int]) -> set[str]:
+    """The provider event ids of these reports (of known messages) already recorded."""
+    keys = sorted({r.event_id for r in reports if r.event_id and r.message_id in known})
     seen: set[str] = set()
     for part in chunked(keys, 500):
         rows = await run_sql(
@@ -327,14 +349,20 @@ async def _drop_duplicates(
             *part,
         )
         seen.update(r["dedupe_key"] for r in rows)
-    fresh: list[StatusReport] = []
-    for report in reports:
+    return seen
+
+
+def _fresh_indices(reports: Sequence[tuple[int, StatusReport]], seen: set[str]) -> dict[int, None]:
+    """The (ordered) indices of the reports whose provider event id was not seen before,
+    nor earlier in the list."""
+    seen = set(seen)
+    fresh: dict[int, None] = {}
+    for index, report in reports:
         if report.event_id and report.event_id in seen:
-            result.duplicates += 1
             continue
         if report.event_id:
             seen.add(report.event_id)
-        fresh.append(report)
+        fresh[index] = None
     return fresh
 
 
