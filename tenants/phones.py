@@ -6,12 +6,23 @@ import re
 from functools import lru_cache
 
 import phonenumbers
+from phonenumbers import PhoneMetadata
+
+# How phonenumbers matches a number against one pattern of a region (its lengths, then its
+# pattern); tests/unit/test_phones.py pins the fast path to is_valid_number itself.
+from phonenumbers.phonenumberutil import _is_number_matching_desc as _matches
 
 # Numbers people type carry spaces, dots, dashes and brackets; anything else (letters,
 # vanity numbers) is refused rather than guessed.
 _ALLOWED = re.compile(r"^[+0-9()\-.\s/]+$")
 _MAX_INPUT = 40
 _E164 = re.compile(r"^\+([1-9][0-9]{6,14})$")
+# The number types phonenumbers tells apart after the general pattern; a number is valid
+# when its type is known, i.e. when it matches the general pattern and one of these.
+_TYPED = (
+    "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+    "pager", "uan", "voicemail",
+)  # fmt: skip
 
 
 def normalize_phone(raw: str, region: str) -> str | None:
@@ -37,22 +48,54 @@ def normalize_phone(raw: str, region: str) -> str | None:
 _UNDECIDED = ""
 
 
+@lru_cache(maxsize=65536)
 def _check_e164(text: str) -> str | None:
-    """Validate text already in E.164 without the general parser (about twice as fast:
-    stored contacts and API callers mostly send E.164). Returns _UNDECIDED for the cases
-    the parser treats specially (a national number starting with 0, or not valid as is)."""
+    """Validate text already in E.164 without the general parser: stored contacts and API
+    callers mostly send E.164. Returns _UNDECIDED for the cases the parser treats
+    specially (a national number starting with 0, or not valid as is)."""
     digits = text[1:]
     for size in (1, 2, 3):
         code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+        if regions:
             national = digits[size:]
             if not national or national[0] == "0":
                 return _UNDECIDED
-            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
             # An invalid-looking number may still be one the parser repairs (a trunk
             # prefix after the country code): let it decide.
-            return text if phonenumbers.is_valid_number(number) else _UNDECIDED
+            return text if _valid_national(code, regions, national) else _UNDECIDED
     return None
+
+
+def _valid_national(code: int, regions: tuple[str, ...], national: str) -> bool:
+    """phonenumbers.is_valid_number for +<code><national>, deciding the number's region and
+    validity in one pass. is_valid_number finds the region (classifying the number against
+    each candidate region's patterns), then classifies it again against the region found,
+    and a classification tries up to ten types in turn; validity only needs to know that
+    one type matches, so mobile (most recipients) is tried first and the rest only if not."""
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+        return metadata is not None and _has_type(national, metadata)
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re.match(metadata.leading_digits, national):
+                return _has_type(national, metadata)
+        elif _has_type(national, metadata):
+            return True
+    return False
+
+
+def _has_type(national: str, metadata: PhoneMetadata) -> bool:
+    """Whether phonenumbers' type of the number in this region is not UNKNOWN."""
+    if not _matches(national, metadata.general_desc):
+        return False
+    # phonenumbers looks at the mobile pattern only when it differs from the fixed-line one.
+    if not metadata.same_mobile_and_fixed_line_pattern and _matches(national, metadata.mobile):
+        return True
+    return any(_matches(national, getattr(metadata, kind)) for kind in _TYPED)
 
 
 # Campaigns send to the same contacts again and again; parsing is ~60 µs a number.
