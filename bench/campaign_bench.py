@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS") or 100_000)
 CALLBACK_EVENTS = int(os.environ.get("BENCH_CALLBACK_EVENTS") or 50_000)
 SINGLE_CALLBACKS = int(os.environ.get("BENCH_SINGLE_CALLBACKS") or 3_000)
+# BENCH_ACCEPT_ONLY=1: only the accept figure and its raw-insert baseline.
+ACCEPT_ONLY = bool(os.environ.get("BENCH_ACCEPT_ONLY"))
 TMP = Path("/tmp/portal-bench")
 TMP.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP}/bench-{uuid.uuid4().hex[:6]}.db")
@@ -78,6 +80,59 @@ async def seed() -> tuple[int, tuple[str, str]]:
         actor=SYSTEM, account_id=account.id, name="bench", role="Owner"
     )
     return account.id, (key.key_id, key.secret)
+
+
+RAW_COLUMNS = (
+    "account_id", "batch_id", "direction", "to_number", "from_number", "body", "channel",
+    "status", "segments", "encoding", "cost", "country", "provider", "refunded",
+    "release_at", "dispatched_at", "submit_attempts", "created_at", "updated_at",
+)  # fmt: skip
+
+
+async def raw_insert_seconds(account_id: int, numbers: list[str], body: str) -> float:
+    """The floor for accepting: the same outbox rows written by the driver alone, in one
+    transaction (sqlite3 executemany; asyncpg COPY), then removed again."""
+    from datetime import UTC, datetime
+
+    import asyncpg
+
+    from tenants.db import database_url, sqlite_path
+
+    stamp = datetime.now(UTC)
+    batch = await run_sql(
+        "INSERT INTO message_batch (account_id) VALUES ({}) RETURNING id", account_id
+    )
+    batch_id = int(batch[0]["id"])
+    rows = [
+        (account_id, batch_id, "out", n, "", body, "sms", "enqueued", 1, "GSM-7", 1, "AU",
+         "simulator", False, stamp, stamp, 0, stamp, stamp)
+        for n in numbers
+    ]  # fmt: skip
+    if is_sqlite():
+        import sqlite3
+
+        text = stamp.isoformat()
+        sqlite_rows = [(*r[:13], 0, text, text, 0, text, text) for r in rows]
+        connection = sqlite3.connect(sqlite_path(database_url()), timeout=60)
+        started = time.perf_counter()
+        with connection:
+            connection.executemany(
+                f"INSERT INTO message ({', '.join(RAW_COLUMNS)}) "  # noqa: S608
+                f"VALUES ({', '.join('?' * len(RAW_COLUMNS))})",
+                sqlite_rows,
+            )
+        seconds = time.perf_counter() - started
+        connection.close()
+    else:
+        connection = await asyncpg.connect(database_url())
+        started = time.perf_counter()
+        async with connection.transaction():
+            await connection.copy_records_to_table("message", records=rows, columns=RAW_COLUMNS)
+        seconds = time.perf_counter() - started
+        await connection.close()
+    await run_sql("DELETE FROM message WHERE batch_id = {}", batch_id)
+    await run_sql("DELETE FROM message_batch WHERE id = {}", batch_id)
+    return seconds
 
 
 async def enqueued(batch_id: int) -> int:
@@ -192,8 +247,21 @@ async def main() -> int:
         batch_id = int(body["batch_id"])
         results["accept_seconds"] = round(accept_seconds, 2)
         results["accepted"] = len(body["accepted"])
+        results["load_average_1m_at_accept"] = round(os.getloadavg()[0], 2)
         say(f"  accept: {accept_seconds:.2f} s for {len(body['accepted']):,} messages")
+        raw_seconds = await raw_insert_seconds(
+            account_id, numbers, "Spring sale: 20% off everything this weekend only."
+        )
+        results["raw_insert_seconds"] = round(raw_seconds, 2)
+        results["accept_of_raw_insert"] = round(raw_seconds / accept_seconds, 3)
+        say(
+            f"  raw bulk insert of the same rows: {raw_seconds:.2f} s "
+            f"(accept runs at {raw_seconds / accept_seconds:.1%} of it; "
+            f"load {results['load_average_1m_at_accept']})"
+        )
 
+        if ACCEPT_ONLY:
+            return 0
         # Separate worker processes start only now, so the two figures do not share the CPU.
         submit_start = time.monotonic()
         if not is_in_process(broker):
@@ -248,7 +316,7 @@ async def main() -> int:
         )
     finally:
         stack.stop()
-    write_results(stack_name, results)
+        write_results(stack_name + ("-accept" if ACCEPT_ONLY else ""), results)
     return 0
 
 
