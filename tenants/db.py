@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -272,6 +273,32 @@ def is_sqlite() -> bool:
 def transaction() -> Any:
     """One user action = one transaction (IMMEDIATE on SQLite); nests into an open one."""
     return DB.transaction()
+
+
+DEADLOCK_ATTEMPTS = 3
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """PostgreSQL aborted this transaction to break a deadlock (or a serialization clash)."""
+    return isinstance(
+        exc, asyncpg.exceptions.DeadlockDetectedError | asyncpg.exceptions.SerializationError
+    )
+
+
+async def retrying_deadlocks(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a transaction again when PostgreSQL chose it as a deadlock's victim: it was
+    rolled back whole (its after-commit work dropped with it), so running it again is
+    safe. Inside an open transaction the outer one decides, so nothing is retried there."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return await work()
+        except Exception as exc:
+            if attempt == DEADLOCK_ATTEMPTS or not is_deadlock(exc):
+                raise
+            if DB.current_transaction.get() is not None:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 async def after_commit(key: str, work: AfterCommit) -> None:

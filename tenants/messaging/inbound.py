@@ -29,7 +29,7 @@ from tenants.clock import now
 from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
-from tenants.db import is_unique_violation, transaction
+from tenants.db import is_unique_violation, retrying_deadlocks, transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS
@@ -231,7 +231,8 @@ async def route_report(report: InboundReport) -> InboundResult:
     if number is None:
         return InboundResult(message_id=None, account_id=None, route="unknown_number")
     try:
-        plan = await _receive(dedupe_key, report, number)
+        # Concurrent inbound on PostgreSQL can deadlock on the replies' credit reservation.
+        plan = await retrying_deadlocks(lambda: _receive(dedupe_key, report, number))
     except Exception as exc:
         # A concurrent delivery of the same message won the unique key: it is that one.
         if is_unique_violation(exc) and (existing := await _existing(dedupe_key)):

@@ -1,13 +1,15 @@
-"""Work is handed to the background only once the transaction that wrote it commits."""
+"""Transactions and what follows them: work is handed to the background only once the
+transaction that wrote it commits, and a deadlock victim runs again whole."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import asyncpg
 import pytest
 
 from tenants import handoff
-from tenants.db import transaction
+from tenants.db import retrying_deadlocks, transaction
 
 
 class Recorder:
@@ -54,3 +56,41 @@ async def test_a_rollback_hands_nothing_over(recorder: Recorder) -> None:
 async def test_outside_a_transaction_it_goes_at_once(recorder: Recorder) -> None:
     await handoff.outbox_written([[7]])
     assert recorder.submitted == [[7]]
+
+
+async def test_a_deadlock_victim_runs_again_whole() -> None:
+    attempts: list[int] = []
+
+    async def work() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+        return "done"
+
+    assert await retrying_deadlocks(work) == "done"
+    assert len(attempts) == 3
+
+
+async def test_a_deadlock_inside_an_open_transaction_is_the_outer_ones_to_handle() -> None:
+    attempts: list[int] = []
+
+    async def work() -> None:
+        attempts.append(1)
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+
+    with pytest.raises(asyncpg.exceptions.DeadlockDetectedError):
+        async with transaction():
+            await retrying_deadlocks(work)
+    assert len(attempts) == 1
+
+
+async def test_other_errors_are_not_retried() -> None:
+    attempts: list[int] = []
+
+    async def work() -> None:
+        attempts.append(1)
+        raise ValueError("not a deadlock")
+
+    with pytest.raises(ValueError):
+        await retrying_deadlocks(work)
+    assert len(attempts) == 1
