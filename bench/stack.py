@@ -102,7 +102,8 @@ class Stack:
         else:
             serve = self._spawn("serve", ["serve", "--port", str(self.port)])
         self.serve = serve
-        self._wait_for(serve, "serve", f"{self.base_url}/healthz")
+        # /login, not /healthz: with Redis and no worker yet, the health ping waits.
+        self._wait_for(serve, "serve", f"{self.base_url}/login")
         return serve
 
     def start_simulator(self) -> subprocess.Popen[bytes]:
