@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,14 @@ os.environ["DATA_DIR"] = str(_TMP / "data")
 os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["PORTAL_BASE_URL"] = "http://testserver.local"
 os.environ.setdefault("SIMULATOR_SECRET", "simulator-secret")
+
+import authlib.deprecate  # noqa: E402
+
+# authlib 1.9 warns once, on import, that it runs on httpx rather than httpx2 (which we do
+# not install), and its own "always" filter outranks pytest's: import it here, quietly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+    import authlib.integrations.httpx_client  # noqa: E402, F401
 
 import dramatiq  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
