@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 
 from tenants.access import users
 from tenants.audit.record import SYSTEM, Actor
-from tenants.credits import ledger
+from tenants.credits import ledger, orders
 
 T = TypeVar("T")
 
@@ -51,8 +51,8 @@ async def fund_by_order(
     approver: Actor | None = None,
 ) -> None:
     """Give an account credits the way a customer buys them: an order the operator approves."""
-    order = await ledger.purchase(account_id, credits, actor=buyer or Actor(label="finance"))
-    await ledger.approve_order(order.id, actor=approver or Actor(label="operator"))
+    order = await orders.purchase(account_id, credits, actor=buyer or Actor(label="finance"))
+    await orders.approve_order(order.id, actor=approver or Actor(label="operator"))
 
 
 async def wait_until(

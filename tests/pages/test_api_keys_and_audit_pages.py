@@ -12,8 +12,8 @@ from tenants.access.tables import ApiKey
 from tenants.audit.tables import AuditEvent
 from tests.api.conftest import basic
 from tests.conftest import login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 KEY_RE = re.compile(r'id="new-key-id" readonly value="([^"]+)"')
 SECRET_RE = re.compile(r'id="new-key-secret" readonly value="([^"]+)"')
 

@@ -11,8 +11,8 @@ from tenants.access.tables import Invitation, Membership, PermissionOverride, Us
 from tenants.audit.tables import AuditEvent
 from tenants.clock import now
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 LINK_RE = re.compile(r'id="invite-link" readonly value="([^"]+)"')
 
 
