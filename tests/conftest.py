@@ -210,6 +210,14 @@ async def client(app) -> AsyncIterator[AsyncTestClient]:  # type: ignore[no-unty
         yield c
 
 
+def another_client() -> AsyncTestClient:
+    """A second visitor within one test (a guest, an API caller): a client of an app of its
+    own, because one app's startup cannot be entered twice at once."""
+    from portal.app import create_app
+
+    return AsyncTestClient(app=create_app(), base_url="http://testserver.local")
+
+
 async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
     page = await client.get(path)
     match = CSRF_RE.search(page.text)
