@@ -34,15 +34,20 @@ lint: venv
 	$(BIN)/ruff format --check portal tenants tasks tests bench
 	$(BIN)/mypy portal tenants tasks
 
-# The suite runs twice: the embedded default (SQLite + in-process broker), then
-# PostgreSQL + Redis, the scale-out stack.
-test: lint chromium test-sqlite test-pg
+# The suite runs twice: the embedded default (SQLite + in-process broker) and PostgreSQL +
+# Redis, the scale-out stack. Both runs and lint go side by side (their own databases,
+# brokers, temp folders and free ports); each one's output is printed when it ends. The
+# browser tests drive a `portal demo` server of their own (SQLite, in-process broker)
+# whatever the test process runs on, so they run once, in the SQLite pass.
+test: venv chromium
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-sqlite test-pg
 
 test-sqlite: venv
 	TEST_DATABASE_URL= TEST_BROKER_URL=memory:// $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-pg: venv
-	TEST_DATABASE_URL=$(PG_TEST_URL) TEST_BROKER_URL=$(REDIS_TEST_URL) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(PG_TEST_URL) TEST_BROKER_URL=$(REDIS_TEST_URL) \
+	  $(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run_all.py

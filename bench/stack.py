@@ -70,15 +70,16 @@ class Stack:
     def _spawn(
         self, name: str, args: list[str], module: str = "portal.cli"
     ) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child)
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the descriptor; ours is closed once it is made.
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _wait_for(self, proc: subprocess.Popen[bytes], name: str, url: str) -> None:
         """Until `url` answers (uvicorn listens once the app has started)."""

@@ -64,15 +64,21 @@ from tenants.settings import get_settings
 UI = Path(__file__).resolve().parent.parent / "ui"
 
 
-def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Litestar:
-    """The portal; `run_workers` drains the in-process broker inside this process and
-    `run_scheduler` sends the periodic actors (scheduled sends, lost work, webhooks)."""
-    settings = get_settings()
+def prepare_process() -> str:
+    """What the app sets up for its whole process; returns the secret key it keys from."""
     # Secrets at rest are keyed from SECRET_KEY, which may live in the data folder.
     secret_key = secrets_box.server_secret()
     secrets_box.configure(lambda: secret_key)
     # Outbox chunks and webhook deliveries go to the broker when their transaction commits.
     install_handoff()
+    return secret_key
+
+
+def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Litestar:
+    """The portal; `run_workers` drains the in-process broker inside this process and
+    `run_scheduler` sends the periodic actors (scheduled sends, lost work, webhooks)."""
+    settings = get_settings()
+    secret_key = prepare_process()
     workers = InProcessWorkers() if run_workers else None
     scheduler = InProcessScheduler() if run_scheduler else None
 

@@ -378,6 +378,13 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
 
 
+def contains_text(column: Any, text: str) -> Any:
+    """`column` contains `text`, ignoring case: ILIKE on PostgreSQL, LIKE on SQLite (whose
+    LIKE already ignores ASCII case; Piccolo would warn on every ILIKE there)."""
+    pattern = f"%{text}%"
+    return column.like(pattern) if is_sqlite() else column.ilike(pattern)
+
+
 def placeholders(count: int) -> str:
     return ", ".join(["{}"] * count)
 

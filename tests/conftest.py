@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import re
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,14 @@ os.environ["SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["PORTAL_BASE_URL"] = "http://testserver.local"
 os.environ.setdefault("SIMULATOR_SECRET", "simulator-secret")
 
+import authlib.deprecate  # noqa: E402
+
+# authlib 1.9 warns once, on import, that it runs on httpx rather than httpx2 (which we do
+# not install), and its own "always" filter outranks pytest's: import it here, quietly.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+    import authlib.integrations.httpx_client  # noqa: E402, F401
+
 import dramatiq  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 
@@ -33,10 +44,12 @@ from tenants.accounts.tree import create_root_account, create_sub_account  # noq
 from tenants.audit.record import SYSTEM  # noqa: E402
 from tenants.db import DB, is_sqlite  # noqa: E402
 from tenants.schema import migrate, wipe_all_data  # noqa: E402
-from tenants.settings import reload_settings  # noqa: E402
+from tenants.settings import get_settings, reload_settings  # noqa: E402
+from tests.factories import CHEAP_HASHER, PASSWORD, PASSWORD_HASH, make_user  # noqa: E402
+from tests.snapshots import Snapshot, drop_saved  # noqa: E402
 
-PASSWORD = "demo-pass-123"
-PASSWORD_HASH = users.hash_password(PASSWORD)  # hashed once: argon2 is slow by design
+# Every password and API key secret hashed during the tests uses the cheap parameters too.
+users._hasher = CHEAP_HASHER
 BUILTIN_ROLES = ("Owner", "Admin", "Sender", "Support", "Finance", "Viewer")
 CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
@@ -48,18 +61,12 @@ def _schema() -> Iterator[None]:
             # The test database belongs to the suite: start from an empty schema each run.
             await DB.run_ddl("DROP SCHEMA public CASCADE")
             await DB.run_ddl("CREATE SCHEMA public")
+            await drop_saved()
         await migrate()
 
     asyncio.run(prepare())
     yield
-
-
-@pytest.fixture(autouse=True)
-def _clean_data(request: pytest.FixtureRequest) -> None:
-    # Sync on purpose: browser tests hold Playwright's loop open in this thread, and they
-    # talk to a server with its own database anyway.
-    if request.node.get_closest_marker("browser") is None:
-        asyncio.run(wipe_all_data())
+    asyncio.run(drop_saved())
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +87,7 @@ class World:
     user_ids: dict[str, int] = field(default_factory=dict)
 
 
-async def make_user(email: str, account_id: int, role: str, *, operator: bool = False) -> int:
-    user = await users.create_user(
-        email=email, password=PASSWORD, password_hash=PASSWORD_HASH, is_operator=operator
-    )
-    await users.add_membership(user_id=user.id, account_id=account_id, role=role)
-    return user.id
-
-
-@pytest.fixture
-async def world() -> World:
+async def _build_world() -> World:
     w = World()
     a = await create_root_account(name="Alpha Master", slug="alpha")
     b = await create_root_account(name="Beta Master", slug="beta")
@@ -125,17 +123,99 @@ async def world() -> World:
     return w
 
 
-@pytest.fixture
-async def app():  # type: ignore[no-untyped-def]
-    from portal.app import create_app
+async def _seed_demo() -> dict[str, int]:
+    from tenants.demo import seed_demo
 
-    return create_app()
+    real = users.hash_password
+    users.hash_password = lambda password: PASSWORD_HASH  # type: ignore[assignment]
+    try:
+        return await seed_demo()
+    finally:
+        users.hash_password = real  # type: ignore[assignment]
+
+
+@dataclass
+class _Saved:
+    snapshot: Snapshot
+    world: World | None
+    demo: dict[str, int] | None
+
+
+# (uses world, uses demo) -> the data built once this session and saved; `_now` is the one
+# the running test started from.
+_saved: dict[tuple[bool, bool], _Saved] = {}
+_now: _Saved | None = None
+
+
+async def _start_from(key: tuple[bool, bool]) -> _Saved | None:
+    """Put the database in the state a test starts from: empty, or holding the `world`
+    and/or `demo` data (built in that order, as the fixtures used to, on first use)."""
+    if key == (False, False):
+        await wipe_all_data()
+        return None
+    saved = _saved.get(key)
+    if saved is not None:
+        await saved.snapshot.restore()
+        return saved
+    await wipe_all_data()
+    w = await _build_world() if key[0] else None
+    d = await _seed_demo() if key[1] else None
+    snapshot = Snapshot(f"{'world' if key[0] else ''}{'demo' if key[1] else ''}")
+    await snapshot.save()
+    saved = _saved[key] = _Saved(snapshot, w, d)
+    return saved
+
+
+@pytest.fixture(autouse=True)
+def _clean_data(request: pytest.FixtureRequest) -> None:
+    # Sync on purpose: browser tests hold Playwright's loop open in this thread, and they
+    # talk to a server with its own database anyway.
+    global _now
+    if request.node.get_closest_marker("browser") is None:
+        key = ("world" in request.fixturenames, "demo" in request.fixturenames)
+        _now = asyncio.run(_start_from(key))
+
+
+@pytest.fixture
+def world() -> World:
+    """Built once per session (see _start_from); each test gets its own copy of the ids."""
+    assert _now is not None and _now.world is not None
+    return copy.deepcopy(_now.world)
+
+
+# (settings, secret key) -> the app built from them; the settings object is kept, so its
+# id is never reused while it is a key.
+_apps: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+@pytest.fixture
+def app():  # type: ignore[no-untyped-def]
+    """The portal app. Building its ~1000 handlers takes longer than most tests, so one is
+    kept for as long as the settings and secret key it was built from stay the same; what
+    create_app sets up for the process (secrets key, broker hand-over) is redone per test.
+    Each test's client still runs the app's startup and shutdown."""
+    from portal.app import create_app, prepare_process
+
+    settings = get_settings()
+    key = (id(settings), prepare_process())
+    if key not in _apps:
+        _apps.clear()
+        _apps[key] = (settings, create_app())
+    return _apps[key][1]
 
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[AsyncTestClient]:  # type: ignore[no-untyped-def]
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
         yield c
+
+
+def another_client() -> AsyncTestClient:
+    """A second visitor within one test (a guest, an API caller): a client of an app of its
+    own, because one app's startup cannot be entered twice at once."""
+    from portal.app import create_app
+
+    return AsyncTestClient(app=create_app(), base_url="http://testserver.local")
 
 
 async def csrf_token(client: AsyncTestClient, path: str = "/login") -> str:
@@ -198,12 +278,11 @@ def settings_env() -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
-async def demo(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+def demo(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """The demo data of CONTRACT.md (account ids by slug), without paying for argon2 again."""
-    from tenants.demo import seed_demo
-
     monkeypatch.setattr(users, "hash_password", lambda password: PASSWORD_HASH)
-    return await seed_demo()
+    assert _now is not None and _now.demo is not None
+    return dict(_now.demo)
 
 
 @pytest.fixture

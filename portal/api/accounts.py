@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
+from litestar.params import JSONBody
 from msgspec import UNSET, Struct, UnsetType
 
 from portal.api.schemas import Id, Line, PathId, documented
@@ -64,7 +65,9 @@ class AccountsApi(Controller):
     @post(
         "/accounts", opt={"permission": "accounts.manage"}, status_code=201, **documented(404, 409)
     )
-    async def create(self, request: Request[Any, Any, Any], data: AccountCreate) -> AccountOut:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[AccountCreate]
+    ) -> AccountOut:
         root = current_grants(request).account
         created = await accounts.create_sub_account(
             actor=request_actor(request),
@@ -78,7 +81,7 @@ class AccountsApi(Controller):
 
     @patch("/accounts/{account_id:int}", opt={"permission": "accounts.manage"}, **documented(404))
     async def update(
-        self, request: Request[Any, Any, Any], account_id: PathId, data: AccountUpdate
+        self, request: Request[Any, Any, Any], account_id: PathId, data: JSONBody[AccountUpdate]
     ) -> AccountOut:
         root = current_grants(request).account
         name = None if data.name is UNSET else data.name

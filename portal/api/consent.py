@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
 from msgspec import Struct
 
 from portal.api.schemas import Line, QueryLine, Text, documented
@@ -64,13 +65,15 @@ def trace_json(trace: consent_events.ConsentExplanation) -> ConsentOut:
 class ConsentApi(Controller):
     @get("/consent/{phone:str}", opt={"permission": "contacts.view"}, **documented())
     async def show(
-        self, request: Request[Any, Any, Any], phone: str, channel: QueryLine = None
+        self, request: Request[Any, Any, Any], phone: FromPath[str], channel: QueryLine = None
     ) -> ConsentOut:
         account = current_grants(request).account
         return trace_json(await consent_events.explain(account.id, phone, channel or "sms"))
 
     @post("/consent", opt={"permission": "consent.manage"}, status_code=201, **documented(409))
-    async def record(self, request: Request[Any, Any, Any], data: ConsentRecord) -> ConsentRecorded:
+    async def record(
+        self, request: Request[Any, Any, Any], data: JSONBody[ConsentRecord]
+    ) -> ConsentRecorded:
         account = current_grants(request).account
         if not data.phone:
             raise ValidationFailed({"phone": "A phone number is required."})

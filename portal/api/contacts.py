@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 from litestar.response import Stream
 from msgspec import Meta, Struct
 
@@ -50,7 +51,9 @@ def contact_json(c: contacts.ContactView) -> ContactOut:
 
 class ContactsApi(Controller):
     @post("/contacts", opt={"permission": "contacts.manage"}, status_code=201, **documented(409))
-    async def create(self, request: Request[Any, Any, Any], data: ContactCreate) -> ContactOut:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[ContactCreate]
+    ) -> ContactOut:
         created = await contacts.create_contact(
             actor=request_actor(request),
             account_id=current_grants(request).account.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import JSONBody
 from msgspec import Struct
 
 from portal.api.schemas import (
@@ -91,7 +92,7 @@ class CreditsApi(Controller):
     async def create_transfer(
         self,
         request: Request[Any, Any, Any],
-        data: TransferCreate,
+        data: JSONBody[TransferCreate],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[TransferOut]:
         if idempotency_key is not None and not idempotency_key.strip():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, patch, post, put
+from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from portal.api.schemas import Id, Line, PathId, documented
@@ -91,7 +92,7 @@ class IntegrationsApi(Controller):
         **documented(404),
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: IntegrationCreate
+        self, request: Request[Any, Any, Any], data: JSONBody[IntegrationCreate]
     ) -> IntegrationOut:
         grants = current_grants(request)
         created = await providers.create_integration(
@@ -111,7 +112,10 @@ class IntegrationsApi(Controller):
         **documented(404),
     )
     async def update(
-        self, request: Request[Any, Any, Any], integration_id: PathId, data: IntegrationUpdate
+        self,
+        request: Request[Any, Any, Any],
+        integration_id: PathId,
+        data: JSONBody[IntegrationUpdate],
     ) -> IntegrationOut:
         """Fields not sent keep their values, and so does a secret sent empty."""
         account_id = current_grants(request).account.id
@@ -137,7 +141,7 @@ class IntegrationsApi(Controller):
 
     @put("/channels/{channel:str}", opt={"permission": "settings.manage"}, **documented(404))
     async def set_channel(
-        self, request: Request[Any, Any, Any], channel: str, data: ChannelChoice
+        self, request: Request[Any, Any, Any], channel: FromPath[str], data: JSONBody[ChannelChoice]
     ) -> ChannelOut:
         """The account's default provider for `sms`, `mms`, `rcs` or `whatsapp`, inherited
         down the tree unless a sub-account chooses its own."""

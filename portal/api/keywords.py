@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.params import JSONBody
 from msgspec import Struct
 
 from portal.api.schemas import Id, Line, PathId, Text, documented
@@ -65,7 +66,9 @@ class KeywordsApi(Controller):
         return [keyword_json(k) for k in await keywords.keywords_for(account.id)]
 
     @post("/", opt={"permission": "keywords.manage"}, status_code=201, **documented(404, 409))
-    async def claim(self, request: Request[Any, Any, Any], data: KeywordClaim) -> KeywordOut:
+    async def claim(
+        self, request: Request[Any, Any, Any], data: JSONBody[KeywordClaim]
+    ) -> KeywordOut:
         """`{word, number_id | number, account_id?}`; 409 `duplicate_keyword` or
         `compliance_keyword` with the reason."""
         account = current_grants(request).account
@@ -104,7 +107,10 @@ class KeywordsApi(Controller):
         **documented(404, 409),
     )
     async def add_action(
-        self, request: Request[Any, Any, Any], keyword_id: PathId, data: KeywordActionCreate
+        self,
+        request: Request[Any, Any, Any],
+        keyword_id: PathId,
+        data: JSONBody[KeywordActionCreate],
     ) -> KeywordOut:
         updated = await keywords.add_action(
             actor=request_actor(request),

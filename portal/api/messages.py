@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
+from litestar.params import JSONBody
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from portal.api.schemas import (
@@ -174,7 +175,7 @@ class MessagesApi(Controller):
     async def send(
         self,
         request: Request[Any, Any, Any],
-        data: SendCreate,
+        data: JSONBody[SendCreate],
         idempotency_key: IdempotencyKey = None,
     ) -> SendResultOut:
         grants = current_grants(request)

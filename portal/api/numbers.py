@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 from msgspec import Struct
 
 from portal.api.schemas import Id, Line, PathId, documented
@@ -93,7 +94,7 @@ class NumbersApi(Controller):
         **documented(404, 409),
     )
     async def assign(
-        self, request: Request[Any, Any, Any], number_id: PathId, data: NumberAssign
+        self, request: Request[Any, Any, Any], number_id: PathId, data: JSONBody[NumberAssign]
     ) -> NumberOut:
         changed = await numbers.assign_number(
             actor=request_actor(request),
@@ -112,7 +113,7 @@ class NumbersApi(Controller):
         "/sender-ids", opt={"permission": "numbers.manage"}, status_code=201, **documented(404, 409)
     )
     async def register_sender_id(
-        self, request: Request[Any, Any, Any], data: SenderIdCreate
+        self, request: Request[Any, Any, Any], data: JSONBody[SenderIdCreate]
     ) -> SenderIdOut:
         account = current_grants(request).account
         created = await numbers.register_sender_id(

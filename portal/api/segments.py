@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, post
+from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
 from portal.api.schemas import TEXT_PATTERN, documented
@@ -29,7 +30,9 @@ class SegmentsOut(Struct):
 
 class SegmentsApi(Controller):
     @post("/segments", opt={"permission": "account.view"}, status_code=200, **documented())
-    async def count(self, request: Request[Any, Any, Any], data: SegmentsIn) -> SegmentsOut:
+    async def count(
+        self, request: Request[Any, Any, Any], data: JSONBody[SegmentsIn]
+    ) -> SegmentsOut:
         counted = count_segments(data.text)
         return SegmentsOut(
             encoding=counted.encoding,

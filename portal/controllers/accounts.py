@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -42,7 +43,7 @@ class AccountsController(Controller):
         return await render(request, "accounts.html.jinja", await _tree_page(root, root))
 
     @get("/{account_id:int}/children", opt={"permission": "account.view"})
-    async def children(self, request: HTMXRequest, account_id: int) -> Any:
+    async def children(self, request: HTMXRequest, account_id: FromPath[int]) -> Any:
         root = current_grants(request).account
         parent = await accounts.get_in_subtree(root.id, account_id)
         if not request.htmx:
@@ -112,7 +113,7 @@ class AccountsController(Controller):
 
     @post("/{account_id:int}/status", opt={"permission": "accounts.manage"})
     async def set_status(
-        self, request: HTMXRequest, account_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, account_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         root = current_grants(request).account
         status = data.get("status", "")

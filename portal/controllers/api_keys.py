@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -68,7 +69,7 @@ class ApiKeysController(Controller):
         )
 
     @post("/{api_key_id:int}/revoke", opt=MANAGE)
-    async def revoke(self, request: HTMXRequest, api_key_id: int) -> Any:
+    async def revoke(self, request: HTMXRequest, api_key_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await apikeys.revoke_api_key(
             actor=request_actor(request), account_id=grants.account.id, api_key_id=api_key_id

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from litestar import Controller, get
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
@@ -30,11 +31,11 @@ class AuditController(Controller):
     async def index(
         self,
         request: HTMXRequest,
-        action: str = "",
-        actor: str = "",
-        since: str = "",
-        until: str = "",
-        before_id: int | None = None,
+        action: FromQuery[str] = "",
+        actor: FromQuery[str] = "",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        before_id: FromQuery[int | None] = None,
     ) -> Any:
         root = current_grants(request).account
         names = {a.id: a.name for a in await accounts.subtree(root.id)}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -92,7 +93,7 @@ class BrandingController(Controller):
     path = "/branding"
 
     @get("/", opt={"permission": "branding.manage"}, name="branding")
-    async def page(self, request: HTMXRequest, saved: bool = False) -> Any:
+    async def page(self, request: HTMXRequest, saved: FromQuery[bool] = False) -> Any:
         account = current_grants(request).account
         context = await _page_context(account)
         return await render(request, "branding.html.jinja", {**context, "saved": saved})
@@ -156,9 +157,9 @@ class BrandingController(Controller):
     @get("/theme.css", opt={"public": True}, name="branding_theme", include_in_schema=False)
     async def theme(
         self,
-        primary: str = branding.BUILT_IN_DEFAULTS["primary_color"],
-        accent: str = branding.BUILT_IN_DEFAULTS["accent_color"],
-        target: str = "root",
+        primary: FromQuery[str] = branding.BUILT_IN_DEFAULTS["primary_color"],
+        accent: FromQuery[str] = branding.BUILT_IN_DEFAULTS["accent_color"],
+        target: FromQuery[str] = "root",
     ) -> Response[str]:
         """Public and cacheable for good: the same colours always give the same bytes."""
         return Response(
@@ -168,7 +169,7 @@ class BrandingController(Controller):
         )
 
     @get("/logo/{digest:str}", opt={"public": True}, name="branding_logo")
-    async def logo(self, request: Request[Any, Any, Any], digest: str) -> Response[bytes]:
+    async def logo(self, request: Request[Any, Any, Any], digest: FromPath[str]) -> Response[bytes]:
         """Public so the sign-in page can show it; a logo is found only by its digest."""
         stored = await branding.get_logo(digest)
         if stored is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -48,7 +49,7 @@ class CampaignsController(Controller):
         )
 
     @get("/{campaign_id:int}", opt={"permission": "campaigns.manage"})
-    async def detail(self, request: HTMXRequest, campaign_id: int) -> Any:
+    async def detail(self, request: HTMXRequest, campaign_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         campaign = await messages.get_campaign(account.id, campaign_id)
         progress = await messages.batch_progress(account.id, campaign.batch_id or 0)
@@ -62,7 +63,9 @@ class CampaignsController(Controller):
     @post(
         "/{campaign_id:int}/{action:str}", opt={"permission": "campaigns.manage"}, status_code=200
     )
-    async def act(self, request: HTMXRequest, campaign_id: int, action: str) -> Any:
+    async def act(
+        self, request: HTMXRequest, campaign_id: FromPath[int], action: FromPath[str]
+    ) -> Any:
         account = current_grants(request).account
         campaign = await messages.get_campaign(account.id, campaign_id)
         batch = await messages.set_batch_state(
@@ -81,7 +84,7 @@ class CampaignsController(Controller):
         )
 
     @post("/batches/{batch_id:int}/cancel", opt={"permission": "campaigns.manage"}, status_code=200)
-    async def cancel_batch(self, request: HTMXRequest, batch_id: int) -> Any:
+    async def cancel_batch(self, request: HTMXRequest, batch_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         await messages.set_batch_state(
             request_actor(request), account_id=account.id, batch_id=batch_id, action="cancel"

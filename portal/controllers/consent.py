@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -50,7 +51,7 @@ class ConsentController(Controller):
 
     @post("/settings/consent-mode/{account_id:int}", opt={"permission": "settings.manage"})
     async def consent_mode(
-        self, request: HTMXRequest, account_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, account_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         """`step=preview` shows the effect; `step=save` changes the mode and re-derives."""
         root = current_grants(request).account
@@ -132,7 +133,11 @@ class ConsentController(Controller):
 
     @get("/consent/report", opt={"permission": "contacts.view"})
     async def report(
-        self, request: HTMXRequest, period: str = "month", since: str = "", until: str = ""
+        self,
+        request: HTMXRequest,
+        period: FromQuery[str] = "month",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
     ) -> Any:
         grants = current_grants(request)
         account = grants.account
@@ -163,7 +168,9 @@ class ConsentController(Controller):
         )
 
     @get("/platform/suppression", opt={"permission": "platform.operate"})
-    async def suppression(self, request: HTMXRequest, q: str = "", page: int = 1) -> Any:
+    async def suppression(
+        self, request: HTMXRequest, q: FromQuery[str] = "", page: FromQuery[int] = 1
+    ) -> Any:
         return await render(request, "suppression.html.jinja", await _suppression_ctx(q, page))
 
     @post("/platform/suppression", opt={"permission": "platform.operate"})
@@ -189,7 +196,7 @@ class ConsentController(Controller):
     @post(
         "/platform/suppression/{suppression_id:int}/delete", opt={"permission": "platform.operate"}
     )
-    async def remove_suppression(self, request: HTMXRequest, suppression_id: int) -> Any:
+    async def remove_suppression(self, request: HTMXRequest, suppression_id: FromPath[int]) -> Any:
         await consent_suppression.remove_global_suppression(
             actor=request_actor(request), suppression_id=suppression_id
         )

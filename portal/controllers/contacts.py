@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
 
@@ -104,10 +105,10 @@ class ContactsController(Controller):
     async def index(
         self,
         request: HTMXRequest,
-        q: str = "",
-        tag: str = "",
-        list_id: str = "",
-        page: int = 1,
+        q: FromQuery[str] = "",
+        tag: FromQuery[str] = "",
+        list_id: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
     ) -> Any:
         account = current_grants(request).account
         context = await _list_context(account.id, q=q, tag=tag, list_id=list_id, page=page)
@@ -150,7 +151,7 @@ class ContactsController(Controller):
         )
 
     @get("/{contact_id:int}", opt={"permission": "contacts.view"})
-    async def show(self, request: HTMXRequest, contact_id: int) -> Any:
+    async def show(self, request: HTMXRequest, contact_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         contact = await contacts.get_contact(account.id, contact_id)
         return await render(
@@ -159,7 +160,7 @@ class ContactsController(Controller):
 
     @post("/{contact_id:int}", opt={"permission": "contacts.manage"})
     async def update(
-        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, contact_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         account = current_grants(request).account
         form, fields = _form_fields(data)
@@ -199,7 +200,7 @@ class ContactsController(Controller):
         )
 
     @post("/{contact_id:int}/delete", opt={"permission": "contacts.manage"})
-    async def delete(self, request: HTMXRequest, contact_id: int) -> Any:
+    async def delete(self, request: HTMXRequest, contact_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         await contacts.delete_contact(
             actor=request_actor(request), account_id=account.id, contact_id=contact_id
@@ -208,7 +209,7 @@ class ContactsController(Controller):
 
     @post("/{contact_id:int}/consent", opt={"permission": "consent.manage"})
     async def record_consent(
-        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, contact_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         account = current_grants(request).account
         contact = await contacts.get_contact(account.id, contact_id)
@@ -265,7 +266,7 @@ class ContactsController(Controller):
 
     @post("/{contact_id:int}/lists", opt={"permission": "contacts.manage"})
     async def add_to_list(
-        self, request: HTMXRequest, contact_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, contact_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         account = current_grants(request).account
         list_id = _int(data.get("list_id"))
@@ -335,14 +336,14 @@ class ContactsController(Controller):
         )
 
     @get("/import/{import_id:int}", opt={"permission": "contacts.manage"})
-    async def import_preview(self, request: HTMXRequest, import_id: int) -> Any:
+    async def import_preview(self, request: HTMXRequest, import_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         item = await contact_import.get_import(account.id, import_id)
         return await render(request, "contact_import.html.jinja", _import_ctx(item))
 
     @post("/import/{import_id:int}", opt={"permission": "contacts.manage"})
     async def import_step(
-        self, request: HTMXRequest, import_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, import_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         """`step=check` reports the bad rows; `step=import` imports by the chosen mode."""
         account = current_grants(request).account

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -197,11 +198,11 @@ class CreditsController(Controller):
     async def ledger_page(
         self,
         request: HTMXRequest,
-        kind: str = "",
-        since: str = "",
-        until: str = "",
-        account_id: str = "",
-        page: int = 1,
+        kind: FromQuery[str] = "",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        account_id: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
     ) -> Any:
         root = current_grants(request).account
         filters = {"kind": kind, "since": since, "until": until, "account_id": account_id}
@@ -242,10 +243,10 @@ class CreditsController(Controller):
     async def ledger_csv(
         self,
         request: HTMXRequest,
-        kind: str = "",
-        since: str = "",
-        until: str = "",
-        account_id: str = "",
+        kind: FromQuery[str] = "",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        account_id: FromQuery[str] = "",
     ) -> Response[str]:
         root = current_grants(request).account
         target, query = await _ledger_query(
@@ -303,7 +304,7 @@ class CreditsController(Controller):
         )
 
     @get("/wallets/{account_id:int}", opt={"permission": "credits.allocate"})
-    async def wallet_form(self, request: HTMXRequest, account_id: int) -> Any:
+    async def wallet_form(self, request: HTMXRequest, account_id: FromPath[int]) -> Any:
         root = current_grants(request).account
         target = await accounts.get_in_subtree(root.id, account_id)
         if target.id == root.id:
@@ -318,7 +319,7 @@ class CreditsController(Controller):
 
     @post("/wallets/{account_id:int}", opt={"permission": "credits.allocate"})
     async def save_wallet(
-        self, request: HTMXRequest, account_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, account_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         root = current_grants(request).account
         target = await accounts.get_in_subtree(root.id, account_id)
@@ -373,7 +374,7 @@ class CreditsController(Controller):
         )
 
     @get("/prices", opt={"permission": "credits.view"}, name="credits-prices")
-    async def prices(self, request: HTMXRequest, account_id: str = "") -> Any:
+    async def prices(self, request: HTMXRequest, account_id: FromQuery[str] = "") -> Any:
         grants = current_grants(request)
         ctx = await _price_context(grants, account_id)
         return await render(
@@ -448,7 +449,7 @@ class CreditsController(Controller):
         )
 
     @post("/notices/{notice_id:int}/dismiss", opt={"permission": "credits.allocate"})
-    async def dismiss(self, request: HTMXRequest, notice_id: int) -> Any:
+    async def dismiss(self, request: HTMXRequest, notice_id: FromPath[int]) -> Any:
         root = current_grants(request).account
         await wallets.dismiss_notice(
             actor=request_actor(request), account_id=root.id, notice_id=notice_id

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from litestar import Controller, Request, Response, asgi, post
+from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
 
 from tasks.gateways import build, simulator_gateway
@@ -89,7 +90,7 @@ class IntegrationHooksController(Controller):
 
     @post("/status", opt={"public": True}, status_code=200)
     async def status(
-        self, request: Request[Any, Any, Any], integration_id: int, token: str
+        self, request: Request[Any, Any, Any], integration_id: FromPath[int], token: FromPath[str]
     ) -> Response[str]:
         config, gateway, callback = await _callback(request, integration_id, token)
         # Only the messages this integration carried; other events change nothing.
@@ -102,7 +103,7 @@ class IntegrationHooksController(Controller):
 
     @post("/inbound", opt={"public": True}, status_code=200)
     async def inbound(
-        self, request: Request[Any, Any, Any], integration_id: int, token: str
+        self, request: Request[Any, Any, Any], integration_id: FromPath[int], token: FromPath[str]
     ) -> Response[str]:
         _config, gateway, callback = await _callback(request, integration_id, token)
         await _route(gateway.parse_inbound(callback))

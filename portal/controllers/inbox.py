@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -53,7 +54,7 @@ class InboxController(Controller):
         )
 
     @get("/{conversation_id:int}", opt={"permission": "messages.view"})
-    async def open(self, request: HTMXRequest, conversation_id: int) -> Any:
+    async def open(self, request: HTMXRequest, conversation_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         await inbound.mark_read(account.id, conversation_id)
         ctx = await _thread_context(request, conversation_id)
@@ -65,7 +66,10 @@ class InboxController(Controller):
 
     @post("/{conversation_id:int}/reply", opt={"permission": "messages.send"})
     async def reply(
-        self, request: HTMXRequest, conversation_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        conversation_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         grants = current_grants(request)
         body = (data.get("body") or "").strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.controllers.session import sign_in_response
@@ -32,7 +33,7 @@ class InvitationController(Controller):
     path = "/invite"
 
     @get("/{token:str}", opt=PUBLIC, name="invitation")
-    async def show(self, request: HTMXRequest, token: str) -> Any:
+    async def show(self, request: HTMXRequest, token: FromPath[str]) -> Any:
         found = await _invitation_or_page(request, token)
         if not isinstance(found, invitations.InvitationView):
             return found
@@ -46,7 +47,7 @@ class InvitationController(Controller):
 
     @post("/{token:str}", opt=PUBLIC)
     async def accept(
-        self, request: HTMXRequest, token: str, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, token: FromPath[str], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         found = await _invitation_or_page(request, token)
         if not isinstance(found, invitations.InvitationView):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -108,7 +109,7 @@ class KeywordsController(Controller):
         )
 
     @post("/{keyword_id:int}/release", opt={"permission": "keywords.manage"})
-    async def release(self, request: HTMXRequest, keyword_id: int) -> Any:
+    async def release(self, request: HTMXRequest, keyword_id: FromPath[int]) -> Any:
         await keywords.release_keyword(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,
@@ -120,7 +121,7 @@ class KeywordsController(Controller):
 
     @post("/{keyword_id:int}/actions", opt={"permission": "keywords.manage"})
     async def add_action(
-        self, request: HTMXRequest, keyword_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, keyword_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         form = {k: (data.get(k) or "").strip() for k in ("kind", "reply_text", "list_id")}
         list_id: int | None = None
@@ -150,7 +151,9 @@ class KeywordsController(Controller):
         "/{keyword_id:int}/actions/{action_id:int}/remove",
         opt={"permission": "keywords.manage"},
     )
-    async def remove_action(self, request: HTMXRequest, keyword_id: int, action_id: int) -> Any:
+    async def remove_action(
+        self, request: HTMXRequest, keyword_id: FromPath[int], action_id: FromPath[int]
+    ) -> Any:
         await keywords.remove_action(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Controller, get
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
@@ -33,13 +34,13 @@ class MessagesController(Controller):
     async def log(
         self,
         request: HTMXRequest,
-        status: str | None = None,
-        number: str | None = None,
-        campaign_id: int | None = None,
-        batch_id: int | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        before_id: int | None = None,
+        status: FromQuery[str | None] = None,
+        number: FromQuery[str | None] = None,
+        campaign_id: FromQuery[int | None] = None,
+        batch_id: FromQuery[int | None] = None,
+        date_from: FromQuery[str | None] = None,
+        date_to: FromQuery[str | None] = None,
+        before_id: FromQuery[int | None] = None,
     ) -> Any:
         account = current_grants(request).account
         filters: dict[str, Any] = {
@@ -85,7 +86,7 @@ class MessagesController(Controller):
         )
 
     @get("/{message_id:int}", opt={"permission": "messages.view"})
-    async def one(self, request: HTMXRequest, message_id: int) -> Any:
+    async def one(self, request: HTMXRequest, message_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
         return await render(request, "message.html.jinja", {"m": message})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -103,7 +104,7 @@ class NumbersController(Controller):
 
     @post("/{number_id:int}/assign", opt={"permission": "numbers.manage"})
     async def assign(
-        self, request: HTMXRequest, number_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, number_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         to_id = _int(data.get("account_id"), "account_id", "Choose an account.")
         changed = await numbers.assign_number(
@@ -115,7 +116,7 @@ class NumbersController(Controller):
         return await self._numbers_changed(request, changed)
 
     @post("/{number_id:int}/reclaim", opt={"permission": "numbers.manage"})
-    async def reclaim(self, request: HTMXRequest, number_id: int) -> Any:
+    async def reclaim(self, request: HTMXRequest, number_id: FromPath[int]) -> Any:
         changed = await numbers.reclaim_number(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,
@@ -124,7 +125,7 @@ class NumbersController(Controller):
         return await self._numbers_changed(request, changed)
 
     @post("/{number_id:int}/remove", opt={"permission": "platform.operate"})
-    async def remove(self, request: HTMXRequest, number_id: int) -> Any:
+    async def remove(self, request: HTMXRequest, number_id: FromPath[int]) -> Any:
         removed = await numbers.get_number(number_id)
         await numbers.remove_number(actor=request_actor(request), number_id=number_id)
         if not request.htmx:
@@ -164,7 +165,7 @@ class NumbersController(Controller):
         return await render(request, TEMPLATE, ctx, block="sender_ids_section", status_code=201)
 
     @post("/sender-ids/{sender_id_id:int}/withdraw", opt={"permission": "numbers.manage"})
-    async def withdraw_sender_id(self, request: HTMXRequest, sender_id_id: int) -> Any:
+    async def withdraw_sender_id(self, request: HTMXRequest, sender_id_id: FromPath[int]) -> Any:
         await numbers.withdraw_sender_id(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,
@@ -176,7 +177,10 @@ class NumbersController(Controller):
 
     @post("/sender-ids/{sender_id_id:int}/decide", opt={"permission": "platform.operate"})
     async def decide_sender_id(
-        self, request: HTMXRequest, sender_id_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        sender_id_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         status = (data.get("status") or "").strip()
         note = (data.get("note") or "").strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -41,11 +42,11 @@ class OrdersController(Controller):
         return await render(request, "platform_orders.html.jinja", await _page_context())
 
     @post("/{order_id:int}/approve", opt={"permission": "platform.operate"})
-    async def approve(self, request: HTMXRequest, order_id: int) -> Any:
+    async def approve(self, request: HTMXRequest, order_id: FromPath[int]) -> Any:
         return await self._decide(request, order_id, approve=True)
 
     @post("/{order_id:int}/reject", opt={"permission": "platform.operate"})
-    async def reject(self, request: HTMXRequest, order_id: int) -> Any:
+    async def reject(self, request: HTMXRequest, order_id: FromPath[int]) -> Any:
         return await self._decide(request, order_id, approve=False)
 
     async def _decide(self, request: HTMXRequest, order_id: int, *, approve: bool) -> Any:

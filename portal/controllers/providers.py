@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -52,7 +53,7 @@ class ProvidersController(Controller):
     path = "/providers"
 
     @get("/", opt={"permission": "providers.manage"}, name="providers")
-    async def index(self, request: HTMXRequest, kind: str | None = None) -> Any:
+    async def index(self, request: HTMXRequest, kind: FromQuery[str | None] = None) -> Any:
         chosen = kind if kind in providers.KINDS else ""
         return await render(
             request,
@@ -113,13 +114,16 @@ class ProvidersController(Controller):
         )
 
     @get("/{integration_id:int}", opt={"permission": "providers.manage"})
-    async def detail(self, request: HTMXRequest, integration_id: int) -> Any:
+    async def detail(self, request: HTMXRequest, integration_id: FromPath[int]) -> Any:
         view = await providers.get_integration(current_grants(request).account.id, integration_id)
         return await render(request, "provider_detail.html.jinja", await _detail_ctx(view))
 
     @post("/{integration_id:int}", opt={"permission": "providers.manage"})
     async def update(
-        self, request: HTMXRequest, integration_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        integration_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         account_id = current_grants(request).account.id
         view = await providers.get_integration(account_id, integration_id)
@@ -156,7 +160,7 @@ class ProvidersController(Controller):
         )
 
     @post("/{integration_id:int}/test", opt={"permission": "providers.manage"})
-    async def test(self, request: HTMXRequest, integration_id: int) -> Any:
+    async def test(self, request: HTMXRequest, integration_id: FromPath[int]) -> Any:
         account_id = current_grants(request).account.id
         await providers.get_integration(account_id, integration_id)
         check = await test_connection(integration_id)
@@ -175,7 +179,10 @@ class ProvidersController(Controller):
 
     @post("/{integration_id:int}/status", opt={"permission": "providers.manage"})
     async def set_status(
-        self, request: HTMXRequest, integration_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        integration_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         view = await providers.set_integration_status(
             request_actor(request),
@@ -191,7 +198,7 @@ class ProvidersController(Controller):
 
     @post("/permits/{account_id:int}", opt={"permission": "platform.operate"})
     async def permit(
-        self, request: HTMXRequest, account_id: int, data: Annotated[dict[str, str], FORM]
+        self, request: HTMXRequest, account_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         await providers.set_master_permit(
             request_actor(request), master_id=account_id, allowed=data.get("allowed") == "1"

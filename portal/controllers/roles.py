@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -66,7 +67,7 @@ class RolesController(Controller):
         return await render(request, "roles.html.jinja", await _context(grants), block="roles_body")
 
     @get("/{role_id:int}", opt=MANAGE)
-    async def edit(self, request: HTMXRequest, role_id: int) -> Any:
+    async def edit(self, request: HTMXRequest, role_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         role = await people.get_custom_role(grants.account, role_id)
         form = {"description": role.description, "permissions": sorted(role.permissions)}
@@ -76,7 +77,7 @@ class RolesController(Controller):
 
     @post("/{role_id:int}", opt=MANAGE)
     async def update(
-        self, request: HTMXRequest, role_id: int, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, role_id: FromPath[int], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         grants = current_grants(request)
         role = await people.get_custom_role(grants.account, role_id)
@@ -111,7 +112,7 @@ class RolesController(Controller):
         )
 
     @post("/{role_id:int}/delete", opt=MANAGE)
-    async def delete(self, request: HTMXRequest, role_id: int) -> Any:
+    async def delete(self, request: HTMXRequest, role_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await people.delete_custom_role(request_actor(request), grants, role_id)
         if not request.htmx:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -79,7 +80,7 @@ async def sign_in_response(*, user_id: int, account_id: int, next_url: str) -> R
 
 class SessionController(Controller):
     @get("/login", opt={"public": True}, name="login")
-    async def login_page(self, request: HTMXRequest, next: str | None = None) -> Any:
+    async def login_page(self, request: HTMXRequest, next: FromQuery[str | None] = None) -> Any:
         return await render(request, "login.html.jinja", {"next": _safe_next(next), "email": ""})
 
     @post("/login", opt={"public": True})

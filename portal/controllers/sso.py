@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -42,7 +42,7 @@ def _refusal(request: HTMXRequest, message: str, status: int) -> Any:
 
 class SsoController(Controller):
     @get("/login/sso", opt=PUBLIC)
-    async def choose(self, request: HTMXRequest, organisation: str = "") -> Any:
+    async def choose(self, request: HTMXRequest, organisation: FromQuery[str] = "") -> Any:
         return await render(
             request,
             "sso.html.jinja",
@@ -68,7 +68,9 @@ class SsoController(Controller):
         return Redirect(path=f"/sso/{organisation}/start", status_code=303)
 
     @get("/sso/{slug:str}/start", opt=PUBLIC)
-    async def start(self, request: HTMXRequest, slug: str, next: str = "/") -> Any:
+    async def start(
+        self, request: HTMXRequest, slug: FromPath[str], next: FromQuery[str] = "/"
+    ) -> Any:
         try:
             provider = await sso.provider_for_slug(slug)
         except NotFound:
@@ -96,11 +98,11 @@ class SsoController(Controller):
     async def callback(
         self,
         request: HTMXRequest,
-        code: str = "",
+        code: FromQuery[str] = "",
         # `state` is a reserved handler argument name in Litestar: read it by alias.
-        oauth_state: Annotated[str, Parameter(query="state")] = "",
-        error: str = "",
-        error_description: str = "",
+        oauth_state: Annotated[str, QueryParameter(name="state")] = "",
+        error: FromQuery[str] = "",
+        error_description: FromQuery[str] = "",
     ) -> Any:
         blob = request.cookies.get(FLOW_COOKIE, "")
         if error:

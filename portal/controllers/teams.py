@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -81,7 +82,7 @@ class TeamsController(Controller):
 
     @post("/{team_id:int}/role", opt=MANAGE)
     async def change_role(
-        self, request: HTMXRequest, team_id: int, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, team_id: FromPath[int], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         role = one(data, "role")
         actor = request_actor(request)
@@ -90,7 +91,7 @@ class TeamsController(Controller):
         )
 
     @post("/{team_id:int}/delete", opt=MANAGE)
-    async def delete(self, request: HTMXRequest, team_id: int) -> Any:
+    async def delete(self, request: HTMXRequest, team_id: FromPath[int]) -> Any:
         actor = request_actor(request)
         return await self._attempt(
             request, team_id, lambda g: people.delete_team(actor, g, team_id)
@@ -98,7 +99,7 @@ class TeamsController(Controller):
 
     @post("/{team_id:int}/members", opt=MANAGE)
     async def add_member(
-        self, request: HTMXRequest, team_id: int, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, team_id: FromPath[int], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         actor = request_actor(request)
         raw = one(data, "user_id")
@@ -109,7 +110,9 @@ class TeamsController(Controller):
         return await self._attempt(request, team_id, add)
 
     @post("/{team_id:int}/members/{user_id:int}/remove", opt=MANAGE)
-    async def remove_member(self, request: HTMXRequest, team_id: int, user_id: int) -> Any:
+    async def remove_member(
+        self, request: HTMXRequest, team_id: FromPath[int], user_id: FromPath[int]
+    ) -> Any:
         actor = request_actor(request)
         return await self._attempt(
             request, team_id, lambda g: people.remove_team_member(actor, g, team_id, user_id)

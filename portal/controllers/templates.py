@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -38,7 +39,7 @@ class TemplatesController(Controller):
     path = "/templates"
 
     @get("/", opt={"permission": "templates.view"}, name="templates")
-    async def index(self, request: HTMXRequest, status: str | None = None) -> Any:
+    async def index(self, request: HTMXRequest, status: FromQuery[str | None] = None) -> Any:
         account = current_grants(request).account
         drafts = _sees_drafts(request)
         shown = (
@@ -156,7 +157,7 @@ class TemplatesController(Controller):
         )
 
     @get("/{template_id:int}", opt={"permission": "templates.view"})
-    async def show(self, request: HTMXRequest, template_id: int) -> Any:
+    async def show(self, request: HTMXRequest, template_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         detail = await templates.template_detail(
             account.id, template_id, include_drafts=_sees_drafts(request)
@@ -165,7 +166,10 @@ class TemplatesController(Controller):
 
     @post("/{template_id:int}", opt={"permission": "templates.manage"})
     async def update(
-        self, request: HTMXRequest, template_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        template_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         account = current_grants(request).account
         form = _form(data)
@@ -197,7 +201,10 @@ class TemplatesController(Controller):
 
     @post("/{template_id:int}/approve", opt={"permission": "templates.approve"})
     async def approve(
-        self, request: HTMXRequest, template_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        template_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         account = current_grants(request).account
         raw = data.get("version_id") or ""
@@ -221,7 +228,7 @@ class TemplatesController(Controller):
         )
 
     @post("/{template_id:int}/archive", opt={"permission": "templates.manage"})
-    async def archive(self, request: HTMXRequest, template_id: int) -> Any:
+    async def archive(self, request: HTMXRequest, template_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         detail = await templates.archive_template(
             actor=request_actor(request), account_id=account.id, template_id=template_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -99,7 +100,7 @@ class UsersController(Controller):
         )
 
     @post("/invitations/{invitation_id:int}/renew", opt=MANAGE)
-    async def renew(self, request: HTMXRequest, invitation_id: int) -> Any:
+    async def renew(self, request: HTMXRequest, invitation_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         renewed = await invitations.renew_invitation(request_actor(request), grants, invitation_id)
         link = _link(renewed.token)
@@ -109,7 +110,7 @@ class UsersController(Controller):
         return await render(request, "users.html.jinja", context, block="invite_card")
 
     @post("/invitations/{invitation_id:int}/revoke", opt=MANAGE)
-    async def revoke(self, request: HTMXRequest, invitation_id: int) -> Any:
+    async def revoke(self, request: HTMXRequest, invitation_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await invitations.revoke_invitation(request_actor(request), grants, invitation_id)
         if not request.htmx:
@@ -120,7 +121,7 @@ class UsersController(Controller):
 
     @post("/{user_id:int}/role", opt=MANAGE)
     async def change_role(
-        self, request: HTMXRequest, user_id: int, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, user_id: FromPath[int], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         grants = current_grants(request)
         error = None
@@ -152,7 +153,7 @@ class UsersController(Controller):
         )
 
     @post("/{user_id:int}/remove", opt=MANAGE)
-    async def remove(self, request: HTMXRequest, user_id: int) -> Any:
+    async def remove(self, request: HTMXRequest, user_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await people.remove_member(request_actor(request), grants, user_id)
         if not request.htmx:
@@ -162,7 +163,7 @@ class UsersController(Controller):
         )
 
     @get("/{user_id:int}/permissions", opt=MANAGE)
-    async def permissions(self, request: HTMXRequest, user_id: int) -> Any:
+    async def permissions(self, request: HTMXRequest, user_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         member = await people.get_member(grants.account.id, user_id)
         rows = await people.permission_matrix(grants.account.id, user_id)
@@ -174,7 +175,7 @@ class UsersController(Controller):
 
     @post("/{user_id:int}/overrides", opt=MANAGE)
     async def set_override(
-        self, request: HTMXRequest, user_id: int, data: Annotated[dict[str, Any], FORM]
+        self, request: HTMXRequest, user_id: FromPath[int], data: Annotated[dict[str, Any], FORM]
     ) -> Any:
         grants = current_grants(request)
         permission = one(data, "permission")

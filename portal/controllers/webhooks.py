@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
@@ -58,7 +59,10 @@ class WebhooksController(Controller):
 
     @get("/", opt={"permission": "providers.manage"}, name="webhooks")
     async def index(
-        self, request: HTMXRequest, status: str | None = None, before_id: int | None = None
+        self,
+        request: HTMXRequest,
+        status: FromQuery[str | None] = None,
+        before_id: FromQuery[int | None] = None,
     ) -> Any:
         account = current_grants(request).account
         return await render(
@@ -100,7 +104,7 @@ class WebhooksController(Controller):
         )
 
     @post("/{subscription_id:int}/rotate", opt={"permission": "providers.manage"})
-    async def rotate(self, request: HTMXRequest, subscription_id: int) -> Any:
+    async def rotate(self, request: HTMXRequest, subscription_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         secret = await customer_webhooks.rotate_secret(
             request_actor(request), account_id=account.id, subscription_id=subscription_id
@@ -115,7 +119,10 @@ class WebhooksController(Controller):
 
     @post("/{subscription_id:int}/active", opt={"permission": "providers.manage"})
     async def set_active(
-        self, request: HTMXRequest, subscription_id: int, data: Annotated[dict[str, str], FORM]
+        self,
+        request: HTMXRequest,
+        subscription_id: FromPath[int],
+        data: Annotated[dict[str, str], FORM],
     ) -> Any:
         account = current_grants(request).account
         await customer_webhooks.set_active(
@@ -131,7 +138,7 @@ class WebhooksController(Controller):
         )
 
     @post("/{subscription_id:int}/remove", opt={"permission": "providers.manage"})
-    async def remove(self, request: HTMXRequest, subscription_id: int) -> Any:
+    async def remove(self, request: HTMXRequest, subscription_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         await customer_webhooks.remove_subscription(
             request_actor(request), account_id=account.id, subscription_id=subscription_id
@@ -143,7 +150,7 @@ class WebhooksController(Controller):
         )
 
     @get("/deliveries/{delivery_id:int}", opt={"permission": "providers.manage"})
-    async def delivery(self, request: HTMXRequest, delivery_id: int) -> Any:
+    async def delivery(self, request: HTMXRequest, delivery_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         delivery, attempts = await customer_webhooks.get_delivery(account.id, delivery_id)
         return await render(
@@ -151,7 +158,7 @@ class WebhooksController(Controller):
         )
 
     @post("/deliveries/{delivery_id:int}/resend", opt={"permission": "providers.manage"})
-    async def resend(self, request: HTMXRequest, delivery_id: int) -> Any:
+    async def resend(self, request: HTMXRequest, delivery_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         await customer_webhooks.resend(
             request_actor(request), account_id=account.id, delivery_id=delivery_id

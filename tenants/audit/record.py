@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tenants.audit.tables import AuditEvent
+from tenants.db import contains_text
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ async def list_events(
     if filters.actor:
         query = query.where(
             # A typed % or _ only widens the match, within rows the caller may read anyway.
-            AuditEvent.actor_label.ilike("%" + filters.actor.strip() + "%")
+            contains_text(AuditEvent.actor_label, filters.actor.strip())
         )
     if filters.since:
         query = query.where(AuditEvent.at >= datetime.combine(filters.since, time.min, UTC))

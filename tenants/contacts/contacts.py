@@ -24,7 +24,7 @@ from tenants.contacts.tables import (
     ContactListMember,
     ContactTag,
 )
-from tenants.db import transaction
+from tenants.db import contains_text, transaction
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -362,9 +362,9 @@ async def search_contacts(
     if q:
         digits = re.sub(r"[^0-9]", "", q)
         cond = (
-            Contact.first_name.ilike(f"%{q}%")
-            | Contact.last_name.ilike(f"%{q}%")
-            | Contact.email.ilike(f"%{q}%")
+            contains_text(Contact.first_name, q)
+            | contains_text(Contact.last_name, q)
+            | contains_text(Contact.email, q)
         )
         if digits:
             cond = cond | Contact.phone.like(f"%{digits}%")

@@ -4,7 +4,6 @@ signed webhook forwarding."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -22,6 +21,7 @@ from tenants.messaging.messages import FINAL_STATUSES
 from tenants.messaging.tables import Message
 from tenants.numbers import keywords, numbers
 from tenants.webhooks import deliveries as customer_webhooks
+from tests.factories import wait_until
 
 PHONE = "+61412345678"
 SECRET = {"X-Simulator-Secret": "simulator-secret"}
@@ -29,15 +29,14 @@ SECRET = {"X-Simulator-Secret": "simulator-secret"}
 
 async def wait_final(seconds: float = 20.0) -> list[dict]:
     """Poll until every outbound message has a final status (worker and callbacks run apart)."""
-    rows: list[dict] = []
-    for _ in range(int(seconds / 0.1)):
+
+    async def final() -> list[dict] | None:
         rows = await Message.select(Message.id, Message.status, Message.body).where(
             Message.direction == "out"
         )
-        if rows and all(r["status"] in FINAL_STATUSES for r in rows):
-            return rows
-        await asyncio.sleep(0.1)
-    return rows
+        return rows if rows and all(r["status"] in FINAL_STATUSES for r in rows) else None
+
+    return await wait_until(final, seconds, what="a final status for every outbound message")
 
 
 async def test_stop_twice_is_one_opt_out_and_one_delivered_confirmation(

@@ -3,14 +3,13 @@ simulator with a real worker (stub broker or Redis), refunds, idempotency, permi
 
 from __future__ import annotations
 
-import asyncio
-
 from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.credits import ledger
 from tenants.messaging.messages import FINAL_STATUSES
 from tenants.messaging.tables import Message
 from tenants.numbers import numbers
+from tests.factories import wait_until
 
 NUMBERS = ["+61400000001", "+61400000002", "+61400000003"]
 
@@ -21,14 +20,14 @@ async def fund(account_id: int, amount: int = 1000) -> None:
 
 async def wait_final(ids: list[int], seconds: float = 20.0) -> dict[int, str]:
     """Poll until every message has a final status (the worker and callbacks run apart)."""
-    statuses: dict[int, str] = {}
-    for _ in range(int(seconds / 0.1)):
+
+    async def final() -> dict[int, str] | None:
         rows = await Message.select(Message.id, Message.status).where(Message.id.is_in(ids))
         statuses = {r["id"]: r["status"] for r in rows}
-        if all(s in FINAL_STATUSES for s in statuses.values()) and len(statuses) == len(ids):
-            return statuses
-        await asyncio.sleep(0.1)
-    return statuses
+        done = len(statuses) == len(ids) and all(s in FINAL_STATUSES for s in statuses.values())
+        return statuses if done else None
+
+    return await wait_until(final, seconds, what=f"a final status for messages {ids}")
 
 
 async def test_send_skips_the_opted_out_charges_exactly_and_delivers(

@@ -4,7 +4,6 @@ and Twilio's signed status and inbound callbacks come back to the integration's 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -18,6 +17,7 @@ from tenants.credits import ledger
 from tenants.messaging.tables import Message
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
+from tests.factories import wait_until
 
 SID = "AC" + "c" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -64,15 +64,16 @@ async def test_a_send_goes_out_through_twilio_and_its_signed_callbacks_come_back
     )
     assert r.status_code == 202, r.text
     message_id = r.json()["accepted"][0]["message_id"]
-    for _ in range(300):
+
+    async def sent_row() -> dict | None:
         row = (
             await Message.select(Message.status, Message.provider_ref)
             .where(Message.id == message_id)
             .first()
         )
-        if row["status"] == "sent":
-            break
-        await asyncio.sleep(0.05)
+        return row if row["status"] == "sent" else None
+
+    row = await wait_until(sent_row, 15, what=f"message {message_id} to be sent")
     assert row["status"] == "sent" and row["provider_ref"] == "SM" + "9" * 32
     form = parse_qs(sent.calls[0].request.content.decode())
     assert form["Body"] == ["Hello from Twilio"] and form["From"] == ["Alpha"]

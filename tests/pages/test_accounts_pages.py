@@ -6,8 +6,7 @@ import pytest
 
 from tenants.accounts import tree as accounts
 from tests.conftest import csrf_token, login
-
-HX = {"HX-Request": "true"}
+from tests.factories import HX
 
 
 async def test_tree_lists_children_and_loads_grandchildren_on_demand(client, world):

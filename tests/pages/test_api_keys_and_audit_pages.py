@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 
-from litestar.testing import AsyncTestClient
-
 from tenants.access import members as people
 from tenants.access.tables import ApiKey
 from tenants.audit.tables import AuditEvent
 from tests.api.conftest import basic
-from tests.conftest import login
+from tests.conftest import another_client, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 KEY_RE = re.compile(r'id="new-key-id" readonly value="([^"]+)"')
 SECRET_RE = re.compile(r'id="new-key-secret" readonly value="([^"]+)"')
 
@@ -37,13 +35,13 @@ async def test_key_secret_is_shown_once_and_not_recoverable_from_the_database(cl
     assert secret not in page.text and "never" in page.text
 
 
-async def test_revoked_key_gets_401_at_once(client, world, app):
+async def test_revoked_key_gets_401_at_once(client, world):
     token = await login(client, world.users["Owner"])
     r = await client.post(
         "/api-keys", data={"_csrf_token": token, "name": "Robot", "role": "Viewer"}, headers=HX
     )
     headers = basic(KEY_RE.search(r.text).group(1), SECRET_RE.search(r.text).group(1))
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as api:
+    async with another_client() as api:
         assert (await api.get("/api/v1/account", headers=headers)).status_code == 200
         # Second call within the cache window: still checked against the key row.
         assert (await api.get("/api/v1/account", headers=headers)).status_code == 200

@@ -9,8 +9,8 @@ from tenants.audit.record import SYSTEM
 from tenants.branding import branding
 from tenants.demo import northwind_logo_png
 from tests.conftest import csrf_token, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 SCRIPT_SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 
 

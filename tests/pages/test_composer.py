@@ -8,8 +8,7 @@ import re
 import pytest
 
 from tests.conftest import csrf_token, login
-
-HX = {"HX-Request": "true"}
+from tests.factories import HX
 
 
 def stat(fragment: str, name: str, kind: str = "stat") -> str:

@@ -10,8 +10,7 @@ from tenants.consent import scopes as consent_scopes
 from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tests.conftest import login
-
-HX = {"HX-Request": "true"}
+from tests.factories import HX
 
 
 async def test_consent_mode_preview_then_save(client, world):

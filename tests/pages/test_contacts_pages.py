@@ -10,8 +10,7 @@ from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tests.conftest import login
-
-HX = {"HX-Request": "true"}
+from tests.factories import HX
 
 
 async def _contact(world, phone="+61412345678", slug="alpha", first="Ann"):

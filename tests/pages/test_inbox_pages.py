@@ -9,8 +9,8 @@ from tenants.credits import ledger
 from tenants.messaging import inbound
 from tenants.messaging.tables import Message
 from tests.conftest import drain_credits, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 PHONE = "+61412345678"
 
 

@@ -8,9 +8,8 @@ import re
 from tenants.audit.record import SYSTEM
 from tenants.numbers import keywords, numbers
 from tenants.webhooks.tables import WebhookSubscription
-from tests.conftest import login, make_user
-
-HX = {"HX-Request": "true"}
+from tests.conftest import login
+from tests.factories import HX, make_user
 
 
 async def shared_id() -> int:

@@ -4,9 +4,8 @@ who sees the page and which numbers."""
 from __future__ import annotations
 
 from tenants.numbers import numbers
-from tests.conftest import login, make_user
-
-HX = {"HX-Request": "true"}
+from tests.conftest import login
+from tests.factories import HX, make_user
 
 
 async def test_operator_adds_a_number_to_a_master(client, demo):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from tenants.access import users
 from tenants.accounts import tree as accounts
 from tests.conftest import login
-
-HX = {"HX-Request": "true"}
+from tests.factories import HX
 
 
 async def test_only_the_operator_sees_the_platform_page(client, world):

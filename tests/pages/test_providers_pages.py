@@ -14,8 +14,8 @@ from tenants.audit.record import SYSTEM
 from tenants.providers import integrations as providers
 from tenants.webhooks.tables import WebhookDelivery
 from tests.conftest import login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 SID = "AC" + "c" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"
 TWILIO = f"https://api.twilio.com/2010-04-01/Accounts/{SID}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tenants.access.tables import UserSession
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.factories import HX
 
 
 async def test_sign_in_sets_httponly_session_and_new_id(client, world):
@@ -84,7 +85,7 @@ async def test_pages_are_served_as_html(client, world):
     assert (await client.get("/login")).headers["content-type"].startswith("text/html")
     await login(client, world.users["Owner"])
     assert (await client.get("/")).headers["content-type"].startswith("text/html")
-    r = await client.get("/accounts/999999/children", headers={"HX-Request": "true"})
+    r = await client.get("/accounts/999999/children", headers=HX)
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
 
 

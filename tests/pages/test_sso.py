@@ -15,9 +15,8 @@ from tenants.access import members as people
 from tenants.access.tables import User, UserSession
 from tenants.audit.tables import AuditEvent
 from tests.conftest import login
+from tests.factories import HX
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider
-
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 
 from tenants.audit.record import Actor
 from tenants.templates import templates
-from tests.conftest import login, make_user
+from tests.conftest import login
+from tests.factories import HX, make_user
 
-HX = {"HX-Request": "true"}
 AUTHOR = Actor(user_id=None, label="setup")
 
 

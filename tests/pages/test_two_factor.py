@@ -12,8 +12,8 @@ from tenants.access import totp
 from tenants.access.tables import UserSession
 from tenants.audit.tables import AuditEvent
 from tests.conftest import PASSWORD, csrf_token, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 SECRET_RE = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
 
 

@@ -10,9 +10,9 @@ from tenants.access.decide import CATALOGUE, Principal, decide
 from tenants.access.tables import Invitation, Membership, PermissionOverride, User
 from tenants.audit.tables import AuditEvent
 from tenants.clock import now
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, another_client, csrf_token, login
+from tests.factories import HX
 
-HX = {"HX-Request": "true"}
 LINK_RE = re.compile(r'id="invite-link" readonly value="([^"]+)"')
 
 
@@ -37,9 +37,7 @@ async def test_users_page_lists_members_with_roles_and_teams(client, world):
     assert 'href="/users"' in page.text  # the side navigation now links here
 
 
-async def test_invitation_link_lets_a_new_person_join_with_the_role(client, world, app):
-    from litestar.testing import AsyncTestClient
-
+async def test_invitation_link_lets_a_new_person_join_with_the_role(client, world):
     token = await login(client, world.users["Owner"])
     owner_g = await people.member_grants(
         world.accounts["alpha"], world.user_ids[world.users["Owner"]]
@@ -55,7 +53,7 @@ async def test_invitation_link_lets_a_new_person_join_with_the_role(client, worl
     # Only the token's hash is stored.
     row = await Invitation.select().first()
     assert path.rsplit("/", 1)[1] not in str(row)
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as guest:
+    async with another_client() as guest:
         page = await guest.get(path)
         assert page.status_code == 200 and "as <strong>Finance</strong>" in page.text
         csrf = await csrf_token(guest, path)
@@ -91,14 +89,12 @@ async def test_invitation_link_lets_a_new_person_join_with_the_role(client, worl
     assert "invitation.create" in actions and "invitation.accept" in actions
 
 
-async def test_existing_user_invited_elsewhere_gets_a_second_membership(client, world, app):
-    from litestar.testing import AsyncTestClient
-
+async def test_existing_user_invited_elsewhere_gets_a_second_membership(client, world):
     token = await login(client, "owner@beta.test")
     email = world.users["Viewer"]  # a member of alpha
     r = await invite(client, token, email, role="Sender")
     path = LINK_RE.search(r.text).group(1).removeprefix("http://testserver.local")
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as guest:
+    async with another_client() as guest:
         page = await guest.get(path)
         assert "enter your password" in page.text
         csrf = await csrf_token(guest, path)

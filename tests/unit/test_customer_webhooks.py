@@ -4,7 +4,6 @@ event when it comes back (Dramatiq's backoff; stub broker or Redis)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -25,6 +24,7 @@ from tenants.messaging.messages import StatusReport
 from tenants.messaging.tables import Batch, Campaign, Message
 from tenants.webhooks import deliveries as customer_webhooks
 from tenants.webhooks.tables import WebhookDelivery
+from tests.factories import wait_until
 
 
 def free_port() -> int:
@@ -159,13 +159,14 @@ async def report(ids: list[int], status: str, code: str | None = None) -> None:
 
 async def settle(expected: int, seconds: float = 30.0) -> list[dict]:
     """Wait until `expected` deliveries are no longer pending (stub or Redis worker)."""
-    rows: list[dict] = []
-    for _ in range(int(seconds / 0.05)):
+
+    async def settled() -> list[dict] | None:
         rows = await WebhookDelivery.select().order_by(WebhookDelivery.id)
-        if len(rows) >= expected and all(r["status"] != "pending" for r in rows):
-            return rows
-        await asyncio.sleep(0.05)
-    return rows
+        return (
+            rows if len(rows) >= expected and all(r["status"] != "pending" for r in rows) else None
+        )
+
+    return await wait_until(settled, seconds, what=f"{expected} deliveries no longer pending")
 
 
 async def test_signed_events_are_seen_once_after_the_receiver_failed_twice(world, worker, receiver):
@@ -204,11 +205,12 @@ async def test_a_receiver_that_is_down_gets_every_event_when_it_comes_back(world
     await report(ids, "sent")
     assert await dispatch_pending() == 5
     # wait until every delivery has failed at least twice against the closed port
-    for _ in range(400):
+
+    async def failed_twice() -> list[dict] | None:
         rows = await WebhookDelivery.select(WebhookDelivery.attempts, WebhookDelivery.status)
-        if rows and all(r["attempts"] >= 2 for r in rows):
-            break
-        await asyncio.sleep(0.02)
+        return rows if rows and all(r["attempts"] >= 2 for r in rows) else None
+
+    rows = await wait_until(failed_twice, 8, what="every delivery to fail twice", interval=0.02)
     assert all(r["status"] == "pending" and r["attempts"] >= 2 for r in rows)
     errors = {d.last_error.split(":")[0] for d in await customer_webhooks.list_deliveries(alpha)}
     assert errors == {"ConnectError"}

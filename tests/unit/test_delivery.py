@@ -13,6 +13,7 @@ from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
 from tenants.messaging.messages import StatusReport, can_apply
 from tenants.messaging.tables import Batch, Message, MessageEvent
+from tests.factories import wait_until
 
 
 async def make_outbox(account_id: int, numbers: list[str], *, cost: int = 0, state: str = "active"):
@@ -50,16 +51,13 @@ async def status_of(message_id: int) -> str:
 async def settle(simulator, ids: list[int], status: str) -> list[str]:
     """Post every pending callback and wait (bounded) until the messages reach `status`;
     the simulator's own background flusher may be posting some of them already."""
-    import asyncio
 
-    statuses: list[str] = []
-    for _ in range(100):
+    async def reached() -> list[str] | None:
         await simulator.flush(everything=True)
         statuses = [await status_of(i) for i in ids]
-        if all(s == status for s in statuses):
-            break
-        await asyncio.sleep(0.05)
-    return statuses
+        return statuses if all(s == status for s in statuses) else None
+
+    return await wait_until(reached, 5, what=f"messages {ids} to be {status}")
 
 
 def test_state_machine_only_moves_forward():

@@ -11,7 +11,7 @@ from tenants.access.tables import PermissionOverride
 from tenants.accounts.tree import get_account
 from tenants.audit.tables import AuditEvent
 from tenants.errors import Conflict, PermissionDenied, ValidationFailed
-from tests.conftest import make_user
+from tests.factories import make_user
 
 
 def person(world, email: str) -> Principal:
