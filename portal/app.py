@@ -54,6 +54,7 @@ from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.controllers.webhooks import WebhooksController
 from portal.errors import EXCEPTION_HANDLERS, send_request_id
+from portal.forms import refuse_control_characters
 from portal.security_headers import security_headers_hook
 from portal.workers import InProcessScheduler, InProcessWorkers
 from tasks.sending import install_handoff
@@ -150,6 +151,8 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
     return Litestar(
         route_handlers=route_handlers,
         guards=[permission_guard],
+        # Pages: no control characters in any form field (the API checks its own schemas).
+        before_request=refuse_control_characters,
         middleware=[DefineMiddleware(AuthMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
         csrf_config=csrf,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import re
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -274,6 +275,10 @@ def transaction() -> Any:
     """One user action = one transaction (IMMEDIATE on SQLite); nests into an open one."""
     return DB.transaction()
 
+
+# Text that may be stored: PostgreSQL cannot store a NUL at all, and the other C0 control
+# characters (and DEL) only hide what a text says; line breaks and tabs are text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 DEADLOCK_ATTEMPTS = 3
 

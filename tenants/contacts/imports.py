@@ -20,7 +20,7 @@ from tenants.audit import record as audit
 from tenants.consent import events as consent_events
 from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
 from tenants.contacts.tables import Contact, ContactImport, ContactTag
-from tenants.db import transaction
+from tenants.db import CONTROL_CHARACTERS, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -270,6 +270,8 @@ def _scan(path: str, mapping: dict[str, str], region: str) -> Iterator[_Row | Ro
             problem = "a name is longer than 100 characters"
         elif any(len(v) > MAX_FIELD_VALUE for v in fields.values()):
             problem = f"a custom field is longer than {MAX_FIELD_VALUE} characters"
+        elif any(CONTROL_CHARACTERS.search(v) for v in (*values.values(), *fields.values())):
+            problem = "a cell holds a control character"
         tags, bad_tags = clean_tags(split_tags(values.get("tags", "")))
         if bad_tags and not problem:
             problem = f"invalid tag {bad_tags[0]!r}"

@@ -16,7 +16,7 @@ with its own idempotency key, so a replayed inbound never sends a reply twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from tenants.clock import now
 from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
-from tenants.db import is_unique_violation, retrying_deadlocks, transaction
+from tenants.db import CONTROL_CHARACTERS, is_unique_violation, retrying_deadlocks, transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS
@@ -223,6 +223,12 @@ async def route_report(report: InboundReport) -> InboundResult:
     handed to the broker when the transaction commits (tenants.handoff).
     """
     _check(report)
+    report = replace(
+        report,
+        # The provider's bytes: control characters are dropped, the message is kept.
+        body=CONTROL_CHARACTERS.sub("", report.body or ""),
+        sender=CONTROL_CHARACTERS.sub("", report.sender or ""),
+    )
     dedupe_key = f"{report.provider}:{report.provider_ref.strip()}"[:200]
     existing = await _existing(dedupe_key)
     if existing is not None:
