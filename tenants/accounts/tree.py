@@ -319,6 +319,22 @@ async def create_sub_account(
         return created
 
 
+async def record_account_update(actor: audit.Actor, before: AccountView) -> AccountView:
+    """Write the account.update audit row (name and consent_mode, before and after) for an
+    account just changed in the caller's transaction; returns the account as it is now."""
+    after = await get_account(before.id)
+    await audit.record(
+        actor,
+        account_id=before.id,
+        action="account.update",
+        target_type="account",
+        target_id=before.id,
+        before={"name": before.name, "consent_mode": before.consent_mode},
+        after={"name": after.name, "consent_mode": after.consent_mode},
+    )
+    return after
+
+
 async def update_account(
     *,
     actor: audit.Actor,
@@ -336,17 +352,7 @@ async def update_account(
         if name is None:
             return before
         await Account.update({Account.name: name.strip()}).where(Account.id == account_id)
-        after = await get_account(account_id)
-        await audit.record(
-            actor,
-            account_id=account_id,
-            action="account.update",
-            target_type="account",
-            target_id=account_id,
-            before={"name": before.name, "consent_mode": before.consent_mode},
-            after={"name": after.name, "consent_mode": after.consent_mode},
-        )
-        return after
+        return await record_account_update(actor, before)
 
 
 async def set_status(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import (
     AccountView,
-    get_account,
     get_in_subtree,
     path_ids,
+    record_account_update,
     validate_account_fields,
 )
 from tenants.audit import record as audit
@@ -256,17 +256,7 @@ async def set_consent_mode(
             )
         await Account.update({Account.consent_mode: consent_mode}).where(Account.id == account_id)
         await on_consent_mode_changed(account_id)
-        after = await get_account(account_id)
-        await audit.record(
-            actor,
-            account_id=account_id,
-            action="account.update",
-            target_type="account",
-            target_id=account_id,
-            before={"name": before.name, "consent_mode": before.consent_mode},
-            after={"name": after.name, "consent_mode": after.consent_mode},
-        )
-        return after
+        return await record_account_update(actor, before)
 
 
 @dataclass(frozen=True)
