@@ -17,6 +17,7 @@ from tenants.errors import ValidationFailed
 from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.providers.callbacks import ProviderEvent
+from tenants.providers.codes import provider_code
 from tenants.providers.integrations import KINDS, IntegrationConfig
 
 
@@ -107,6 +108,21 @@ async def submit_splitting(
         except TransientProviderError:
             results.extend(SubmitResult(m.message_id, False, retry=True) for m in half)
     return results
+
+
+def auth_failed(message_id: int) -> SubmitResult:
+    """The provider refused our credentials: the message was not sent (no retry)."""
+    return SubmitResult(message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True)
+
+
+def refused_one(message_id: int, provider: str, status: int, reason: Any) -> SubmitResult:
+    """One message the provider answered with an error status: 401 is our credentials, 403
+    forbids it (neither was sent), any other status rejects it; `reason` is the provider's
+    own code for it, mapped with `provider_code`."""
+    if status == 401:
+        return auth_failed(message_id)
+    code = provider_code(provider, reason)
+    return SubmitResult(message_id, False, error_code=code, not_submitted=status == 403)
 
 
 def load_json(body: bytes) -> Any:

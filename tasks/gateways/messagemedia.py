@@ -12,6 +12,7 @@ import httpx
 from tasks.gateways.base import (
     IntegrationGateway,
     RequestRefused,
+    auth_failed,
     e164,
     error_message,
     load_json,
@@ -127,12 +128,7 @@ class MessageMediaGateway(IntegrationGateway):
                 SubmitResult(m.message_id, True, provider_ref=refs.get(m.message_id)) for m in part
             ]
         if response.status_code == 401:
-            return [
-                SubmitResult(
-                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-                )
-                for m in part
-            ]
+            return [auth_failed(m.message_id) for m in part]
         if response.status_code == 403:
             return [
                 SubmitResult(m.message_id, False, error_code="PROVIDER_REFUSED", not_submitted=True)

@@ -18,10 +18,12 @@ import httpx
 from tasks.gateways.base import (
     IntegrationGateway,
     RequestRefused,
+    auth_failed,
     e164,
     error_message,
     load_json,
     parse_time,
+    refused_one,
     submit_splitting,
 )
 from tasks.gateways.http import (
@@ -175,12 +177,7 @@ class SinchSmsGateway(IntegrationGateway):
         answer = json_or_empty(response)
         code = answer.get("code") if isinstance(answer, dict) else None
         if status == 401:
-            return [
-                SubmitResult(
-                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-                )
-                for m in group
-            ]
+            return [auth_failed(m.message_id) for m in group]
         if status in (403, 404):
             # Forbidden for the service plan (feature, region, blocked account): nothing sent.
             return [
@@ -417,12 +414,7 @@ class SinchConversationGateway(IntegrationGateway):
         try:
             await self._token()
         except PermissionDenied:
-            return [
-                SubmitResult(
-                    m.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-                )
-                for m in batch
-            ]
+            return [auth_failed(m.message_id) for m in batch]
         results: list[SubmitResult] = await gather_limited(batch, self._send_one)
         if results and all(r.retry for r in results):
             raise TransientProviderError("Sinch Conversation API did not take any message")
@@ -448,9 +440,7 @@ class SinchConversationGateway(IntegrationGateway):
         except TransientProviderError:
             return SubmitResult(message.message_id, False, retry=True)
         except PermissionDenied:
-            return SubmitResult(
-                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-            )
+            return auth_failed(message.message_id)
         if 200 <= response.status_code < 300:
             return SubmitResult(
                 message.message_id,
@@ -459,18 +449,7 @@ class SinchConversationGateway(IntegrationGateway):
             )
         error = json_or_empty(response).get("error") or {}
         reason = error.get("status") or response.status_code
-        if response.status_code == 401:
-            return SubmitResult(
-                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-            )
-        if response.status_code == 403:
-            return SubmitResult(
-                message.message_id,
-                False,
-                error_code=provider_code("sinch", reason),
-                not_submitted=True,
-            )
-        return SubmitResult(message.message_id, False, error_code=provider_code("sinch", reason))
+        return refused_one(message.message_id, "sinch", response.status_code, reason)
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
         """Messages of the app to each recipient in the last hours carrying our metadata."""

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
-from tasks.gateways.base import IntegrationGateway, e164, error_message
+from tasks.gateways.base import IntegrationGateway, e164, error_message, refused_one
 from tasks.gateways.http import (
     CallbackRequest,
     ConnectionCheck,
@@ -113,21 +113,8 @@ class TwilioGateway(IntegrationGateway):
         if response.status_code in (200, 201):
             return SubmitResult(message.message_id, True, provider_ref=str(answer.get("sid") or ""))
         code = answer.get("code") if isinstance(answer, dict) else None
-        if response.status_code == 401:
-            return SubmitResult(
-                message.message_id, False, error_code="PROVIDER_AUTH_FAILED", not_submitted=True
-            )
-        if response.status_code == 403:
-            return SubmitResult(
-                message.message_id,
-                False,
-                error_code=provider_code("twilio", code or 403),
-                not_submitted=True,
-            )
-        return SubmitResult(
-            message.message_id,
-            False,
-            error_code=provider_code("twilio", code or response.status_code),
+        return refused_one(
+            message.message_id, "twilio", response.status_code, code or response.status_code
         )
 
     async def lookup(self, batch: Sequence[OutboundMessage]) -> dict[int, str]:
