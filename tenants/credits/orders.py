@@ -128,21 +128,30 @@ async def purchase(
         return await get_order(order.id)
 
 
+async def _decide(
+    order_id: int, status: str, *, actor: audit.Actor, note: str
+) -> list[dict[str, Any]]:
+    """Move the order from pending to `status`; its account, amount and reference, or no
+    row when it was not pending any more."""
+    rows: list[dict[str, Any]] = (
+        await PurchaseOrder.update(
+            {
+                PurchaseOrder.status: status,
+                PurchaseOrder.decided_by: actor.label,
+                PurchaseOrder.decided_at: clock.now(),
+                PurchaseOrder.decision_note: note,
+            }
+        )
+        .where((PurchaseOrder.id == order_id) & (PurchaseOrder.status == "pending"))
+        .returning(PurchaseOrder.account_id, PurchaseOrder.amount, PurchaseOrder.reference)
+    )
+    return rows
+
+
 async def approve_order(order_id: int, *, actor: audit.Actor, note: str = "") -> OrderView:
     """Mark a pending order paid and write its purchase row (once, whatever the retries)."""
     async with transaction():
-        rows = (
-            await PurchaseOrder.update(
-                {
-                    PurchaseOrder.status: "approved",
-                    PurchaseOrder.decided_by: actor.label,
-                    PurchaseOrder.decided_at: clock.now(),
-                    PurchaseOrder.decision_note: note,
-                }
-            )
-            .where((PurchaseOrder.id == order_id) & (PurchaseOrder.status == "pending"))
-            .returning(PurchaseOrder.account_id, PurchaseOrder.amount, PurchaseOrder.reference)
-        )
+        rows = await _decide(order_id, "approved", actor=actor, note=note)
         if not rows:
             order = await get_order(order_id)
             if order.status == "approved":
@@ -178,18 +187,7 @@ async def approve_order(order_id: int, *, actor: audit.Actor, note: str = "") ->
 
 async def reject_order(order_id: int, *, actor: audit.Actor, note: str = "") -> OrderView:
     async with transaction():
-        rows = (
-            await PurchaseOrder.update(
-                {
-                    PurchaseOrder.status: "rejected",
-                    PurchaseOrder.decided_by: actor.label,
-                    PurchaseOrder.decided_at: clock.now(),
-                    PurchaseOrder.decision_note: note,
-                }
-            )
-            .where((PurchaseOrder.id == order_id) & (PurchaseOrder.status == "pending"))
-            .returning(PurchaseOrder.account_id)
-        )
+        rows = await _decide(order_id, "rejected", actor=actor, note=note)
         if not rows:
             order = await get_order(order_id)
             raise Conflict(f"Order #{order_id} was already {order.status}.", code="order_decided")
