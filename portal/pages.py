@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar import Response
 from litestar.enums import MediaType
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
@@ -126,4 +130,26 @@ async def render(
         status_code=status_code,
         headers=headers or {},
         media_type=MediaType.HTML,
+    )
+
+
+def csv_safe(value: str) -> str:
+    """A text cell as a spreadsheet shows it: one starting with = + - @ would run as a
+    formula, so it gets a leading quote."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+def csv_download(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Response[str]:
+    """A CSV attachment: the header line, then one line a row (text cells already
+    passed through `csv_safe` where users wrote them)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        content=out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

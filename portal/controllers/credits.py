@@ -3,8 +3,6 @@ pages, CSV), wallet options of sub-accounts, the price table and low-balance not
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -16,7 +14,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM
-from portal.pages import render
+from portal.pages import csv_download, csv_safe, render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.credits import ledger, orders, pricing, spending, transfers, wallets
@@ -253,9 +251,8 @@ class CreditsController(Controller):
             root, {"kind": kind, "since": since, "until": until, "account_id": account_id}
         )
         rows, _ = await ledger.ledger(target.id, **query, limit=CSV_LIMIT)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
+        return csv_download(
+            f"ledger-{target.slug}-{datetime.now(UTC):%Y%m%d}.csv",
             [
                 "id",
                 "created_at",
@@ -266,10 +263,8 @@ class CreditsController(Controller):
                 "reference",
                 "who",
                 "note",
-            ]
-        )
-        for r in rows:
-            writer.writerow(
+            ],
+            (
                 [
                     r.id,
                     r.created_at.isoformat(),
@@ -277,16 +272,12 @@ class CreditsController(Controller):
                     r.delta,
                     r.balance_after,
                     r.counterparty_name,
-                    _csv_safe(r.reference),
-                    _csv_safe(r.who),
-                    _csv_safe(r.note),
+                    csv_safe(r.reference),
+                    csv_safe(r.who),
+                    csv_safe(r.note),
                 ]
-            )
-        filename = f"ledger-{target.slug}-{datetime.now(UTC):%Y%m%d}.csv"
-        return Response(
-            content=out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+                for r in rows
+            ),
         )
 
     @get("/wallets", opt={"permission": "credits.allocate"}, name="credits-wallets")
@@ -457,11 +448,6 @@ class CreditsController(Controller):
         if not request.htmx:
             return Redirect(path="/", status_code=303)
         return Response(content="", status_code=200, media_type="text/html")
-
-
-def _csv_safe(value: str) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 def _querystring(filters: dict[str, str]) -> str:

@@ -3,8 +3,6 @@ spend for finance (ledger sums per account, CSV)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -14,8 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
 from portal.charts import Chart, horizontal_bars, stacked_columns
-from portal.controllers.credits import _csv_safe
-from portal.pages import render
+from portal.pages import csv_download, csv_safe, render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
@@ -129,20 +126,20 @@ class ReportsController(Controller):
             raise ValidationFailed(picked.errors)
         report = await usage.usage_report(root, picked.period, ("day", picked.group_by))
         names = await _labels(root)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["day", picked.group_by, "messages", "segments", "credits"])
-        for r in report.rows:
-            writer.writerow(
+        return csv_download(
+            f"usage-{root.slug}-{picked.period.start}-{picked.period.end}.csv",
+            ["day", picked.group_by, "messages", "segments", "credits"],
+            (
                 [
                     r.day.isoformat() if r.day else "",
-                    _csv_safe(_label(r, picked.group_by, names)),
+                    csv_safe(_label(r, picked.group_by, names)),
                     r.counts.messages,
                     r.counts.segments,
                     r.counts.credits,
                 ]
-            )
-        return _csv(out, f"usage-{root.slug}-{picked.period.start}-{picked.period.end}.csv")
+                for r in report.rows
+            ),
+        )
 
     @get("/spend", opt={"permission": "credits.view"}, name="reports-spend")
     async def spend_page(self, request: HTMXRequest) -> Any:
@@ -167,9 +164,8 @@ class ReportsController(Controller):
         if picked.period is None:
             raise ValidationFailed(picked.errors)
         report = await spend.spend_report(root, picked.period)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
+        return csv_download(
+            f"spend-{root.slug}-{picked.period.start}-{picked.period.end}.csv",
             [
                 "account_id",
                 "account",
@@ -180,13 +176,11 @@ class ReportsController(Controller):
                 "spent",
                 "refunded",
                 "net",
-            ]
-        )
-        for r in [*report.rows, report.totals]:
-            writer.writerow(
+            ],
+            (
                 [
                     r.account_id or "",
-                    _csv_safe(r.name),
+                    csv_safe(r.name),
                     r.purchases,
                     r.adjustments,
                     r.allocated_in,
@@ -195,8 +189,9 @@ class ReportsController(Controller):
                     r.refunded,
                     r.net,
                 ]
-            )
-        return _csv(out, f"spend-{root.slug}-{picked.period.start}-{picked.period.end}.csv")
+                for r in [*report.rows, report.totals]
+            ),
+        )
 
 
 def daily_table(report: usage.UsageReport) -> list[tuple[str, dict[str, int], int]]:
@@ -206,11 +201,3 @@ def daily_table(report: usage.UsageReport) -> list[tuple[str, dict[str, int], in
         if r.day is not None:
             days[r.day.isoformat()][r.status or ""] = r.counts.messages
     return [(d, by, sum(by.values())) for d, by in days.items()]
-
-
-def _csv(out: io.StringIO, filename: str) -> Response[str]:
-    return Response(
-        content=out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
