@@ -3,6 +3,7 @@ switching the working account."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -43,20 +44,29 @@ async def _default_account(principal: Principal) -> int | None:
     return None
 
 
-async def session_response(user_id: int, account_id: int, next_url: str) -> Response[Any]:
-    """Start a session (a fresh id) and send the person on."""
-    token = await sessions.start_session(user_id, account_id)
-    response: Response[Any] = Redirect(path=_safe_next(next_url), status_code=303)
+def _redirect_setting(
+    path: str, cookie: str, token: str, cookie_path: str, lifetime: timedelta
+) -> Response[Any]:
+    """A 303 to `path` that sets the HTTP-only, same-site `cookie` to `token` for `lifetime`."""
+    response: Response[Any] = Redirect(path=path, status_code=303)
     response.set_cookie(
-        key=SESSION_COOKIE,
+        key=cookie,
         value=token,
         httponly=True,
         samesite="lax",
         secure=get_settings().web.cookie_secure,
-        path="/",
-        max_age=int(sessions.SESSION_LIFETIME.total_seconds()),
+        path=cookie_path,
+        max_age=int(lifetime.total_seconds()),
     )
     return response
+
+
+async def session_response(user_id: int, account_id: int, next_url: str) -> Response[Any]:
+    """Start a session (a fresh id) and send the person on."""
+    token = await sessions.start_session(user_id, account_id)
+    return _redirect_setting(
+        _safe_next(next_url), SESSION_COOKIE, token, "/", sessions.SESSION_LIFETIME
+    )
 
 
 async def sign_in_response(*, user_id: int, account_id: int, next_url: str) -> Response[Any]:
@@ -65,17 +75,9 @@ async def sign_in_response(*, user_id: int, account_id: int, next_url: str) -> R
     if not await totp.second_factor_needed(user_id):
         return await session_response(user_id, account_id, next_url)
     token = await totp.start_challenge(user_id, account_id, _safe_next(next_url))
-    response: Response[Any] = Redirect(path="/login/two-factor", status_code=303)
-    response.set_cookie(
-        key=CHALLENGE_COOKIE,
-        value=token,
-        httponly=True,
-        samesite="lax",
-        secure=get_settings().web.cookie_secure,
-        path="/login",
-        max_age=int(totp.CHALLENGE_LIFETIME.total_seconds()),
+    return _redirect_setting(
+        "/login/two-factor", CHALLENGE_COOKIE, token, "/login", totp.CHALLENGE_LIFETIME
     )
-    return response
 
 
 class SessionController(Controller):
