@@ -114,6 +114,16 @@ class TwoFactorController(Controller):
             **extra,
         }
 
+    async def _body(self, request: HTMXRequest, *, status_code: int = 200, **extra: Any) -> Any:
+        """The two-factor card again, with `extra` (errors, message, enrolment) in it."""
+        return await render(
+            request,
+            "my_two_factor.html.jinja",
+            await self._context(request, **extra),
+            block="totp_body",
+            status_code=status_code,
+        )
+
     @get("/", opt={"permission": "authenticated"}, name="two_factor")
     async def index(self, request: HTMXRequest) -> Any:
         return await render(request, "my_two_factor.html.jinja", await self._context(request))
@@ -126,12 +136,7 @@ class TwoFactorController(Controller):
             enrolment = await totp.begin_enrolment(principal.user_id)
         except Conflict:
             return Redirect(path="/me/two-factor", status_code=303)
-        return await render(
-            request,
-            "my_two_factor.html.jinja",
-            await self._context(request, enrolment=enrolment),
-            block="totp_body",
-        )
+        return await self._body(request, enrolment=enrolment)
 
     @post("/confirm", opt={"permission": "authenticated"})
     async def confirm(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
@@ -142,19 +147,8 @@ class TwoFactorController(Controller):
                 request_actor(request), principal.user_id, one(data, "code"), _account_id(request)
             )
         except ValidationFailed as exc:
-            return await render(
-                request,
-                "my_two_factor.html.jinja",
-                await self._context(request, errors=exc.errors),
-                block="totp_body",
-                status_code=422,
-            )
-        return await render(
-            request,
-            "my_two_factor.html.jinja",
-            await self._context(request, message="Two-factor sign-in is on."),
-            block="totp_body",
-        )
+            return await self._body(request, errors=exc.errors, status_code=422)
+        return await self._body(request, message="Two-factor sign-in is on.")
 
     @post("/disable", opt={"permission": "authenticated"})
     async def disable(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
@@ -166,19 +160,12 @@ class TwoFactorController(Controller):
             )
         except (ValidationFailed, Conflict) as exc:
             errors = exc.errors if isinstance(exc, ValidationFailed) else {"code": exc.message}
-            return await render(
+            return await self._body(
                 request,
-                "my_two_factor.html.jinja",
-                await self._context(request, errors=errors),
-                block="totp_body",
+                errors=errors,
                 status_code=422 if isinstance(exc, ValidationFailed) else 409,
             )
-        return await render(
-            request,
-            "my_two_factor.html.jinja",
-            await self._context(request, message="Two-factor sign-in is off."),
-            block="totp_body",
-        )
+        return await self._body(request, message="Two-factor sign-in is off.")
 
 
 def _account_id(request: HTMXRequest) -> int:

@@ -131,11 +131,7 @@ class WebhooksController(Controller):
             subscription_id=subscription_id,
             active=data.get("active") == "1",
         )
-        if not request.htmx:
-            return Redirect(path="/webhooks", status_code=303)
-        return await render(
-            request, "webhooks.html.jinja", await _ctx(account.id), block="subscriptions"
-        )
+        return await _subscriptions(request, account.id)
 
     @post("/{subscription_id:int}/remove", opt={"permission": "providers.manage"})
     async def remove(self, request: HTMXRequest, subscription_id: FromPath[int]) -> Any:
@@ -143,11 +139,7 @@ class WebhooksController(Controller):
         await customer_webhooks.remove_subscription(
             request_actor(request), account_id=account.id, subscription_id=subscription_id
         )
-        if not request.htmx:
-            return Redirect(path="/webhooks", status_code=303)
-        return await render(
-            request, "webhooks.html.jinja", await _ctx(account.id), block="subscriptions"
-        )
+        return await _subscriptions(request, account.id)
 
     @get("/deliveries/{delivery_id:int}", opt={"permission": "providers.manage"})
     async def delivery(self, request: HTMXRequest, delivery_id: FromPath[int]) -> Any:
@@ -169,3 +161,12 @@ class WebhooksController(Controller):
         return await render(
             request, "webhooks.html.jinja", await _ctx(account.id, resent=delivery_id), block="log"
         )
+
+
+async def _subscriptions(request: HTMXRequest, account_id: int) -> Any:
+    """After a change to a subscription: the list again for htmx, else back to the page."""
+    if not request.htmx:
+        return Redirect(path="/webhooks", status_code=303)
+    return await render(
+        request, "webhooks.html.jinja", await _ctx(account_id), block="subscriptions"
+    )

@@ -12,6 +12,7 @@ import respx
 
 from tenants.audit.record import SYSTEM
 from tenants.providers import integrations as providers
+from tenants.webhooks.deliveries import list_subscriptions
 from tenants.webhooks.tables import WebhookDelivery
 from tests.conftest import login
 from tests.factories import HX
@@ -210,3 +211,27 @@ async def test_webhooks_page_shows_the_secret_once_the_log_and_resends(client, w
     # another tenant's delivery is not found
     await login(client, "owner@beta.test")
     assert (await client.get(f"/webhooks/deliveries/{delivery_id}")).status_code == 404
+
+
+async def test_pausing_and_removing_a_webhook_shows_the_list_again_or_goes_back(
+    client, world, settings_env
+):
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1")
+    csrf = await login(client, world.users["Owner"])
+    made = await client.post(
+        "/webhooks",
+        data={"_csrf_token": csrf, "url": "https://hooks.example.com/in", "event_status": "on"},
+        headers=HX,
+    )
+    assert made.status_code == 201
+    [sub] = await list_subscriptions(world.accounts["alpha"])
+    paused = await client.post(
+        f"/webhooks/{sub.id}/active", data={"_csrf_token": csrf, "active": "0"}, headers=HX
+    )
+    assert paused.status_code == 200 and "Resume" in paused.text and "<html" not in paused.text
+    assert not (await list_subscriptions(world.accounts["alpha"]))[0].active
+    gone = await client.post(
+        f"/webhooks/{sub.id}/remove", data={"_csrf_token": csrf}, follow_redirects=False
+    )
+    assert gone.status_code == 303 and gone.headers["location"] == "/webhooks"
+    assert await list_subscriptions(world.accounts["alpha"]) == []
