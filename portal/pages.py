@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Response
 from litestar.enums import MediaType
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from portal.auth import AuthState
 from tenants.access import users
@@ -131,6 +131,20 @@ async def render(
         headers=headers or {},
         media_type=MediaType.HTML,
     )
+
+
+async def block_or_redirect(
+    request: HTMXRequest,
+    path: str,
+    template_name: str,
+    block: str,
+    context: Callable[[], Awaitable[dict[str, Any]]],
+) -> Redirect | Template:
+    """The answer to a change made from a page: for htmx that page's `block` again, else a
+    303 back to `path` (the context is only gathered for htmx)."""
+    if not request.htmx:
+        return Redirect(path=path, status_code=303)
+    return await render(request, template_name, await context(), block=block)
 
 
 def csv_safe(value: str) -> str:

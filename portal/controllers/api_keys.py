@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, one
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants.access import apikeys
 from tenants.access import members as people
 from tenants.access.decide import Grants
@@ -74,8 +73,6 @@ class ApiKeysController(Controller):
         await apikeys.revoke_api_key(
             actor=request_actor(request), account_id=grants.account.id, api_key_id=api_key_id
         )
-        if not request.htmx:
-            return Redirect(path="/api-keys", status_code=303)
-        return await render(
-            request, "api_keys.html.jinja", await _context(grants), block="keys_body"
+        return await block_or_redirect(
+            request, "/api-keys", "api_keys.html.jinja", "keys_body", lambda: _context(grants)
         )

@@ -14,7 +14,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants.accounts import tree as accounts
 from tenants.consent import keywords as consent_keywords
 from tenants.consent import report as consent_report
@@ -200,13 +200,12 @@ class ConsentController(Controller):
         await consent_suppression.remove_global_suppression(
             actor=request_actor(request), suppression_id=suppression_id
         )
-        if not request.htmx:
-            return Redirect(path="/platform/suppression", status_code=303)
-        return await render(
+        return await block_or_redirect(
             request,
+            "/platform/suppression",
             "suppression.html.jinja",
-            await _suppression_ctx("", 1),
-            block="suppression_body",
+            "suppression_body",
+            lambda: _suppression_ctx("", 1),
         )
 
 

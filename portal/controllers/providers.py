@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tasks.gateways import test_connection
 from tenants.accounts import tree as accounts
 from tenants.errors import ValidationFailed
@@ -171,11 +170,7 @@ class ProvidersController(Controller):
             ok=check.ok,
             message=check.message,
         )
-        if not request.htmx:
-            return Redirect(path=f"/providers/{integration_id}", status_code=303)
-        return await render(
-            request, "provider_detail.html.jinja", await _detail_ctx(view), block="status_panel"
-        )
+        return await _status_panel(request, view)
 
     @post("/{integration_id:int}/status", opt={"permission": "providers.manage"})
     async def set_status(
@@ -190,11 +185,7 @@ class ProvidersController(Controller):
             integration_id=integration_id,
             status=data.get("status", ""),
         )
-        if not request.htmx:
-            return Redirect(path=f"/providers/{integration_id}", status_code=303)
-        return await render(
-            request, "provider_detail.html.jinja", await _detail_ctx(view), block="status_panel"
-        )
+        return await _status_panel(request, view)
 
     @post("/permits/{account_id:int}", opt={"permission": "platform.operate"})
     async def permit(
@@ -203,11 +194,20 @@ class ProvidersController(Controller):
         await providers.set_master_permit(
             request_actor(request), master_id=account_id, allowed=data.get("allowed") == "1"
         )
-        if not request.htmx:
-            return Redirect(path="/providers", status_code=303)
-        return await render(
-            request, "providers.html.jinja", await _list_ctx(request), block="permits"
+        return await block_or_redirect(
+            request, "/providers", "providers.html.jinja", "permits", lambda: _list_ctx(request)
         )
+
+
+async def _status_panel(request: HTMXRequest, view: providers.IntegrationView) -> Any:
+    """After a test or a status change: the detail page's status panel, or back to it."""
+    return await block_or_redirect(
+        request,
+        f"/providers/{view.id}",
+        "provider_detail.html.jinja",
+        "status_panel",
+        lambda: _detail_ctx(view),
+    )
 
 
 async def _detail_ctx(view: providers.IntegrationView, **extra: Any) -> dict[str, Any]:

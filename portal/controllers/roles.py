@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, many, one
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants.access import members as people
 from tenants.access.decide import CATALOGUE, GRANTABLE, Grants
 from tenants.errors import ValidationFailed
@@ -62,9 +62,9 @@ class RolesController(Controller):
                 block="roles_body",
                 status_code=422,
             )
-        if not request.htmx:
-            return Redirect(path="/roles", status_code=303)
-        return await render(request, "roles.html.jinja", await _context(grants), block="roles_body")
+        return await block_or_redirect(
+            request, "/roles", "roles.html.jinja", "roles_body", lambda: _context(grants)
+        )
 
     @get("/{role_id:int}", opt=MANAGE)
     async def edit(self, request: HTMXRequest, role_id: FromPath[int]) -> Any:
@@ -115,6 +115,6 @@ class RolesController(Controller):
     async def delete(self, request: HTMXRequest, role_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await people.delete_custom_role(request_actor(request), grants, role_id)
-        if not request.htmx:
-            return Redirect(path="/roles", status_code=303)
-        return await render(request, "roles.html.jinja", await _context(grants), block="roles_body")
+        return await block_or_redirect(
+            request, "/roles", "roles.html.jinja", "roles_body", lambda: _context(grants)
+        )

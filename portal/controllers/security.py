@@ -11,7 +11,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, one
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants.access import sso, totp
 from tenants.access.decide import Grants, Principal
 from tenants.errors import Conflict, ValidationFailed
@@ -77,13 +77,12 @@ class SecurityController(Controller):
                 block="sso_card",
                 status_code=422,
             )
-        if not request.htmx:
-            return Redirect(path="/security", status_code=303)
-        return await render(
+        return await block_or_redirect(
             request,
+            "/security",
             "security.html.jinja",
-            await _context(grants, saved="Single sign-on saved."),
-            block="sso_card",
+            "sso_card",
+            lambda: _context(grants, saved="Single sign-on saved."),
         )
 
     @post("/two-factor-policy", opt=MANAGE)
@@ -92,10 +91,8 @@ class SecurityController(Controller):
         await totp.set_policy(
             request_actor(request), grants, require_for_admins=one(data, "require") == "on"
         )
-        if not request.htmx:
-            return Redirect(path="/security", status_code=303)
-        return await render(
-            request, "security.html.jinja", await _context(grants), block="totp_card"
+        return await block_or_redirect(
+            request, "/security", "security.html.jinja", "totp_card", lambda: _context(grants)
         )
 
 

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, one
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants.access import members as people
 from tenants.access.decide import Grants
 from tenants.errors import ValidationFailed
@@ -63,10 +62,8 @@ class TeamsController(Controller):
         return await self._done(request, grants)
 
     async def _done(self, request: HTMXRequest, grants: Grants, **extra: Any) -> Any:
-        if not request.htmx:
-            return Redirect(path="/teams", status_code=303)
-        return await render(
-            request, "teams.html.jinja", await _context(grants, **extra), block="teams_body"
+        return await block_or_redirect(
+            request, "/teams", "teams.html.jinja", "teams_body", lambda: _context(grants, **extra)
         )
 
     async def _attempt(self, request: HTMXRequest, team_id: int, call: Any) -> Any:

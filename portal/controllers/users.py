@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM, int_list, one
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tenants import mail
 from tenants.access import invitations
 from tenants.access import members as people
@@ -113,10 +113,8 @@ class UsersController(Controller):
     async def revoke(self, request: HTMXRequest, invitation_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await invitations.revoke_invitation(request_actor(request), grants, invitation_id)
-        if not request.htmx:
-            return Redirect(path="/users", status_code=303)
-        return await render(
-            request, "users.html.jinja", await _page_context(grants), block="invite_card"
+        return await block_or_redirect(
+            request, "/users", "users.html.jinja", "invite_card", lambda: _page_context(grants)
         )
 
     @post("/{user_id:int}/role", opt=MANAGE)
@@ -156,10 +154,8 @@ class UsersController(Controller):
     async def remove(self, request: HTMXRequest, user_id: FromPath[int]) -> Any:
         grants = current_grants(request)
         await people.remove_member(request_actor(request), grants, user_id)
-        if not request.htmx:
-            return Redirect(path="/users", status_code=303)
-        return await render(
-            request, "users.html.jinja", await _page_context(grants), block="members"
+        return await block_or_redirect(
+            request, "/users", "users.html.jinja", "members", lambda: _page_context(grants)
         )
 
     @get("/{user_id:int}/permissions", opt=MANAGE)

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM
-from portal.pages import render
+from portal.pages import block_or_redirect, render
 from tasks.customer_webhooks import send_delivery
 from tenants.errors import ValidationFailed
 from tenants.webhooks import deliveries as customer_webhooks
@@ -156,17 +155,17 @@ class WebhooksController(Controller):
             request_actor(request), account_id=account.id, delivery_id=delivery_id
         )
         send_delivery(delivery_id)
-        if not request.htmx:
-            return Redirect(path=f"/webhooks/deliveries/{delivery_id}", status_code=303)
-        return await render(
-            request, "webhooks.html.jinja", await _ctx(account.id, resent=delivery_id), block="log"
+        return await block_or_redirect(
+            request,
+            f"/webhooks/deliveries/{delivery_id}",
+            "webhooks.html.jinja",
+            "log",
+            lambda: _ctx(account.id, resent=delivery_id),
         )
 
 
 async def _subscriptions(request: HTMXRequest, account_id: int) -> Any:
     """After a change to a subscription: the list again for htmx, else back to the page."""
-    if not request.htmx:
-        return Redirect(path="/webhooks", status_code=303)
-    return await render(
-        request, "webhooks.html.jinja", await _ctx(account_id), block="subscriptions"
+    return await block_or_redirect(
+        request, "/webhooks", "webhooks.html.jinja", "subscriptions", lambda: _ctx(account_id)
     )
