@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import random
 import re
 import sqlite3
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -416,3 +417,21 @@ def is_unique_violation(exc: BaseException) -> bool:
         getattr(exc, "sqlite_errorname", "")
         in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
     )
+
+
+V = TypeVar("V")
+
+
+def view_of(cls: type[V], row: Mapping[str, Any], **computed: Any) -> V:
+    """A view dataclass from a selected row: each field from the row's column of the same
+    name, unless `computed` gives it (a field with a default may be absent from the row)."""
+    values = {
+        f.name: row[f.name]
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name not in computed
+        and (
+            f.name in row
+            or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        )
+    }
+    return cls(**values, **computed)

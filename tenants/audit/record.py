@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from tenants.audit.tables import AuditEvent
-from tenants.db import contains_text
+from tenants.db import contains_text, view_of
 
 
 @dataclass(frozen=True)
@@ -123,18 +123,13 @@ async def list_events(
         query = query.where(AuditEvent.id < filters.before_id)
     rows = await query.order_by(AuditEvent.id, ascending=False).limit(limit)
     return [
-        AuditView(
-            id=r["id"],
-            account_id=r["account_id"],
+        view_of(
+            AuditView,
+            r,
             account_name=accounts.get(r["account_id"], str(r["account_id"])),
             actor=r["actor_label"],
-            action=r["action"],
-            target_type=r["target_type"],
-            target_id=r["target_id"],
             before=_load(r["before"]),
             after=_load(r["after"]),
-            ip=r["ip"],
-            at=r["at"],
         )
         for r in rows
     ]

@@ -24,7 +24,7 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import run_sql, transaction
+from tenants.db import run_sql, transaction, view_of
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
@@ -446,22 +446,12 @@ def _loads(text: str) -> dict[str, str]:
 
 
 def _view(row: dict[str, Any], owner_name: str = "") -> IntegrationView:
-    return IntegrationView(
-        id=row["id"],
-        account_id=row["account_id"],
-        kind=row["kind"],
-        name=row["name"],
-        status=row["status"],
+    return view_of(
+        IntegrationView,
+        row,
         settings=_loads(row["settings"]),
         secret_hints=_loads(row["secret_hints"]),
-        rate_limit=row["rate_limit"],
-        last_test_at=row["last_test_at"],
-        last_test_ok=row["last_test_ok"],
-        last_test_message=row["last_test_message"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
         owner_name=owner_name,
-        api_base_url=row["api_base_url"],
     )
 
 
