@@ -12,7 +12,7 @@ from tenants.access.users import hash_password, verify_password
 from tenants.accounts.tree import get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 
 
@@ -149,15 +149,10 @@ async def list_api_keys(account_id: int) -> list[ApiKeyView]:
         else {}
     )
     return [
-        ApiKeyView(
-            id=r["id"],
-            key_id=r["key_id"],
-            name=r["name"],
-            role=r["role"],
+        view_of(
+            ApiKeyView,
+            r,
             created_by=emails.get(r["created_by"], "system"),
-            created_at=r["created_at"],
-            last_used_at=r["last_used_at"],
-            revoked_at=r["revoked_at"],
         )
         for r in rows
     ]

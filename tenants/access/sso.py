@@ -26,7 +26,7 @@ from tenants.access.tables import Membership, SsoIdentity, SsoProvider
 from tenants.accounts.tree import AccountView, get_account, get_account_by_slug
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 FLOW_LIFETIME_SECONDS = 600
@@ -107,14 +107,12 @@ def validate_issuer(issuer: str) -> str | None:
 
 
 def _view(row: dict[str, Any]) -> ProviderView:
-    return ProviderView(
-        id=row["id"],
+    return view_of(
+        ProviderView,
+        row,
         account_id=row["account.id"],
         account_name=row["account.name"],
         account_slug=row["account.slug"],
-        issuer=row["issuer"],
-        client_id=row["client_id"],
-        enabled=row["enabled"],
     )
 
 

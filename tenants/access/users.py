@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tenants.access.tables import Membership, User
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -55,12 +55,9 @@ def validate_new_user(email: str, password: str) -> dict[str, str]:
 
 
 def _view(row: dict[str, Any]) -> UserView:
-    return UserView(
-        id=row["id"],
-        email=row["email"],
-        name=row["name"],
-        is_operator=row["is_operator"],
-        active=row["active"],
+    return view_of(
+        UserView,
+        row,
     )
 
 

@@ -16,7 +16,7 @@ from piccolo.query.functions.aggregate import Count
 from tenants.access.tables import Membership
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 KINDS = ("platform", "master", "sub")
@@ -67,17 +67,10 @@ def path_ids(path: str) -> list[int]:
 
 
 def _view(row: dict[str, Any]) -> AccountView:
-    return AccountView(
-        id=row["id"],
-        name=row["name"],
-        slug=row["slug"],
-        kind=row["kind"],
+    return view_of(
+        AccountView,
+        row,
         parent_id=row["parent"],
-        path=row["path"],
-        depth=row["depth"],
-        status=row["status"],
-        consent_mode=row["consent_mode"],
-        balance=row["balance"],
     )
 
 

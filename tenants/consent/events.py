@@ -26,7 +26,7 @@ from tenants.consent.tables import (
     GlobalSuppression,
     channel_group,
 )
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import ValidationFailed
 
 ACTIONS = ("opt_out", "opt_in")
@@ -274,17 +274,11 @@ async def _event_views(rows: list[dict[str, Any]]) -> list[ConsentEventView]:
         else {}
     )
     return [
-        ConsentEventView(
-            id=r["id"],
-            action=r["action"],
-            source=r["source"],
-            account_id=r["account_id"],
+        view_of(
+            ConsentEventView,
+            r,
             account_name=names.get(r["account_id"], f"#{r['account_id']}"),
-            user_id=r["user_id"],
             user_email=emails.get(r["user_id"]) if r["user_id"] is not None else None,
-            message_id=r["message_id"],
-            note=r["note"],
-            at=r["at"],
         )
         for r in rows
     ]

@@ -13,7 +13,7 @@ from tenants.consent.events import MAX_NOTE
 from tenants.consent.tables import (
     GlobalSuppression,
 )
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -88,12 +88,9 @@ async def list_global_suppressions(
 
 
 def _suppression_view(r: dict[str, Any]) -> SuppressionView:
-    return SuppressionView(
-        id=r["id"],
-        phone=r["phone"],
-        reason=r["reason"],
-        added_by_user_id=r["added_by_user_id"],
-        created_at=r["created_at"],
+    return view_of(
+        SuppressionView,
+        r,
     )
 
 

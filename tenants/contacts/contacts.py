@@ -24,7 +24,7 @@ from tenants.contacts.tables import (
     ContactListMember,
     ContactTag,
 )
-from tenants.db import contains_text, transaction
+from tenants.db import contains_text, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -57,17 +57,11 @@ class ContactView:
 
 
 def _view(row: dict[str, Any], tags: list[str]) -> ContactView:
-    return ContactView(
-        id=row["id"],
-        account_id=row["account_id"],
-        phone=row["phone"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        email=row["email"],
+    return view_of(
+        ContactView,
+        row,
         fields=json.loads(row["fields"] or "{}"),
         tags=tags,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
     )
 
 

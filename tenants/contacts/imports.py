@@ -20,7 +20,7 @@ from tenants.audit import record as audit
 from tenants.consent import events as consent_events
 from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
 from tenants.contacts.tables import Contact, ContactImport, ContactTag
-from tenants.db import CONTROL_CHARACTERS, transaction
+from tenants.db import CONTROL_CHARACTERS, transaction, view_of
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -145,20 +145,13 @@ def _remove_file(path: str) -> None:
 
 
 def _import_view(row: dict[str, Any], sample: list[list[str]]) -> ImportView:
-    return ImportView(
-        id=row["id"],
-        account_id=row["account_id"],
-        filename=row["filename"],
-        status=row["status"],
+    return view_of(
+        ImportView,
+        row,
         headers=json.loads(row["headers"]),
         mapping=json.loads(row["mapping"]),
         sample=sample,
-        total_rows=row["total_rows"],
-        good_rows=row["good_rows"],
-        error_rows=row["error_rows"],
         errors=json.loads(row["errors"]),
-        imported=row["imported"],
-        opt_outs=row["opt_outs"],
     )
 
 

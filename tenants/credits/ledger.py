@@ -24,7 +24,7 @@ from tenants.credits.tables import (
     CreditTransfer,
     LedgerEntry,
 )
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import InsufficientCredits, NotFound, ValidationFailed
 
 KINDS = ("purchase", "adjustment", "allocate", "reclaim", "top_up", "spend", "refund")
@@ -167,13 +167,9 @@ async def ledger_sum(account_id: int) -> int:
 
 
 def transfer_view(row: dict[str, Any]) -> TransferView:
-    return TransferView(
-        id=row["id"],
-        kind=row["kind"],
-        from_account_id=row["from_account_id"],
-        to_account_id=row["to_account_id"],
-        amount=row["amount"],
-        created_at=row["created_at"],
+    return view_of(
+        TransferView,
+        row,
     )
 
 

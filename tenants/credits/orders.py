@@ -15,7 +15,7 @@ from tenants.credits.tables import (
     PurchaseOrder,
 )
 from tenants.credits.wallets import wallet_of
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 ORDER_STATUSES = ("pending", "approved", "rejected")
@@ -65,18 +65,9 @@ GATEWAYS: dict[str, PaymentGateway] = {"invoice": InvoiceGateway()}
 
 
 def _order_view(row: dict[str, Any]) -> OrderView:
-    return OrderView(
-        id=row["id"],
-        account_id=row["account_id"],
-        amount=row["amount"],
-        gateway=row["gateway"],
-        status=row["status"],
-        reference=row["reference"],
-        requested_by=row["requested_by"],
-        decided_by=row["decided_by"],
-        decision_note=row["decision_note"],
-        created_at=row["created_at"],
-        decided_at=row["decided_at"],
+    return view_of(
+        OrderView,
+        row,
     )
 
 

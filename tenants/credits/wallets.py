@@ -20,7 +20,7 @@ from tenants.credits.tables import (
     Notice,
     WalletSettings,
 )
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 
 
@@ -271,13 +271,9 @@ async def notices(account_id: int, *, limit: int = 20) -> list[NoticeView]:
         .limit(limit)
     )
     return [
-        NoticeView(
-            id=r["id"],
-            account_id=r["account_id"],
-            subject_account_id=r["subject_account_id"],
-            kind=r["kind"],
-            message=r["message"],
-            created_at=r["created_at"],
+        view_of(
+            NoticeView,
+            r,
         )
         for r in rows
     ]

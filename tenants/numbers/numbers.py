@@ -19,7 +19,7 @@ import phonenumbers
 from tenants.accounts.tree import AccountView, get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
 from tenants.phones import sender_kind, sender_problem
@@ -98,15 +98,13 @@ _NUMBER_COLUMNS = (
 
 
 def _number_view(row: dict[str, Any]) -> NumberView:
-    return NumberView(
-        id=row["id"],
-        number=row["number"],
-        kind=row["kind"],
+    return view_of(
+        NumberView,
+        row,
         owner_id=row["owner"],
         owner_name=row["owner.name"],
         assigned_id=row["assigned_to"],
         assigned_name=row["assigned_to.name"],
-        label=row["label"],
     )
 
 
@@ -122,14 +120,11 @@ _SENDER_ID_COLUMNS = (
 
 
 def _sender_id_view(row: dict[str, Any]) -> SenderIdView:
-    return SenderIdView(
-        id=row["id"],
+    return view_of(
+        SenderIdView,
+        row,
         account_id=row["account"],
         account_name=row["account.name"],
-        value=row["value"],
-        kind=row["kind"],
-        status=row["status"],
-        note=row["note"],
     )
 
 

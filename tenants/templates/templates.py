@@ -20,7 +20,7 @@ from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import get_account, get_accounts
 from tenants.audit import record as audit
-from tenants.db import is_sqlite, transaction
+from tenants.db import is_sqlite, transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.templates.tables import (
     APPROVED,
@@ -90,17 +90,9 @@ _TEMPLATE_COLUMNS = (
 
 
 def _version_view(row: dict[str, Any]) -> VersionView:
-    return VersionView(
-        id=row["id"],
-        number=row["number"],
-        body=row["body"],
-        status=row["status"],
-        author_user_id=row["author_user_id"],
-        author_api_key_id=row["author_api_key_id"],
-        author_label=row["author_label"],
-        approver_label=row["approver_label"],
-        created_at=row["created_at"],
-        approved_at=row["approved_at"],
+    return view_of(
+        VersionView,
+        row,
     )
 
 
@@ -136,13 +128,10 @@ async def _views(rows: list[dict[str, Any]]) -> list[TemplateView]:
         else:
             version_id, body = latest.get(r["id"], (None, ""))
         views.append(
-            TemplateView(
-                id=r["id"],
-                name=r["name"],
+            view_of(
+                TemplateView,
+                r,
                 body=body,
-                status=r["status"],
-                account_id=r["account_id"],
-                shared_down=r["shared_down"],
                 version_id=version_id,
             )
         )

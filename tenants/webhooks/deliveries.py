@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 from tenants import handoff, secrets_box
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction
+from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction, view_of
 from tenants.errors import FieldErrors, NotFound, ValidationFailed
 from tenants.providers.codes import explain_error
 from tenants.settings import get_settings
@@ -105,13 +105,11 @@ class AttemptView:
 
 
 def _subscription(row: dict[str, Any]) -> SubscriptionView:
-    return SubscriptionView(
-        id=row["id"],
-        account_id=row["account_id"],
-        url=row["url"],
+    return view_of(
+        SubscriptionView,
+        row,
         events=tuple(e for e in (row["events"] or "").split(",") if e),
         active=bool(row["active"]),
-        created_at=row["created_at"],
     )
 
 
@@ -717,21 +715,10 @@ async def list_deliveries(
 
 
 def _delivery(row: dict[str, Any], url: str) -> DeliveryView:
-    return DeliveryView(
-        id=row["id"],
-        subscription_id=row["subscription_id"],
-        event_id=row["event_id"],
-        event=row["event"],
-        message_id=row["message_id"],
+    return view_of(
+        DeliveryView,
+        row,
         url=url,
-        status=row["status"],
-        attempts=row["attempts"],
-        last_status_code=row["last_status_code"],
-        last_latency_ms=row["last_latency_ms"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        delivered_at=row["delivered_at"],
-        payload=row["payload"],
     )
 
 
