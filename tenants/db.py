@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import aiosqlite
 import asyncpg
+from piccolo.columns import Column
+from piccolo.columns.combination import Combinable
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
@@ -435,3 +437,9 @@ def view_of(cls: type[V], row: Mapping[str, Any], **computed: Any) -> V:
         )
     }
     return cls(**values, **computed)
+
+
+async def flag(column: Column, where: Combinable) -> bool:
+    """One yes/no setting: `column` of the row matching `where`, False when there is none."""
+    row = await column._meta.table.select(column).where(where).first()
+    return bool(row and row[column._meta.name])

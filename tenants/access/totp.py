@@ -19,7 +19,7 @@ from tenants.access.tables import Membership, SignInChallenge, TotpPolicy, User,
 from tenants.accounts.tree import path_ids
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import flag, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 ENFORCED_ROLES = ("Owner", "Admin")
@@ -72,12 +72,7 @@ async def second_factor_needed(user_id: int) -> bool:
 
 
 async def policy_requires(root_account_id: int) -> bool:
-    row = (
-        await TotpPolicy.select(TotpPolicy.require_for_admins)
-        .where(TotpPolicy.account == root_account_id)
-        .first()
-    )
-    return bool(row and row["require_for_admins"])
+    return await flag(TotpPolicy.require_for_admins, TotpPolicy.account == root_account_id)
 
 
 async def set_policy(actor: audit.Actor, grants: Grants, *, require_for_admins: bool) -> None:

@@ -24,7 +24,7 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import run_sql, transaction, view_of
+from tenants.db import flag, run_sql, transaction, view_of
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
@@ -482,12 +482,7 @@ async def platform_account_ids() -> list[int]:
 
 
 async def master_may_own(account_id: int) -> bool:
-    row = (
-        await ProviderPermit.select(ProviderPermit.allowed)
-        .where(ProviderPermit.account_id == account_id)
-        .first()
-    )
-    return bool(row and row["allowed"])
+    return await flag(ProviderPermit.allowed, ProviderPermit.account_id == account_id)
 
 
 async def ownership_refusal(account: AccountView, *, is_operator: bool = False) -> str | None:

@@ -20,7 +20,7 @@ from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import get_account, get_accounts
 from tenants.audit import record as audit
-from tenants.db import is_sqlite, transaction, view_of
+from tenants.db import flag, is_sqlite, transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.templates.tables import (
     APPROVED,
@@ -213,12 +213,7 @@ async def _owned_row(account_id: int, template_id: int) -> dict[str, Any]:
 
 
 async def maker_checker_enabled(account_id: int) -> bool:
-    row = (
-        await TemplatePolicy.select(TemplatePolicy.maker_checker)
-        .where(TemplatePolicy.account == account_id)
-        .first()
-    )
-    return bool(row and row["maker_checker"])
+    return await flag(TemplatePolicy.maker_checker, TemplatePolicy.account == account_id)
 
 
 async def template_detail(
