@@ -27,6 +27,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from tenants.errors import NotFound
 from tenants.settings import get_settings
 
 QUEUE_TIMEOUT_SECONDS = 30.0
@@ -443,3 +444,11 @@ async def flag(column: Column, where: Combinable) -> bool:
     """One yes/no setting: `column` of the row matching `where`, False when there is none."""
     row = await column._meta.table.select(column).where(where).first()
     return bool(row and row[column._meta.name])
+
+
+async def first_or_404(query: Any, message: str) -> dict[str, Any]:
+    """The first row `query` selects; NotFound(`message`) when it selects none."""
+    row: dict[str, Any] | None = await query.first()
+    if row is None:
+        raise NotFound(message)
+    return row

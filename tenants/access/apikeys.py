@@ -12,7 +12,7 @@ from tenants.access.users import hash_password, verify_password
 from tenants.accounts.tree import get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction, view_of
+from tenants.db import first_or_404, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 
 
@@ -161,13 +161,12 @@ async def list_api_keys(account_id: int) -> list[ApiKeyView]:
 async def revoke_api_key(*, actor: audit.Actor, account_id: int, api_key_id: int) -> ApiKeyView:
     """Revoke a key of the account; the next request made with it gets 401."""
     async with transaction():
-        row = (
-            await ApiKey.select(ApiKey.key_id, ApiKey.name, ApiKey.role, ApiKey.revoked_at)
-            .where((ApiKey.id == api_key_id) & (ApiKey.account == account_id))
-            .first()
+        row = await first_or_404(
+            ApiKey.select(ApiKey.key_id, ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
+                (ApiKey.id == api_key_id) & (ApiKey.account == account_id)
+            ),
+            "API key not found",
         )
-        if row is None:
-            raise NotFound("API key not found")
         if row["revoked_at"] is None:
             await ApiKey.update({ApiKey.revoked_at: now()}).where(ApiKey.id == api_key_id)
             await audit.record(

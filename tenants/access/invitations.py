@@ -19,7 +19,7 @@ from tenants.access.users import EMAIL_RE
 from tenants.accounts.tree import get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import first_or_404, transaction
 from tenants.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -226,13 +226,12 @@ async def _insert_invitation(
 
 
 async def _own_invitation(account_id: int, invitation_id: int) -> dict[str, Any]:
-    row = (
-        await Invitation.select(*_COLUMNS)
-        .where((Invitation.id == invitation_id) & (Invitation.account == account_id))
-        .first()
+    row = await first_or_404(
+        Invitation.select(*_COLUMNS).where(
+            (Invitation.id == invitation_id) & (Invitation.account == account_id)
+        ),
+        "invitation not found",
     )
-    if row is None:
-        raise NotFound("invitation not found")
     return row
 
 

@@ -42,7 +42,7 @@ from tenants.access.tables import (
 from tenants.accounts.tree import AccountView
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction
+from tenants.db import first_or_404, transaction
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 
 ROLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,63}$")
@@ -278,13 +278,10 @@ async def _insert_custom_role(
 
 
 async def _own_custom_role(account: AccountView, role_id: int) -> dict[str, Any]:
-    row = (
-        await CustomRole.select()
-        .where((CustomRole.id == role_id) & (CustomRole.account == account.id))
-        .first()
+    row = await first_or_404(
+        CustomRole.select().where((CustomRole.id == role_id) & (CustomRole.account == account.id)),
+        "role not found",
     )
-    if row is None:
-        raise NotFound("role not found")
     return row
 
 
@@ -426,13 +423,12 @@ async def get_member(account_id: int, user_id: int) -> MemberView:
 
 
 async def _membership_row(account_id: int, user_id: int) -> dict[str, Any]:
-    row = (
-        await Membership.select(Membership.id, Membership.role, Membership.user.email)
-        .where((Membership.account == account_id) & (Membership.user == user_id))
-        .first()
+    row = await first_or_404(
+        Membership.select(Membership.id, Membership.role, Membership.user.email).where(
+            (Membership.account == account_id) & (Membership.user == user_id)
+        ),
+        "member not found",
     )
-    if row is None:
-        raise NotFound("member not found")
     return row
 
 
@@ -524,13 +520,12 @@ async def list_teams(account_id: int) -> list[TeamView]:
 
 
 async def _team_row(account_id: int, team_id: int) -> dict[str, Any]:
-    row = (
-        await Team.select(Team.id, Team.name, Team.role)
-        .where((Team.id == team_id) & (Team.account == account_id))
-        .first()
+    row = await first_or_404(
+        Team.select(Team.id, Team.name, Team.role).where(
+            (Team.id == team_id) & (Team.account == account_id)
+        ),
+        "team not found",
     )
-    if row is None:
-        raise NotFound("team not found")
     return row
 
 

@@ -11,8 +11,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tenants.access.tables import Membership, User
-from tenants.db import transaction, view_of
-from tenants.errors import NotFound, ValidationFailed
+from tenants.db import first_or_404, transaction, view_of
+from tenants.errors import ValidationFailed
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
@@ -65,9 +65,9 @@ _USER_COLUMNS = (User.id, User.email, User.name, User.is_operator, User.active)
 
 
 async def get_user(user_id: int) -> UserView:
-    row = await User.select(*_USER_COLUMNS).where(User.id == user_id).first()
-    if row is None:
-        raise NotFound("user not found")
+    row = await first_or_404(
+        User.select(*_USER_COLUMNS).where(User.id == user_id), "user not found"
+    )
     return _view(row)
 
 

@@ -16,7 +16,7 @@ from piccolo.query.functions.aggregate import Count
 from tenants.access.tables import Membership
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
-from tenants.db import transaction, view_of
+from tenants.db import first_or_404, transaction, view_of
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 KINDS = ("platform", "master", "sub")
@@ -75,16 +75,17 @@ def _view(row: dict[str, Any]) -> AccountView:
 
 
 async def get_account(account_id: int) -> AccountView:
-    row = await Account.select(*ACCOUNT_COLUMNS).where(Account.id == account_id).first()
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
+    row = await first_or_404(
+        Account.select(*ACCOUNT_COLUMNS).where(Account.id == account_id),
+        f"account {account_id} not found",
+    )
     return _view(row)
 
 
 async def get_account_by_slug(slug: str) -> AccountView:
-    row = await Account.select(*ACCOUNT_COLUMNS).where(Account.slug == slug).first()
-    if row is None:
-        raise NotFound(f"account {slug!r} not found")
+    row = await first_or_404(
+        Account.select(*ACCOUNT_COLUMNS).where(Account.slug == slug), f"account {slug!r} not found"
+    )
     return _view(row)
 
 

@@ -14,8 +14,8 @@ from tenants.consent.tables import (
     ConsentKeyword,
     ConsentReply,
 )
-from tenants.db import transaction
-from tenants.errors import NotFound, PermissionDenied, ValidationFailed
+from tenants.db import first_or_404, transaction
+from tenants.errors import PermissionDenied, ValidationFailed
 
 KEYWORD_KINDS = ("opt_out", "opt_in", "help")
 
@@ -52,9 +52,10 @@ def normalize_keyword_text(text: str) -> str:
 
 
 async def _tree_root_and_chain(account_id: int) -> list[int]:
-    row = await Account.select(Account.path).where(Account.id == account_id).first()
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
+    row = await first_or_404(
+        Account.select(Account.path).where(Account.id == account_id),
+        f"account {account_id} not found",
+    )
     return path_ids(row["path"])
 
 
@@ -124,9 +125,10 @@ async def confirmation_replies(account_id: int) -> dict[str, tuple[str, bool]]:
 
 
 async def _require_master(account_id: int) -> None:
-    row = await Account.select(Account.parent, Account.kind).where(Account.id == account_id).first()
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
+    row = await first_or_404(
+        Account.select(Account.parent, Account.kind).where(Account.id == account_id),
+        f"account {account_id} not found",
+    )
     if row["parent"] is not None:
         raise PermissionDenied(
             "Compliance keywords and replies are set by the master account for its whole tree."

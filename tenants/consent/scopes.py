@@ -25,7 +25,7 @@ from tenants.consent.tables import (
     ConsentEvent,
     ConsentState,
 )
-from tenants.db import is_sqlite, transaction
+from tenants.db import first_or_404, is_sqlite, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -81,13 +81,12 @@ async def scoped_account(account_id: int, *, lock: bool = False) -> ScopedAccoun
     change (which takes FOR UPDATE) cannot slip between reading the scope and writing the
     state; SQLite transactions are already serialised by the IMMEDIATE write lock.
     """
-    row = (
-        await Account.select(Account.id, Account.path, Account.default_region)
-        .where(Account.id == account_id)
-        .first()
+    row = await first_or_404(
+        Account.select(Account.id, Account.path, Account.default_region).where(
+            Account.id == account_id
+        ),
+        f"account {account_id} not found",
     )
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
     ids = path_ids(row["path"])
     query = Account.select(Account.id, Account.consent_mode).where(Account.id.is_in(ids))
     if lock and not is_sqlite():
@@ -200,9 +199,10 @@ async def rederive_tree(account_id: int) -> None:
     For structural changes (moving a subtree); a consent_mode change only needs the two
     scopes it touches (`on_consent_mode_changed`).
     """
-    row = await Account.select(Account.path).where(Account.id == account_id).first()
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
+    row = await first_or_404(
+        Account.select(Account.path).where(Account.id == account_id),
+        f"account {account_id} not found",
+    )
     root_id = path_ids(row["path"])[0]
     async with transaction():
         root = await Account.select(Account.path).where(Account.id == root_id).first()

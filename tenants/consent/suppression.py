@@ -13,8 +13,8 @@ from tenants.consent.events import MAX_NOTE
 from tenants.consent.tables import (
     GlobalSuppression,
 )
-from tenants.db import transaction, view_of
-from tenants.errors import NotFound, ValidationFailed
+from tenants.db import first_or_404, transaction, view_of
+from tenants.errors import ValidationFailed
 from tenants.phones import normalize_phone
 
 
@@ -60,9 +60,10 @@ async def add_global_suppression(*, actor: audit.Actor, phone: str, reason: str)
 
 async def remove_global_suppression(*, actor: audit.Actor, suppression_id: int) -> None:
     async with transaction():
-        row = await GlobalSuppression.select().where(GlobalSuppression.id == suppression_id).first()
-        if row is None:
-            raise NotFound("suppression not found")
+        row = await first_or_404(
+            GlobalSuppression.select().where(GlobalSuppression.id == suppression_id),
+            "suppression not found",
+        )
         await GlobalSuppression.delete().where(GlobalSuppression.id == suppression_id)
         await audit.record(
             actor,

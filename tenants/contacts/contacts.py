@@ -24,7 +24,7 @@ from tenants.contacts.tables import (
     ContactListMember,
     ContactTag,
 )
-from tenants.db import contains_text, transaction, view_of
+from tenants.db import contains_text, first_or_404, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -144,20 +144,17 @@ def _validate(
 
 
 async def _region(account_id: int) -> str:
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
-    if row is None:
-        raise NotFound("account not found")
+    row = await first_or_404(
+        Account.select(Account.default_region).where(Account.id == account_id), "account not found"
+    )
     return str(row["default_region"] or "AU")
 
 
 async def get_contact(account_id: int, contact_id: int) -> ContactView:
-    row = (
-        await Contact.select()
-        .where((Contact.account_id == account_id) & (Contact.id == contact_id))
-        .first()
+    row = await first_or_404(
+        Contact.select().where((Contact.account_id == account_id) & (Contact.id == contact_id)),
+        "contact not found",
     )
-    if row is None:
-        raise NotFound("contact not found")
     return _view(row, (await _tags_of([contact_id]))[contact_id])
 
 

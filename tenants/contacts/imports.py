@@ -20,8 +20,8 @@ from tenants.audit import record as audit
 from tenants.consent import events as consent_events
 from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
 from tenants.contacts.tables import Contact, ContactImport, ContactTag
-from tenants.db import CONTROL_CHARACTERS, transaction, view_of
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.db import CONTROL_CHARACTERS, first_or_404, transaction, view_of
+from tenants.errors import Conflict, ValidationFailed
 from tenants.phones import normalize_phone
 
 TARGETS = ("phone", "first_name", "last_name", "email", "tags", "sms_opt_out")
@@ -176,13 +176,12 @@ async def register_upload(
 
 
 async def get_import(account_id: int, import_id: int) -> ImportView:
-    row = (
-        await ContactImport.select()
-        .where((ContactImport.id == import_id) & (ContactImport.account_id == account_id))
-        .first()
+    row = await first_or_404(
+        ContactImport.select().where(
+            (ContactImport.id == import_id) & (ContactImport.account_id == account_id)
+        ),
+        "import not found",
     )
-    if row is None:
-        raise NotFound("import not found")
     sample: list[list[str]] = []
     if row["status"] == "uploaded" and _file_exists(row["stored_path"]):
         _, sample = _read_head(row["stored_path"])
@@ -283,13 +282,12 @@ def _scan(path: str, mapping: dict[str, str], region: str) -> Iterator[_Row | Ro
 
 
 async def _load(account_id: int, import_id: int) -> tuple[dict[str, Any], str]:
-    row = (
-        await ContactImport.select()
-        .where((ContactImport.id == import_id) & (ContactImport.account_id == account_id))
-        .first()
+    row = await first_or_404(
+        ContactImport.select().where(
+            (ContactImport.id == import_id) & (ContactImport.account_id == account_id)
+        ),
+        "import not found",
     )
-    if row is None:
-        raise NotFound("import not found")
     if row["status"] != "uploaded":
         raise Conflict("This file was already imported or discarded.", code="import_closed")
     region = await Account.select(Account.default_region).where(Account.id == account_id).first()

@@ -24,7 +24,7 @@ from tenants.credits.tables import (
     CreditTransfer,
     LedgerEntry,
 )
-from tenants.db import transaction, view_of
+from tenants.db import first_or_404, transaction, view_of
 from tenants.errors import InsufficientCredits, NotFound, ValidationFailed
 
 KINDS = ("purchase", "adjustment", "allocate", "reclaim", "top_up", "spend", "refund")
@@ -141,15 +141,12 @@ async def write_entry(
 
 
 async def account_row(account_id: int) -> dict[str, Any]:
-    row = (
-        await Account.select(
+    row = await first_or_404(
+        Account.select(
             Account.id, Account.name, Account.path, Account.parent, Account.balance
-        )
-        .where(Account.id == account_id)
-        .first()
+        ).where(Account.id == account_id),
+        f"account {account_id} not found",
     )
-    if row is None:
-        raise NotFound(f"account {account_id} not found")
     return row
 
 

@@ -15,8 +15,8 @@ from tenants.credits.tables import (
     PurchaseOrder,
 )
 from tenants.credits.wallets import wallet_of
-from tenants.db import transaction, view_of
-from tenants.errors import Conflict, NotFound, ValidationFailed
+from tenants.db import first_or_404, transaction, view_of
+from tenants.errors import Conflict, ValidationFailed
 
 ORDER_STATUSES = ("pending", "approved", "rejected")
 
@@ -72,9 +72,9 @@ def _order_view(row: dict[str, Any]) -> OrderView:
 
 
 async def get_order(order_id: int) -> OrderView:
-    row = await PurchaseOrder.select().where(PurchaseOrder.id == order_id).first()
-    if row is None:
-        raise NotFound(f"order {order_id} not found")
+    row = await first_or_404(
+        PurchaseOrder.select().where(PurchaseOrder.id == order_id), f"order {order_id} not found"
+    )
     return _order_view(row)
 
 

@@ -15,7 +15,7 @@ from tenants.accounts.tree import AccountView, get_account, get_in_subtree, is_i
 from tenants.audit import record as audit
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
-from tenants.db import transaction
+from tenants.db import first_or_404, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.numbers.numbers import NumberView, get_visible_number, may_use_number, numbers_for
 from tenants.numbers.tables import MAX_WORD, Keyword, KeywordAction
@@ -138,9 +138,10 @@ async def _views(rows: list[dict[str, Any]]) -> list[KeywordView]:
 
 
 async def get_keyword(keyword_id: int) -> KeywordView:
-    row = await Keyword.select(*_KEYWORD_COLUMNS).where(Keyword.id == keyword_id).first()
-    if row is None:
-        raise NotFound(f"keyword {keyword_id} not found")
+    row = await first_or_404(
+        Keyword.select(*_KEYWORD_COLUMNS).where(Keyword.id == keyword_id),
+        f"keyword {keyword_id} not found",
+    )
     return (await _views([row]))[0]
 
 

@@ -19,7 +19,7 @@ import phonenumbers
 from tenants.accounts.tree import AccountView, get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import transaction, view_of
+from tenants.db import first_or_404, transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
 from tenants.phones import sender_kind, sender_problem
@@ -167,9 +167,10 @@ def classify_sender_id(raw: str) -> tuple[str, str]:
 
 
 async def get_number(number_id: int) -> NumberView:
-    row = await PhoneNumber.select(*_NUMBER_COLUMNS).where(PhoneNumber.id == number_id).first()
-    if row is None:
-        raise NotFound(f"number {number_id} not found")
+    row = await first_or_404(
+        PhoneNumber.select(*_NUMBER_COLUMNS).where(PhoneNumber.id == number_id),
+        f"number {number_id} not found",
+    )
     return _number_view(row)
 
 
@@ -341,9 +342,10 @@ async def remove_number(*, actor: audit.Actor, number_id: int) -> None:
 
 
 async def get_sender_id(sender_id_id: int) -> SenderIdView:
-    row = await SenderId.select(*_SENDER_ID_COLUMNS).where(SenderId.id == sender_id_id).first()
-    if row is None:
-        raise NotFound(f"sender ID {sender_id_id} not found")
+    row = await first_or_404(
+        SenderId.select(*_SENDER_ID_COLUMNS).where(SenderId.id == sender_id_id),
+        f"sender ID {sender_id_id} not found",
+    )
     return _sender_id_view(row)
 
 

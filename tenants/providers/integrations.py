@@ -24,7 +24,7 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import flag, run_sql, transaction, view_of
+from tenants.db import first_or_404, flag, run_sql, transaction, view_of
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
@@ -718,16 +718,13 @@ async def create_integration(
 
 async def get_integration(account_id: int, integration_id: int) -> IntegrationView:
     """An integration owned by this account; any other is NotFound."""
-    row = (
-        await ProviderIntegration.select(*VIEW_COLUMNS)
-        .where(
+    row = await first_or_404(
+        ProviderIntegration.select(*VIEW_COLUMNS).where(
             (ProviderIntegration.id == integration_id)
             & (ProviderIntegration.account_id == account_id)
-        )
-        .first()
+        ),
+        f"provider integration {integration_id} not found",
     )
-    if row is None:
-        raise NotFound(f"provider integration {integration_id} not found")
     return _view(row)
 
 
@@ -854,9 +851,10 @@ async def record_test(
 
 async def load_config(integration_id: int) -> IntegrationConfig:
     """The integration with its secrets in clear (gateways only). NotFound if it is gone."""
-    row = await ProviderIntegration.select().where(ProviderIntegration.id == integration_id).first()
-    if row is None:
-        raise NotFound(f"provider integration {integration_id} not found")
+    row = await first_or_404(
+        ProviderIntegration.select().where(ProviderIntegration.id == integration_id),
+        f"provider integration {integration_id} not found",
+    )
     return IntegrationConfig(
         id=row["id"],
         kind=row["kind"],

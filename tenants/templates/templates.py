@@ -20,7 +20,7 @@ from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import get_account, get_accounts
 from tenants.audit import record as audit
-from tenants.db import flag, is_sqlite, transaction, view_of
+from tenants.db import first_or_404, flag, is_sqlite, transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.templates.tables import (
     APPROVED,
@@ -174,30 +174,26 @@ async def usable_templates(
 async def get_usable_template(account_id: int, template_id: int) -> TemplateView:
     """An approved template the account may send (own or shared down); else NotFound."""
     account = await get_account(account_id)
-    row = (
-        await Template.select(*_TEMPLATE_COLUMNS)
-        .where(
+    row = await first_or_404(
+        Template.select(*_TEMPLATE_COLUMNS).where(
             (Template.id == template_id)
             & (Template.status == APPROVED)
             & _usable_where(account_id, account.ancestor_ids[:-1])
-        )
-        .first()
+        ),
+        f"template {template_id} not found",
     )
-    if row is None:
-        raise NotFound(f"template {template_id} not found")
     return (await _views([row]))[0]
 
 
 async def _visible_row(account_id: int, template_id: int) -> dict[str, Any]:
     """The template row if the account may see it (own, or shared down and approved)."""
     account = await get_account(account_id)
-    row = (
-        await Template.select(*_TEMPLATE_COLUMNS)
-        .where((Template.id == template_id) & _usable_where(account_id, account.ancestor_ids[:-1]))
-        .first()
+    row = await first_or_404(
+        Template.select(*_TEMPLATE_COLUMNS).where(
+            (Template.id == template_id) & _usable_where(account_id, account.ancestor_ids[:-1])
+        ),
+        f"template {template_id} not found",
     )
-    if row is None:
-        raise NotFound(f"template {template_id} not found")
     return row
 
 

@@ -31,8 +31,16 @@ from urllib.parse import urlparse
 from tenants import handoff, secrets_box
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import as_datetime, is_sqlite, placeholders, run_sql, transaction, view_of
-from tenants.errors import FieldErrors, NotFound, ValidationFailed
+from tenants.db import (
+    as_datetime,
+    first_or_404,
+    is_sqlite,
+    placeholders,
+    run_sql,
+    transaction,
+    view_of,
+)
+from tenants.errors import FieldErrors, ValidationFailed
 from tenants.providers.codes import explain_error
 from tenants.settings import get_settings
 from tenants.webhooks.tables import URL_MAX, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -155,16 +163,13 @@ async def list_subscriptions(account_id: int) -> list[SubscriptionView]:
 
 
 async def get_subscription(account_id: int, subscription_id: int) -> SubscriptionView:
-    row = (
-        await WebhookSubscription.select()
-        .where(
+    row = await first_or_404(
+        WebhookSubscription.select().where(
             (WebhookSubscription.id == subscription_id)
             & (WebhookSubscription.account_id == account_id)
-        )
-        .first()
+        ),
+        f"webhook {subscription_id} not found",
     )
-    if row is None:
-        raise NotFound(f"webhook {subscription_id} not found")
     return _subscription(row)
 
 
@@ -664,13 +669,12 @@ async def resend(actor: audit.Actor, *, account_id: int, delivery_id: int) -> in
     """Send a delivery again (the same event id, so a receiver can tell it is a repeat);
     its attempts start over. Returns the delivery id to hand to a worker."""
     async with transaction():
-        row = (
-            await WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.status)
-            .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.account_id == account_id))
-            .first()
+        row = await first_or_404(
+            WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.status).where(
+                (WebhookDelivery.id == delivery_id) & (WebhookDelivery.account_id == account_id)
+            ),
+            f"delivery {delivery_id} not found",
         )
-        if row is None:
-            raise NotFound(f"delivery {delivery_id} not found")
         await WebhookDelivery.update(
             {
                 WebhookDelivery.status: "pending",
@@ -723,13 +727,12 @@ def _delivery(row: dict[str, Any], url: str) -> DeliveryView:
 
 
 async def get_delivery(account_id: int, delivery_id: int) -> tuple[DeliveryView, list[AttemptView]]:
-    row = (
-        await WebhookDelivery.select()
-        .where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.account_id == account_id))
-        .first()
+    row = await first_or_404(
+        WebhookDelivery.select().where(
+            (WebhookDelivery.id == delivery_id) & (WebhookDelivery.account_id == account_id)
+        ),
+        f"delivery {delivery_id} not found",
     )
-    if row is None:
-        raise NotFound(f"delivery {delivery_id} not found")
     sub = (
         await WebhookSubscription.select(WebhookSubscription.url)
         .where(WebhookSubscription.id == row["subscription_id"])
