@@ -89,4 +89,5 @@ class MessagesController(Controller):
     async def one(self, request: HTMXRequest, message_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
-        return await render(request, "message.html.jinja", {"m": message})
+        # Its own poll asks for the message block only (see message.html.jinja).
+        return await render(request, "message.html.jinja", {"m": message}, block="message")

@@ -32,7 +32,7 @@ from tenants.contacts import contacts
 from tenants.db import CONTROL_CHARACTERS, is_unique_violation, retrying_deadlocks, transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.messaging import accept as sending
-from tenants.messaging.messages import CHANNELS
+from tenants.messaging.messages import CHANNELS, SETTLING_STATUSES
 from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
 from tenants.numbers import keywords, numbers
 from tenants.phones import normalize_phone
@@ -512,6 +512,10 @@ class ThreadMessage:
     body: str
     status: str
     at: datetime
+
+    @property
+    def is_settling(self) -> bool:
+        return self.direction == "out" and self.status in SETTLING_STATUSES
 
 
 async def _touch_conversation(

@@ -74,6 +74,9 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
 # same message in any order and still end on read.
 APPLY_ORDER = ("sent", "enqueued_failed", "failed", "delivered", "read", "rejected")
 FINAL_STATUSES = frozenset({"enqueued_failed", "delivered", "failed", "rejected", "read"})
+# Statuses the platform or the provider will still move on their own (pages showing one
+# keep polling); an inbound message and every final status never change again.
+SETTLING_STATUSES = frozenset({"enqueued", "sent"})
 # The platform returns the credits of a message it could not submit or the provider refused.
 REFUNDED_STATUSES = frozenset({"enqueued_failed", "rejected"})
 BATCH_STATES = ("scheduled", "active", "paused", "cancelled")
@@ -480,6 +483,12 @@ class MessageView:
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def is_settling(self) -> bool:
+        """Its status will still change soon: not final, and not held for a later release."""
+        held = self.release_at is not None and (as_datetime(self.release_at) or now()) > now()
+        return self.status in SETTLING_STATUSES and not held
+
 
 MESSAGE_COLUMNS = (
     Message.id,
@@ -588,6 +597,11 @@ class MessageFilter:
 class MessagePage:
     items: list[MessageView]
     next_before_id: int | None
+
+    @property
+    def settling(self) -> bool:
+        """Some message shown will still change status (the page keeps polling)."""
+        return any(m.is_settling for m in self.items)
 
 
 def validate_filter(flt: MessageFilter) -> None:

@@ -115,3 +115,22 @@ async def test_support_can_read_but_not_reply(client, demo):
         f"/inbox/{conversation.id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
     )
     assert r.status_code == 403
+
+
+async def test_a_reply_on_its_way_polls_the_thread_until_final(client, demo):
+    await ledger.adjust(demo["melbourne"], 100, reason="test credits", actor=SYSTEM)
+    conversation_id = await melbourne_conversation(demo)
+    token = await login(client, "admin@melbourne.test")
+    polling = 'hx-trigger="every 2s"'
+    assert polling not in (await client.get(f"/inbox/{conversation_id}", headers=HX)).text
+    await client.post(
+        f"/inbox/{conversation_id}/reply",
+        data={"_csrf_token": token, "body": "On its way"},
+        headers=HX,
+    )
+    thread = await client.get(f"/inbox/{conversation_id}", headers=HX)
+    assert polling in thread.text and 'hx-select="#thread-messages"' in thread.text
+    assert "status-enqueued" in thread.text
+    await Message.update({Message.status: "delivered"}).where(Message.direction == "out")
+    done = await client.get(f"/inbox/{conversation_id}")
+    assert polling not in done.text and "status-delivered" in done.text

@@ -4,6 +4,7 @@ campaign progress with pause / resume / cancel."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from tenants.audit.record import SYSTEM
 from tenants.credits import ledger
@@ -100,8 +101,6 @@ async def test_messages_log_and_timeline_explain_errors(client, world):
     csrf = await login(client, world.users["Sender"])
     await client.post("/send", data=form(csrf, action="send"), headers=HX)
     ids = sorted(r["id"] for r in await Message.select(Message.id))
-    from datetime import UTC, datetime
-
     await messages.ingest_status_reports(
         [messages.StatusReport(ids[0], "failed", datetime.now(UTC), "HANDSET_FULL", "p1", "e1")]
     )
@@ -186,3 +185,36 @@ async def test_a_double_submitted_form_sends_once(client, world):
         assert r.status_code == 201
     assert await Message.count() == 3
     assert await ledger.balance(account) == 997
+
+
+async def test_log_and_message_poll_until_every_status_shown_is_final(client, world):
+    await fund(world.accounts["alpha"])
+    csrf = await login(client, world.users["Sender"])
+    await client.post("/send", data=form(csrf, action="send"), headers=HX)
+    ids = sorted(r["id"] for r in await Message.select(Message.id))
+    polling = 'hx-trigger="every 2s"'
+
+    log = await client.get("/messages")
+    assert polling in log.text.split('id="results"')[1].split(">")[0]
+    fragment = await client.get("/messages", headers=HX)
+    assert fragment.text.lstrip().startswith('<section class="card" id="results"')
+    assert polling in fragment.text and "<html" not in fragment.text
+    detail = await client.get(f"/messages/{ids[0]}", headers=HX)
+    assert polling in detail.text and "<html" not in detail.text
+    assert 'id="message-status"' in detail.text
+
+    at = datetime.now(UTC)
+    await messages.ingest_status_reports(
+        [
+            messages.StatusReport(i, status, at, code, f"p{i}", f"e{i}")
+            for i, status, code in zip(
+                ids, ("delivered", "failed", "delivered"), (None, "HANDSET_FULL", None), strict=True
+            )
+        ]
+    )
+    # All final: the answer carries no trigger, so htmx stops asking.
+    done = await client.get("/messages", headers=HX)
+    assert polling not in done.text and f'id="message-{ids[0]}"' in done.text
+    assert "status-delivered" in done.text and "status-failed" in done.text
+    assert polling not in (await client.get(f"/messages/{ids[1]}", headers=HX)).text
+    assert polling not in (await client.get(f"/messages/{ids[1]}")).text
