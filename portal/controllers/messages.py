@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
@@ -91,3 +91,13 @@ class MessagesController(Controller):
         message = await messages.get_message(account.id, message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
         return await render(request, "message.html.jinja", {"m": message}, block="message")
+
+    @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})
+    async def skipped_csv(self, request: HTMXRequest, batch_id: FromPath[int]) -> Response[str]:
+        account = current_grants(request).account
+        batch = await messages.get_batch(account.id, batch_id)
+        return Response(
+            content=messages.skipped_csv(batch),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="skipped-{batch_id}.csv"'},
+        )

@@ -19,7 +19,10 @@ for any order of arrival (`resolve` is that fold; tests check it over shuffled s
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -669,6 +672,29 @@ class BatchView:
             counts[item["reason"]] += 1
         return dict(sorted(counts.items()))
 
+    @property
+    def skipped_pairs(self) -> list[tuple[str, str]]:
+        """(number as given, reason) of each recipient the send left out."""
+        return [(item["to"], item["reason"]) for item in self.skipped_list]
+
+
+def _csv_cell(value: str) -> str:
+    # A cell starting with = + - @ runs as a formula in a spreadsheet (CSV injection); a
+    # plain phone number ("+61 4...") cannot, and keeps its plus sign.
+    if re.fullmatch(r"\+?[0-9 ]+", value):
+        return value
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def skipped_csv(batch: BatchView) -> str:
+    """The recipients a send skipped, one row each: the number as given and why."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["number", "reason"])
+    for to, reason in batch.skipped_pairs:
+        writer.writerow([_csv_cell(to), reason])
+    return out.getvalue()
+
 
 def _batch_view(row: dict[str, Any]) -> BatchView:
     return BatchView(
@@ -727,6 +753,12 @@ class Progress:
     @property
     def percent(self) -> int:
         return 100 if not self.accepted else int(100 * self.done / self.accepted)
+
+    @property
+    def state(self) -> str:
+        """What the campaign list and page both call it: an active batch whose messages are
+        all final has finished."""
+        return "finished" if self.finished and self.batch.state == "active" else self.batch.state
 
     def count(self, status: str) -> int:
         return self.by_status.get(status, 0)

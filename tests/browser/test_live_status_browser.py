@@ -1,5 +1,6 @@
 """In Chromium: with a slowed simulator, a sent message's row on the messages log goes
-enqueued → sent → delivered without a reload, and the polling stops once it is final."""
+enqueued → sent → delivered without a reload, the polling stops once all are final, and
+failed and delivered badges differ in colour and in words."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from playwright.sync_api import Page, expect
 
 from tasks.gateways.simulator import SECRET_HEADER
 from tenants.settings import get_settings
-from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.conftest import LiveServer, css_rgb, sign_in
 
 pytestmark = pytest.mark.browser
 
 PHONE = "+61400007777"
+FAILING = "+61400007778"
 
 
 def _simulator(server: LiveServer, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -48,7 +50,7 @@ def slow_simulator(live_server: LiveServer) -> Iterator[None]:
             "callback_delay_ms": 6000,
             "duplicate_rate": 0,
             "reorder_rate": 0,
-            "outcomes": {**before["outcomes"], PHONE: "delivered"},
+            "outcomes": {**before["outcomes"], PHONE: "delivered", FAILING: "failed"},
         },
     )
     try:
@@ -60,14 +62,15 @@ def slow_simulator(live_server: LiveServer) -> Iterator[None]:
 def test_the_log_row_moves_to_delivered_without_a_reload(page: Page, slow_simulator: None):
     sign_in(page, "owner@northwind.test")
     page.goto("/send")
-    page.fill("#numbers", PHONE)
+    page.fill("#numbers", f"{PHONE}\n{FAILING}")
     page.fill("#body", "Live status check")
     page.click("#send-form button[value=send]")
     page.locator("#send-result").wait_for()
     page.click("#send-result a")
     page.wait_for_url("**/messages?batch_id=*")
     page.evaluate("window.__noReload = true")
-    badge = page.locator("#message-rows tr .badge").first
+    badge = page.locator(f'#message-rows tr:has(td:text-is("{PHONE}")) .badge')
+    failed = page.locator(f'#message-rows tr:has(td:text-is("{FAILING}")) .badge')
     seen: list[str] = []
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and (not seen or seen[-1] != "delivered"):
@@ -78,5 +81,9 @@ def test_the_log_row_moves_to_delivered_without_a_reload(page: Page, slow_simula
     assert seen == ["enqueued", "sent", "delivered"], seen
     assert page.evaluate("window.__noReload === true"), "the page reloaded"
     # Everything shown is final: the answer came without the trigger, so polling stopped.
+    expect(failed).to_have_text("failed")
     expect(page.locator("#results")).not_to_have_attribute("data-live", "polling")
     assert "status-delivered" in (badge.get_attribute("class") or "")
+    # Failed and delivered look different, and each says what it is in words.
+    colours = [b.evaluate("e => getComputedStyle(e).backgroundColor") for b in (badge, failed)]
+    assert colours == [css_rgb("#e3f4e5"), css_rgb("#fde2e1")], colours

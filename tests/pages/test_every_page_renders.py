@@ -21,7 +21,7 @@ from tenants.audit.record import SYSTEM
 from tenants.branding.tables import AccountBranding
 from tenants.contacts.tables import Contact, ContactImport
 from tenants.credits import ledger as credits
-from tenants.messaging.tables import Campaign, Conversation, Message
+from tenants.messaging.tables import Batch, Campaign, Conversation, Message
 from tenants.providers.tables import ProviderIntegration
 from tenants.templates.tables import Template
 from tenants.webhooks.tables import WebhookDelivery, WebhookSubscription
@@ -52,6 +52,7 @@ PARAM_TABLES: dict[str, type[Table]] = {
     "delivery_id": WebhookDelivery,
     "message_id": Message,
     "campaign_id": Campaign,
+    "batch_id": Batch,
     "user_id": User,
     "role_id": CustomRole,
     "conversation_id": Conversation,

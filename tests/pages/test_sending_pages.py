@@ -218,3 +218,60 @@ async def test_log_and_message_poll_until_every_status_shown_is_final(client, wo
     assert "status-delivered" in done.text and "status-failed" in done.text
     assert polling not in (await client.get(f"/messages/{ids[1]}", headers=HX)).text
     assert polling not in (await client.get(f"/messages/{ids[1]}")).text
+
+
+async def test_skipped_numbers_are_listed_after_the_send_and_on_the_campaign(client, world):
+    await fund(world.accounts["alpha"])
+    csrf = await login(client, world.users["Sender"])
+    numbers = NUMBERS + "\nnot-a-number\n=HYPERLINK(1)"
+    preview = await client.post("/send", data=form(csrf, numbers=numbers), headers=HX)
+    assert 'id="skipped-list"' in preview.text and "not-a-number" in preview.text
+    r = await client.post(
+        "/send",
+        data=form(csrf, numbers=numbers, action="send", campaign_name="Skips"),
+        headers=HX,
+    )
+    assert r.status_code == 201, r.text
+    listed = r.text.split('id="skipped-list"')[1].split("</details>")[0]
+    assert "2 skipped recipients" in listed
+    assert "<td>not-a-number</td><td>invalid number</td>" in listed
+    batch_id = int(re.search(r"/messages/batches/(\d+)/skipped\.csv", listed).group(1))
+    campaign_id = int(re.search(r"/campaigns/(\d+)", r.text).group(1))
+    page = await client.get(f"/campaigns/{campaign_id}")
+    assert "<td>not-a-number</td><td>invalid number</td>" in page.text
+    assert f"/messages/batches/{batch_id}/skipped.csv" in page.text
+
+    got = await client.get(f"/messages/batches/{batch_id}/skipped.csv")
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert "attachment" in got.headers["content-disposition"]
+    # Each row is the number as given and why; a formula is defused.
+    assert got.text.splitlines() == [
+        "number,reason",
+        "not-a-number,invalid_number",
+        "'=HYPERLINK(1),invalid_number",
+    ]
+    await login(client, "sender@beta.test")
+    assert (await client.get(f"/messages/batches/{batch_id}/skipped.csv")).status_code == 404
+
+
+async def test_campaign_list_and_page_agree_on_finished(client, world):
+    await fund(world.accounts["alpha"])
+    csrf = await login(client, world.users["Sender"])
+    r = await client.post(
+        "/send", data=form(csrf, action="send", campaign_name="Done soon"), headers=HX
+    )
+    campaign_id = int(re.search(r"/campaigns/(\d+)", r.text).group(1))
+    row = (await client.get("/campaigns")).text.split(f'id="campaign-{campaign_id}"')[1]
+    assert '<span class="badge state-active">active</span>' in row.split("</tr>")[0]
+    page = await client.get(f"/campaigns/{campaign_id}")
+    assert 'class="progress-bar"' in page.text and 'value="0"' in page.text
+    at = datetime.now(UTC)
+    ids = [r["id"] for r in await Message.select(Message.id)]
+    await messages.ingest_status_reports(
+        [messages.StatusReport(i, "delivered", at, None, f"p{i}", f"e{i}") for i in ids]
+    )
+    page = await client.get(f"/campaigns/{campaign_id}")
+    assert '<span class="badge state-finished" id="campaign-state">finished</span>' in page.text
+    assert 'value="100"' in page.text and 'hx-trigger="every 2s"' not in page.text
+    row = (await client.get("/campaigns")).text.split(f'id="campaign-{campaign_id}"')[1]
+    assert '<span class="badge state-finished">finished</span>' in row.split("</tr>")[0]
