@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -15,6 +15,7 @@ from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
 from portal.forms import FORM
 from portal.pages import render
+from tenants.clock import now
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import accept as sending
@@ -22,6 +23,9 @@ from tenants.messaging.accept import SendRequest, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
 from tenants.templates import templates
+
+# How far in the past a chosen "At" time may be (the minute being typed) before it is refused.
+PAST_GRACE = timedelta(minutes=1)
 
 FIELDS = (
     "numbers",
@@ -90,6 +94,10 @@ async def _request_from_form(
             send_at = local.replace(tzinfo=await sending.account_timezone(account.id))
         except ValueError:
             errors["send_at"] = "Choose the date and time to send."
+        else:
+            # A time already gone would send at once without a word; the person meant later.
+            if send_at < now() - PAST_GRACE:
+                errors["send_at"] = "That time has passed: choose a later one, or choose Now."
     try:
         variables = _variables(form["variables"])
     except ValidationFailed as exc:

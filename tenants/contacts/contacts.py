@@ -338,6 +338,16 @@ async def delete_contact(*, actor: audit.Actor, account_id: int, contact_id: int
         )
 
 
+def phone_query_digits(q: str) -> str:
+    """The digits to look for in phone numbers when a search looks like a phone number
+    ("Bulk6" does not: digits inside a name match no number), without the national trunk
+    0, so "0413 000 006" finds "+61413000006"; "" when it is not a number."""
+    if not re.fullmatch(r"\+?[0-9][0-9 ().-]*", q):
+        return ""
+    digits = re.sub(r"[^0-9]", "", q)
+    return digits[1:] if not q.startswith("+") and digits.startswith("0") else digits
+
+
 async def search_contacts(
     account_id: int,
     *,
@@ -351,13 +361,12 @@ async def search_contacts(
     where: Any = Contact.account_id == account_id
     q = (q or "").strip()
     if q:
-        digits = re.sub(r"[^0-9]", "", q)
         cond = (
             contains_text(Contact.first_name, q)
             | contains_text(Contact.last_name, q)
             | contains_text(Contact.email, q)
         )
-        if digits:
+        if digits := phone_query_digits(q):
             cond = cond | Contact.phone.like(f"%{digits}%")
         where = where & cond
     if tag:

@@ -209,3 +209,21 @@ async def test_import_rejects_a_non_csv_file(client, world):
         files={"file": ("x.csv", b"\xff\xfe\x00bad", "text/csv")},
     )
     assert r.status_code == 422 and "UTF-8" in r.text
+
+
+async def test_search_matches_numbers_only_for_a_number_and_finds_the_national_form(world):
+    account = world.accounts["alpha"]
+    await _contact(world, phone="+61413000006", first="Bulk6")
+    await _contact(world, phone="+61413000016", first="Zed")
+    await _contact(world, phone="+61466666666", first="Sixes")
+
+    async def names(q: str) -> set[str]:
+        found, _ = await contacts.search_contacts(account, q=q)
+        return {c.first_name for c in found}
+
+    # "Bulk6" is a name: its 6 must not match every number with a 6 in it.
+    assert await names("Bulk6") == {"Bulk6"}
+    assert await names("0413000006") == {"Bulk6"}
+    assert await names("0413 000 006") == {"Bulk6"}
+    assert await names("+61413000006") == {"Bulk6"}
+    assert await names("61413") == {"Bulk6", "Zed"}

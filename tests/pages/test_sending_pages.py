@@ -275,3 +275,23 @@ async def test_campaign_list_and_page_agree_on_finished(client, world):
     assert 'value="100"' in page.text and 'hx-trigger="every 2s"' not in page.text
     row = (await client.get("/campaigns")).text.split(f'id="campaign-{campaign_id}"')[1]
     assert '<span class="badge state-finished">finished</span>' in row.split("</tr>")[0]
+
+
+async def test_a_past_at_time_is_refused_with_the_field_and_nothing_is_sent(client, world):
+    await fund(world.accounts["alpha"])
+    csrf = await login(client, world.users["Sender"])
+    r = await client.post(
+        "/send",
+        data=form(csrf, action="send", when="later", send_at="2020-01-01T09:00"),
+        headers=HX,
+    )
+    assert r.status_code == 422, r.text
+    assert "That time has passed" in r.text and 'name="send_at"' in r.text
+    assert await Message.count() == 0 and await Batch.count() == 0
+    assert await ledger.balance(world.accounts["alpha"]) == 1000
+    # Without JavaScript the whole page comes back with the same message.
+    plain = await client.post(
+        "/send", data=form(csrf, action="send", when="later", send_at="2020-01-01T09:00")
+    )
+    assert plain.status_code == 422 and "<html" in plain.text
+    assert "That time has passed" in plain.text
