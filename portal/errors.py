@@ -95,9 +95,11 @@ def _page(
     message: str,
     headers: dict | None = None,
 ) -> Response[Any]:
-    from portal.pages import DEFAULT_BRAND
+    from portal.pages import DEFAULT_BRAND, LayoutPage
 
-    return Template(
+    # A refusal shows the person's own layout; a fault (5xx) looks nothing up.
+    page = LayoutPage if status < HTTP_500_INTERNAL_SERVER_ERROR else Template
+    return page(
         template_name="error.html.jinja",
         context={
             "status": status,

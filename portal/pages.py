@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Response
+from litestar.connection import Request
 from litestar.enums import MediaType
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
+from litestar.types import Receive, Scope, Send
 
 from portal.auth import AuthState
 from tenants.access import users
@@ -28,6 +32,7 @@ DEFAULT_BRAND: dict[str, Any] = {
     "support_phone": None,
 }
 LOGO_PATH = "/branding/logo/"
+log = logging.getLogger(__name__)
 
 
 def logo_url(logo: branding.Logo | None) -> str | None:
@@ -51,7 +56,9 @@ def brand_context(effective: branding.EffectiveBranding) -> dict[str, Any]:
     }
 
 
-async def request_branding(request: HTMXRequest) -> branding.EffectiveBranding:
+async def request_branding(
+    request: HTMXRequest | Request[Any, Any, Any],
+) -> branding.EffectiveBranding:
     """The working account's branding; outside an account, the login host's, else the
     platform's."""
     grants: Grants | None = getattr(request.state, "grants", None)
@@ -61,7 +68,7 @@ async def request_branding(request: HTMXRequest) -> branding.EffectiveBranding:
     return by_host or await branding.platform_branding()
 
 
-def _nav_routes(request: HTMXRequest) -> frozenset[str]:
+def _nav_routes(request: HTMXRequest | Request[Any, Any, Any]) -> frozenset[str]:
     """Paths the app serves, so navigation never links to a page that is not there."""
     cached = getattr(request.app.state, "nav_routes", None)
     if cached is None:
@@ -70,7 +77,7 @@ def _nav_routes(request: HTMXRequest) -> frozenset[str]:
     return cached  # type: ignore[no-any-return]
 
 
-async def layout_context(request: HTMXRequest) -> dict[str, Any]:
+async def layout_context(request: HTMXRequest | Request[Any, Any, Any]) -> dict[str, Any]:
     principal: Principal | None = request.scope.get("user")
     state: AuthState | None = request.scope.get("auth")
     grants: Grants | None = getattr(request.state, "grants", None)
@@ -82,7 +89,8 @@ async def layout_context(request: HTMXRequest) -> dict[str, Any]:
         "switchable": [],
         "nav_routes": _nav_routes(request),
     }
-    if principal is not None and principal.user_id is not None and not request.htmx:
+    fragment = bool(request.headers.get("hx-request"))
+    if principal is not None and principal.user_id is not None and not fragment:
         ctx["switchable"] = await users.memberships(principal.user_id)
         if (
             grants
@@ -167,3 +175,28 @@ def csv_download(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+class LayoutPage(Template):
+    """A page answered from an exception handler (the 403 and 404 pages): handlers there
+    are synchronous, so the layout (navigation, branding, sign-out) is looked up when the
+    response is sent; if that lookup fails the page still renders, bare."""
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> Any:
+        page = self
+
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                layout = await layout_context(request)
+            except Exception:  # the error page must not fail on the layout's lookups
+                log.warning("error page without its layout", exc_info=True)
+                layout = {}
+            page.context = {**page.context, **layout, **page.own_context}
+            answer: ASGIResponse = Template.to_asgi_response(page, app, request, **kwargs)
+            await answer(scope, receive, send)
+
+        return respond
+
+    @property
+    def own_context(self) -> dict[str, Any]:
+        return {k: self.context[k] for k in ("status", "title", "message") if k in self.context}

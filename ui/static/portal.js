@@ -1,10 +1,29 @@
 // Small progressive enhancements; every page works without this file.
+// A refused or failed htmx request: its message goes into the page's error region (the
+// server's own words from the error page it answered), nothing is swapped.
+const FALLBACK = { 403: "You are not allowed to do that.", 404: "Not found." };
 document.addEventListener("htmx:responseError", (event) => {
-  const status = event.detail.xhr.status;
-  if (status === 403 || status === 404 || status >= 500) {
-    const msg = status === 403 ? "You are not allowed to do that." : status === 404 ? "Not found." : "Something went wrong; try again.";
-    window.alert(msg);
-  }
+  const xhr = event.detail.xhr;
+  const region = document.getElementById("page-error");
+  if (!region || !(xhr.status === 403 || xhr.status === 404 || xhr.status >= 500)) return;
+  let text = FALLBACK[xhr.status] || "Something went wrong; try again.";
+  const answer = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  const said = answer.querySelector("main [role=alert]:not(#page-error)");
+  if (said && said.textContent.trim()) text = said.textContent.trim();
+  region.querySelector("[data-error-text]").textContent = text;
+  region.hidden = false;
+  region.scrollIntoView({ block: "nearest" });
+});
+document.addEventListener("htmx:sendError", () => {
+  const region = document.getElementById("page-error");
+  if (!region) return;
+  region.querySelector("[data-error-text]").textContent = "The server did not answer; check the connection and try again.";
+  region.hidden = false;
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-dismiss]");
+  const region = button && document.getElementById(button.dataset.dismiss);
+  if (region) region.hidden = true;
 });
 // Copy buttons next to read-only fields (callback URLs, secrets shown once).
 document.addEventListener("click", (event) => {
