@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
-from portal.pages import render
+from portal.pages import csv_download, render
 from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
@@ -96,8 +96,6 @@ class MessagesController(Controller):
     async def skipped_csv(self, request: HTMXRequest, batch_id: FromPath[int]) -> Response[str]:
         account = current_grants(request).account
         batch = await messages.get_batch(account.id, batch_id)
-        return Response(
-            content=messages.skipped_csv(batch),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="skipped-{batch_id}.csv"'},
+        return csv_download(
+            f"skipped-{batch_id}.csv", ["number", "reason"], messages.skipped_rows(batch)
         )

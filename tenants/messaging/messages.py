@@ -19,8 +19,6 @@ for any order of arrival (`resolve` is that fold; tests check it over shuffled s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections import defaultdict
@@ -686,14 +684,10 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def skipped_csv(batch: BatchView) -> str:
-    """The recipients a send skipped, one row each: the number as given and why."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["number", "reason"])
-    for to, reason in batch.skipped_pairs:
-        writer.writerow([_csv_cell(to), reason])
-    return out.getvalue()
+def skipped_rows(batch: BatchView) -> list[tuple[str, str]]:
+    """The recipients a send skipped as CSV rows: the number as given (made safe for a
+    spreadsheet) and why."""
+    return [(_csv_cell(to), reason) for to, reason in batch.skipped_pairs]
 
 
 def _batch_view(row: dict[str, Any]) -> BatchView:
