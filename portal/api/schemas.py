@@ -124,6 +124,29 @@ def body_errors(struct: Any, message: str) -> dict[str, str]:
     return {name: f"Send a JSON object with {', '.join(names)}." for name in names}
 
 
+def every_field_error(struct: Any, raw: bytes) -> dict[str, str]:
+    """Each bad field of a JSON object at once (msgspec stops at the first): every required
+    field missing and every present one that does not convert strictly to its type."""
+    try:
+        body = msgspec.json.decode(raw)
+        fields = msgspec.structs.fields(struct)
+    except (msgspec.DecodeError, TypeError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        if f.encode_name not in body:
+            if f.required:
+                errors[f.encode_name] = "Required."
+            continue
+        try:
+            msgspec.convert(body[f.encode_name], type=f.type, strict=True)
+        except msgspec.ValidationError as exc:
+            errors[f.encode_name] = friendly(str(exc))
+    return errors
+
+
 async def check_body_strictly(request: Request[Any, Any, Any]) -> None:
     """Before Litestar converts the body (it converts leniently: "11" would become 11), decode
     it strictly into the handler's `data` type and refuse it naming the field."""
@@ -137,6 +160,8 @@ async def check_body_strictly(request: Request[Any, Any, Any]) -> None:
     try:
         msgspec.json.decode(raw, type=struct, strict=True)
     except msgspec.ValidationError as exc:
-        raise ValidationFailed(body_errors(struct, str(exc))) from None
+        raise ValidationFailed(
+            every_field_error(struct, raw) or body_errors(struct, str(exc))
+        ) from None
     except msgspec.DecodeError:
         raise ValidationFailed({"body": "Send valid JSON."}) from None

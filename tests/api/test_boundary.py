@@ -231,3 +231,18 @@ async def test_openapi_documents_bodies_errors_and_the_idempotency_header(client
         ]
     ids = api["/api/v1/contacts/{contact_id}"]["get"]["parameters"][0]["schema"]
     assert (ids["minimum"], ids["maximum"]) == (1, 2**31 - 1)
+
+
+async def test_every_invalid_field_is_named_at_once(client, make_key):
+    auth = await make_key("alpha", "Owner")
+    r = await client.post(
+        "/api/v1/messages",
+        json={"to": 5, "template_id": "seven", "channel": 7, "variables": []},
+        headers=auth,
+    )
+    assert r.status_code == 422
+    assert set(r.json()["errors"]) == {"to", "template_id", "channel", "variables"}
+    r = await client.post("/api/v1/contacts", json={"first_name": 3}, headers=auth)
+    assert r.status_code == 422
+    assert set(r.json()["errors"]) == {"phone", "first_name"}
+    assert await Contact.count() == 0
