@@ -16,6 +16,7 @@ from portal.pages import render
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import inbound
 from tenants.messaging.accept import send_permissions
+from tenants.templates.templates import usable_templates
 
 TEMPLATE = "inbox.html.jinja"
 REASONS = {
@@ -29,15 +30,34 @@ REASONS = {
 async def _thread_context(
     request: HTMXRequest, conversation_id: int, **extra: Any
 ) -> dict[str, Any]:
-    account = current_grants(request).account
+    grants = current_grants(request)
+    account = grants.account
     conversation = await inbound.get_conversation(account.id, conversation_id)
+    # A template-only user (Support) answers with an approved template.
+    template_only = (
+        not grants.decide("messages.send").allowed
+        and grants.decide("messages.send_template").allowed
+    )
     return {
         "conversation": conversation,
         "messages": await inbound.thread(account.id, conversation_id),
         "reply_errors": {},
         "reply_body": "",
+        "reply_template_id": "",
+        "template_only": template_only,
+        "templates": await usable_templates(account.id) if template_only else [],
         **extra,
     }
+
+
+def _template_id(raw: str) -> int | None:
+    """The chosen template's id; ValidationFailed naming the field when it is not a number."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed({"template_id": "Choose a template from the list."})
+    return int(raw)
 
 
 class InboxController(Controller):
@@ -64,36 +84,43 @@ class InboxController(Controller):
             request, TEMPLATE, ctx, block="thread", headers={"HX-Trigger": "inbox-read"}
         )
 
-    @post("/{conversation_id:int}/reply", opt={"permission": "messages.send"})
+    @post("/{conversation_id:int}/reply", opt={"permission": "messages.send_template"})
     async def reply(
         self,
         request: HTMXRequest,
         conversation_id: FromPath[int],
         data: Annotated[dict[str, str], FORM],
     ) -> Any:
+        """Free text (`body`, needs messages.send) or an approved template (`template_id`);
+        the send pipeline decides the permission (a template-only user's text is a 403)."""
         grants = current_grants(request)
         body = (data.get("body") or "").strip()
+        raw_template = (data.get("template_id") or "").strip()
+        kept = {"reply_body": body, "reply_template_id": raw_template}
         status = 201
         extra: dict[str, Any] = {}
         try:
+            template_id = _template_id(raw_template)
             result = await inbound.reply(
                 actor=request_actor(request),
                 account_id=grants.account.id,
                 conversation_id=conversation_id,
-                body=body,
+                body=body if body or template_id is None else None,
+                template_id=template_id,
                 permissions=send_permissions(grants),
             )
         except ValidationFailed as exc:
-            message = exc.errors.get("body") or next(iter(exc.errors.values()))
-            extra = {"reply_errors": {"body": message}, "reply_body": body}
+            field = "template_id" if "template_id" in exc.errors else "body"
+            message = exc.errors.get(field) or next(iter(exc.errors.values()))
+            extra = {"reply_errors": {field: message}, **kept}
             status = 422
         except Conflict as exc:
-            extra = {"reply_errors": {"body": exc.message}, "reply_body": body}
+            extra = {"reply_errors": {"body": exc.message}, **kept}
             status = 409
         else:
             if not result.accepted:
                 reasons = ", ".join(REASONS.get(r, r) for _, r in result.skipped)
-                extra = {"reply_errors": {"body": f"Not sent: {reasons}."}, "reply_body": body}
+                extra = {"reply_errors": {"body": f"Not sent: {reasons}."}, **kept}
                 status = 409
             else:
                 extra = {"sent": result.accepted[0]}

@@ -29,6 +29,7 @@ from tenants.clock import now
 from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
+from tenants.contacts.tables import Contact
 from tenants.db import CONTROL_CHARACTERS, is_unique_violation, retrying_deadlocks, transaction
 from tenants.errors import DomainError, NotFound, ValidationFailed
 from tenants.messaging import accept as sending
@@ -503,6 +504,7 @@ class ConversationView:
     last_body: str
     last_direction: str
     last_message_at: datetime
+    name: str = ""  # the contact's first and last name when the phone is a contact
 
 
 @dataclass(frozen=True)
@@ -566,7 +568,19 @@ async def conversations(account_id: int, *, limit: int = 200) -> list[Conversati
         .order_by(Conversation.last_message_at, ascending=False)
         .limit(limit)
     )
-    return [ConversationView(**r) for r in rows]
+    names = await _contact_names(account_id, [r["phone"] for r in rows])
+    return [ConversationView(**r, name=names.get(r["phone"], "")) for r in rows]
+
+
+async def _contact_names(account_id: int, phones: list[str]) -> dict[str, str]:
+    """The names of the account's contacts with these phones (one query), phone -> name."""
+    if not phones:
+        return {}
+    rows = await Contact.select(Contact.phone, Contact.first_name, Contact.last_name).where(
+        (Contact.account_id == account_id) & Contact.phone.is_in(list(set(phones)))
+    )
+    names = {r["phone"]: f"{r['first_name']} {r['last_name']}".strip() for r in rows}
+    return {phone: name for phone, name in names.items() if name}
 
 
 async def get_conversation(account_id: int, conversation_id: int) -> ConversationView:
@@ -577,7 +591,8 @@ async def get_conversation(account_id: int, conversation_id: int) -> Conversatio
     )
     if row is None:
         raise NotFound("conversation not found")
-    return ConversationView(**row)
+    names = await _contact_names(account_id, [row["phone"]])
+    return ConversationView(**row, name=names.get(row["phone"], ""))
 
 
 async def thread(account_id: int, conversation_id: int, *, limit: int = 200) -> list[ThreadMessage]:
@@ -629,11 +644,14 @@ async def reply(
     actor: audit.Actor,
     account_id: int,
     conversation_id: int,
-    body: str,
+    body: str | None = None,
+    template_id: int | None = None,
     permissions: frozenset[str],
     idempotency_key: str | None = None,
 ) -> Any:
-    """Answer a conversation through the normal send pipeline (consent, credits).
+    """Answer a conversation through the normal send pipeline (consent, credits): free
+    text (`body`, needs messages.send) or an approved template (`template_id`, its merge
+    fields filled from the phone's contact), not both.
 
     Returns the send result; its chunks go to the broker on commit. A recipient
     who opted out is skipped (`opted_out`), exactly as on any other send.
@@ -643,6 +661,7 @@ async def reply(
         account_id=account_id,
         numbers=[c.phone],
         body=body,
+        template_id=template_id,
         sender=c.number,
         idempotency_key=idempotency_key,
         permissions=permissions,
@@ -650,7 +669,11 @@ async def reply(
     async with transaction():
         result = await sending.accept_send(request, actor=actor)
         if result.accepted:
-            await _touch_conversation(account_id, c.phone, c.number, body, "out", now())
+            text = body or ""
+            if (message_id := result.accepted[0].message_id) is not None:
+                sent = await Message.select(Message.body).where(Message.id == message_id).first()
+                text = sent["body"] if sent else text  # the template as rendered
+            await _touch_conversation(account_id, c.phone, c.number, text, "out", now())
             await Conversation.update(
                 {Conversation.unread: 0, Conversation.last_read_at: now()}
             ).where(Conversation.id == c.id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
+from tenants.contacts import contacts
 from tenants.credits import ledger
 from tenants.messaging import inbound
-from tenants.messaging.tables import Message
+from tenants.messaging.tables import Batch, Conversation, Message
+from tenants.templates import templates
 from tests.conftest import drain_credits, login
-from tests.factories import HX
+from tests.factories import HX, fund
 
 PHONE = "+61412345678"
 
@@ -111,10 +113,95 @@ async def test_support_can_read_but_not_reply(client, demo):
     (conversation,) = await inbound.conversations(demo["sydney"])
     r = await client.get(f"/inbox/{conversation.id}")
     assert "Replying needs the permission to send free text" in r.text
+    assert 'name="template_id"' in r.text and 'name="body"' not in r.text
+    outgoing = await Message.count().where(Message.direction == "out")
     r = await client.post(
         f"/inbox/{conversation.id}/reply", data={"_csrf_token": token, "body": "Hi"}, headers=HX
     )
     assert r.status_code == 403
+    assert await Message.count().where(Message.direction == "out") == outgoing
+
+
+async def sydney_template(demo, body: str) -> int:
+    template = await templates.ensure_approved_template(
+        actor=SYSTEM, account_id=demo["sydney"], name="Open hours", body=body, shared_down=False
+    )
+    return template.id
+
+
+async def test_support_replies_with_an_approved_template_filled_from_the_contact(client, demo):
+    await fund(demo["sydney"])
+    await contacts.create_contact(
+        actor=SYSTEM, account_id=demo["sydney"], phone=PHONE, first_name="Ada", last_name="Lee"
+    )
+    template_id = await sydney_template(demo, "Hi {{first_name|there}}, we open at 9am.")
+    await inbound.route_inbound("s-1", PHONE, "+61480000000", "JOIN")  # Sydney's keyword
+    (conversation,) = await inbound.conversations(demo["sydney"])
+    token = await login(client, "support@sydney.test")
+    page = await client.get(f"/inbox/{conversation.id}")
+    assert "Open hours" in page.text and f'value="{template_id}"' in page.text
+    r = await client.post(
+        f"/inbox/{conversation.id}/reply",
+        data={"_csrf_token": token, "template_id": str(template_id)},
+        headers=HX,
+    )
+    assert r.status_code == 201, r.text
+    assert "Reply accepted" in r.text and "Hi Ada, we open at 9am." in r.text
+    (sent,) = await Message.select(Message.batch_id, Message.to_number).where(
+        (Message.direction == "out") & (Message.body == "Hi Ada, we open at 9am.")
+    )
+    assert sent["to_number"] == PHONE
+    batch = await Batch.select(Batch.template_id).where(Batch.id == sent["batch_id"]).first()
+    assert batch == {"template_id": template_id}
+    (row,) = await Conversation.select(Conversation.last_body, Conversation.last_direction)
+    assert row == {"last_body": "Hi Ada, we open at 9am.", "last_direction": "out"}
+    # Without JavaScript the form posts and lands back on the thread.
+    r = await client.post(
+        f"/inbox/{conversation.id}/reply",
+        data={"_csrf_token": token, "template_id": str(template_id)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/inbox/{conversation.id}"
+
+
+async def test_a_template_reply_with_a_bad_choice_names_the_field(client, demo):
+    await fund(demo["sydney"])
+    template_id = await sydney_template(demo, "We open at 9am.")
+    await inbound.route_inbound("s-1", PHONE, "+61480000000", "JOIN")  # Sydney's keyword
+    (conversation,) = await inbound.conversations(demo["sydney"])
+    token = await login(client, "support@sydney.test")
+    outgoing = await Message.count().where(Message.direction == "out")
+    for choice in ("abc", "999999", ""):
+        r = await client.post(
+            f"/inbox/{conversation.id}/reply",
+            data={"_csrf_token": token, "template_id": choice},
+            headers=HX,
+        )
+        assert r.status_code == 422, (choice, r.text)
+        assert 'id="reply-template-error"' in r.text
+    r = await client.post(
+        f"/inbox/{conversation.id}/reply",
+        data={"_csrf_token": token, "template_id": str(template_id), "body": "Hi"},
+        headers=HX,
+    )
+    assert r.status_code == 422 and "not both" in r.text
+    assert await Message.count().where(Message.direction == "out") == outgoing
+
+
+async def test_the_inbox_names_the_contact_beside_the_number(client, demo):
+    await contacts.create_contact(
+        actor=SYSTEM, account_id=demo["melbourne"], phone=PHONE, first_name="Ada", last_name="Lee"
+    )
+    conversation_id = await melbourne_conversation(demo)
+    other = "+61412000999"
+    await inbound.route_inbound("in-3", other, "+61480000001", "Unknown here")
+    await login(client, "admin@melbourne.test")
+    page = await client.get("/inbox", headers=HX)
+    mine = page.text.split(f'id="conversation-{conversation_id}"')[1].split("</li>")[0]
+    assert "Ada Lee" in mine and PHONE in mine
+    assert other in page.text and page.text.count("Ada Lee") == 1
+    thread = await client.get(f"/inbox/{conversation_id}", headers=HX)
+    assert "Ada Lee" in thread.text
 
 
 async def test_a_reply_on_its_way_polls_the_thread_until_final(client, demo):
