@@ -7,6 +7,7 @@ from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tenants.credits import ledger
+from tenants.db import DB
 from tenants.messaging import inbound
 from tenants.messaging.tables import Batch, Conversation, Message
 from tenants.templates import templates
@@ -221,3 +222,25 @@ async def test_a_reply_on_its_way_polls_the_thread_until_final(client, demo):
     await Message.update({Message.status: "delivered"}).where(Message.direction == "out")
     done = await client.get(f"/inbox/{conversation_id}")
     assert polling not in done.text and "status-delivered" in done.text
+
+
+async def test_contact_names_cost_one_query_for_the_whole_list(demo, monkeypatch):
+    phones = [f"+614120010{i:02d}" for i in range(12)]
+    for i, phone in enumerate(phones):
+        await inbound.route_inbound(f"many-{i}", phone, "+61480000001", "Hi")
+        if i % 2 == 0:
+            await contacts.create_contact(
+                actor=SYSTEM, account_id=demo["melbourne"], phone=phone, first_name=f"P{i}"
+            )
+    queries: list[str] = []
+    original = DB.run_querystring
+
+    async def counting(querystring, *args, **kwargs):
+        queries.append(str(querystring))
+        return await original(querystring, *args, **kwargs)
+
+    monkeypatch.setattr(DB, "run_querystring", counting)
+    listed = await inbound.conversations(demo["melbourne"])
+    assert len(queries) == 2, queries  # the conversations, then their contacts' names
+    names = {c.phone: c.name for c in listed}
+    assert names == {p: (f"P{i}" if i % 2 == 0 else "") for i, p in enumerate(phones)}
