@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import aiosqlite
 import asyncpg
 from piccolo.columns import Column
-from piccolo.columns.combination import Combinable
+from piccolo.columns.combination import Combinable, WhereRaw
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
@@ -387,11 +387,18 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
 
 
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern with ESCAPE '\\': its % and _ match
+    themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def contains_text(column: Any, text: str) -> Any:
-    """`column` contains `text`, ignoring case: ILIKE on PostgreSQL, LIKE on SQLite (whose
-    LIKE already ignores ASCII case; Piccolo would warn on every ILIKE there)."""
-    pattern = f"%{text}%"
-    return column.like(pattern) if is_sqlite() else column.ilike(pattern)
+    """`column` contains `text` literally (a % or _ in it is no wildcard), ignoring case:
+    ILIKE on PostgreSQL, LIKE on SQLite (whose LIKE already ignores ASCII case)."""
+    operator = "LIKE" if is_sqlite() else "ILIKE"
+    name = column._meta.db_column_name
+    return WhereRaw(f"\"{name}\" {operator} {{}} ESCAPE '\\'", f"%{like_escape(text)}%")
 
 
 def placeholders(count: int) -> str:

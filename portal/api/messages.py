@@ -10,6 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import JSONBody
+from litestar.response import Stream
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from portal.api.schemas import (
@@ -24,6 +25,7 @@ from portal.api.schemas import (
     documented,
 )
 from portal.auth import current_grants, request_actor
+from portal.pages import csv_stream
 from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
@@ -212,6 +214,11 @@ class MessagesApi(Controller):
         response_headers=[
             ResponseHeader(name="Link", documentation_only=True, description='rel="next" page'),
             ResponseHeader(
+                name="X-Total-Count",
+                documentation_only=True,
+                description="messages matching the filter, over every page",
+            ),
+            ResponseHeader(
                 name="X-Next-Before-Id",
                 documentation_only=True,
                 description="`before_id` of the next page",
@@ -226,6 +233,7 @@ class MessagesApi(Controller):
         campaign_id: QueryId = None,
         status: QueryLine = None,
         number: QueryLine = None,
+        q: QueryLine = None,
         before_id: QueryId = None,
         limit: Limit = 50,
     ) -> Response[list[MessageOut]]:
@@ -233,12 +241,16 @@ class MessagesApi(Controller):
         page = await messages.list_messages(
             account.id,
             MessageFilter(
-                status=status or None, number=number, batch_id=batch_id, campaign_id=campaign_id
+                status=status or None,
+                number=number,
+                text=q,
+                batch_id=batch_id,
+                campaign_id=campaign_id,
             ),
             before_id=before_id,
             limit=limit,
         )
-        headers = {}
+        headers = {"X-Total-Count": str(page.total)}
         if page.next_before_id is not None:
             params = dict(request.query_params)
             params["before_id"] = str(page.next_before_id)
@@ -246,3 +258,36 @@ class MessagesApi(Controller):
             headers["Link"] = f'</api/v1/messages?{query}>; rel="next"'
             headers["X-Next-Before-Id"] = str(page.next_before_id)
         return Response([message_json(m) for m in page.items], headers=headers)
+
+    @get(
+        "/export.csv",
+        opt={"permission": "messages.export"},
+        media_type="text/csv",
+        response_description=(
+            "The key's account's messages matching the filters, newest first, as CSV (UTF-8): "
+            + ", ".join(messages.EXPORT_COLUMNS)
+        ),
+        **documented(),
+    )
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        batch_id: QueryId = None,
+        campaign_id: QueryId = None,
+        status: QueryLine = None,
+        number: QueryLine = None,
+        q: QueryLine = None,
+    ) -> Stream:
+        account = current_grants(request).account
+        flt = MessageFilter(
+            status=status or None,
+            number=number,
+            text=q,
+            batch_id=batch_id,
+            campaign_id=campaign_id,
+        )
+        return csv_stream(
+            f"messages-{account.slug}.csv",
+            messages.EXPORT_COLUMNS,
+            messages.export_rows(account.id, flt),
+        )

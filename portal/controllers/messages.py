@@ -8,9 +8,10 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Stream
 
 from portal.auth import current_grants
-from portal.pages import csv_download, render
+from portal.pages import csv_download, csv_stream, render
 from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
@@ -27,6 +28,30 @@ async def _day(value: str | None, account_id: int, field: str) -> datetime | Non
     return day.replace(tzinfo=await sending.account_timezone(account_id))
 
 
+async def _message_filter(
+    account_id: int,
+    *,
+    status: str | None,
+    number: str | None,
+    text: str | None,
+    campaign_id: int | None,
+    batch_id: int | None,
+    date_from: str | None,
+    date_to: str | None,
+) -> MessageFilter:
+    start = await _day(date_from, account_id, "date_from")
+    end = await _day(date_to, account_id, "date_to")
+    return MessageFilter(
+        status=status or None,
+        number=(number or "").strip() or None,
+        text=(text or "").strip() or None,
+        campaign_id=campaign_id,
+        batch_id=batch_id,
+        date_from=start,
+        date_to=end + timedelta(days=1) if end else None,
+    )
+
+
 class MessagesController(Controller):
     path = "/messages"
 
@@ -36,6 +61,7 @@ class MessagesController(Controller):
         request: HTMXRequest,
         status: FromQuery[str | None] = None,
         number: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
         campaign_id: FromQuery[int | None] = None,
         batch_id: FromQuery[int | None] = None,
         date_from: FromQuery[str | None] = None,
@@ -46,6 +72,7 @@ class MessagesController(Controller):
         filters: dict[str, Any] = {
             "status": status or "",
             "number": (number or "").strip(),
+            "q": (q or "").strip(),
             "campaign_id": campaign_id,
             "batch_id": batch_id,
             "date_from": date_from or "",
@@ -54,20 +81,17 @@ class MessagesController(Controller):
         errors: dict[str, str] = {}
         page = None
         try:
-            start = await _day(date_from, account.id, "date_from")
-            end = await _day(date_to, account.id, "date_to")
-            page = await messages.list_messages(
+            flt = await _message_filter(
                 account.id,
-                MessageFilter(
-                    status=status or None,
-                    number=str(filters["number"]) or None,
-                    campaign_id=campaign_id,
-                    batch_id=batch_id,
-                    date_from=start,
-                    date_to=end + timedelta(days=1) if end else None,
-                ),
-                before_id=before_id,
+                status=status,
+                number=number,
+                text=q,
+                campaign_id=campaign_id,
+                batch_id=batch_id,
+                date_from=date_from,
+                date_to=date_to,
             )
+            page = await messages.list_messages(account.id, flt, before_id=before_id)
         except ValidationFailed as exc:
             errors = exc.errors
         more_query = {k: v for k, v in filters.items() if v not in (None, "")}
@@ -83,6 +107,35 @@ class MessagesController(Controller):
         block = "rows" if before_id is not None else "results"
         return await render(
             request, "messages.html.jinja", ctx, block=block, status_code=422 if errors else 200
+        )
+
+    @get("/export.csv", opt={"permission": "messages.export"})
+    async def export(
+        self,
+        request: HTMXRequest,
+        status: FromQuery[str | None] = None,
+        number: FromQuery[str | None] = None,
+        q: FromQuery[str | None] = None,
+        campaign_id: FromQuery[int | None] = None,
+        batch_id: FromQuery[int | None] = None,
+        date_from: FromQuery[str | None] = None,
+        date_to: FromQuery[str | None] = None,
+    ) -> Stream:
+        account = current_grants(request).account
+        flt = await _message_filter(
+            account.id,
+            status=status,
+            number=number,
+            text=q,
+            campaign_id=campaign_id,
+            batch_id=batch_id,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        return csv_stream(
+            f"messages-{account.slug}.csv",
+            messages.EXPORT_COLUMNS,
+            messages.export_rows(account.id, flt),
         )
 
     @get("/{message_id:int}", opt={"permission": "messages.view"})

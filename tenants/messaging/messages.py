@@ -22,17 +22,28 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.clock import now
+from tenants.contacts.contacts import phone_query_digits
 from tenants.credits import spending
-from tenants.db import as_datetime, chunked, is_sqlite, placeholders, run_sql, transaction
+from tenants.db import (
+    as_datetime,
+    chunked,
+    contains_text,
+    is_sqlite,
+    placeholders,
+    run_sql,
+    transaction,
+)
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
+from tenants.phones import normalize_phone
 from tenants.providers.codes import explain_error
 from tenants.reports import rollups
 from tenants.settings import get_settings
@@ -592,12 +603,14 @@ class MessageFilter:
     date_from: datetime | None = None
     date_to: datetime | None = None
     direction: str | None = None
+    text: str | None = None  # the body contains it (case ignored)
 
 
 @dataclass(frozen=True)
 class MessagePage:
     items: list[MessageView]
     next_before_id: int | None
+    total: int = 0  # messages matching the filter, over every page
 
     @property
     def settling(self) -> bool:
@@ -610,35 +623,107 @@ def validate_filter(flt: MessageFilter) -> None:
         raise ValidationFailed({"status": f"Unknown status; choose one of {', '.join(STATUSES)}."})
 
 
+async def _region(account_id: int) -> str:
+    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+    return str((row or {}).get("default_region") or "AU")
+
+
+async def _filtered(account_id: int, flt: MessageFilter) -> Any:
+    """The WHERE clause of the account's messages matching `flt`. A number matches its
+    E.164 form read in the account's region ("0413000006" finds "+61413000006") or its
+    digits anywhere in either number; other text (a sender ID) matches literally."""
+    validate_filter(flt)
+    where: Any = Message.account_id == account_id
+    if flt.status:
+        where = where & (Message.status == flt.status)
+    number = (flt.number or "").strip()
+    if number:
+        cond: Any = contains_text(Message.to_number, number) | contains_text(
+            Message.from_number, number
+        )
+        if digits := phone_query_digits(number):
+            cond = cond | Message.to_number.like(f"%{digits}%")
+            cond = cond | Message.from_number.like(f"%{digits}%")
+        if e164 := normalize_phone(number, await _region(account_id)):
+            cond = cond | (Message.to_number == e164) | (Message.from_number == e164)
+        where = where & cond
+    text = (flt.text or "").strip()
+    if text:
+        where = where & contains_text(Message.body, text)
+    if flt.batch_id is not None:
+        where = where & (Message.batch_id == flt.batch_id)
+    if flt.campaign_id is not None:
+        where = where & (Message.campaign_id == flt.campaign_id)
+    if flt.direction:
+        where = where & (Message.direction == flt.direction)
+    if flt.date_from is not None:
+        where = where & (Message.created_at >= flt.date_from)
+    if flt.date_to is not None:
+        where = where & (Message.created_at < flt.date_to)
+    return where
+
+
 async def list_messages(
     account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
 ) -> MessagePage:
-    """Newest first; pages by id (`before_id`), which stays stable while messages arrive."""
-    validate_filter(flt)
+    """Newest first; pages by id (`before_id`), which stays stable while messages arrive;
+    `total` counts every page."""
     limit = max(1, min(limit, 500))
-    query = Message.select(*MESSAGE_COLUMNS).where(Message.account_id == account_id)
-    if flt.status:
-        query = query.where(Message.status == flt.status)
-    if flt.number:
-        query = query.where(
-            (Message.to_number.like(f"%{flt.number}%"))
-            | (Message.from_number.like(f"%{flt.number}%"))
-        )
-    if flt.batch_id is not None:
-        query = query.where(Message.batch_id == flt.batch_id)
-    if flt.campaign_id is not None:
-        query = query.where(Message.campaign_id == flt.campaign_id)
-    if flt.direction:
-        query = query.where(Message.direction == flt.direction)
-    if flt.date_from is not None:
-        query = query.where(Message.created_at >= flt.date_from)
-    if flt.date_to is not None:
-        query = query.where(Message.created_at < flt.date_to)
+    where = await _filtered(account_id, flt)
+    query = Message.select(*MESSAGE_COLUMNS).where(where)
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
     items = [_message_view(r) for r in rows[:limit]]
-    return MessagePage(items=items, next_before_id=items[-1].id if len(rows) > limit else None)
+    total = await Message.count().where(where)
+    return MessagePage(
+        items=items, next_before_id=items[-1].id if len(rows) > limit else None, total=total
+    )
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "direction",
+    "to",
+    "from",
+    "status",
+    "segments",
+    "cost",
+    "channel",
+    "body",
+)
+EXPORT_PAGE = 1000
+
+
+async def export_rows(account_id: int, flt: MessageFilter) -> AsyncIterator[list[list[Any]]]:
+    """The account's messages matching `flt` as CSV rows (EXPORT_COLUMNS), newest first,
+    a page at a time (keyset on id) so an export of any size is streamed."""
+    where = await _filtered(account_id, flt)
+    before: int | None = None
+    while True:
+        query = Message.select(*MESSAGE_COLUMNS).where(where)
+        if before is not None:
+            query = query.where(Message.id < before)
+        rows = await query.order_by(Message.id, ascending=False).limit(EXPORT_PAGE)
+        if not rows:
+            return
+        yield [
+            [
+                r["id"],
+                (as_datetime(r["created_at"]) or now()).isoformat(),
+                r["direction"],
+                _csv_cell(r["to_number"] or ""),
+                _csv_cell(r["from_number"] or ""),
+                r["status"],
+                r["segments"],
+                r["cost"],
+                r["channel"],
+                _csv_cell(r["body"] or ""),
+            ]
+            for r in rows
+        ]
+        before = rows[-1]["id"]
 
 
 # --- batches, campaigns and their progress ---------------------------------------------
