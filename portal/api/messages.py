@@ -289,5 +289,5 @@ class MessagesApi(Controller):
         return csv_stream(
             f"messages-{account.slug}.csv",
             messages.EXPORT_COLUMNS,
-            messages.export_rows(account.id, flt),
+            await messages.export_rows(account.id, flt),
         )

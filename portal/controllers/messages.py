@@ -135,7 +135,7 @@ class MessagesController(Controller):
         return csv_stream(
             f"messages-{account.slug}.csv",
             messages.EXPORT_COLUMNS,
-            messages.export_rows(account.id, flt),
+            await messages.export_rows(account.id, flt),
         )
 
     @get("/{message_id:int}", opt={"permission": "messages.view"})

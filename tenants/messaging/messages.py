@@ -698,8 +698,13 @@ EXPORT_PAGE = 1000
 
 async def export_rows(account_id: int, flt: MessageFilter) -> AsyncIterator[list[list[Any]]]:
     """The account's messages matching `flt` as CSV rows (EXPORT_COLUMNS), newest first,
-    a page at a time (keyset on id) so an export of any size is streamed."""
+    a page at a time (keyset on id) so an export of any size is streamed. The filter is
+    checked here, before the first row: a bad one raises before any response has begun."""
     where = await _filtered(account_id, flt)
+    return _export_pages(where)
+
+
+async def _export_pages(where: Any) -> AsyncIterator[list[list[Any]]]:
     before: int | None = None
     while True:
         query = Message.select(*MESSAGE_COLUMNS).where(where)

@@ -22,6 +22,8 @@ async def test_export_needs_messages_export_and_keeps_to_the_account(client, wor
     assert [int(row["id"]) for row in rows] == sorted(ids.values(), reverse=True)
     r = await client.get("/api/v1/messages/export.csv?number=0413000006", headers=sender)
     assert [int(row["id"]) for row in csv.DictReader(io.StringIO(r.text))] == [ids["kind"]]
+    bad = await client.get("/api/v1/messages/export.csv?status=bogus", headers=sender)
+    assert bad.status_code == 422 and "status" in bad.json()["errors"]
 
 
 async def test_list_searches_text_and_national_numbers_with_a_total(client, world, make_key):

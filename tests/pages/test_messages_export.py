@@ -126,3 +126,5 @@ async def test_a_role_without_messages_export_is_refused_on_the_page(client, wor
     await login(client, world.users["Sender"])
     bad = await client.get("/messages/export.csv?date_from=yesterday")
     assert bad.status_code in (400, 422) and "date_from" in bad.text
+    bad = await client.get("/messages/export.csv?status=bogus")
+    assert bad.status_code in (400, 422) and "status" in bad.text
