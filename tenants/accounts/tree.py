@@ -374,3 +374,9 @@ async def set_status(
                 after={"status": status},
             )
         return await get_account(account_id)
+
+
+async def default_region(account_id: int) -> str:
+    """The region national numbers typed in this account are read in ("AU" when unset)."""
+    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+    return str((row or {}).get("default_region") or "AU")

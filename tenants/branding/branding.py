@@ -16,8 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
-from tenants.accounts.tables import Account
-from tenants.accounts.tree import AccountView, get_account, get_in_subtree
+from tenants.accounts.tree import AccountView, default_region, get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.branding.logos import LogoFile, inspect_logo
 from tenants.branding.tables import MAX_PRODUCT_NAME, AccountBranding
@@ -398,11 +397,6 @@ async def get_logo(digest: str) -> StoredLogo | None:
 # --- writing ---------------------------------------------------------------------------
 
 
-async def _region(account_id: int) -> str:
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
-    return (row or {}).get("default_region") or "AU"
-
-
 def _audit_view(settings: Mapping[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in settings.items() if k != "logo"}
     logo = settings.get("logo")
@@ -474,7 +468,7 @@ async def _checked_input(
     account_id: int, values: Mapping[str, str], logo: bytes | None, clear_logo: bool
 ) -> _BrandingInput:
     """Every field checked at once, so one refusal names all the bad fields."""
-    clean, errors = validate_fields(values, region=await _region(account_id))
+    clean, errors = validate_fields(values, region=await default_region(account_id))
     logo_file: LogoFile | None = None
     if logo and not clear_logo:
         try:
@@ -567,7 +561,8 @@ async def preview_branding(
     """
     account = await get_account(account_id)
     clean, errors = validate_fields(
-        {k: v for k, v in values.items() if k in TEXT_FIELDS}, region=await _region(account_id)
+        {k: v for k, v in values.items() if k in TEXT_FIELDS},
+        region=await default_region(account_id),
     )
     chain = await _chain(account.ancestor_ids)
     own = dict(next((row for i, _, row in chain if i == account_id), {}))

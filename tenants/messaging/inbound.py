@@ -22,8 +22,7 @@ from typing import Any
 
 import phonenumbers
 
-from tenants.accounts.tables import Account
-from tenants.accounts.tree import get_account
+from tenants.accounts.tree import default_region, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.consent import events as consent_events
@@ -107,11 +106,6 @@ async def _existing(dedupe_key: str) -> _Plan | None:
         except NotFound:
             word = None
     return _plan(row, word)
-
-
-async def _default_region(account_id: int) -> str:
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
-    return str((row or {}).get("default_region") or "AU")
 
 
 def _region_of(number: numbers.NumberView, fallback: str) -> str:
@@ -264,7 +258,7 @@ async def _receive(dedupe_key: str, report: InboundReport, number: numbers.Numbe
 async def _read_sender(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Flow:
     """The sender in E.164, read in the region of our number (else the holder's)."""
     raw = (report.sender or "").strip()
-    region = _region_of(number, await _default_region(number.holder_id))
+    region = _region_of(number, await default_region(number.holder_id))
     e164 = normalize_phone(raw, region)
     return _Flow(report, dedupe_key, number, phone=e164 or raw[:20], e164=e164)
 

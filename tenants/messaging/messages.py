@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tenants.accounts.tables import Account
+from tenants.accounts.tree import default_region
 from tenants.audit import record as audit
 from tenants.clock import now
 from tenants.contacts.contacts import phone_query_digits
@@ -623,11 +623,6 @@ def validate_filter(flt: MessageFilter) -> None:
         raise ValidationFailed({"status": f"Unknown status; choose one of {', '.join(STATUSES)}."})
 
 
-async def _region(account_id: int) -> str:
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
-    return str((row or {}).get("default_region") or "AU")
-
-
 async def _filtered(account_id: int, flt: MessageFilter) -> Any:
     """The WHERE clause of the account's messages matching `flt`. A number matches its
     E.164 form read in the account's region ("0413000006" finds "+61413000006") or its
@@ -644,7 +639,7 @@ async def _filtered(account_id: int, flt: MessageFilter) -> Any:
         if digits := phone_query_digits(number):
             cond = cond | Message.to_number.like(f"%{digits}%")
             cond = cond | Message.from_number.like(f"%{digits}%")
-        if e164 := normalize_phone(number, await _region(account_id)):
+        if e164 := normalize_phone(number, await default_region(account_id)):
             cond = cond | (Message.to_number == e164) | (Message.from_number == e164)
         where = where & cond
     text = (flt.text or "").strip()
