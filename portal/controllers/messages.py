@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Stream
@@ -28,79 +30,84 @@ async def _day(value: str | None, account_id: int, field: str) -> datetime | Non
     return day.replace(tzinfo=await sending.account_timezone(account_id))
 
 
-async def _message_filter(
-    account_id: int,
-    *,
-    status: str | None,
-    number: str | None,
-    text: str | None,
-    campaign_id: int | None,
-    batch_id: int | None,
-    date_from: str | None,
-    date_to: str | None,
-) -> MessageFilter:
-    start = await _day(date_from, account_id, "date_from")
-    end = await _day(date_to, account_id, "date_to")
-    return MessageFilter(
-        status=status or None,
-        number=(number or "").strip() or None,
-        text=(text or "").strip() or None,
+@dataclass(frozen=True)
+class MessageQuery:
+    """The filters of the messages log as given in the query string (list and export)."""
+
+    status: str = ""
+    number: str = ""
+    q: str = ""
+    campaign_id: int | None = None
+    batch_id: int | None = None
+    date_from: str = ""
+    date_to: str = ""
+
+    def as_form(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def as_query(self) -> dict[str, Any]:
+        """What a link to more rows, or to the export, must carry along."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+    async def to_filter(self, account_id: int) -> MessageFilter:
+        start = await _day(self.date_from, account_id, "date_from")
+        end = await _day(self.date_to, account_id, "date_to")
+        return MessageFilter(
+            status=self.status or None,
+            number=self.number or None,
+            text=self.q or None,
+            campaign_id=self.campaign_id,
+            batch_id=self.batch_id,
+            date_from=start,
+            date_to=end + timedelta(days=1) if end else None,
+        )
+
+
+async def message_query(
+    status: FromQuery[str | None] = None,
+    number: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
+    campaign_id: FromQuery[int | None] = None,
+    batch_id: FromQuery[int | None] = None,
+    date_from: FromQuery[str | None] = None,
+    date_to: FromQuery[str | None] = None,
+) -> MessageQuery:
+    return MessageQuery(
+        status=status or "",
+        number=(number or "").strip(),
+        q=(q or "").strip(),
         campaign_id=campaign_id,
         batch_id=batch_id,
-        date_from=start,
-        date_to=end + timedelta(days=1) if end else None,
+        date_from=date_from or "",
+        date_to=date_to or "",
     )
 
 
 class MessagesController(Controller):
     path = "/messages"
+    dependencies = {"filters": Provide(message_query)}
 
     @get("/", opt={"permission": "messages.view"}, name="messages")
     async def log(
         self,
         request: HTMXRequest,
-        status: FromQuery[str | None] = None,
-        number: FromQuery[str | None] = None,
-        q: FromQuery[str | None] = None,
-        campaign_id: FromQuery[int | None] = None,
-        batch_id: FromQuery[int | None] = None,
-        date_from: FromQuery[str | None] = None,
-        date_to: FromQuery[str | None] = None,
+        filters: NamedDependency[MessageQuery],
         before_id: FromQuery[int | None] = None,
     ) -> Any:
         account = current_grants(request).account
-        filters: dict[str, Any] = {
-            "status": status or "",
-            "number": (number or "").strip(),
-            "q": (q or "").strip(),
-            "campaign_id": campaign_id,
-            "batch_id": batch_id,
-            "date_from": date_from or "",
-            "date_to": date_to or "",
-        }
         errors: dict[str, str] = {}
         page = None
         try:
-            flt = await _message_filter(
-                account.id,
-                status=status,
-                number=number,
-                text=q,
-                campaign_id=campaign_id,
-                batch_id=batch_id,
-                date_from=date_from,
-                date_to=date_to,
-            )
+            flt = await filters.to_filter(account.id)
             page = await messages.list_messages(account.id, flt, before_id=before_id)
         except ValidationFailed as exc:
             errors = exc.errors
-        more_query = {k: v for k, v in filters.items() if v not in (None, "")}
         ctx = {
-            "filters": filters,
+            "filters": filters.as_form(),
             "statuses": STATUSES,
             "page": page,
             "errors": errors,
-            "more_query": more_query,
+            "more_query": filters.as_query(),
             "campaigns": await messages.list_campaigns(account.id),
         }
         # "More" asks for the next rows only; a filter change re-renders the table.
@@ -110,28 +117,9 @@ class MessagesController(Controller):
         )
 
     @get("/export.csv", opt={"permission": "messages.export"})
-    async def export(
-        self,
-        request: HTMXRequest,
-        status: FromQuery[str | None] = None,
-        number: FromQuery[str | None] = None,
-        q: FromQuery[str | None] = None,
-        campaign_id: FromQuery[int | None] = None,
-        batch_id: FromQuery[int | None] = None,
-        date_from: FromQuery[str | None] = None,
-        date_to: FromQuery[str | None] = None,
-    ) -> Stream:
+    async def export(self, request: HTMXRequest, filters: NamedDependency[MessageQuery]) -> Stream:
         account = current_grants(request).account
-        flt = await _message_filter(
-            account.id,
-            status=status,
-            number=number,
-            text=q,
-            campaign_id=campaign_id,
-            batch_id=batch_id,
-            date_from=date_from,
-            date_to=date_to,
-        )
+        flt = await filters.to_filter(account.id)
         return csv_stream(
             f"messages-{account.slug}.csv",
             messages.EXPORT_COLUMNS,
