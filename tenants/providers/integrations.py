@@ -113,7 +113,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="sinch_sms",
             label="Sinch SMS (REST batches API)",
-            channels=frozenset({"sms"}),
+            channels=frozenset({"sms", "mms"}),
             fields=(
                 Field(
                     "service_plan_id",
@@ -232,7 +232,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="messagemedia",
             label="MessageMedia (Messages API)",
-            channels=frozenset({"sms"}),
+            channels=frozenset({"sms", "mms"}),
             fields=(
                 Field(
                     "api_key",
@@ -270,7 +270,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="twilio",
             label="Twilio (Messages API)",
-            channels=frozenset({"sms", "whatsapp"}),
+            channels=frozenset({"sms", "mms", "whatsapp"}),
             fields=(
                 Field(
                     "account_sid",
