@@ -26,7 +26,10 @@ from portal.api.schemas import (
 )
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream
+from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
+from tenants.media.store import NewMedia
+from tenants.media.views import ShownMedia, media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
@@ -58,8 +61,19 @@ class MessageOut(Struct):
     created_at: str
 
 
-class MessageDetail(MessageOut):
+class MediaOut(Struct):
+    id: int
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
+class MessageDetail(MessageOut, omit_defaults=True):
     events: list[MessageEventOut]
+    subject: str | UnsetType = UNSET
+    media: list[MediaOut] | UnsetType = UNSET
+    media_urls: list[str] | UnsetType = UNSET  # inbound: the provider's URLs
 
 
 class AcceptedOut(Struct):
@@ -99,6 +113,9 @@ class SendCreate(Struct):
     channel: Line = "sms"
     send_at: Line | None = None
     campaign_name: Line | None = None
+    # MMS: public https URLs of the files (fetched and stored by the portal) and a subject.
+    media: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=10)] = []
+    subject: Annotated[str, Meta(max_length=200)] = ""
 
 
 def _fields(m: MessageView) -> dict[str, Any]:
@@ -124,7 +141,17 @@ def message_json(m: MessageView) -> MessageOut:
     return MessageOut(**_fields(m))
 
 
-def message_detail(m: MessageView) -> MessageDetail:
+async def _fetched_media(data: SendCreate) -> list[NewMedia]:
+    """The files at the request's media URLs (only for MMS: other channels are refused
+    with `media` by the send itself, without fetching anything)."""
+    if (data.channel or "sms").strip().lower() != "mms":
+        if data.media:
+            raise ValidationFailed({"media": "Only MMS carries media; choose the MMS channel."})
+        return []
+    return [await fetch_media(url, field="media") for url in data.media]
+
+
+def message_detail(m: MessageView, shown: ShownMedia | None = None) -> MessageDetail:
     events = [
         MessageEventOut(
             status=e.status,
@@ -135,7 +162,12 @@ def message_detail(m: MessageView) -> MessageDetail:
         )
         for e in m.events
     ]
-    return MessageDetail(**_fields(m), events=events)
+    detail = MessageDetail(**_fields(m), events=events)
+    if shown:
+        detail.subject = shown.subject or UNSET
+        detail.media = [MediaOut(**f.as_json()) for f in shown.files] or UNSET
+        detail.media_urls = shown.remote_urls or UNSET
+    return detail
 
 
 def send_result_json(result: SendResult) -> SendResultOut:
@@ -184,6 +216,7 @@ class MessagesApi(Controller):
         account = grants.account
         if data.body is None and data.template_id is None:
             raise ValidationFailed({"body": "Give a body or a template_id."})
+        new_media = await _fetched_media(data)
         req = SendRequest(
             account_id=account.id,
             numbers=[data.to] if isinstance(data.to, str) else list(data.to),
@@ -199,6 +232,8 @@ class MessagesApi(Controller):
             campaign_name=data.campaign_name,
             idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
+            new_media=new_media,
+            subject=data.subject.strip(),
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
@@ -206,7 +241,9 @@ class MessagesApi(Controller):
     @get("/{message_id:int}", opt={"permission": "messages.view"}, **documented(404))
     async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
-        return message_detail(await messages.get_message(account.id, message_id))
+        message = await messages.get_message(account.id, message_id)
+        shown = (await media_of_messages(account.id, [message_id])).get(message_id)
+        return message_detail(message, shown)
 
     @get(
         "/",
