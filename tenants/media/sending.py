@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tenants.db import transaction
 from tenants.errors import ValidationFailed
 from tenants.media import store
 from tenants.media.limits import LIMITS, Candidate, MediaLimits, media_problem
@@ -79,6 +80,12 @@ async def check_mms(
     if subject and not limits.subject:
         raise ValidationFailed({"subject": f"{limits.provider} sends no MMS subject."})
     return MmsContent(subject.strip(), existing, list(new))
+
+
+async def keep_uploads(account_id: int, new: Sequence[NewMedia]) -> list[MediaView]:
+    """Store files a person attached (the send page keeps them between preview and send)."""
+    async with transaction():
+        return [await store.store_media(account_id, m) for m in new]
 
 
 async def attach(batch_id: int, account_id: int, content: MmsContent) -> list[int]:

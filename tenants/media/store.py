@@ -78,6 +78,17 @@ class MediaView:
     def url(self, ttl: int | None = None) -> str:
         return signed_url(self.id, ttl)
 
+    @property
+    def page_path(self) -> str:
+        """The signed URL on the portal's own origin, for pages (same-origin for the CSP)."""
+        return f"/media/{media_token(self.id)}"
+
+    @property
+    def size_label(self) -> str:
+        return (
+            f"{self.size / 1000:.1f} kB" if self.size < 1_000_000 else f"{self.size / 1e6:.1f} MB"
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
