@@ -15,6 +15,7 @@ CONTEXTS = (
     "consent",
     "contacts",
     "credits",
+    "links",
     "messaging",
     "numbers",
     "platform",

@@ -27,6 +27,7 @@ from portal.api.schemas import (
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
@@ -58,8 +59,19 @@ class MessageOut(Struct):
     created_at: str
 
 
+class LinkOut(Struct):
+    """A tracked link of the message: the original URL and how often it was followed."""
+
+    code: str
+    url: str
+    clicks: int
+    bot_clicks: int
+    last_click_at: str | None
+
+
 class MessageDetail(MessageOut):
     events: list[MessageEventOut]
+    links: list[LinkOut] = []
 
 
 class AcceptedOut(Struct):
@@ -99,6 +111,8 @@ class SendCreate(Struct):
     channel: Line = "sms"
     send_at: Line | None = None
     campaign_name: Line | None = None
+    # Replace each URL in the body by a short link of its own per recipient; clicks counted.
+    track_links: bool = False
 
 
 def _fields(m: MessageView) -> dict[str, Any]:
@@ -124,7 +138,7 @@ def message_json(m: MessageView) -> MessageOut:
     return MessageOut(**_fields(m))
 
 
-def message_detail(m: MessageView) -> MessageDetail:
+def message_detail(m: MessageView, tracked: list[links.MessageLink] | None = None) -> MessageDetail:
     events = [
         MessageEventOut(
             status=e.status,
@@ -135,7 +149,17 @@ def message_detail(m: MessageView) -> MessageDetail:
         )
         for e in m.events
     ]
-    return MessageDetail(**_fields(m), events=events)
+    link_rows = [
+        LinkOut(
+            code=link.code,
+            url=link.url,
+            clicks=link.clicks,
+            bot_clicks=link.bot_clicks,
+            last_click_at=link.last_click_at.isoformat() if link.last_click_at else None,
+        )
+        for link in tracked or []
+    ]
+    return MessageDetail(**_fields(m), events=events, links=link_rows)
 
 
 def send_result_json(result: SendResult) -> SendResultOut:
@@ -199,6 +223,7 @@ class MessagesApi(Controller):
             campaign_name=data.campaign_name,
             idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
+            track_links=data.track_links,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
@@ -206,7 +231,8 @@ class MessagesApi(Controller):
     @get("/{message_id:int}", opt={"permission": "messages.view"}, **documented(404))
     async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
-        return message_detail(await messages.get_message(account.id, message_id))
+        message = await messages.get_message(account.id, message_id)
+        return message_detail(message, await links.message_links(account.id, message.id))
 
     @get(
         "/",

@@ -15,6 +15,7 @@ from litestar.response import Stream
 from portal.auth import current_grants
 from portal.pages import csv_download, csv_stream, render
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.messages import STATUSES, MessageFilter
@@ -131,7 +132,10 @@ class MessagesController(Controller):
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
-        return await render(request, "message.html.jinja", {"m": message}, block="message")
+        tracked = await links.message_links(account.id, message.id)
+        return await render(
+            request, "message.html.jinja", {"m": message, "links": tracked}, block="message"
+        )
 
     @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})
     async def skipped_csv(self, request: HTMXRequest, batch_id: FromPath[int]) -> Response[str]:

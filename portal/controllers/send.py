@@ -40,6 +40,7 @@ FIELDS = (
     "send_at",
     "campaign_name",
     "idempotency_key",
+    "track_links",
 )
 _SPLIT = re.compile(r"[\n,;]+")
 
@@ -120,6 +121,7 @@ async def _request_from_form(
         # The form carries a key made when it was shown: a double click sends once.
         idempotency_key=form["idempotency_key"][:64] or None,
         permissions=permissions,
+        track_links=form["track_links"] == "1",
     )
 
 
@@ -164,7 +166,9 @@ class SendController(Controller):
             "form": form,
             "list_ids": list_ids,
             "errors": {},
-            "c": await composition_for(request, form["body"]),
+            "c": await composition_for(
+                request, form["body"], track_links=form["track_links"] == "1"
+            ),
         }
         status = 200
         try:

@@ -25,6 +25,7 @@ from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.links import links
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
@@ -67,10 +68,14 @@ class SendRequest:
     permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
+    # Replace the URLs in the body by short links, one per recipient, and count clicks.
+    track_links: bool = False
 
     def fingerprint(self) -> str:
+        tracked = {"track_links": True} if self.track_links else {}
         canonical = json.dumps(
             {
+                **tracked,
                 "numbers": list(self.numbers),
                 "contact_ids": list(self.contact_ids),
                 "list_ids": list(self.list_ids),
@@ -278,6 +283,7 @@ class PlannedMessage:
     cost: int
     country: str
     contact_id: int | None
+    links: tuple[tuple[str, str], ...] = ()  # (code, original URL) of its tracked links
 
 
 @dataclass
@@ -389,10 +395,14 @@ async def _plan(
     prices = await pricing.prices_for(req.account_id, req.channel)
     counts: dict[str, Any] = {}
     messages: list[PlannedMessage] = []
+    link_base = await links.short_link_base(req.account_id) if req.track_links else None
     for e164 in allowed:
         contact = contact_values.get(e164, {})
-        body = render(text, {**contact, **req.variables}) if used_fields else text
-        count = counts.get(body) or counts.setdefault(body, count_segments(body))
+        rendered = render(text, {**contact, **req.variables}) if used_fields else text
+        tracked = links.track_urls(rendered, link_base) if link_base else None
+        body = tracked.body if tracked else rendered
+        # Every code has the same length and alphabet: one count serves each rendering.
+        count = counts.get(rendered) or counts.setdefault(rendered, count_segments(body))
         country = destination_country(e164)
         price = price_of(prices, country)
         if price is None:
@@ -403,7 +413,7 @@ async def _plan(
         messages.append(
             PlannedMessage(
                 e164, body, units, count.encoding, units * price, country,
-                int(contact_id) if contact_id else None,
+                int(contact_id) if contact_id else None, tracked.links if tracked else (),
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
@@ -469,6 +479,7 @@ async def _write_outbox(
                 stamp=stamp,
                 provider=provider,
             )
+            await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
             await rollups.record(
                 [
                     rollups.StatusMove(
@@ -488,6 +499,26 @@ async def _write_outbox(
             return replayed
         raise
     return result
+
+
+async def _write_links(
+    req: SendRequest,
+    plan: Plan,
+    batch_id: int,
+    campaign_id: int | None,
+    ids: dict[str, int],
+    stamp: datetime,
+) -> None:
+    """The short links of the messages just written, with their original URLs."""
+    new = [links.NewLink(ids[m.to], code, url) for m in plan.messages for code, url in m.links]
+    if new:
+        await links.write_links(
+            req.account_id,
+            batch_id,
+            campaign_id,
+            new,
+            expires_at=links.expiry_from(plan.scheduled_for or stamp),
+        )
 
 
 async def _insert_campaign(req: SendRequest, actor: audit.Actor) -> int | None:
