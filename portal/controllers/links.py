@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from litestar import Request, Response, Router, get
+from litestar.params import FromPath
 
 from tenants.links import links
 
@@ -20,7 +21,7 @@ def location_of(url: str) -> str:
 
 
 @get("/{code:str}", opt={"public": True}, name="short_link", include_in_schema=False)
-async def follow_link(request: Request, code: str) -> Response[str]:
+async def follow_link(request: Request, code: FromPath[str]) -> Response[str]:
     url = await links.follow(code, request.headers.get("user-agent", ""))
     if url is None:
         return Response(
