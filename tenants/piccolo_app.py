@@ -16,6 +16,7 @@ CONTEXTS = (
     "contacts",
     "credits",
     "media",
+    "links",
     "messaging",
     "numbers",
     "platform",

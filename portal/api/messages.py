@@ -28,6 +28,7 @@ from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream
 from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.media.store import NewMedia
 from tenants.media.views import ShownMedia, media_of_messages
 from tenants.messaging import accept as sending
@@ -69,8 +70,19 @@ class MediaOut(Struct):
     url: str
 
 
-class MessageDetail(MessageOut, omit_defaults=True):
+class LinkOut(Struct):
+    """A tracked link of the message: the original URL and how often it was followed."""
+
+    code: str
+    url: str
+    clicks: int
+    bot_clicks: int
+    last_click_at: str | None
+
+
+class MessageDetail(MessageOut):
     events: list[MessageEventOut]
+    links: list[LinkOut] = []
     subject: str | UnsetType = UNSET
     media: list[MediaOut] | UnsetType = UNSET
     media_urls: list[str] | UnsetType = UNSET  # inbound: the provider's URLs
@@ -116,6 +128,8 @@ class SendCreate(Struct):
     # MMS: public https URLs of the files (fetched and stored by the portal) and a subject.
     media: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=10)] = []
     subject: Annotated[str, Meta(max_length=200)] = ""
+    # Replace each URL in the body by a short link of its own per recipient; clicks counted.
+    track_links: bool = False
 
 
 def _fields(m: MessageView) -> dict[str, Any]:
@@ -151,7 +165,11 @@ async def _fetched_media(data: SendCreate) -> list[NewMedia]:
     return [await fetch_media(url, field="media") for url in data.media]
 
 
-def message_detail(m: MessageView, shown: ShownMedia | None = None) -> MessageDetail:
+def message_detail(
+    m: MessageView,
+    shown: ShownMedia | None = None,
+    tracked: list[links.MessageLink] | None = None,
+) -> MessageDetail:
     events = [
         MessageEventOut(
             status=e.status,
@@ -162,7 +180,17 @@ def message_detail(m: MessageView, shown: ShownMedia | None = None) -> MessageDe
         )
         for e in m.events
     ]
-    detail = MessageDetail(**_fields(m), events=events)
+    link_rows = [
+        LinkOut(
+            code=link.code,
+            url=link.url,
+            clicks=link.clicks,
+            bot_clicks=link.bot_clicks,
+            last_click_at=link.last_click_at.isoformat() if link.last_click_at else None,
+        )
+        for link in tracked or []
+    ]
+    detail = MessageDetail(**_fields(m), events=events, links=link_rows)
     if shown:
         detail.subject = shown.subject or UNSET
         detail.media = [MediaOut(**f.as_json()) for f in shown.files] or UNSET
@@ -234,6 +262,7 @@ class MessagesApi(Controller):
             permissions=send_permissions(grants),
             new_media=new_media,
             subject=data.subject.strip(),
+            track_links=data.track_links,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
@@ -243,7 +272,8 @@ class MessagesApi(Controller):
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
         shown = (await media_of_messages(account.id, [message_id])).get(message_id)
-        return message_detail(message, shown)
+        tracked = await links.message_links(account.id, message.id)
+        return message_detail(message, shown, tracked)
 
     @get(
         "/",

@@ -13,6 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.auth import current_grants
 from portal.forms import FORM
 from portal.pages import render
+from tenants.links import links
 from tenants.templates import composer
 from tenants.templates.composer import Composition
 
@@ -32,6 +33,7 @@ async def composition_for(
     samples: dict[str, str] | None = None,
     *,
     known_fields: list[str] | None = None,
+    track_links: bool = False,
 ) -> Composition:
     """The composer figures for `text` in the caller's working account.
 
@@ -42,6 +44,7 @@ async def composition_for(
     if known_fields is None:
         known_fields = await composer.merge_field_names(account_id)
     rate, cost_label = await composer.sms_rate(account_id)
+    link_base = await links.short_link_base(account_id) if track_links else None
     # Longer text is cut for counting and the counter says so (`truncated`).
     return composer.compose(
         text[:TEXT_MAX],
@@ -49,6 +52,7 @@ async def composition_for(
         samples=samples,
         credits_per_segment=rate,
         cost_label=cost_label,
+        link_base=link_base,
     )
 
 
@@ -96,7 +100,11 @@ class ComposerController(Controller):
         which = data.get("composer_replace") or ""
         replaced = composer.apply_replacement(text, which) if which else text
         c = await composition_for(
-            request, replaced, samples_from(data), known_fields=known_fields_from(data)
+            request,
+            replaced,
+            samples_from(data),
+            known_fields=known_fields_from(data),
+            track_links=data.get("track_links") == "1",
         )
         return await render(
             request,

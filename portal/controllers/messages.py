@@ -15,6 +15,7 @@ from litestar.response import Stream
 from portal.auth import current_grants
 from portal.pages import csv_download, csv_stream, render
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.media.views import media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
@@ -133,8 +134,12 @@ class MessagesController(Controller):
         message = await messages.get_message(account.id, message_id)
         shown = (await media_of_messages(account.id, [message_id])).get(message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
+        tracked = await links.message_links(account.id, message.id)
         return await render(
-            request, "message.html.jinja", {"m": message, "media": shown}, block="message"
+            request,
+            "message.html.jinja",
+            {"m": message, "media": shown, "links": tracked},
+            block="message",
         )
 
     @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})

@@ -48,6 +48,7 @@ FIELDS = (
     "idempotency_key",
     "subject",
     "media_url",
+    "track_links",
 )
 # Up to ten files of MEDIA_FETCH_MAX_BYTES each, and the rest of the form.
 MAX_UPLOAD = 52 * 1024 * 1024
@@ -158,6 +159,7 @@ async def _request_from_form(
         media_ids=media[0],
         new_media=media[1],
         subject=form["subject"].strip(),
+        track_links=form["track_links"] == "1",
     )
 
 
@@ -209,7 +211,9 @@ class SendController(Controller):
             "list_ids": list_ids,
             "attached": [],
             "errors": {},
-            "c": await composition_for(request, form["body"]),
+            "c": await composition_for(
+                request, form["body"], track_links=form["track_links"] == "1"
+            ),
         }
         status = 200
         account_id = current_grants(request).account.id

@@ -25,6 +25,7 @@ from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.links import links
 from tenants.media import sending as mms
 from tenants.media.store import NewMedia
 from tenants.messaging.messages import CHANNELS, chunk_size
@@ -75,18 +76,24 @@ class SendRequest:
     new_media: Sequence[NewMedia] = ()
     subject: str = ""
 
+    # Replace the URLs in the body by short links, one per recipient, and count clicks.
+    track_links: bool = False
+
+    def _optional_parts(self) -> dict[str, object]:
+        """What optional features add to the idempotency fingerprint, only when used (so
+        the fingerprint of a plain send stays what it was)."""
+        parts: dict[str, object] = {}
+        if self.media_ids or self.new_media or self.subject:
+            parts["media"] = [*self.media_ids, *(m.sha256 for m in self.new_media)]
+            parts["subject"] = self.subject
+        if self.track_links:
+            parts["track_links"] = True
+        return parts
+
     def fingerprint(self) -> str:
-        media = (
-            {
-                "media": [*self.media_ids, *(m.sha256 for m in self.new_media)],
-                "subject": self.subject,
-            }
-            if self.media_ids or self.new_media or self.subject
-            else {}
-        )
         canonical = json.dumps(
             {
-                **media,
+                **self._optional_parts(),
                 "numbers": list(self.numbers),
                 "contact_ids": list(self.contact_ids),
                 "list_ids": list(self.list_ids),
@@ -295,6 +302,7 @@ class PlannedMessage:
     cost: int
     country: str
     contact_id: int | None
+    links: tuple[tuple[str, str], ...] = ()  # (code, original URL) of its tracked links
 
 
 @dataclass
@@ -416,10 +424,14 @@ async def _plan(
     prices = await pricing.prices_for(req.account_id, req.channel)
     counts: dict[str, Any] = {}
     messages: list[PlannedMessage] = []
+    link_base = await links.short_link_base(req.account_id) if req.track_links else None
     for e164 in allowed:
         contact = contact_values.get(e164, {})
-        body = render(text, {**contact, **req.variables}) if used_fields else text
-        count = counts.get(body) or counts.setdefault(body, count_segments(body))
+        rendered = render(text, {**contact, **req.variables}) if used_fields else text
+        tracked = links.track_urls(rendered, link_base) if link_base else None
+        body = tracked.body if tracked else rendered
+        # Every code has the same length and alphabet: one count serves each rendering.
+        count = counts.get(rendered) or counts.setdefault(rendered, count_segments(body))
         country = destination_country(e164)
         price = price_of(prices, country)
         if price is None:
@@ -430,7 +442,7 @@ async def _plan(
         messages.append(
             PlannedMessage(
                 e164, body, units, count.encoding, units * price, country,
-                int(contact_id) if contact_id else None,
+                int(contact_id) if contact_id else None, tracked.links if tracked else (),
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
@@ -498,6 +510,7 @@ async def _write_outbox(
                 stamp=stamp,
                 provider=provider,
             )
+            await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
             await rollups.record(
                 [
                     rollups.StatusMove(
@@ -517,6 +530,26 @@ async def _write_outbox(
             return replayed
         raise
     return result
+
+
+async def _write_links(
+    req: SendRequest,
+    plan: Plan,
+    batch_id: int,
+    campaign_id: int | None,
+    ids: dict[str, int],
+    stamp: datetime,
+) -> None:
+    """The short links of the messages just written, with their original URLs."""
+    new = [links.NewLink(ids[m.to], code, url) for m in plan.messages for code, url in m.links]
+    if new:
+        await links.write_links(
+            req.account_id,
+            batch_id,
+            campaign_id,
+            new,
+            expires_at=links.expiry_from(plan.scheduled_for or stamp),
+        )
 
 
 async def _insert_campaign(req: SendRequest, actor: audit.Actor) -> int | None:
