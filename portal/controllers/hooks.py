@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, asgi, post
 from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
 
-from tasks.gateways import build, simulator_gateway
+from tasks.gateways import callback_gateway, simulator_gateway
 from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
 from tasks.simulator import simulator_app
@@ -66,7 +66,7 @@ async def _callback(
     """The integration a callback URL names (404 unless its secret segment matches), its
     gateway, and the request as the provider signed it."""
     config = await providers.config_for_callback(integration_id, token)
-    gateway = build(config)
+    gateway = callback_gateway(config)
     if not isinstance(gateway, IntegrationGateway):
         raise NotFound("not found")  # the simulator posts to its own hooks
     body = await request.body()
