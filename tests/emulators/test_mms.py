@@ -23,6 +23,7 @@ from tenants.messaging.outbox import submit_chunk
 from tenants.messaging.tables import Batch, Message
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
+from tenants.providers.tables import ProviderIntegration
 from tests import media_samples as samples
 from tests.emulators.conftest import (
     MM_KEY,
@@ -166,3 +167,20 @@ async def test_twilio_sends_one_mediaurl_parameter_per_file(world, emulators):
     form = parse_qs(request.body.decode())
     # The wire form repeats the parameter: MediaUrl=...&MediaUrl=...&MediaUrl=...
     assert request.body.decode().count("MediaUrl=") == 3 and len(set(form["MediaUrl"])) == 3
+
+
+@pytest.mark.parametrize("kind", ["twilio", "sinch_sms"])
+async def test_an_inbound_mms_keeps_its_media_on_the_message(kind, client, world, emulators):
+    emu = emulators(kind)
+    alpha = await mms_through(kind, world)
+    integration = await ProviderIntegration.select(ProviderIntegration.id).first()
+    config = await providers.load_config(integration["id"])
+    media = [("https://media.provider.example/a.jpg", "image/jpeg")]
+    answer = await emu.post_inbound(
+        client, config.inbound_url(), PHONE, NUMBER, "look", media=media
+    )
+    assert answer.status_code == 200, answer.text
+    row = await Message.select().where(Message.direction == "in").first()
+    assert (row["account_id"], row["channel"], row["body"]) == (alpha, "mms", "look")
+    assert "https://media.provider.example/a.jpg" in row["media_urls"]
+    assert emu.violations == []
