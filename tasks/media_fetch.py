@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from tenants.errors import ValidationFailed
+from tenants.media import inbound as inbound_media
 from tenants.media.store import NewMedia, read_file
 from tenants.settings import get_settings
 
@@ -96,3 +97,19 @@ async def fetch_media(url: str, *, field: str = "media") -> NewMedia:
             raise ValidationFailed({field: "The URL could not be fetched in time."}) from None
     name = urlsplit(url).path.rsplit("/", 1)[-1]
     return read_file(data, name, field=field)
+
+
+async def keep_inbound_media(message_id: int) -> int:
+    """Copy the files an inbound MMS referenced into the store; returns how many were kept.
+    A file the rules refuse (not https, private address, too big, no MMS type) is recorded
+    with its reason and not tried again."""
+    kept = 0
+    for file in await inbound_media.pending_files(message_id):
+        try:
+            media = await fetch_media(file.url)
+        except ValidationFailed as refused:
+            await inbound_media.record_file(file, None, "; ".join(refused.errors.values()))
+            continue
+        await inbound_media.record_file(file, media)
+        kept += 1
+    return kept

@@ -13,6 +13,7 @@ from litestar.types import Receive, Scope, Send
 from tasks.gateways import callback_gateway, simulator_gateway
 from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
+from tasks.inbound_media import keep_inbound_message_media
 from tasks.simulator import simulator_app
 from tenants.errors import NotFound
 from tenants.messaging.inbound import InboundReport, InboundResult, route_report
@@ -55,7 +56,12 @@ class ProviderHooksController(Controller):
 async def _route(reports: list[InboundReport]) -> list[InboundResult]:
     """The one inbound road (tenants.messaging.inbound.route_report) for the simulator and
     every integration; its replies and webhooks are handed over as each one commits."""
-    return [await route_report(report) for report in reports]
+    results = [await route_report(report) for report in reports]
+    for report, result in zip(reports, results, strict=True):
+        if report.media_urls and result.message_id:
+            # The provider's media URLs may expire: keep our own copy, off the request.
+            keep_inbound_message_media.send(result.message_id)
+    return results
 
 
 async def _callback(

@@ -40,3 +40,19 @@ class BatchMedia(Table, tablename="batch_media"):
     account_id = Integer(index=True)
     subject = Varchar(length=80, default="")
     media_ids = Text(default="[]")  # MediaItem ids in order (JSON list)
+
+
+class InboundMedia(Table, tablename="inbound_media"):
+    """A file an inbound MMS brought: the provider's URL, and our copy once it was fetched
+    (or why it could not be)."""
+
+    id: Serial
+    # "<message_id>:<position>": each file of a message is kept once, however often asked.
+    key = Varchar(length=40, unique=True)
+    message_id = Integer(index=True)
+    account_id = Integer(index=True)
+    position = Integer(default=0)
+    source_url = Text()
+    media_id = Integer(null=True, default=None)
+    error = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())

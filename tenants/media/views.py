@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tenants.db import placeholders, run_sql
-from tenants.media.store import MediaView, media_of_batches
+from tenants.media.store import MediaView, media_by_ids, media_of_batches
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,33 @@ async def media_of_messages(account_id: int, message_ids: Sequence[int]) -> dict
     batches = await media_of_batches(
         [r["batch_id"] for r in rows if r["direction"] == "out" and r["channel"] == "mms"]
     )
+    copies = await _inbound_copies([r["id"] for r in rows if r["direction"] == "in"])
     shown: dict[int, ShownMedia] = {}
     for r in rows:
         if r["direction"] == "out" and r["batch_id"] in batches:
             attached = batches[r["batch_id"]]
             shown[r["id"]] = ShownMedia(attached.subject, attached.media)
         elif r["direction"] == "in" and (urls := _urls(r["media_urls"])):
-            shown[r["id"]] = ShownMedia(remote_urls=urls)
+            kept = copies.get(r["id"], {})
+            shown[r["id"]] = ShownMedia(
+                files=[kept[p] for p in sorted(kept)],
+                remote_urls=[u for p, u in enumerate(urls) if p not in kept],
+            )
     return shown
+
+
+async def _inbound_copies(message_ids: Sequence[int]) -> dict[int, dict[int, MediaView]]:
+    """Our copies of inbound media: message id -> position -> the stored file."""
+    if not message_ids:
+        return {}
+    rows = await run_sql(
+        "SELECT message_id, position, media_id FROM inbound_media "  # noqa: S608 (only placeholders are formatted in)
+        f"WHERE media_id IS NOT NULL AND message_id IN ({placeholders(len(message_ids))})",
+        *message_ids,
+    )
+    views = await media_by_ids([r["media_id"] for r in rows])
+    copies: dict[int, dict[int, MediaView]] = {}
+    for r in rows:
+        if r["media_id"] in views:
+            copies.setdefault(r["message_id"], {})[r["position"]] = views[r["media_id"]]
+    return copies

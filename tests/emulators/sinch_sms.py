@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -310,18 +311,36 @@ class SinchSmsEmulator(Emulator):
         )
 
     async def post_inbound(
-        self, target: Target, url: str, from_: str, to: str, body: str, *, channel: str = "sms"
+        self,
+        target: Target,
+        url: str,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        channel: str = "sms",
+        media: Sequence[tuple[str, str]] = (),
     ) -> httpx.Response:
-        """An MO text to the service plan's inbound callback URL (set in the dashboard)."""
-        if channel != "sms":
-            raise ValueError("the SMS API carries SMS only")
+        """An MO text to the service plan's inbound callback URL (set in the dashboard); with
+        `media` ((URL, content type) pairs) an MMS reply: `mo_media` whose body is {message,
+        media: [{url, contentType, status, code}]}."""
+        if channel not in ("sms", "mms"):
+            raise ValueError("the SMS API carries SMS and MMS only")
         now = datetime.now(UTC)
+        content_body: Any = body
+        if media:
+            content_body = {
+                "message": body,
+                "media": [
+                    {"url": u, "contentType": t, "status": "Uploaded", "code": 0} for u, t in media
+                ],
+            }
         message = {
-            "type": "mo_text",
+            "type": "mo_media" if media else "mo_text",
             "id": batch_id(),
             "from": from_.lstrip("+"),
             "to": to.lstrip("+"),
-            "body": body,
+            "body": content_body,
             "received_at": iso(now),
             "sent_at": iso(now),
             "operator_id": "31000",

@@ -9,20 +9,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
-from tasks import gateways
+from tasks import gateways, media_fetch
 from tenants.audit.record import SYSTEM
 from tenants.credits import ledger
 from tenants.errors import ValidationFailed
 from tenants.media import store
-from tenants.media.tables import BatchMedia, MediaBlob
+from tenants.media.tables import BatchMedia, InboundMedia, MediaBlob
+from tenants.media.views import media_of_messages
 from tenants.messaging import accept as sending
+from tenants.messaging import inbound
 from tenants.messaging.accept import PLATFORM_SEND, SendRequest
 from tenants.messaging.outbox import submit_chunk
 from tenants.messaging.tables import Batch, Message
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
+from tenants.providers.tables import ProviderIntegration
 from tests import media_samples as samples
 from tests.emulators.conftest import (
     MM_KEY,
@@ -166,3 +170,55 @@ async def test_twilio_sends_one_mediaurl_parameter_per_file(world, emulators):
     form = parse_qs(request.body.decode())
     # The wire form repeats the parameter: MediaUrl=...&MediaUrl=...&MediaUrl=...
     assert request.body.decode().count("MediaUrl=") == 3 and len(set(form["MediaUrl"])) == 3
+
+
+@pytest.mark.parametrize("kind", ["twilio", "sinch_sms"])
+async def test_an_inbound_mms_keeps_its_media_on_the_message(kind, client, world, emulators):
+    emu = emulators(kind)
+    alpha = await mms_through(kind, world)
+    integration = await ProviderIntegration.select(ProviderIntegration.id).first()
+    config = await providers.load_config(integration["id"])
+    media = [("https://media.provider.example/a.jpg", "image/jpeg")]
+    answer = await emu.post_inbound(
+        client, config.inbound_url(), PHONE, NUMBER, "look", media=media
+    )
+    assert answer.status_code == 200, answer.text
+    row = await Message.select().where(Message.direction == "in").first()
+    assert (row["account_id"], row["channel"], row["body"]) == (alpha, "mms", "look")
+    assert "https://media.provider.example/a.jpg" in row["media_urls"]
+    assert emu.violations == []
+    # The worker then keeps our own copy (the provider's URL may expire).
+    served = httpx.MockTransport(
+        lambda request: (
+            httpx.Response(200, content=samples.JPEG)
+            if request.url.path == "/a.jpg"
+            else httpx.Response(404)
+        )
+    )
+
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    media_fetch.use_transport(served, public)
+    try:
+        assert await media_fetch.keep_inbound_media(row["id"]) == 1
+        assert await media_fetch.keep_inbound_media(row["id"]) == 0  # kept once
+    finally:
+        media_fetch.use_transport(None)
+    shown = (await media_of_messages(alpha, [row["id"]]))[row["id"]]
+    assert [f.content_type for f in shown.files] == ["image/jpeg"] and shown.remote_urls == []
+    kept = await InboundMedia.select().first()
+    assert kept["error"] == "" and kept["media_id"] == shown.files[0].id
+
+
+async def test_inbound_media_that_breaks_the_rules_is_not_fetched(world):
+    alpha = world.accounts["alpha"]
+    await numbers.add_number(actor=SYSTEM, owner_account_id=alpha, number=NUMBER, kind="long_code")
+    result = await inbound.route_inbound(
+        "mo-9", PHONE, NUMBER, "see", "mms", media_urls=("http://10.0.0.1/secret.jpg",)
+    )
+    assert await media_fetch.keep_inbound_media(result.message_id or 0) == 0
+    kept = await InboundMedia.select().first()
+    assert kept["media_id"] is None and "https" in kept["error"]
+    shown = (await media_of_messages(alpha, [result.message_id or 0]))[result.message_id or 0]
+    assert shown.files == [] and shown.remote_urls == ["http://10.0.0.1/secret.jpg"]

@@ -370,8 +370,11 @@ class TwilioEmulator(Emulator):
         *,
         channel: str = "sms",
         messaging_service_sid: str | None = None,
+        media: Sequence[tuple[str, str]] = (),
     ) -> httpx.Response:
-        """A message from a handset to one of the account's numbers (the number's webhook)."""
+        """A message from a handset to one of the account's numbers (the number's webhook);
+        an MMS names its `media` as (URL, content type) pairs: NumMedia, MediaUrlN and
+        MediaContentTypeN, as Twilio's incoming-message webhook does."""
         sid = "SM" + secrets.token_hex(16)
         prefix = "whatsapp:" if channel == "whatsapp" else ""
         params = {
@@ -382,11 +385,14 @@ class TwilioEmulator(Emulator):
             "From": prefix + from_,
             "To": prefix + to,
             "Body": body,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "NumSegments": "1",
             "SmsStatus": "received",
             "ApiVersion": API_VERSION,
         }
+        for index, (media_url, content_type) in enumerate(media):
+            params[f"MediaUrl{index}"] = media_url
+            params[f"MediaContentType{index}"] = content_type
         if messaging_service_sid:
             params["MessagingServiceSid"] = messaging_service_sid
         if channel == "whatsapp":

@@ -100,6 +100,7 @@ def test_actors_are_registered_explicitly_and_stay_thin():
         "deliver_webhook_event",
         "sweep_outbox",
         "hand_over_webhook_deliveries",
+        "keep_inbound_message_media",
     }
     for actor in register_actors():
         source = inspect.getsource(actor.fn)
