@@ -95,11 +95,14 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"portal {name} did not start within 60 s")
 
-    def start_serve(self, *, bench_routes: bool = False) -> subprocess.Popen[bytes]:
+    def start_serve(
+        self, *, bench_routes: bool = False, workers: int = 1
+    ) -> subprocess.Popen[bytes]:
         """`portal serve`; with `bench_routes` the same app plus a bare route for baselines
-        (bench/report_server.py)."""
+        (bench/report_server.py), in `workers` web processes."""
         if bench_routes:
-            serve = self._spawn("serve", ["--port", str(self.port)], module="bench.report_server")
+            args = ["--port", str(self.port), "--workers", str(workers)]
+            serve = self._spawn("serve", args, module="bench.report_server")
         else:
             serve = self._spawn("serve", ["serve", "--port", str(self.port)])
         self.serve = serve

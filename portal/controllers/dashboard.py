@@ -69,7 +69,7 @@ class DashboardController(Controller):
         low_balance = (
             await wallets.notices(account.id) if grants.decide("credits.allocate").allowed else []
         )
-        descendants = await accounts.subtree(account.id, include_self=False)
+        descendants = await accounts.subtree(account.id, include_self=False, root=account)
         children = [a for a in descendants if a.parent_id == account.id]
         context: dict[str, Any] = {
             "sub_account_count": len(children),

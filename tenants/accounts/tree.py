@@ -114,9 +114,13 @@ async def timezones(ids: list[int]) -> dict[int, ZoneInfo]:
     return {r["id"]: zone_named(r["timezone"]) for r in rows}
 
 
-async def subtree(account_id: int, *, include_self: bool = True) -> list[AccountView]:
-    """The account and all its descendants, ordered by path (parents before children)."""
-    root = await get_account(account_id)
+async def subtree(
+    account_id: int, *, include_self: bool = True, root: AccountView | None = None
+) -> list[AccountView]:
+    """The account and all its descendants, ordered by path (parents before children);
+    `root` is that account when the caller already holds it (one read fewer)."""
+    if root is None or root.id != account_id:
+        root = await get_account(account_id)
     query = Account.select(*ACCOUNT_COLUMNS).where(Account.path.like(root.path + "%"))
     if not include_self:
         query = query.where(Account.id != account_id)

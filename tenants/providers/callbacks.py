@@ -127,9 +127,10 @@ async def ingest_events(provider: str, events: Sequence[ProviderEvent]) -> Inges
     one event naming our id, costs no read of its own: the group's transaction checks the
     carrier; only when that message is not the provider's is it tied by reference or
     recipient instead, as `resolve_events` would have."""
-    if len(events) == 1 and events[0].message_id is not None:
+    named = events[0].message_id if len(events) == 1 else None
+    if named is not None:
         (event,) = events
-        result = await status.ingest_grouped([_report(event.message_id, event, provider)])
+        result = await status.ingest_grouped([_report(named, event, provider)])
         if not result.unknown or not (event.provider_ref or event.candidates):
             return result
         events = [replace(event, message_id=None)]
