@@ -20,6 +20,7 @@ CONTEXTS = (
     "platform",
     "providers",
     "reports",
+    "rich",
     "templates",
     "webhooks",
 )

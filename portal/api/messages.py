@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from portal.api.rich import CardIn, TemplateIn, rich_request
 from portal.api.schemas import (
     Id,
     IdempotencyKey,
@@ -31,6 +32,7 @@ from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
+from tenants.rich import content as rich_content
 
 
 class MessageEventOut(Struct, omit_defaults=True):
@@ -58,8 +60,12 @@ class MessageOut(Struct):
     created_at: str
 
 
-class MessageDetail(MessageOut):
+class MessageDetail(MessageOut, omit_defaults=True):
     events: list[MessageEventOut]
+    # A WhatsApp template, an RCS card or a tap (inbound): its content; the channel the
+    # provider reported delivering on (SMS for an RCS card that fell back).
+    rich: dict[str, Any] | UnsetType = UNSET
+    delivered_channel: str | UnsetType = UNSET
 
 
 class AcceptedOut(Struct):
@@ -99,6 +105,8 @@ class SendCreate(Struct):
     channel: Line = "sms"
     send_at: Line | None = None
     campaign_name: Line | None = None
+    template: TemplateIn | None = None  # a WhatsApp template (channel whatsapp)
+    card: CardIn | None = None  # an RCS rich card (channel rcs)
 
 
 def _fields(m: MessageView) -> dict[str, Any]:
@@ -182,8 +190,9 @@ class MessagesApi(Controller):
     ) -> SendResultOut:
         grants = current_grants(request)
         account = grants.account
-        if data.body is None and data.template_id is None:
-            raise ValidationFailed({"body": "Give a body or a template_id."})
+        rich = rich_request(data.template, data.card)
+        if data.body is None and data.template_id is None and rich is None:
+            raise ValidationFailed({"body": "Give a body, a template_id, a template or a card."})
         req = SendRequest(
             account_id=account.id,
             numbers=[data.to] if isinstance(data.to, str) else list(data.to),
@@ -199,6 +208,7 @@ class MessagesApi(Controller):
             campaign_name=data.campaign_name,
             idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
+            rich=rich,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
@@ -206,7 +216,14 @@ class MessagesApi(Controller):
     @get("/{message_id:int}", opt={"permission": "messages.view"}, **documented(404))
     async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
-        return message_detail(await messages.get_message(account.id, message_id))
+        detail = message_detail(await messages.get_message(account.id, message_id))
+        extra = await rich_content.rich_of(message_id)
+        if extra is not None:
+            if extra.kind != "text":
+                detail.rich = {"kind": extra.kind, **extra.payload}
+            if extra.delivered_channel:
+                detail.delivered_channel = extra.delivered_channel
+        return detail
 
     @get(
         "/",

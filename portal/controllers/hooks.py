@@ -19,6 +19,7 @@ from tenants.messaging import status
 from tenants.messaging.inbound import InboundReport, InboundResult, route_report
 from tenants.providers import callbacks
 from tenants.providers import integrations as providers
+from tenants.rich import content as rich_content
 
 COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
 
@@ -57,7 +58,13 @@ class ProviderHooksController(Controller):
 async def _route(reports: list[InboundReport]) -> list[InboundResult]:
     """The one inbound road (tenants.messaging.inbound.route_report) for the simulator and
     every integration; its replies and webhooks are handed over as each one commits."""
-    return [await route_report(report) for report in reports]
+    results = []
+    for report in reports:
+        result = await route_report(report)
+        if report.tapped and result.message_id and result.account_id and not result.duplicate:
+            await rich_content.record_tap(result.message_id, result.account_id, report.tapped)
+        results.append(result)
+    return results
 
 
 async def _callback(
@@ -96,6 +103,9 @@ class IntegrationHooksController(Controller):
         # Only the messages this integration carried; other events change nothing.
         resolved = await callbacks.resolve_events(config.key, gateway.parse_status(callback))
         await status.ingest_grouped(resolved.reports)
+        await rich_content.record_delivered_channels(
+            config.key, gateway.delivered_channels(callback)
+        )
         if gateway.inbound_on_status_url:
             await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("status")

@@ -31,6 +31,9 @@ from tenants.numbers.numbers import default_sender, resolve_sender
 from tenants.phones import sender_problem
 from tenants.providers.integrations import provider_for
 from tenants.reports import rollups
+from tenants.rich import content as rich_content
+from tenants.rich.content import RichRequest
+from tenants.rich.templates import TemplateView
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
 from tenants.templates.segments import count_segments
@@ -67,6 +70,8 @@ class SendRequest:
     permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
+    # A WhatsApp template or an RCS card (tenants.rich.content) instead of a body.
+    rich: RichRequest | None = None
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -82,6 +87,7 @@ class SendRequest:
                 "channel": self.channel,
                 "send_at": self.send_at.isoformat() if self.send_at else None,
                 "campaign_name": self.campaign_name,
+                "rich": self.rich.fingerprint() if self.rich else None,
             },
             sort_keys=True,
         )
@@ -131,12 +137,14 @@ def _validate(req: SendRequest) -> dict[str, str]:
         errors["channel"] = f"Choose one of {', '.join(CHANNELS)}."
     if req.body is not None and req.template_id is not None:
         errors["body"] = "Send either a body or a template, not both."
-    elif req.body is None and req.template_id is None:
+    elif req.body is None and req.template_id is None and req.rich is None:
         errors["body"] = "Write a message or choose a template."
     elif req.body is not None and not req.body.strip():
         errors["body"] = "The message is empty."
-    elif req.body is not None and len(req.body) > MAX_BODY:
-        errors["body"] = f"The message is longer than {MAX_BODY} characters."
+    elif req.body is not None and len(req.body) > rich_content.max_text(req.channel):
+        errors["body"] = (
+            f"The message is longer than {rich_content.max_text(req.channel):,} characters."
+        )
     if sender_error := validate_sender(req.sender):
         errors["sender"] = sender_error
     if not (req.numbers or req.contact_ids or req.list_ids or req.tags):
@@ -289,6 +297,8 @@ class Plan:
     messages: list[PlannedMessage]
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
+    wa_template: TemplateView | None = None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # merge values per phone
 
     @property
     def total_cost(self) -> int:
@@ -328,9 +338,12 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     if req.idempotency_key and not dry_run and (replayed := await _replay(key)):
         return replayed
     text, template_id = await _content(req)
+    text, wa_template = await _rich_text(req, text)
     recipients = await _resolve(req)
     allowed, skipped = await _filter_consent(req, recipients)
+    allowed = await _service_window(req, wa_template, recipients, allowed, skipped)
     plan = await _plan(req, text, template_id, allowed, skipped)
+    plan.wa_template = wa_template
     if dry_run:
         return plan.result(None)
     return await _write_outbox(req, plan, key if req.idempotency_key else None, actor)
@@ -342,6 +355,9 @@ async def _validated(req: SendRequest) -> SendRequest:
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
+    rich_content.check_rich(req.channel, req.rich, req.body, req.permissions)
+    if not req.compliance_reply:
+        await rich_content.check_channel(req.account_id, req.channel)
     if req.body is not None and "messages.send" not in req.permissions:
         raise PermissionDenied("sending free text needs messages.send; choose an approved template")
     if req.campaign_name is not None and "campaigns.manage" not in req.permissions:
@@ -363,6 +379,33 @@ async def _content(req: SendRequest) -> tuple[str, int | None]:
     if template.status != "approved":
         raise ValidationFailed({"template_id": "Only approved templates can be sent."})
     return template.body, template.id
+
+
+async def _rich_text(req: SendRequest, text: str) -> tuple[str, TemplateView | None]:
+    """A WhatsApp template's body (parameters as given or as their merge fields) or an RCS
+    card's title and description: the text rendered per recipient and shown in the log."""
+    if req.rich is None:
+        return text, None
+    if req.rich.template is not None:
+        template = await rich_content.template_for_send(req.account_id, req.rich.template)
+        return rich_content.template_source(template, req.rich.template), template
+    if req.rich.card is not None:
+        return rich_content.card_source(req.rich.card), None
+    return text, None
+
+
+async def _service_window(
+    req: SendRequest,
+    wa_template: TemplateView | None,
+    recipients: _Recipients,
+    allowed: list[str],
+    skipped: list[tuple[str, str]],
+) -> list[str]:
+    """Free WhatsApp text goes only to people inside the customer service window."""
+    if req.channel != "whatsapp" or wa_template is not None or req.compliance_reply:
+        return allowed
+    single = len(recipients.phones) + len(recipients.no_phone) == 1
+    return await rich_content.apply_window(req.sender, allowed, skipped, single=single)
 
 
 async def _filter_consent(
@@ -407,7 +450,7 @@ async def _plan(
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
-    return Plan(text, template_id, messages, skipped, scheduled)
+    return Plan(text, template_id, messages, skipped, scheduled, values=contact_values)
 
 
 async def _replay(key: _Idempotency) -> SendResult | None:
@@ -469,6 +512,10 @@ async def _write_outbox(
                 stamp=stamp,
                 provider=provider,
             )
+            if req.rich is not None:
+                await rich_content.store_rich(
+                    req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
+                )
             await rollups.record(
                 [
                     rollups.StatusMove(

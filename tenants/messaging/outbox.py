@@ -32,6 +32,7 @@ from tenants.messaging.messages import (
     insert_events,
 )
 from tenants.reports import rollups
+from tenants.rich.content import payloads as rich_payloads
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
 
@@ -71,6 +72,8 @@ class OutboundMessage:
     # The provider's id for the message, when an answer or a callback naming the message by
     # its own reference told us: a retry's lookup asks the provider about this one only.
     provider_ref: str | None = None
+    # A WhatsApp template or an RCS card (tenants.rich.content.payloads): {"kind", ...}.
+    rich: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -439,8 +442,9 @@ async def _submit_group(
         work.token,
         *ids,
     )
+    riches = await rich_payloads(ids)
     try:
-        results = await gateway.submit([_outbound(r) for r in group])
+        results = await gateway.submit([_outbound(r, riches.get(r["id"])) for r in group])
     except TransientProviderError:
         await work.hand_back(ids, transient=True)
         return
@@ -490,7 +494,7 @@ async def _settle_answers(
     work.outcome.rejected += rejected
 
 
-def _outbound(row: dict[str, Any]) -> OutboundMessage:
+def _outbound(row: dict[str, Any], rich: dict[str, Any] | None = None) -> OutboundMessage:
     return OutboundMessage(
         message_id=row["id"],
         to=row["to_number"],
@@ -499,6 +503,7 @@ def _outbound(row: dict[str, Any]) -> OutboundMessage:
         channel=row["channel"],
         segments=row["segments"],
         provider_ref=row.get("provider_ref"),
+        rich=rich,
     )
 
 
