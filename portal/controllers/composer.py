@@ -13,6 +13,8 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.auth import current_grants
 from portal.forms import FORM
 from portal.pages import render
+from tenants.messaging.messages import CHANNELS
+from tenants.rich.content import channel_composition
 from tenants.templates import composer
 from tenants.templates.composer import Composition
 
@@ -32,6 +34,7 @@ async def composition_for(
     samples: dict[str, str] | None = None,
     *,
     known_fields: list[str] | None = None,
+    channel: str = "sms",
 ) -> Composition:
     """The composer figures for `text` in the caller's working account.
 
@@ -43,13 +46,14 @@ async def composition_for(
         known_fields = await composer.merge_field_names(account_id)
     rate, cost_label = await composer.sms_rate(account_id)
     # Longer text is cut for counting and the counter says so (`truncated`).
-    return composer.compose(
+    counted = composer.compose(
         text[:TEXT_MAX],
         known_fields=known_fields,
         samples=samples,
         credits_per_segment=rate,
         cost_label=cost_label,
     )
+    return await channel_composition(account_id, counted, channel)
 
 
 def known_fields_from(data: dict[str, str]) -> list[str] | None:
@@ -95,8 +99,13 @@ class ComposerController(Controller):
         text = (data.get(field) or "").replace("\r\n", "\n")
         which = data.get("composer_replace") or ""
         replaced = composer.apply_replacement(text, which) if which else text
+        channel = data.get("channel") or "sms"
         c = await composition_for(
-            request, replaced, samples_from(data), known_fields=known_fields_from(data)
+            request,
+            replaced,
+            samples_from(data),
+            known_fields=known_fields_from(data),
+            channel=channel if channel in CHANNELS else "sms",
         )
         return await render(
             request,

@@ -19,9 +19,13 @@ from tenants.clock import now
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest, send_permissions
+from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
+from tenants.providers import integrations as providers
+from tenants.rich import content as rich_content
+from tenants.rich import templates as wa_templates
+from tenants.rich.content import Card, RichRequest, Suggestion, TemplateChoice
 from tenants.templates import templates
 
 # How far in the past a chosen "At" time may be (the minute being typed) before it is refused.
@@ -40,6 +44,13 @@ FIELDS = (
     "send_at",
     "campaign_name",
     "idempotency_key",
+    "wa_template",
+    "wa_parameters",
+    "card_title",
+    "card_description",
+    "card_media_url",
+    "card_suggestions",
+    "card_fallback",
 )
 _SPLIT = re.compile(r"[\n,;]+")
 
@@ -56,11 +67,54 @@ def _variables(text: str) -> dict[str, str]:
     return values
 
 
+def _suggestions(text: str) -> tuple[Suggestion, ...]:
+    """One suggestion per line: `text` (a reply), `text | https://...` (open a URL) or
+    `text | +61...` (dial)."""
+    found = []
+    for line in text.splitlines():
+        label, _, value = (part.strip() for part in line.partition("|"))
+        if not label:
+            continue
+        kind = (
+            "url"
+            if value.startswith(("http://", "https://"))
+            else "dial"
+            if value.startswith("+")
+            else "reply"
+        )
+        found.append(Suggestion(kind, label, value))
+    return tuple(found)
+
+
+def _rich_from_form(mode: str, form: dict[str, str]) -> RichRequest | None:
+    """A WhatsApp template (chosen as "name|language", parameters as n=value lines) or an
+    RCS card from the send form."""
+    if mode == "whatsapp_template":
+        name, _, language = form["wa_template"].partition("|")
+        if not name:
+            raise ValidationFailed({"template": "Choose an approved WhatsApp template."})
+        parameters = _variables(form["wa_parameters"]) if form["wa_parameters"].strip() else {}
+        return RichRequest(template=TemplateChoice(name, language, parameters))
+    if mode == "card":
+        return RichRequest(
+            card=Card(
+                form["card_title"].strip(),
+                form["card_description"].strip(),
+                form["card_media_url"].strip(),
+                _suggestions(form["card_suggestions"]),
+                form["card_fallback"].strip(),
+            )
+        )
+    return None
+
+
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
     lists = await contacts.contact_lists(account.id)
     tz = await sending.account_timezone(account.id)
+    whatsapp = providers.integration_id_of(await providers.provider_for(account.id, "whatsapp"))
     return {
+        "wa_templates": await wa_templates.usable_templates(whatsapp) if whatsapp else [],
         "templates": await templates.usable_templates(account.id, status="approved"),
         "lists": lists,
         "senders": await numbers.usable_senders(account.id),
@@ -80,8 +134,16 @@ async def _request_from_form(
     mode = form["mode"] or ("text" if "messages.send" in permissions else "template")
     body: str | None = None
     template_id: int | None = None
+    rich: RichRequest | None = None
     if mode == "text":
         body = form["body"].replace("\r\n", "\n")
+    elif mode in ("whatsapp_template", "card"):
+        try:
+            rich = _rich_from_form(mode, form)
+        except ValidationFailed as exc:
+            errors.update(
+                {k if k != "variables" else "wa_parameters": v for k, v in exc.errors.items()}
+            )
     else:
         try:
             template_id = int(form["template_id"])
@@ -120,7 +182,21 @@ async def _request_from_form(
         # The form carries a key made when it was shown: a double click sends once.
         idempotency_key=form["idempotency_key"][:64] or None,
         permissions=permissions,
+        rich=rich,
     )
+
+
+async def _windows(
+    request: Request[Any, Any, Any], req: SendRequest, result: SendResult
+) -> list[Any]:
+    """For a WhatsApp send: each recipient and whether free text may reach them now."""
+    if req.channel != "whatsapp":
+        return []
+    sender = req.sender or await numbers.default_sender(req.account_id)
+    phones = [a.to for a in result.accepted] + [
+        to for to, reason in result.skipped if reason == rich_content.OUTSIDE_WINDOW
+    ]
+    return await rich_content.whatsapp_sender_window(sender, phones[:200])
 
 
 class SendController(Controller):
@@ -164,7 +240,11 @@ class SendController(Controller):
             "form": form,
             "list_ids": list_ids,
             "errors": {},
-            "c": await composition_for(request, form["body"]),
+            "c": await composition_for(
+                request,
+                form["body"],
+                channel=form["channel"] if form["channel"] in CHANNELS else "sms",
+            ),
         }
         status = 200
         try:
@@ -176,6 +256,7 @@ class SendController(Controller):
                 status = 201
                 form["idempotency_key"] = uuid.uuid4().hex
             ctx["result"] = result
+            ctx["windows"] = await _windows(request, req, result)
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors
             status = 422

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from tenants.accounts.tree import default_region
 from tenants.clock import now
+from tenants.credits import pricing
 from tenants.db import as_datetime, chunked, placeholders, run_sql
 from tenants.errors import FieldErrors, PermissionDenied, ValidationFailed
 from tenants.providers.integrations import (
@@ -26,6 +28,7 @@ from tenants.providers.integrations import (
 from tenants.rich import templates as wa_templates
 from tenants.rich.tables import RichContent
 from tenants.rich.templates import TemplateView
+from tenants.templates.composer import Composition
 
 WINDOW = timedelta(hours=24)
 OUTSIDE_WINDOW = "outside_service_window"
@@ -82,6 +85,22 @@ class RichRequest:
 
 def max_text(channel: str) -> int:
     return MAX_TEXT.get(channel, MAX_TEXT["sms"])
+
+
+async def channel_composition(account_id: int, c: Composition, channel: str) -> Composition:
+    """The composer's figures on a channel that counts characters, not segments: WhatsApp
+    and RCS send one message of up to their limit, priced per message."""
+    if channel not in ("whatsapp", "rcs"):
+        return c
+    region = await default_region(account_id)
+    prices = await pricing.prices_for(account_id, channel)
+    rate = prices.get(region, prices["*"])
+    label = f"credits ({channel_label(channel)} to {region} at {rate} per message)"
+    return replace(c, channel=channel, char_limit=max_text(channel), cost=rate, cost_label=label)
+
+
+def channel_label(channel: str) -> str:
+    return {"whatsapp": "WhatsApp", "rcs": "RCS"}.get(channel, channel.upper())
 
 
 def _check_card(card: Card, errors: FieldErrors) -> None:

@@ -80,6 +80,10 @@ class Composition:
     sample_text: str | None = None
     sample_count: SegmentCount | None = None
     sample_cost: int | None = None
+    # WhatsApp and RCS count characters against the channel's limit, one message each
+    # (tenants.rich.content.channel_composition); SMS and MMS count segments.
+    channel: str = "sms"
+    char_limit: int = 0
 
     @property
     def replaceable(self) -> bool:
