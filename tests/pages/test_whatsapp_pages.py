@@ -55,10 +55,11 @@ async def test_templates_are_registered_and_listed_without_javascript(client, de
 
 
 async def test_send_summary_says_who_is_inside_the_window(client, demo):
-    await integration_for(demo, "sinch_conversation", SINCH, ["whatsapp"])
+    config = await integration_for(demo, "sinch_conversation", SINCH, ["whatsapp"])
     await WhatsAppTemplate.insert(
         WhatsAppTemplate(
-            account_id=demo["northwind"], integration_id=1, key="1|table_ready|en_US",
+            account_id=demo["northwind"], integration_id=config.id,
+            key=f"{config.id}|table_ready|en_US",
             name="table_ready", language="en_US", body="Hello {{1}}.",
             parameter_fields='["first_name"]', status="approved",
         )
