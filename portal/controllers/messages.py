@@ -18,6 +18,7 @@ from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.messages import STATUSES, MessageFilter
+from tenants.rich import content as rich_content
 
 
 async def _day(value: str | None, account_id: int, field: str) -> datetime | None:
@@ -131,7 +132,10 @@ class MessagesController(Controller):
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
-        return await render(request, "message.html.jinja", {"m": message}, block="message")
+        rich = await rich_content.rich_of(message_id)
+        return await render(
+            request, "message.html.jinja", {"m": message, "rich": rich}, block="message"
+        )
 
     @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})
     async def skipped_csv(self, request: HTMXRequest, batch_id: FromPath[int]) -> Response[str]:

@@ -4,11 +4,12 @@ counts."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from tenants.clock import now
 from tenants.messaging.tables import Message
-from tenants.rich.tables import WhatsAppTemplate
+from tenants.rich.tables import RichContent, WhatsAppTemplate
 from tests.api.test_rich_messages import JANE, OMAR, SHARED, integration_for
 from tests.conftest import login
 from tests.emulators.conftest import APP, KEY_ID, KEY_SECRET, PROJECT
@@ -108,3 +109,24 @@ async def test_the_composer_counts_characters_on_whatsapp_and_rcs(client, demo):
         headers=HX,
     )
     assert "3100 of 3,072" in rcs.text and "28 characters over the limit" in rcs.text
+
+
+async def test_the_message_page_shows_the_card_and_the_channel_that_delivered_it(client, demo):
+    rows = await Message.insert(
+        Message(
+            account_id=demo["sydney"], to_number=JANE, from_number=SHARED, body="Table",
+            channel="rcs", status="delivered",
+        )
+    ).returning(Message.id)  # fmt: skip
+    message_id = rows[0]["id"]
+    payload = {"title": "Table", "suggestions": [{"text": "On my way"}], "fallback_text": "Ready"}
+    await RichContent.insert(
+        RichContent(
+            message_id=message_id, account_id=demo["sydney"], kind="card",
+            payload=json.dumps(payload), delivered_channel="sms",
+        )
+    )  # fmt: skip
+    await login(client, "sender@sydney.test")
+    page = await client.get(f"/messages/{message_id}")
+    assert "delivered as SMS (fallback)" in page.text
+    assert "On my way" in page.text and "SMS fallback: Ready" in page.text
