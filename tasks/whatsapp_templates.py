@@ -19,10 +19,13 @@ class RefreshOutcome:
     not_read: int = 0  # the provider offers no approval API: status as registered
 
 
-async def refresh_approvals(account_id: int) -> RefreshOutcome:
-    """Ask each template's provider for its approval status and record the answer."""
+async def refresh_approvals(account_id: int, only: set[int] | None = None) -> RefreshOutcome:
+    """Ask each template's provider (of the account's templates, or of those in `only`) for
+    its approval status and record the answer."""
     outcome = RefreshOutcome()
     for template in await wa_templates.list_templates(account_id):
+        if only and template.id not in only:
+            continue
         gateway = await integration_gateway(template.integration_id)
         if not isinstance(gateway, TwilioGateway):
             outcome.not_read += 1

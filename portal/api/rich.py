@@ -92,6 +92,10 @@ class WhatsAppTemplateCreate(Struct):
     status: Line = "unknown"  # where the provider offers no approval API
 
 
+class RefreshIn(Struct):
+    template_ids: Annotated[list[Id], Meta(max_length=1000)] = []  # empty: every template
+
+
 class RefreshOut(Struct):
     refreshed: int
     unknown: int
@@ -188,9 +192,11 @@ class WhatsAppApi(Controller):
         status_code=200,
         **documented(),
     )
-    async def refresh(self, request: Request[Any, Any, Any]) -> RefreshOut:
+    async def refresh(
+        self, request: Request[Any, Any, Any], data: JSONBody[RefreshIn]
+    ) -> RefreshOut:
         account = current_grants(request).account
-        outcome = await refresh_approvals(account.id)
+        outcome = await refresh_approvals(account.id, only=set(data.template_ids))
         views = await wa_templates.list_templates(account.id)
         return RefreshOut(
             refreshed=outcome.refreshed,

@@ -114,7 +114,7 @@ async def test_whatsapp_through_twilio_templates_window_read_receipts_and_taps(
     r = await client.post("/api/v1/whatsapp/templates", json=template, headers=northwind)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "unknown"
-    r = await client.post("/api/v1/whatsapp/templates/refresh", headers=northwind)
+    r = await client.post("/api/v1/whatsapp/templates/refresh", json={}, headers=northwind)
     assert r.json()["templates"][0]["status"] == "pending"
     send = {
         "to": [JANE], "channel": "whatsapp", "sender": SHARED,
@@ -123,7 +123,7 @@ async def test_whatsapp_through_twilio_templates_window_read_receipts_and_taps(
     r = await client.post("/api/v1/messages", json=send, headers=sydney)
     assert r.status_code == 422 and "pending" in r.json()["errors"]["template"]
     twilio.contents[content_sid]["status"] = "approved"
-    r = await client.post("/api/v1/whatsapp/templates/refresh", headers=northwind)
+    r = await client.post("/api/v1/whatsapp/templates/refresh", json={}, headers=northwind)
     assert (r.json()["refreshed"], r.json()["templates"][0]["status"]) == (1, "approved")
 
     # Nobody wrote yet: free text is refused before anything is charged; a template goes.
