@@ -22,9 +22,9 @@ from tenants.providers.integrations import (
     BUILTIN,
     KINDS,
     integration_id_of,
-    load_config,
     provider_for,
 )
+from tenants.providers.tables import ProviderIntegration
 from tenants.rich import templates as wa_templates
 from tenants.rich.tables import RichContent
 from tenants.rich.templates import TemplateView
@@ -156,10 +156,14 @@ async def check_channel(account_id: int, channel: str) -> str:
     provider = await provider_for(account_id, channel)
     if provider == BUILTIN:
         return provider
-    integration_id = integration_id_of(provider)
-    config = await load_config(integration_id) if integration_id else None
-    if config is None or channel not in KINDS[config.kind].channels:
-        label = KINDS[config.kind].label if config else provider
+    row = await (
+        ProviderIntegration.select(ProviderIntegration.kind)
+        .where(ProviderIntegration.id == (integration_id_of(provider) or 0))
+        .first()
+    )
+    kind = KINDS.get(str((row or {}).get("kind")))
+    if kind is None or channel not in kind.channels:
+        label = kind.label if kind else provider
         raise ValidationFailed({"channel": f"{label} cannot carry {channel} messages."})
     return provider
 
@@ -250,6 +254,22 @@ async def apply_window(
 # --- per-message content for the gateways, and what comes back ---------------------------
 
 
+def _payload_for(
+    rich: RichRequest, template: TemplateView | None, merge: Mapping[str, str]
+) -> tuple[str, dict[str, Any]] | None:
+    if template is not None and rich.template is not None:
+        parameters = wa_templates.template_values(template, rich.template.parameters, merge)
+        return "template", {
+            "name": template.name,
+            "language": template.language,
+            "provider_ref": template.provider_ref,
+            "parameters": parameters,
+        }
+    if rich.card is not None:
+        return "card", {**asdict(rich.card), "fallback_text": rich.card.fallback()}
+    return None
+
+
 async def store_rich(
     account_id: int,
     rich: RichRequest,
@@ -258,33 +278,26 @@ async def store_rich(
     values: Mapping[str, Mapping[str, str]],
     variables: Mapping[str, str],
 ) -> None:
-    """One row per written message: the template with this recipient's parameters, or the
-    card (inside the send's transaction)."""
-    rows = []
+    """One row per written message, inside the send's transaction: the template with this
+    recipient's parameters, or the card (the same for everyone, encoded once). Multi-row
+    INSERTs: a campaign writes thousands."""
+    shared = _payload_for(rich, None, {}) if rich.card is not None else None
+    shared_text = json.dumps(shared[1]) if shared else ""
+    rows: list[tuple[int, int, str, str]] = []
     for phone, message_id in ids.items():
-        if template is not None and rich.template is not None:
-            parameters = wa_templates.template_values(
-                template, rich.template.parameters, {**values.get(phone, {}), **variables}
-            )
-            payload: dict[str, Any] = {
-                "name": template.name,
-                "language": template.language,
-                "provider_ref": template.provider_ref,
-                "parameters": parameters,
-            }
-            kind = "template"
-        elif rich.card is not None:
-            payload = {**asdict(rich.card), "fallback_text": rich.card.fallback()}
-            kind = "card"
-        else:
+        if shared:
+            rows.append((message_id, account_id, shared[0], shared_text))
+            continue
+        own = _payload_for(rich, template, {**values.get(phone, {}), **variables})
+        if own is None:
             return
-        rows.append(
-            RichContent(
-                message_id=message_id, account_id=account_id, kind=kind, payload=json.dumps(payload)
-            )
-        )
+        rows.append((message_id, account_id, own[0], json.dumps(own[1])))
     for part in chunked(rows, 500):
-        await RichContent.insert(*part)
+        values_sql = ", ".join("({}, {}, {}, {})" for _ in part)
+        await run_sql(
+            f"INSERT INTO message_rich (message_id, account_id, kind, payload) VALUES {values_sql}",  # noqa: S608 (only placeholders are formatted in)
+            *(value for row in part for value in row),
+        )
 
 
 async def payloads(message_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
