@@ -38,6 +38,8 @@ from portal.controllers.hooks import (
 from portal.controllers.inbox import InboxController
 from portal.controllers.invitations import InvitationController
 from portal.controllers.keywords import KeywordsController
+from portal.controllers.links import link_router
+from portal.controllers.media import media_file
 from portal.controllers.messages import MessagesController
 from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
@@ -106,7 +108,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",
-        exclude=["/api/", "/hooks/", "/simulator/", "/healthz"],
+        exclude=["/api/", "/hooks/", "/simulator/", "/healthz", f"/{settings.links.path_prefix}/"],
     )
     route_handlers: list[Any] = [
         SessionController,
@@ -145,6 +147,8 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         TemplatesController,
         ComposerController,
         favicon,
+        media_file,
+        link_router(),
         api_router,
         create_static_files_router(
             path="/static", directories=[UI / "static"], opt={"public": True}, name="static"

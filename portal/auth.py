@@ -19,6 +19,7 @@ from tenants.access import apikeys, sessions, users
 from tenants.access.decide import Grants, Principal, evaluate
 from tenants.audit import record as audit
 from tenants.errors import NotFound, PermissionDenied
+from tenants.settings import get_settings
 
 SESSION_COOKIE = "portal_session"
 API_PREFIX = "/api/"
@@ -68,6 +69,8 @@ class AuthMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Short link redirects are public and must stay one lookup: no session is read.
+        self.sessionless = ("/static/", f"/{get_settings().links.path_prefix}/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +86,7 @@ class AuthMiddleware:
                 principal = await _principal_for_key(*creds)
                 if principal is not None:
                     state.account_id = principal.key_account_id
-        elif not path.startswith("/static/"):
+        elif not path.startswith(self.sessionless):
             token = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
             session = await sessions.load_session(token) if token else None
             if session is not None:

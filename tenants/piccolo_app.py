@@ -15,6 +15,8 @@ CONTEXTS = (
     "consent",
     "contacts",
     "credits",
+    "media",
+    "links",
     "messaging",
     "numbers",
     "platform",

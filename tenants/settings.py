@@ -10,6 +10,7 @@ configuration table is rendered from these fields: `python -m tenants.settings -
 from __future__ import annotations
 
 import os
+import re
 import sys
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -154,6 +155,49 @@ class SendingSettings:
         8,
         "submissions of one message to its provider before it is marked failed",
     )
+    media_url_ttl_seconds: int = setting(
+        "MEDIA_URL_TTL_SECONDS",
+        172_800,
+        "how long a signed media URL handed to a provider (or shown on a page) stays valid",
+    )
+    media_fetch_max_bytes: int = setting(
+        "MEDIA_FETCH_MAX_BYTES",
+        5_000_000,
+        "largest file taken from a public https URL (or an upload) for MMS",
+    )
+    media_fetch_timeout_seconds: float = setting(
+        "MEDIA_FETCH_TIMEOUT_SECONDS",
+        10.0,
+        "time allowed to fetch one media URL, start to end",
+    )
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Tracked short links"""
+
+    base_url: str = setting(
+        "LINK_BASE_URL",
+        "",
+        "where the platform's short links point (`https://go.example.com`), for accounts "
+        "whose branding sets no link domain of their own; that host must reach `portal serve`",
+        shown_default="`PORTAL_BASE_URL`",
+    )
+    path_prefix: str = setting(
+        "LINK_PATH_PREFIX",
+        "l",
+        "the path of short links, `/<prefix>/<code>` (letters, digits and `-`, 1 to 16)",
+    )
+    expiry_days: int = setting(
+        "LINK_EXPIRY_DAYS",
+        90,
+        "days a short link redirects after its message was sent; then it answers 404 "
+        "(`0`: never expires)",
+    )
+
+    @property
+    def platform_base(self) -> str:
+        return self.base_url or get_settings().web.base_url
 
 
 @dataclass(frozen=True)
@@ -328,6 +372,7 @@ class Settings:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sending: SendingSettings = field(default_factory=SendingSettings)
+    links: LinkSettings = field(default_factory=LinkSettings)
     providers: ProviderSettings = field(default_factory=ProviderSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
@@ -416,8 +461,15 @@ def _parse(info: SettingInfo, raw: str) -> Any:
 
 
 def _normalise(info: SettingInfo, value: Any) -> Any:
-    if info.env in ("PORTAL_BASE_URL", "SIMULATOR_URL"):
+    if info.env in ("PORTAL_BASE_URL", "SIMULATOR_URL", "LINK_BASE_URL"):
         return str(value).rstrip("/")
+    if info.env == "LINK_PATH_PREFIX":
+        prefix = str(value).strip("/")
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,16}", prefix):
+            raise SettingsError(f"{info.env}: letters, digits and - only (1 to 16), got {value!r}")
+        return prefix
+    if info.env == "LINK_EXPIRY_DAYS" and value < 0:
+        raise SettingsError(f"{info.env}: expected 0 or more days, got {value!r}")
     if isinstance(value, Path):
         return value.expanduser().resolve()
     return value

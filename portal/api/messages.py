@@ -27,7 +27,11 @@ from portal.api.schemas import (
 )
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream
+from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
+from tenants.links import links
+from tenants.media.store import NewMedia
+from tenants.media.views import ShownMedia, media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
@@ -60,8 +64,30 @@ class MessageOut(Struct):
     created_at: str
 
 
-class MessageDetail(MessageOut, omit_defaults=True):
+class MediaOut(Struct):
+    id: int
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
+class LinkOut(Struct):
+    """A tracked link of the message: the original URL and how often it was followed."""
+
+    code: str
+    url: str
+    clicks: int
+    bot_clicks: int
+    last_click_at: str | None
+
+
+class MessageDetail(MessageOut):
     events: list[MessageEventOut]
+    links: list[LinkOut] = []
+    subject: str | UnsetType = UNSET
+    media: list[MediaOut] | UnsetType = UNSET
+    media_urls: list[str] | UnsetType = UNSET  # inbound: the provider's URLs
     # A WhatsApp template, an RCS card or a tap (inbound): its content; the channel the
     # provider reported delivering on (SMS for an RCS card that fell back).
     rich: dict[str, Any] | UnsetType = UNSET
@@ -105,6 +131,11 @@ class SendCreate(Struct):
     channel: Line = "sms"
     send_at: Line | None = None
     campaign_name: Line | None = None
+    # MMS: public https URLs of the files (fetched and stored by the portal) and a subject.
+    media: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=10)] = []
+    subject: Annotated[str, Meta(max_length=200)] = ""
+    # Replace each URL in the body by a short link of its own per recipient; clicks counted.
+    track_links: bool = False
     template: TemplateIn | None = None  # a WhatsApp template (channel whatsapp)
     card: CardIn | None = None  # an RCS rich card (channel rcs)
 
@@ -132,7 +163,21 @@ def message_json(m: MessageView) -> MessageOut:
     return MessageOut(**_fields(m))
 
 
-def message_detail(m: MessageView) -> MessageDetail:
+async def _fetched_media(data: SendCreate) -> list[NewMedia]:
+    """The files at the request's media URLs (only for MMS: other channels are refused
+    with `media` by the send itself, without fetching anything)."""
+    if (data.channel or "sms").strip().lower() != "mms":
+        if data.media:
+            raise ValidationFailed({"media": "Only MMS carries media; choose the MMS channel."})
+        return []
+    return [await fetch_media(url, field="media") for url in data.media]
+
+
+def message_detail(
+    m: MessageView,
+    shown: ShownMedia | None = None,
+    tracked: list[links.MessageLink] | None = None,
+) -> MessageDetail:
     events = [
         MessageEventOut(
             status=e.status,
@@ -143,7 +188,22 @@ def message_detail(m: MessageView) -> MessageDetail:
         )
         for e in m.events
     ]
-    return MessageDetail(**_fields(m), events=events)
+    link_rows = [
+        LinkOut(
+            code=link.code,
+            url=link.url,
+            clicks=link.clicks,
+            bot_clicks=link.bot_clicks,
+            last_click_at=link.last_click_at.isoformat() if link.last_click_at else None,
+        )
+        for link in tracked or []
+    ]
+    detail = MessageDetail(**_fields(m), events=events, links=link_rows)
+    if shown:
+        detail.subject = shown.subject or UNSET
+        detail.media = [MediaOut(**f.as_json()) for f in shown.files] or UNSET
+        detail.media_urls = shown.remote_urls or UNSET
+    return detail
 
 
 def send_result_json(result: SendResult) -> SendResultOut:
@@ -193,6 +253,7 @@ class MessagesApi(Controller):
         rich = rich_request(data.template, data.card)
         if data.body is None and data.template_id is None and rich is None:
             raise ValidationFailed({"body": "Give a body, a template_id, a template or a card."})
+        new_media = await _fetched_media(data)
         req = SendRequest(
             account_id=account.id,
             numbers=[data.to] if isinstance(data.to, str) else list(data.to),
@@ -208,6 +269,9 @@ class MessagesApi(Controller):
             campaign_name=data.campaign_name,
             idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
+            new_media=new_media,
+            subject=data.subject.strip(),
+            track_links=data.track_links,
             rich=rich,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
@@ -216,7 +280,10 @@ class MessagesApi(Controller):
     @get("/{message_id:int}", opt={"permission": "messages.view"}, **documented(404))
     async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
-        detail = message_detail(await messages.get_message(account.id, message_id))
+        message = await messages.get_message(account.id, message_id)
+        shown = (await media_of_messages(account.id, [message_id])).get(message_id)
+        tracked = await links.message_links(account.id, message.id)
+        detail = message_detail(message, shown, tracked)
         extra = await rich_content.rich_of(message_id)
         if extra is not None:
             if extra.kind != "text":

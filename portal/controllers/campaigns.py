@@ -8,10 +8,11 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect
+from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
-from portal.pages import render
+from portal.pages import csv_stream, render
+from tenants.links import links
 from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
 from tenants.messaging.tables import Batch
@@ -53,11 +54,22 @@ class CampaignsController(Controller):
         account = current_grants(request).account
         campaign = await messages.get_campaign(account.id, campaign_id)
         progress = await messages.batch_progress(account.id, campaign.batch_id or 0)
+        clicks = await links.batch_figures(account.id, campaign.batch_id or 0)
         return await render(
             request,
             "campaign.html.jinja",
-            {"campaign": campaign, "p": progress},
+            {"campaign": campaign, "p": progress, "clicks": clicks},
             block="progress",
+        )
+
+    @get("/{campaign_id:int}/clicks.csv", opt={"permission": "messages.export"})
+    async def clicks_csv(self, request: HTMXRequest, campaign_id: FromPath[int]) -> Stream:
+        account = current_grants(request).account
+        campaign = await messages.get_campaign(account.id, campaign_id)
+        return csv_stream(
+            f"clicks-campaign-{campaign.id}.csv",
+            links.CLICKS_CSV_HEADER,
+            links.batch_clicks_pages(account.id, campaign.batch_id or 0),
         )
 
     @post(

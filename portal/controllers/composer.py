@@ -13,6 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.auth import current_grants
 from portal.forms import FORM
 from portal.pages import render
+from tenants.links import links
 from tenants.messaging.messages import CHANNELS
 from tenants.rich.content import channel_composition
 from tenants.templates import composer
@@ -34,6 +35,7 @@ async def composition_for(
     samples: dict[str, str] | None = None,
     *,
     known_fields: list[str] | None = None,
+    track_links: bool = False,
     channel: str = "sms",
 ) -> Composition:
     """The composer figures for `text` in the caller's working account.
@@ -45,6 +47,7 @@ async def composition_for(
     if known_fields is None:
         known_fields = await composer.merge_field_names(account_id)
     rate, cost_label = await composer.sms_rate(account_id)
+    link_base = await links.short_link_base(account_id) if track_links else None
     # Longer text is cut for counting and the counter says so (`truncated`).
     counted = composer.compose(
         text[:TEXT_MAX],
@@ -52,6 +55,7 @@ async def composition_for(
         samples=samples,
         credits_per_segment=rate,
         cost_label=cost_label,
+        link_base=link_base,
     )
     return await channel_composition(account_id, counted, channel)
 
@@ -105,6 +109,7 @@ class ComposerController(Controller):
             replaced,
             samples_from(data),
             known_fields=known_fields_from(data),
+            track_links=data.get("track_links") == "1",
             channel=channel if channel in CHANNELS else "sms",
         )
         return await render(

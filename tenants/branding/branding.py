@@ -31,6 +31,7 @@ TEXT_FIELDS = (
     "support_email",
     "support_phone",
     "login_host",
+    "link_domain",
 )
 FIELDS = ("product_name", "logo", *TEXT_FIELDS[1:])
 LABELS = {
@@ -41,6 +42,7 @@ LABELS = {
     "support_email": "Support email",
     "support_phone": "Support phone",
     "login_host": "Login host name",
+    "link_domain": "Short link domain",
 }
 BUILT_IN_DEFAULTS: dict[str, Any] = {
     "product_name": "SMS Portal",
@@ -50,6 +52,7 @@ BUILT_IN_DEFAULTS: dict[str, Any] = {
     "support_email": None,
     "support_phone": None,
     "login_host": None,
+    "link_domain": None,
 }
 BUILT_IN_SOURCE = "built-in default"
 # WCAG 2.x AA for normal-size text; the header and buttons put white text on these colours.
@@ -112,6 +115,10 @@ class EffectiveBranding:
     @property
     def login_host(self) -> str | None:
         return self.values["login_host"].value  # type: ignore[no-any-return]
+
+    @property
+    def link_domain(self) -> str | None:
+        return self.values["link_domain"].value  # type: ignore[no-any-return]
 
     @property
     def logo(self) -> Logo | None:
@@ -227,23 +234,31 @@ def validate_fields(values: Mapping[str, str], *, region: str = "AU") -> tuple[d
                 errors[name] = "Enter a phone number, for example +61 2 9000 0000."
             else:
                 clean[name] = phone
-        elif name == "login_host":
-            host = normalise_host(raw)
-            labels = host.split(".")
-            if (
-                "/" in raw
-                or ":" in raw
-                or len(host) > 253
-                or len(labels) < 2
-                or not all(_HOST_LABEL_RE.match(label) for label in labels)
-                or labels[-1].isdigit()
-            ):
-                errors[name] = (
-                    "Enter a host name such as portal.example.com (no https://, port or path)."
-                )
+        elif name in ("login_host", "link_domain"):
+            host = clean_host_name(raw)
+            if host is None:
+                example = "portal.example.com" if name == "login_host" else "go.example.com"
+                errors[name] = f"Enter a host name such as {example} (no https://, port or path)."
             else:
                 clean[name] = host
     return clean, errors
+
+
+def clean_host_name(raw: str) -> str | None:
+    """A typed host name (`portal.example.com`), lower case, or None when it is not one:
+    no scheme, port, path or IP address."""
+    host = normalise_host(raw)
+    labels = host.split(".")
+    if (
+        "/" in raw
+        or ":" in raw
+        or len(host) > 253
+        or len(labels) < 2
+        or not all(_HOST_LABEL_RE.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        return None
+    return host
 
 
 def _clean_phone(raw: str, region: str) -> str | None:
@@ -268,6 +283,7 @@ _OWN_COLUMNS = (
     AccountBranding.support_email,
     AccountBranding.support_phone,
     AccountBranding.login_host,
+    AccountBranding.link_domain,
     AccountBranding.logo_digest,
     AccountBranding.logo_content_type,
     AccountBranding.logo_width,

@@ -23,6 +23,8 @@ class AccountBranding(Table, tablename="account_branding"):
     support_email = Varchar(length=254, null=True, default=None)
     support_phone = Varchar(length=32, null=True, default=None)
     login_host = Varchar(length=253, null=True, default=None, unique=True)
+    # The host of the account's tracked short links (its DNS points at the portal).
+    link_domain = Varchar(length=253, null=True, default=None)
     logo_digest = Varchar(length=64, null=True, default=None, index=True)
     logo_content_type = Varchar(length=40, null=True, default=None)
     logo_width = Integer(null=True, default=None)

@@ -25,6 +25,9 @@ from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.links import links
+from tenants.media import sending as mms
+from tenants.media.store import NewMedia
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
@@ -70,12 +73,35 @@ class SendRequest:
     permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
+    # MMS: media items the account holds, files read from an upload or a URL (stored with
+    # the send), and a subject.
+    media_ids: Sequence[int] = ()
+    new_media: Sequence[NewMedia] = ()
+    subject: str = ""
+
     # A WhatsApp template or an RCS card (tenants.rich.content) instead of a body.
     rich: RichRequest | None = None
+
+    # Replace the URLs in the body by short links, one per recipient, and count clicks.
+    track_links: bool = False
+
+    def _optional_parts(self) -> dict[str, object]:
+        """What optional features add to the idempotency fingerprint, only when used (so
+        the fingerprint of a plain send stays what it was)."""
+        parts: dict[str, object] = {}
+        if self.media_ids or self.new_media or self.subject:
+            parts["media"] = [*self.media_ids, *(m.sha256 for m in self.new_media)]
+            parts["subject"] = self.subject
+        if self.track_links:
+            parts["track_links"] = True
+        if self.rich is not None:
+            parts["rich"] = self.rich.fingerprint()
+        return parts
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
             {
+                **self._optional_parts(),
                 "numbers": list(self.numbers),
                 "contact_ids": list(self.contact_ids),
                 "list_ids": list(self.list_ids),
@@ -87,7 +113,6 @@ class SendRequest:
                 "channel": self.channel,
                 "send_at": self.send_at.isoformat() if self.send_at else None,
                 "campaign_name": self.campaign_name,
-                "rich": self.rich.fingerprint() if self.rich else None,
             },
             sort_keys=True,
         )
@@ -161,6 +186,7 @@ def _validate(req: SendRequest) -> dict[str, str]:
     for name, value in req.variables.items():
         if not isinstance(value, str):
             errors["variables"] = f"Variable {name!r} must be a string."
+    errors.update(mms.request_errors(req.channel, req.media_ids, req.new_media, req.subject))
     return errors
 
 
@@ -286,6 +312,7 @@ class PlannedMessage:
     cost: int
     country: str
     contact_id: int | None
+    links: tuple[tuple[str, str], ...] = ()  # (code, original URL) of its tracked links
 
 
 @dataclass
@@ -297,6 +324,7 @@ class Plan:
     messages: list[PlannedMessage]
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
+    media: mms.MmsContent | None = None
     wa_template: TemplateView | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # merge values per phone
 
@@ -338,11 +366,13 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     if req.idempotency_key and not dry_run and (replayed := await _replay(key)):
         return replayed
     text, template_id = await _content(req)
+    media = await _mms_content(req)
     text, wa_template = await _rich_text(req, text)
     recipients = await _resolve(req)
     allowed, skipped = await _filter_consent(req, recipients)
     allowed = await _service_window(req, wa_template, recipients, allowed, skipped)
     plan = await _plan(req, text, template_id, allowed, skipped)
+    plan.media = media
     plan.wa_template = wa_template
     if dry_run:
         return plan.result(None)
@@ -366,6 +396,13 @@ async def _validated(req: SendRequest) -> SendRequest:
         return replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
     # Never a blank From: a reply must find the account that wrote.
     return replace(req, sender=await default_sender(req.account_id))
+
+
+async def _mms_content(req: SendRequest) -> mms.MmsContent | None:
+    """An MMS's media, owned and within its provider's limits (checked before any reserve)."""
+    if req.channel != "mms":
+        return None
+    return await mms.check_mms(req.account_id, req.media_ids, req.new_media, req.subject)
 
 
 async def _content(req: SendRequest) -> tuple[str, int | None]:
@@ -432,10 +469,14 @@ async def _plan(
     prices = await pricing.prices_for(req.account_id, req.channel)
     counts: dict[str, Any] = {}
     messages: list[PlannedMessage] = []
+    link_base = await links.short_link_base(req.account_id) if req.track_links else None
     for e164 in allowed:
         contact = contact_values.get(e164, {})
-        body = render(text, {**contact, **req.variables}) if used_fields else text
-        count = counts.get(body) or counts.setdefault(body, count_segments(body))
+        rendered = render(text, {**contact, **req.variables}) if used_fields else text
+        tracked = links.track_urls(rendered, link_base) if link_base else None
+        body = tracked.body if tracked else rendered
+        # Every code has the same length and alphabet: one count serves each rendering.
+        count = counts.get(rendered) or counts.setdefault(rendered, count_segments(body))
         country = destination_country(e164)
         price = price_of(prices, country)
         if price is None:
@@ -446,7 +487,7 @@ async def _plan(
         messages.append(
             PlannedMessage(
                 e164, body, units, count.encoding, units * price, country,
-                int(contact_id) if contact_id else None,
+                int(contact_id) if contact_id else None, tracked.links if tracked else (),
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
@@ -495,6 +536,8 @@ async def _write_outbox(
         async with transaction():
             campaign_id = await _insert_campaign(req, actor)
             batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
+            if plan.media is not None:
+                await mms.attach(batch_id, req.account_id, plan.media)
             if plan.total_cost > 0:
                 await spending.reserve(
                     req.account_id,
@@ -512,6 +555,7 @@ async def _write_outbox(
                 stamp=stamp,
                 provider=provider,
             )
+            await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
             if req.rich is not None:
                 await rich_content.store_rich(
                     req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
@@ -535,6 +579,26 @@ async def _write_outbox(
             return replayed
         raise
     return result
+
+
+async def _write_links(
+    req: SendRequest,
+    plan: Plan,
+    batch_id: int,
+    campaign_id: int | None,
+    ids: dict[str, int],
+    stamp: datetime,
+) -> None:
+    """The short links of the messages just written, with their original URLs."""
+    new = [links.NewLink(ids[m.to], code, url) for m in plan.messages for code, url in m.links]
+    if new:
+        await links.write_links(
+            req.account_id,
+            batch_id,
+            campaign_id,
+            new,
+            expires_at=links.expiry_from(plan.scheduled_for or stamp),
+        )
 
 
 async def _insert_campaign(req: SendRequest, actor: audit.Actor) -> int | None:

@@ -16,6 +16,7 @@ from tenants.accounts.tables import Account
 from tenants.contacts.tables import Contact
 from tenants.credits import pricing
 from tenants.db import is_sqlite
+from tenants.links.links import counted_as_short_links, shape_of_short_link, url_spans
 from tenants.templates.merge_fields import fields_in, render, unknown_fields
 from tenants.templates.segments import (
     GSM7,
@@ -80,6 +81,9 @@ class Composition:
     sample_text: str | None = None
     sample_count: SegmentCount | None = None
     sample_cost: int | None = None
+    # With tracked links each URL is counted as its short link, this long.
+    tracked_links: int = 0
+    short_link_length: int = 0
     # WhatsApp and RCS count characters against the channel's limit, one message each
     # (tenants.rich.content.channel_composition); SMS and MMS count segments.
     channel: str = "sms"
@@ -152,17 +156,19 @@ def compose(
     samples: Mapping[str, str] | None = None,
     credits_per_segment: int = 1,
     cost_label: str = STANDARD_RATE_LABEL,
+    link_base: str | None = None,
 ) -> Composition:
     """Everything the composer shows for `text`.
 
     Without merge fields the count is exact. With them, the count is an estimate with
     typical field lengths, and `samples` (field -> value; missing ones get a default
-    sample) gives the exact rendering and count for those values.
+    sample) gives the exact rendering and count for those values. With `link_base` (the
+    send tracks links) every URL counts as long as the short link that replaces it.
     """
     known = list(known_fields)
     names = fields_in(text)
     assumed = {name: TYPICAL_LENGTHS.get(name, TYPICAL_LENGTH) for name in names}
-    counted = _estimated_count(text, assumed)
+    counted = _estimated_count(text, assumed, link_base)
     ucs2 = _ucs2_in(text)
     result = Composition(
         text=text,
@@ -177,18 +183,27 @@ def compose(
         credits_per_segment=credits_per_segment,
         cost=counted.segments * credits_per_segment,
         cost_label=cost_label,
+        tracked_links=len(url_spans(text)) if link_base else 0,
+        short_link_length=len(shape_of_short_link(link_base)) if link_base else 0,
     )
     if not names:
         return result
-    return _with_sample(result, samples or {})
+    return _with_sample(result, samples or {}, link_base)
 
 
-def _estimated_count(text: str, assumed: Mapping[str, int]) -> SegmentCount:
+def _as_sent(text: str, link_base: str | None) -> str:
+    return counted_as_short_links(text, link_base) if link_base else text
+
+
+def _estimated_count(
+    text: str, assumed: Mapping[str, int], link_base: str | None = None
+) -> SegmentCount:
     if not assumed:
-        return count_segments(text)
+        return count_segments(_as_sent(text, link_base))
     # Stand-in values of GSM-7 letters: an estimate cannot know the recipients'
     # alphabets; the sample shows what a real value does.
-    return count_segments(render(text, {n: "x" * size for n, size in assumed.items()}))
+    rendered = render(text, {n: "x" * size for n, size in assumed.items()})
+    return count_segments(_as_sent(rendered, link_base))
 
 
 @dataclass(frozen=True)
@@ -216,11 +231,13 @@ def _ucs2_in(text: str) -> _Ucs2:
     return _Ucs2(culprits=culprits, pieces=_pieces(clusters, set(found)) if found else [])
 
 
-def _with_sample(result: Composition, given: Mapping[str, str]) -> Composition:
+def _with_sample(
+    result: Composition, given: Mapping[str, str], link_base: str | None = None
+) -> Composition:
     """The exact rendering and count for these field values (defaults for missing ones)."""
     values = {name: given.get(name, SAMPLE_VALUES.get(name, "")) for name in result.fields}
     sample_text = render(result.text, values)
-    sample_count = count_segments(sample_text)
+    sample_count = count_segments(_as_sent(sample_text, link_base))
     return replace(
         result,
         sample_values=values,

@@ -37,7 +37,7 @@ async def test_create_list_and_patch_never_return_secrets(client, world, make_ke
         "account_id": world.accounts["alpha"],
         "status": "active",
     }
-    assert created["channels"] == ["sms", "whatsapp"]
+    assert created["channels"] == ["mms", "sms", "whatsapp"]
     assert created["settings"] == {"account_sid": SID}
     assert created["secrets_set"] == ["auth_token"]
     assert created["api_base_url"] == "http://127.0.0.1:9911"

@@ -1,0 +1,1 @@
+"""Tracked short links: URLs in sent messages replaced by codes, and their clicks."""
