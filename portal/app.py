@@ -55,6 +55,7 @@ from portal.controllers.teams import TeamsController
 from portal.controllers.templates import TemplatesController
 from portal.controllers.users import UsersController
 from portal.controllers.webhooks import WebhooksController
+from portal.controllers.whatsapp import WhatsAppTemplatesController
 from portal.errors import EXCEPTION_HANDLERS, send_request_id
 from portal.forms import refuse_control_characters
 from portal.security_headers import security_headers_hook
@@ -141,6 +142,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         PlatformController,
         NumbersController,
         KeywordsController,
+        WhatsAppTemplatesController,
         InboxController,
         TemplatesController,
         ComposerController,

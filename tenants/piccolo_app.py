@@ -22,6 +22,7 @@ CONTEXTS = (
     "platform",
     "providers",
     "reports",
+    "rich",
     "templates",
     "webhooks",
 )

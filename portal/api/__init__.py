@@ -11,6 +11,7 @@ from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
 from portal.api.reports import ReportsApi
+from portal.api.rich import WhatsAppApi
 from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
 from portal.api.templates import TemplatesApi
@@ -30,5 +31,6 @@ api_router = Router(
         KeywordsApi,
         IntegrationsApi,
         ReportsApi,
+        WhatsAppApi,
     ],
 )

@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from portal.api.rich import CardIn, TemplateIn, rich_request
 from portal.api.schemas import (
     Id,
     IdempotencyKey,
@@ -35,6 +36,7 @@ from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
+from tenants.rich import content as rich_content
 
 
 class MessageEventOut(Struct, omit_defaults=True):
@@ -86,6 +88,10 @@ class MessageDetail(MessageOut):
     subject: str | UnsetType = UNSET
     media: list[MediaOut] | UnsetType = UNSET
     media_urls: list[str] | UnsetType = UNSET  # inbound: the provider's URLs
+    # A WhatsApp template, an RCS card or a tap (inbound): its content; the channel the
+    # provider reported delivering on (SMS for an RCS card that fell back).
+    rich: dict[str, Any] | UnsetType = UNSET
+    delivered_channel: str | UnsetType = UNSET
 
 
 class AcceptedOut(Struct):
@@ -130,6 +136,8 @@ class SendCreate(Struct):
     subject: Annotated[str, Meta(max_length=200)] = ""
     # Replace each URL in the body by a short link of its own per recipient; clicks counted.
     track_links: bool = False
+    template: TemplateIn | None = None  # a WhatsApp template (channel whatsapp)
+    card: CardIn | None = None  # an RCS rich card (channel rcs)
 
 
 def _fields(m: MessageView) -> dict[str, Any]:
@@ -242,8 +250,9 @@ class MessagesApi(Controller):
     ) -> SendResultOut:
         grants = current_grants(request)
         account = grants.account
-        if data.body is None and data.template_id is None:
-            raise ValidationFailed({"body": "Give a body or a template_id."})
+        rich = rich_request(data.template, data.card)
+        if data.body is None and data.template_id is None and rich is None:
+            raise ValidationFailed({"body": "Give a body, a template_id, a template or a card."})
         new_media = await _fetched_media(data)
         req = SendRequest(
             account_id=account.id,
@@ -263,6 +272,7 @@ class MessagesApi(Controller):
             new_media=new_media,
             subject=data.subject.strip(),
             track_links=data.track_links,
+            rich=rich,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
@@ -273,7 +283,14 @@ class MessagesApi(Controller):
         message = await messages.get_message(account.id, message_id)
         shown = (await media_of_messages(account.id, [message_id])).get(message_id)
         tracked = await links.message_links(account.id, message.id)
-        return message_detail(message, shown, tracked)
+        detail = message_detail(message, shown, tracked)
+        extra = await rich_content.rich_of(message_id)
+        if extra is not None:
+            if extra.kind != "text":
+                detail.rich = {"kind": extra.kind, **extra.payload}
+            if extra.delivered_channel:
+                detail.delivered_channel = extra.delivered_channel
+        return detail
 
     @get(
         "/",

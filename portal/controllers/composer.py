@@ -14,6 +14,8 @@ from portal.auth import current_grants
 from portal.forms import FORM
 from portal.pages import render
 from tenants.links import links
+from tenants.messaging.messages import CHANNELS
+from tenants.rich.content import channel_composition
 from tenants.templates import composer
 from tenants.templates.composer import Composition
 
@@ -34,6 +36,7 @@ async def composition_for(
     *,
     known_fields: list[str] | None = None,
     track_links: bool = False,
+    channel: str = "sms",
 ) -> Composition:
     """The composer figures for `text` in the caller's working account.
 
@@ -46,7 +49,7 @@ async def composition_for(
     rate, cost_label = await composer.sms_rate(account_id)
     link_base = await links.short_link_base(account_id) if track_links else None
     # Longer text is cut for counting and the counter says so (`truncated`).
-    return composer.compose(
+    counted = composer.compose(
         text[:TEXT_MAX],
         known_fields=known_fields,
         samples=samples,
@@ -54,6 +57,7 @@ async def composition_for(
         cost_label=cost_label,
         link_base=link_base,
     )
+    return await channel_composition(account_id, counted, channel)
 
 
 def known_fields_from(data: dict[str, str]) -> list[str] | None:
@@ -99,12 +103,14 @@ class ComposerController(Controller):
         text = (data.get(field) or "").replace("\r\n", "\n")
         which = data.get("composer_replace") or ""
         replaced = composer.apply_replacement(text, which) if which else text
+        channel = data.get("channel") or "sms"
         c = await composition_for(
             request,
             replaced,
             samples_from(data),
             known_fields=known_fields_from(data),
             track_links=data.get("track_links") == "1",
+            channel=channel if channel in CHANNELS else "sms",
         )
         return await render(
             request,

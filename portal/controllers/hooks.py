@@ -19,6 +19,7 @@ from tenants.errors import NotFound
 from tenants.messaging.inbound import InboundReport, InboundResult, route_report
 from tenants.providers import callbacks
 from tenants.providers import integrations as providers
+from tenants.rich import content as rich_content
 
 COMPLIANCE_ROUTES = ("opt_out", "opt_in", "help")
 
@@ -56,11 +57,15 @@ class ProviderHooksController(Controller):
 async def _route(reports: list[InboundReport]) -> list[InboundResult]:
     """The one inbound road (tenants.messaging.inbound.route_report) for the simulator and
     every integration; its replies and webhooks are handed over as each one commits."""
-    results = [await route_report(report) for report in reports]
-    for report, result in zip(reports, results, strict=True):
+    results = []
+    for report in reports:
+        result = await route_report(report)
+        if report.tapped and result.message_id and result.account_id and not result.duplicate:
+            await rich_content.record_tap(result.message_id, result.account_id, report.tapped)
         if report.media_urls and result.message_id:
             # The provider's media URLs may expire: keep our own copy, off the request.
             keep_inbound_message_media.send(result.message_id)
+        results.append(result)
     return results
 
 
@@ -99,6 +104,9 @@ class IntegrationHooksController(Controller):
         config, gateway, callback = await _callback(request, integration_id, token)
         # Only the messages this integration carried; other events change nothing.
         await callbacks.ingest_events(config.key, gateway.parse_status(callback))
+        await rich_content.record_delivered_channels(
+            config.key, gateway.delivered_channels(callback)
+        )
         if gateway.inbound_on_status_url:
             await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("status")

@@ -20,6 +20,7 @@ from tenants.media.views import media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.messages import STATUSES, MessageFilter
+from tenants.rich import content as rich_content
 
 
 async def _day(value: str | None, account_id: int, field: str) -> datetime | None:
@@ -135,10 +136,11 @@ class MessagesController(Controller):
         shown = (await media_of_messages(account.id, [message_id])).get(message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
         tracked = await links.message_links(account.id, message.id)
+        rich = await rich_content.rich_of(message_id)
         return await render(
             request,
             "message.html.jinja",
-            {"m": message, "media": shown, "links": tracked},
+            {"m": message, "media": shown, "links": tracked, "rich": rich},
             block="message",
         )
 

@@ -25,9 +25,13 @@ from tenants.media import store
 from tenants.media.store import NewMedia
 from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest, send_permissions
+from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
+from tenants.providers import integrations as providers
+from tenants.rich import content as rich_content
+from tenants.rich import templates as wa_templates
+from tenants.rich.content import Card, RichRequest, Suggestion, TemplateChoice
 from tenants.templates import templates
 
 # How far in the past a chosen "At" time may be (the minute being typed) before it is refused.
@@ -49,6 +53,13 @@ FIELDS = (
     "subject",
     "media_url",
     "track_links",
+    "wa_template",
+    "wa_parameters",
+    "card_title",
+    "card_description",
+    "card_media_url",
+    "card_suggestions",
+    "card_fallback",
 )
 # Up to ten files of MEDIA_FETCH_MAX_BYTES each, and the rest of the form.
 MAX_UPLOAD = 52 * 1024 * 1024
@@ -67,11 +78,54 @@ def _variables(text: str) -> dict[str, str]:
     return values
 
 
+def _suggestions(text: str) -> tuple[Suggestion, ...]:
+    """One suggestion per line: `text` (a reply), `text | https://...` (open a URL) or
+    `text | +61...` (dial)."""
+    found = []
+    for line in text.splitlines():
+        label, _, value = (part.strip() for part in line.partition("|"))
+        if not label:
+            continue
+        kind = (
+            "url"
+            if value.startswith(("http://", "https://"))
+            else "dial"
+            if value.startswith("+")
+            else "reply"
+        )
+        found.append(Suggestion(kind, label, value))
+    return tuple(found)
+
+
+def _rich_from_form(mode: str, form: dict[str, str]) -> RichRequest | None:
+    """A WhatsApp template (chosen as "name|language", parameters as n=value lines) or an
+    RCS card from the send form."""
+    if mode == "whatsapp_template":
+        name, _, language = form["wa_template"].partition("|")
+        if not name:
+            raise ValidationFailed({"template": "Choose an approved WhatsApp template."})
+        parameters = _variables(form["wa_parameters"]) if form["wa_parameters"].strip() else {}
+        return RichRequest(template=TemplateChoice(name, language, parameters))
+    if mode == "card":
+        return RichRequest(
+            card=Card(
+                form["card_title"].strip(),
+                form["card_description"].strip(),
+                form["card_media_url"].strip(),
+                _suggestions(form["card_suggestions"]),
+                form["card_fallback"].strip(),
+            )
+        )
+    return None
+
+
 async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     account = current_grants(request).account
     lists = await contacts.contact_lists(account.id)
     tz = await sending.account_timezone(account.id)
+    whatsapp = providers.integration_id_of(await providers.provider_for(account.id, "whatsapp"))
     return {
+        "wa_templates": await wa_templates.usable_templates(whatsapp) if whatsapp else [],
         "templates": await templates.usable_templates(account.id, status="approved"),
         "lists": lists,
         "senders": await numbers.usable_senders(account.id),
@@ -116,8 +170,16 @@ async def _request_from_form(
     mode = form["mode"] or ("text" if "messages.send" in permissions else "template")
     body: str | None = None
     template_id: int | None = None
+    rich: RichRequest | None = None
     if mode == "text":
         body = form["body"].replace("\r\n", "\n")
+    elif mode in ("whatsapp_template", "card"):
+        try:
+            rich = _rich_from_form(mode, form)
+        except ValidationFailed as exc:
+            errors.update(
+                {k if k != "variables" else "wa_parameters": v for k, v in exc.errors.items()}
+            )
     else:
         try:
             template_id = int(form["template_id"])
@@ -160,7 +222,21 @@ async def _request_from_form(
         new_media=media[1],
         subject=form["subject"].strip(),
         track_links=form["track_links"] == "1",
+        rich=rich,
     )
+
+
+async def _windows(
+    request: Request[Any, Any, Any], req: SendRequest, result: SendResult
+) -> list[Any]:
+    """For a WhatsApp send: each recipient and whether free text may reach them now."""
+    if req.channel != "whatsapp":
+        return []
+    sender = req.sender or await numbers.default_sender(req.account_id)
+    phones = [a.to for a in result.accepted] + [
+        to for to, reason in result.skipped if reason == rich_content.OUTSIDE_WINDOW
+    ]
+    return await rich_content.whatsapp_sender_window(sender, phones[:200])
 
 
 class SendController(Controller):
@@ -212,7 +288,10 @@ class SendController(Controller):
             "attached": [],
             "errors": {},
             "c": await composition_for(
-                request, form["body"], track_links=form["track_links"] == "1"
+                request,
+                form["body"],
+                track_links=form["track_links"] == "1",
+                channel=form["channel"] if form["channel"] in CHANNELS else "sms",
             ),
         }
         status = 200
@@ -232,6 +311,7 @@ class SendController(Controller):
                 ctx["attached"] += await mms_media.keep_uploads(account_id, media[1])
                 form["media_url"] = ""
             ctx["result"] = result
+            ctx["windows"] = await _windows(request, req, result)
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors
             status = 422

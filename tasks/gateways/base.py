@@ -70,6 +70,11 @@ class IntegrationGateway(ABC):
     @abstractmethod
     def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]: ...
 
+    def delivered_channels(self, request: CallbackRequest) -> list[tuple[str, str]]:
+        """(provider ref, channel) of each message a status callback says was carried on a
+        channel (providers that fall back from one channel to another report it)."""
+        return []
+
     def answer(self, kind: str) -> tuple[str, str]:
         """The body and media type the provider expects back (kind: status or inbound)."""
         return "", "text/plain"

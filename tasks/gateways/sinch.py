@@ -428,15 +428,16 @@ class SinchConversationGateway(IntegrationGateway):
 
     async def _send_one(self, message: OutboundMessage) -> SubmitResult:
         channel = CONVERSATION_CHANNEL.get(message.channel, "SMS")
+        content, channels = conversation_message(message, channel)
         payload = {
             "app_id": self.app_id,
             "recipient": {
                 "identified_by": {
-                    "channel_identities": [{"channel": channel, "identity": message.to}]
+                    "channel_identities": [{"channel": c, "identity": message.to} for c in channels]
                 }
             },
-            "message": {"text_message": {"text": message.body}},
-            "channel_priority_order": [channel],
+            "message": content,
+            "channel_priority_order": channels,
             "correlation_id": str(message.message_id),
             "message_metadata": f"{METADATA_PREFIX}{message.message_id}",
             "callback_url": self.status_url,
@@ -526,10 +527,23 @@ class SinchConversationGateway(IntegrationGateway):
             )
         ]
 
+    def delivered_channels(self, request: CallbackRequest) -> list[tuple[str, str]]:
+        """A delivery report names the channel that carried the message: SMS for an RCS
+        card that fell back."""
+        data = load_json(request.body)
+        report = data.get("message_delivery_report") if isinstance(data, dict) else None
+        if not isinstance(report, dict) or report.get("status") not in ("DELIVERED", "READ"):
+            return []
+        channel = str((report.get("channel_identity") or {}).get("channel") or "")
+        mapped = CONVERSATION_INBOUND.get(channel.upper())
+        ref = str(report.get("message_id") or "")
+        return [(ref, mapped)] if ref and mapped else []
+
     def parse_inbound(self, request: CallbackRequest) -> list[InboundReport]:
         """A message_inbound event keeps its channel (channel_identity.channel: SMS, MMS,
-        WHATSAPP, RCS); text and media messages are read, other kinds (location, choice
-        replies) and channels we do not offer are not."""
+        WHATSAPP, RCS); text, media and choice responses (a tapped suggestion or button:
+        its postback data) are read, other kinds (location) and channels we do not offer
+        are not."""
         data = load_json(request.body)
         message = data.get("message") if isinstance(data, dict) else None
         if not isinstance(message, dict) or message.get("direction", "TO_APP") != "TO_APP":
@@ -540,6 +554,12 @@ class SinchConversationGateway(IntegrationGateway):
         if channel is None or content is None:
             return []
         text, media = content
+        choice = (message.get("contact_message") or {}).get("choice_response_message") or {}
+        tapped = (
+            {"text": text, "payload": str(choice.get("postback_data") or ""),
+             "message_id": str(choice.get("message_id") or "")}
+            if choice else {}
+        )  # fmt: skip
         return [
             InboundReport(
                 provider=self.name,
@@ -550,6 +570,7 @@ class SinchConversationGateway(IntegrationGateway):
                 at=parse_time(message.get("accept_time") or data.get("accepted_time")),
                 channel="mms" if channel == "sms" and media else channel,
                 media_urls=media,
+                tapped=tapped,
             )
         ]
 
@@ -580,7 +601,53 @@ def _contact_content(contact: dict[str, Any]) -> tuple[str, tuple[str, ...]] | N
     url = (contact.get("media_message") or {}).get("url")
     if isinstance(url, str) and url:
         return "", (url,)
+    choice = contact.get("choice_response_message")
+    if isinstance(choice, dict) and choice.get("postback_data"):
+        return str(choice["postback_data"]), ()
     return None
+
+
+def conversation_message(
+    message: OutboundMessage, channel: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The `message` of messages:send and the channel priority order: text; a WhatsApp
+    channel-specific template (name, language, parameters keyed body[n]text as Sinch
+    documents); or an RCS card with up to four choices, falling back to SMS with its own
+    text (explicit_channel_message) when the handset cannot take RCS."""
+    rich = message.rich or {}
+    if rich.get("kind") == "template":
+        parameters = {
+            f"body[{n}]text": str(v) for n, v in enumerate(rich.get("parameters") or [], start=1)
+        }
+        reference = {"template_id": rich["name"], "language_code": rich["language"]}
+        if parameters:
+            reference["parameters"] = parameters
+        return {"template_message": {"channel_template": {"WHATSAPP": reference}}}, [channel]
+    if rich.get("kind") == "card":
+        card: dict[str, Any] = {"title": rich["title"], "height": "MEDIUM"}
+        if rich.get("description"):
+            card["description"] = rich["description"]
+        if rich.get("media_url"):
+            card["media_message"] = {"url": rich["media_url"]}
+        choices = [_choice(s) for s in rich.get("suggestions") or []]
+        if choices:
+            card["choices"] = choices
+        content = {
+            "card_message": card,
+            "explicit_channel_message": {"SMS": rich.get("fallback_text") or message.body},
+        }
+        return content, ["RCS", "SMS"]
+    return {"text_message": {"text": message.body}}, [channel]
+
+
+def _choice(suggestion: dict[str, Any]) -> dict[str, Any]:
+    """A suggested reply (its postback names what was tapped), an open-URL or a dial action."""
+    text, value = str(suggestion.get("text") or ""), str(suggestion.get("value") or "")
+    if suggestion.get("kind") == "url":
+        return {"url_message": {"title": text, "url": value}}
+    if suggestion.get("kind") == "dial":
+        return {"call_message": {"title": text, "phone_number": value}}
+    return {"text_message": {"text": text}, "postback_data": value or text}
 
 
 def _conversation_code(code: Any) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from tenants.providers.codes import provider_code
 from tenants.providers.integrations import IntegrationConfig
 
 API = "https://api.twilio.com/2010-04-01"
+CONTENT_API = "https://content.twilio.com/v1"
 # Twilio's MessageStatus -> ours; queued/accepted/sending/scheduled are not applied.
 STATUS = {
     "sent": "sent",
@@ -65,6 +67,16 @@ def _address(channel: str, number: str) -> str:
     return f"whatsapp:{number}" if channel == "whatsapp" and number else number
 
 
+def _content(message: OutboundMessage) -> dict[str, str]:
+    """Body for text; a WhatsApp template is its ContentSid with ContentVariables, a JSON
+    object of the numbered parameters ({"1": "Jane", ...}) as the Content API reads them."""
+    rich = message.rich or {}
+    if rich.get("kind") == "template" and rich.get("provider_ref"):
+        variables = {str(n): str(v) for n, v in enumerate(rich.get("parameters") or [], start=1)}
+        return {"ContentSid": rich["provider_ref"], "ContentVariables": json.dumps(variables)}
+    return {"Body": message.body}
+
+
 class TwilioGateway(IntegrationGateway):
     kind = "twilio"
 
@@ -81,6 +93,12 @@ class TwilioGateway(IntegrationGateway):
             auth=(self.account_sid, self.auth_token),
             transport=transport,
         )
+        self.content_http = ProviderHttp(
+            api_root(CONTENT_API, config.api_base_url),
+            name="Twilio Content API",
+            auth=(self.account_sid, self.auth_token),
+            transport=transport,
+        )
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
         results: list[SubmitResult] = await gather_limited(batch, self._send_one)
@@ -92,7 +110,7 @@ class TwilioGateway(IntegrationGateway):
         sender = message.sender or self.default_sender()
         data: dict[str, Any] = {
             "To": _address(message.channel, message.to),
-            "Body": message.body,
+            **_content(message),
             # Our id rides in the callback URL, so a callback names the message even
             # before the worker recorded Twilio's SID.
             "StatusCallback": f"{self.status_url}?ref={message.message_id}",
@@ -141,6 +159,22 @@ class TwilioGateway(IntegrationGateway):
 
         pairs = await gather_limited(batch, one)
         return {mid: ref for mid, ref in pairs if ref}
+
+    async def template_approval(self, content_sid: str) -> tuple[str, str] | None:
+        """A WhatsApp template's approval as the Content API tells it (GET
+        /v1/Content/{ContentSid}/ApprovalRequests: whatsapp.status and rejection_reason);
+        None when Twilio does not know the ContentSid."""
+        response = await self.content_http.send(
+            "GET", f"/Content/{content_sid}/ApprovalRequests", idempotent=True
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransientProviderError(f"Twilio Content API answered {response.status_code}")
+        whatsapp = json_or_empty(response).get("whatsapp") or {}
+        if not isinstance(whatsapp, dict) or not whatsapp.get("status"):
+            return "unsubmitted", "Not submitted to WhatsApp for approval."
+        return str(whatsapp["status"]), str(whatsapp.get("rejection_reason") or "")
 
     # --- callbacks ------------------------------------------------------------------
 
@@ -203,16 +237,24 @@ class TwilioGateway(IntegrationGateway):
             channel = "whatsapp"
         else:
             channel = "mms" if media else "sms"
+        # A tap on a quick-reply button: ButtonText is what the person saw and tapped,
+        # ButtonPayload the id the template gave the button.
+        tapped = (
+            {"text": form.get("ButtonText", ""), "payload": form.get("ButtonPayload", "")}
+            if form.get("ButtonText") or form.get("ButtonPayload")
+            else {}
+        )
         return [
             InboundReport(
                 provider=self.name,
                 provider_ref=form["MessageSid"],
                 sender=e164(form["From"]),
                 to=e164(form["To"]),
-                body=form.get("Body", ""),
+                body=form.get("Body") or form.get("ButtonText", ""),
                 at=datetime.now(UTC),
                 channel=channel,
                 media_urls=media,
+                tapped=tapped,
             )
         ]
 

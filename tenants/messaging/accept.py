@@ -34,6 +34,9 @@ from tenants.numbers.numbers import default_sender, resolve_sender
 from tenants.phones import sender_problem
 from tenants.providers.integrations import provider_for
 from tenants.reports import rollups
+from tenants.rich import content as rich_content
+from tenants.rich.content import RichRequest
+from tenants.rich.templates import TemplateView
 from tenants.templates import templates
 from tenants.templates.merge_fields import fields_in, render
 from tenants.templates.segments import count_segments
@@ -76,6 +79,9 @@ class SendRequest:
     new_media: Sequence[NewMedia] = ()
     subject: str = ""
 
+    # A WhatsApp template or an RCS card (tenants.rich.content) instead of a body.
+    rich: RichRequest | None = None
+
     # Replace the URLs in the body by short links, one per recipient, and count clicks.
     track_links: bool = False
 
@@ -88,6 +94,8 @@ class SendRequest:
             parts["subject"] = self.subject
         if self.track_links:
             parts["track_links"] = True
+        if self.rich is not None:
+            parts["rich"] = self.rich.fingerprint()
         return parts
 
     def fingerprint(self) -> str:
@@ -154,12 +162,14 @@ def _validate(req: SendRequest) -> dict[str, str]:
         errors["channel"] = f"Choose one of {', '.join(CHANNELS)}."
     if req.body is not None and req.template_id is not None:
         errors["body"] = "Send either a body or a template, not both."
-    elif req.body is None and req.template_id is None:
+    elif req.body is None and req.template_id is None and req.rich is None:
         errors["body"] = "Write a message or choose a template."
     elif req.body is not None and not req.body.strip():
         errors["body"] = "The message is empty."
-    elif req.body is not None and len(req.body) > MAX_BODY:
-        errors["body"] = f"The message is longer than {MAX_BODY} characters."
+    elif req.body is not None and len(req.body) > rich_content.max_text(req.channel):
+        errors["body"] = (
+            f"The message is longer than {rich_content.max_text(req.channel):,} characters."
+        )
     if sender_error := validate_sender(req.sender):
         errors["sender"] = sender_error
     if not (req.numbers or req.contact_ids or req.list_ids or req.tags):
@@ -315,6 +325,8 @@ class Plan:
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
     media: mms.MmsContent | None = None
+    wa_template: TemplateView | None = None
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # merge values per phone
 
     @property
     def total_cost(self) -> int:
@@ -355,10 +367,13 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
         return replayed
     text, template_id = await _content(req)
     media = await _mms_content(req)
+    text, wa_template = await _rich_text(req, text)
     recipients = await _resolve(req)
     allowed, skipped = await _filter_consent(req, recipients)
+    allowed = await _service_window(req, wa_template, recipients, allowed, skipped)
     plan = await _plan(req, text, template_id, allowed, skipped)
     plan.media = media
+    plan.wa_template = wa_template
     if dry_run:
         return plan.result(None)
     return await _write_outbox(req, plan, key if req.idempotency_key else None, actor)
@@ -370,6 +385,9 @@ async def _validated(req: SendRequest) -> SendRequest:
     errors = _validate(req)
     if errors:
         raise ValidationFailed(errors)
+    rich_content.check_rich(req.channel, req.rich, req.body, req.permissions)
+    if not req.compliance_reply:
+        await rich_content.check_channel(req.account_id, req.channel)
     if req.body is not None and "messages.send" not in req.permissions:
         raise PermissionDenied("sending free text needs messages.send; choose an approved template")
     if req.campaign_name is not None and "campaigns.manage" not in req.permissions:
@@ -398,6 +416,33 @@ async def _content(req: SendRequest) -> tuple[str, int | None]:
     if template.status != "approved":
         raise ValidationFailed({"template_id": "Only approved templates can be sent."})
     return template.body, template.id
+
+
+async def _rich_text(req: SendRequest, text: str) -> tuple[str, TemplateView | None]:
+    """A WhatsApp template's body (parameters as given or as their merge fields) or an RCS
+    card's title and description: the text rendered per recipient and shown in the log."""
+    if req.rich is None:
+        return text, None
+    if req.rich.template is not None:
+        template = await rich_content.template_for_send(req.account_id, req.rich.template)
+        return rich_content.template_source(template, req.rich.template), template
+    if req.rich.card is not None:
+        return rich_content.card_source(req.rich.card), None
+    return text, None
+
+
+async def _service_window(
+    req: SendRequest,
+    wa_template: TemplateView | None,
+    recipients: _Recipients,
+    allowed: list[str],
+    skipped: list[tuple[str, str]],
+) -> list[str]:
+    """Free WhatsApp text goes only to people inside the customer service window."""
+    if req.channel != "whatsapp" or wa_template is not None or req.compliance_reply:
+        return allowed
+    single = len(recipients.phones) + len(recipients.no_phone) == 1
+    return await rich_content.apply_window(req.sender, allowed, skipped, single=single)
 
 
 async def _filter_consent(
@@ -446,7 +491,7 @@ async def _plan(
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
-    return Plan(text, template_id, messages, skipped, scheduled)
+    return Plan(text, template_id, messages, skipped, scheduled, values=contact_values)
 
 
 async def _replay(key: _Idempotency) -> SendResult | None:
@@ -511,6 +556,10 @@ async def _write_outbox(
                 provider=provider,
             )
             await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
+            if req.rich is not None:
+                await rich_content.store_rich(
+                    req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
+                )
             await rollups.record(
                 [
                     rollups.StatusMove(

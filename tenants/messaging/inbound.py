@@ -16,6 +16,7 @@ with its own idempotency key, so a replayed inbound never sends a reply twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -149,6 +150,8 @@ class InboundReport:
     at: datetime
     channel: str = "sms"  # sms, mms, whatsapp or rcs
     media_urls: tuple[str, ...] = ()
+    # A tap on a suggestion or button: {"text": what was tapped, "payload": its postback}.
+    tapped: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from tenants.messaging.messages import (
     insert_events,
 )
 from tenants.reports import rollups
+from tenants.rich.content import payloads as rich_payloads
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
 
@@ -75,6 +76,8 @@ class OutboundMessage:
     # The provider's id for the message, when an answer or a callback naming the message by
     # its own reference told us: a retry's lookup asks the provider about this one only.
     provider_ref: str | None = None
+    # A WhatsApp template or an RCS card (tenants.rich.content.payloads): {"kind", ...}.
+    rich: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -443,8 +446,9 @@ async def _submit_group(
         work.token,
         *ids,
     )
+    riches = await rich_payloads(ids)
     try:
-        results = await gateway.submit(await _with_media(group))
+        results = await gateway.submit(await _with_media(group, riches))
     except TransientProviderError:
         await work.hand_back(ids, transient=True)
         return
@@ -494,7 +498,7 @@ async def _settle_answers(
     work.outcome.rejected += rejected
 
 
-def _outbound(row: dict[str, Any]) -> OutboundMessage:
+def _outbound(row: dict[str, Any], rich: dict[str, Any] | None = None) -> OutboundMessage:
     return OutboundMessage(
         message_id=row["id"],
         to=row["to_number"],
@@ -503,12 +507,16 @@ def _outbound(row: dict[str, Any]) -> OutboundMessage:
         channel=row["channel"],
         segments=row["segments"],
         provider_ref=row.get("provider_ref"),
+        rich=rich,
     )
 
 
-async def _with_media(rows: list[dict[str, Any]]) -> list[OutboundMessage]:
-    """The rows as messages, MMS ones with their batch's signed media URLs and subject."""
-    messages = [_outbound(r) for r in rows]
+async def _with_media(
+    rows: list[dict[str, Any]], riches: dict[int, dict[str, Any]] | None = None
+) -> list[OutboundMessage]:
+    """The rows as messages, MMS ones with their batch's signed media URLs and subject,
+    WhatsApp templates and RCS cards with their rich content."""
+    messages = [_outbound(r, (riches or {}).get(r["id"])) for r in rows]
     mms = [r["batch_id"] for r in rows if r["channel"] == "mms" and r["batch_id"]]
     if not mms:
         return messages

@@ -84,6 +84,10 @@ class Composition:
     # With tracked links each URL is counted as its short link, this long.
     tracked_links: int = 0
     short_link_length: int = 0
+    # WhatsApp and RCS count characters against the channel's limit, one message each
+    # (tenants.rich.content.channel_composition); SMS and MMS count segments.
+    channel: str = "sms"
+    char_limit: int = 0
 
     @property
     def replaceable(self) -> bool:

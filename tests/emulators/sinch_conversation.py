@@ -19,6 +19,21 @@ Sources read (github:sinch/sinch-sdk-python):
   callback_settings.secret_for_overridden_callback_urls, not with the webhook's secret:
   this emulator keeps the two secrets apart (`webhook_secret`, `override_secret`).
 
+Rich messages (developers.sinch.com/docs/conversation/channel-support/whatsapp/
+template-support, .../message-types card_message and choices, the SDK's TemplateMessage /
+ChannelSpecificTemplateReference models): a WhatsApp template is template_message.
+channel_template.WHATSAPP {template_id: the template's name, language_code in the
+underscored form (en_US; required for WhatsApp), parameters keyed
+<component>[<index>]<field> such as body[1]text, every value a string}; a card_message has
+a title and/or description, optional media_message.url, height, and choices, each one of
+text_message (a suggested reply, with postback_data), url_message {title, url},
+call_message {title, phone_number} or location_message; RCS takes at most 4 suggestions on
+a card. explicit_channel_message maps a channel of the app to the string sent on it instead
+of the transcoded message (the SMS fallback text). A delivery report names the channel
+that carried the message in channel_identity.channel (SMS after a fallback from RCS). A tap
+on a suggestion comes back as contact_message.choice_response_message {message_id,
+postback_data}.
+
 Checked: token POST https://auth.sinch.com/oauth2/token with HTTP Basic (key id, key
 secret) and form grant_type=client_credentials; API host {region}.conversation.api.sinch
 .com of the app's region; Bearer = an issued, unexpired token; path project id; JSON body
@@ -37,6 +52,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -85,6 +101,71 @@ def signature_headers(secret: str, body: bytes, *, timestamp: int | None = None)
         "x-sinch-webhook-signature-timestamp": stamp,
         "x-sinch-webhook-signature-algorithm": "HmacSHA256",
     }
+
+
+TEMPLATE_PARAMETER = re.compile(
+    r"(header|body)\[\d+\]text|button\[\d+\](quick_reply|url)\[\d+\](payload|text)"
+)
+MAX_CARD_CHOICES = 4
+
+
+def _template_problem(template: Any) -> str | None:
+    whatsapp = ((template or {}).get("channel_template") or {}).get("WHATSAPP")
+    if not isinstance(whatsapp, dict):
+        return "template_message: channel_template.WHATSAPP or omni_template"
+    if not whatsapp.get("template_id"):
+        return "template_message.channel_template.WHATSAPP.template_id: the template's name"
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z][A-Za-z]{1,3})?", str(whatsapp.get("language_code"))):
+        return "WHATSAPP templates need language_code in the underscored form (en_US)"
+    parameters = whatsapp.get("parameters") or {}
+    if not isinstance(parameters, dict) or not all(
+        TEMPLATE_PARAMETER.fullmatch(str(k)) and isinstance(v, str) for k, v in parameters.items()
+    ):
+        return f"template parameters: keys like body[1]text with string values, not {parameters!r}"
+    return None
+
+
+def _card_problem(card: Any) -> str | None:
+    if not isinstance(card, dict) or not (card.get("title") or card.get("description")):
+        return "card_message: a title or a description"
+    media = card.get("media_message")
+    if media is not None and not url_ok(str((media or {}).get("url"))):
+        return "card_message.media_message.url: a URL"
+    choices = card.get("choices") or []
+    if len(choices) > MAX_CARD_CHOICES:
+        return f"card_message.choices: RCS takes at most {MAX_CARD_CHOICES}"
+    kinds = {"text_message", "url_message", "call_message", "location_message"}
+    for choice in choices:
+        kind = set(choice) - {"postback_data"}
+        if len(kind) != 1 or not kind <= kinds:
+            return f"a choice is exactly one of {sorted(kinds)}: {choice!r}"
+        (name,) = kind
+        body = choice[name] or {}
+        if name == "url_message" and not (body.get("title") and url_ok(str(body.get("url")))):
+            return "url_message: title and url"
+        if name == "call_message" and not (body.get("title") and body.get("phone_number")):
+            return "call_message: title and phone_number"
+        if name == "text_message" and not body.get("text"):
+            return "a suggested reply needs text_message.text"
+    return None
+
+
+def rich_problem(message: dict[str, Any], channels: frozenset[str]) -> str | None:
+    """What is wrong with a template, card or explicit channel message, as Sinch documents."""
+    if "template_message" in message:
+        return _template_problem(message["template_message"])
+    if "card_message" in message:
+        problem = _card_problem(message["card_message"])
+        if problem:
+            return problem
+    explicit = message.get("explicit_channel_message")
+    if explicit is not None and (
+        not isinstance(explicit, dict)
+        or set(explicit) - channels
+        or not all(isinstance(v, str) and v for v in explicit.values())
+    ):
+        return "explicit_channel_message: {channel of the app: non-empty string}"
+    return None
 
 
 def _error(status: int, reason: str, message: str) -> dict[str, Any]:
@@ -249,6 +330,9 @@ class SinchConversationEmulator(Emulator):
                 return self._bad("text_message.text: required")
         else:
             text = ""
+        problem = rich_problem(message, self.channels)
+        if problem:
+            return self._bad(problem)
         order = data.get("channel_priority_order")
         if order is not None and (not isinstance(order, list) or set(order) - self.channels):
             return self._bad(f"channel_priority_order: {order!r}")
@@ -365,6 +449,7 @@ class SinchConversationEmulator(Emulator):
         reason: str | None = None,
         at: datetime | None = None,
         webhook_url: str | None = None,
+        channel: str | None = None,
     ) -> httpx.Response:
         """A message_delivery_report. It goes to the message's callback_url, signed with the
         override secret, or else to the app's webhook (`webhook_url`) with its secret."""
@@ -372,6 +457,11 @@ class SinchConversationEmulator(Emulator):
         if found is None:
             raise LookupError(message_id)
         found.status = status
+        if channel is not None:  # e.g. SMS: the RCS card fell back
+            order = found.payload.get("channel_priority_order") or [found.channel]
+            if channel not in order:
+                raise ValueError(f"{channel} is not in the message's channel_priority_order")
+            found.channel = channel
         now = at or datetime.now(UTC)
         report: dict[str, Any] = {
             "message_id": found.id,
@@ -413,6 +503,8 @@ class SinchConversationEmulator(Emulator):
         body: str,
         *,
         channel: str = "SMS",
+        postback_data: str | None = None,
+        in_reply_to: str | None = None,
     ) -> httpx.Response:
         """A message_inbound event to the app's webhook, signed with the webhook secret.
         `to` is not part of the event (the app is the recipient); it is accepted for a
@@ -421,12 +513,20 @@ class SinchConversationEmulator(Emulator):
         if channel not in self.channels:
             raise ValueError(f"{channel} is not configured on the app")
         now = datetime.now(UTC)
+        contact_message: dict[str, Any] = {"text_message": {"text": body}}
+        if postback_data is not None:  # a tap on a suggestion or a button
+            contact_message = {
+                "choice_response_message": {
+                    "message_id": in_reply_to or "",
+                    "postback_data": postback_data,
+                }
+            }
         event = {
             **self._envelope(now),
             "message": {
                 "id": ulid(),
                 "direction": "TO_APP",
-                "contact_message": {"text_message": {"text": body}},
+                "contact_message": contact_message,
                 "channel_identity": {"channel": channel, "identity": from_, "app_id": self.app_id},
                 "conversation_id": ulid(),
                 "contact_id": ulid(),

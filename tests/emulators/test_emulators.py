@@ -558,3 +558,147 @@ async def test_the_status_hook_takes_messagemedia_replies_as_inbound(
         ("+61400000001", "+61480000000", "STOP")
     ]
     assert messagemedia_emu.violations == []
+
+
+# --- rich messages: what the emulators refuse, as the providers document -------------------
+
+
+async def test_twilio_emulator_checks_content_templates(twilio_emu):
+    sid = twilio_emu.add_content("order_ready", 2)
+    send = {"To": "whatsapp:+61400000001", "From": "whatsapp:+15005550006", "ContentSid": sid}
+    async with httpx.AsyncClient(transport=twilio_emu.transport()) as client:
+
+        async def post(**extra: str) -> httpx.Response:
+            return await client.post(
+                f"{TWILIO_API}/Messages.json",
+                auth=(TWILIO_SID, TWILIO_TOKEN),
+                data={**send, **extra},
+            )
+
+        ok = await post(ContentVariables=json.dumps({"1": "Jane", "2": "A-17"}))
+        assert ok.status_code == 201 and twilio_emu.violations == []
+        not_strings = await post(ContentVariables=json.dumps({"1": 7}))
+        unknown_place = await post(ContentVariables=json.dumps({"3": "x"}))
+        unknown_sid = await post(ContentSid="HX" + "0" * 32)
+        approval = await client.get(
+            f"https://content.twilio.com/v1/Content/{sid}/ApprovalRequests",
+            auth=(TWILIO_SID, TWILIO_TOKEN),
+        )
+    assert not_strings.json()["code"] == 21656 and unknown_place.json()["code"] == 21656
+    assert unknown_sid.status_code == 404
+    assert approval.json()["whatsapp"]["status"] == "approved"
+    # Free-form WhatsApp text to someone who never wrote: accepted, then failed (63016).
+    async with httpx.AsyncClient(transport=twilio_emu.transport()) as client:
+        await client.post(
+            f"{TWILIO_API}/Messages.json",
+            auth=(TWILIO_SID, TWILIO_TOKEN),
+            data={**{k: v for k, v in send.items() if k != "ContentSid"}, "Body": "Hi"},
+        )
+    assert twilio_emu.accepted[-1].error_code == 63016
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        (
+            {
+                "template_message": {
+                    "channel_template": {"WHATSAPP": {"template_id": "t", "language_code": "en-US"}}
+                }
+            },
+            "underscored",
+        ),
+        (
+            {
+                "template_message": {
+                    "channel_template": {
+                        "WHATSAPP": {
+                            "template_id": "t",
+                            "language_code": "en_US",
+                            "parameters": {"1": "x"},
+                        }
+                    }
+                }
+            },
+            "body[1]text",
+        ),
+        (
+            {"card_message": {"title": "T", "choices": [{"text_message": {"text": "a"}}] * 5}},
+            "at most 4",
+        ),
+        (
+            {"card_message": {"title": "T", "choices": [{"url_message": {"url": "https://x"}}]}},
+            "url_message",
+        ),
+        (
+            {"card_message": {"title": "T"}, "explicit_channel_message": {"SMS": ""}},
+            "explicit_channel_message",
+        ),
+    ],
+)
+async def test_conversation_emulator_refuses_rich_messages_sinch_would(
+    sinch_conversation_emu, message, why
+):
+    emu = sinch_conversation_emu
+    gateway = conversation_gateway_for(emu)
+    token = await gateway._token()
+    async with httpx.AsyncClient(transport=emu.transport()) as client:
+        r = await client.post(
+            f"https://us.conversation.api.sinch.com/v1/projects/{PROJECT}/messages:send",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "app_id": APP,
+                "recipient": {
+                    "identified_by": {
+                        "channel_identities": [{"channel": "RCS", "identity": "+61400000001"}]
+                    }
+                },
+                "message": message,
+            },
+        )
+    assert r.status_code == 400 and why in emu.violations[-1]
+
+
+async def test_conversation_gateway_sends_cards_and_templates_and_reads_taps(
+    sinch_conversation_emu, catcher
+):
+    emu = sinch_conversation_emu
+    gateway = conversation_gateway_for(emu)
+    card = {
+        "kind": "card", "title": "Table", "description": "", "media_url": "",
+        "suggestions": [{"kind": "dial", "text": "Call", "value": "+61400000000"}],
+        "fallback_text": "Table ready",
+    }  # fmt: skip
+    template = {"kind": "template", "name": "t_ready", "language": "en_US", "parameters": ["Jo"]}
+    results = await gateway.submit(
+        [
+            OutboundMessage(1, "+61400000001", "Alpha", "Table", "rcs", 1, rich=card),
+            OutboundMessage(2, "+61400000002", "Alpha", "Hi Jo", "whatsapp", 1, rich=template),
+        ]
+    )
+    assert all(r.accepted for r in results) and emu.violations == []
+    by_id = {m.correlation_id: m.payload for m in emu.accepted}
+    assert by_id["1"]["message"]["card_message"]["choices"] == [
+        {"call_message": {"title": "Call", "phone_number": "+61400000000"}}
+    ]
+    assert by_id["2"]["message"]["template_message"]["channel_template"]["WHATSAPP"][
+        "parameters"
+    ] == {"body[1]text": "Jo"}
+    ref = results[0].provider_ref
+    assert ref is not None
+    await emu.post_status(catcher, ref, "DELIVERED", channel="SMS")
+    assert gateway.delivered_channels(as_callback(catcher.last)) == [(ref, "sms")]
+    await emu.post_inbound(
+        catcher,
+        INBOUND_URL,
+        "+61400000001",
+        "",
+        "",
+        channel="RCS",
+        postback_data="yes",
+        in_reply_to=ref,
+    )
+    (tap,) = gateway.parse_inbound(as_callback(catcher.last))
+    assert (tap.body, tap.channel, dict(tap.tapped)) == (
+        "yes", "rcs", {"text": "yes", "payload": "yes", "message_id": ref},
+    )  # fmt: skip

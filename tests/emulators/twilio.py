@@ -25,6 +25,22 @@ spec; the spec is silent about the codes for more than 10 MediaUrl and for a bad
 StatusCallback, so those answer 400 with code 21620 and 21609 respectively only as
 placeholders (see `violations` for the reason).
 
+Content templates (github:twilio/twilio-oai spec/json/twilio_content_v1.json and the
+Content API docs "create and send your first content api template"): a WhatsApp template
+is sent with `ContentSid` (HX + 32 hex) and `ContentVariables`, a JSON object whose keys
+are the template's placeholder numbers ("1", "2", ...) and whose values are strings; no
+Body is needed. `GET https://content.twilio.com/v1/Content/{Sid}/ApprovalRequests` (Basic
+auth) answers {sid, account_sid, url, whatsapp: {name, category, content_type, status,
+rejection_reason, allow_category_change, type}}; status is one of received, pending,
+approved, rejected, paused, disabled, unsubmitted. Unknown ContentSid: 404 code 20404;
+ContentVariables that are not a JSON object of strings, or name a placeholder the content
+does not have: 400 code 21656 ("The ContentVariables Parameter is invalid"). The emulator
+refuses free-form WhatsApp text to a person who has not written within 24 hours the way
+Twilio does: accepted, then failed with ErrorCode 63016.
+
+A tap on a quick-reply button comes as an inbound message with ButtonText (what was
+tapped), ButtonPayload (the button's id) and MessageType=button.
+
 Status callbacks (form-encoded): MessageSid, SmsSid, MessageStatus, SmsStatus, AccountSid,
 From, To, ApiVersion, MessagingServiceSid (if any), ErrorCode (failed/undelivered),
 RawDlrDoneDate (YYMMDDhhmm, delivered/undelivered). Inbound: MessageSid, SmsSid,
@@ -37,11 +53,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -55,6 +72,10 @@ API_VERSION = "2010-04-01"
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 ALPHA_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 SHORT_CODE = re.compile(r"\d{3,8}")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+APPROVAL_STATUSES = {
+    "received", "pending", "approved", "rejected", "paused", "disabled", "unsubmitted",
+}  # fmt: skip
 CREATE_PARAMS = {
     "To",
     "StatusCallback",
@@ -170,11 +191,82 @@ class TwilioEmulator(Emulator):
         self.auth_token = auth_token
         self.friendly_name = friendly_name
         self.accepted: list[TwilioMessage] = []
+        self.outside_window: list[str] = []  # SIDs of free-form WhatsApp text Twilio refused
         base = f"/{API_VERSION}/Accounts/(?P<sid>[^/]+)"
         self.route("POST", HOST, base + r"/Messages\.json", self.create)
         self.route("GET", HOST, base + r"/Messages\.json", self.list)
         self.route("GET", HOST, base + r"/Messages/(?P<msid>[^/]+)\.json", self.fetch)
         self.route("GET", HOST, base + r"\.json", self.account)
+        self.route(
+            "GET",
+            r"content\.twilio\.com",
+            r"/v1/Content/(?P<content_sid>[^/]+)/ApprovalRequests",
+            self.approval,
+        )
+        # ContentSid -> (placeholder count, WhatsApp name, category, approval status)
+        self.contents: dict[str, dict[str, Any]] = {}
+        # whatsapp:+phone -> when it last wrote to us (the 24-hour session)
+        self.last_inbound: dict[str, datetime] = {}
+
+    def add_content(
+        self, name: str, placeholders: int, *, status: str = "approved", category: str = "UTILITY"
+    ) -> str:
+        """A content template as if made in the Twilio console; returns its ContentSid."""
+        assert status in APPROVAL_STATUSES
+        sid = "HX" + secrets.token_hex(16)
+        self.contents[sid] = {
+            "name": name, "placeholders": placeholders, "status": status, "category": category,
+        }  # fmt: skip
+        return sid
+
+    def approval(self, request: Request, content_sid: str) -> Response:
+        if request.basic_auth() != (self.account_sid, self.auth_token):
+            return self.violation(401, _error(401, 20003, "Authenticate"), "Twilio Content: auth")
+        content = self.contents.get(content_sid)
+        if content is None:
+            return Response(404, _error(404, 20404, f"Content {content_sid} was not found"))
+        return Response(
+            200,
+            {
+                "sid": content_sid,
+                "account_sid": self.account_sid,
+                "url": f"https://content.twilio.com/v1/Content/{content_sid}/ApprovalRequests",
+                "whatsapp": {
+                    "name": content["name"],
+                    "category": content["category"],
+                    "content_type": "twilio/text",
+                    "status": content["status"],
+                    "rejection_reason": "Tone" if content["status"] == "rejected" else "",
+                    "allow_category_change": True,
+                    "type": "whatsapp",
+                },
+            },
+        )
+
+    def _content_problem(self, one: Mapping[str, str]) -> Response | None:
+        sid = one.get("ContentSid")
+        if sid is None:
+            if "ContentVariables" in one:
+                return self._bad(21656, "ContentVariables without a ContentSid.")
+            return None
+        if not CONTENT_SID.fullmatch(sid) or sid not in self.contents:
+            return self.violation(
+                404, _error(404, 20404, f"Content {sid} was not found"), f"Twilio: ContentSid {sid}"
+            )
+        try:
+            variables = json.loads(one.get("ContentVariables") or "{}")
+        except ValueError:
+            return self._bad(21656, "The ContentVariables Parameter is invalid.")
+        places = {str(n) for n in range(1, self.contents[sid]["placeholders"] + 1)}
+        if (
+            not isinstance(variables, dict)
+            or not all(isinstance(v, str) for v in variables.values())
+            or set(variables) - places
+        ):
+            return self._bad(21656, "The ContentVariables Parameter is invalid.")
+        if "Body" in one:
+            self.violations.append("Twilio: Body sent with a ContentSid (the content is the text)")
+        return None
 
     # --- API -----------------------------------------------------------------------------
 
@@ -224,6 +316,9 @@ class TwilioEmulator(Emulator):
             )
         if not body and not media and not one.get("ContentSid"):
             return self._bad(21602, "Message body is required.")
+        content_problem = self._content_problem(one)
+        if content_problem is not None:
+            return content_problem
         if len(body) > 1600:
             return self._bad(
                 21617, "The concatenated message body exceeds the 1600 character limit."
@@ -250,6 +345,15 @@ class TwilioEmulator(Emulator):
             created=datetime.now(UTC),
             form=form,
         )
+        last = self.last_inbound.get(to)
+        if (
+            _channel(to) == "whatsapp"
+            and not one.get("ContentSid")
+            and (last is None or datetime.now(UTC) - last > timedelta(hours=24))
+        ):
+            # Accepted, then failed: free-form text outside the 24-hour session.
+            message.status, message.error_code = "failed", 63016
+            self.outside_window.append(message.sid)
         self.accepted.append(message)
         return Response(201, message.resource(self.account_sid))
 
@@ -371,6 +475,8 @@ class TwilioEmulator(Emulator):
         channel: str = "sms",
         messaging_service_sid: str | None = None,
         media: Sequence[tuple[str, str]] = (),
+        button_text: str | None = None,
+        button_payload: str | None = None,
     ) -> httpx.Response:
         """A message from a handset to one of the account's numbers (the number's webhook);
         an MMS names its `media` as (URL, content type) pairs: NumMedia, MediaUrlN and
@@ -398,5 +504,10 @@ class TwilioEmulator(Emulator):
         if channel == "whatsapp":
             params["ProfileName"] = "Emulated"
             params["WaId"] = from_.lstrip("+")
+            params["MessageType"] = "text"
+            self.last_inbound[prefix + from_] = datetime.now(UTC)
+        if button_text is not None:
+            params.update(ButtonText=button_text, ButtonPayload=button_payload or "")
+            params["MessageType"] = "button"
         content, headers = self.signed(url, params)
         return await self.deliver(target, url, content=content, headers=headers)

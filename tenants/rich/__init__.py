@@ -1,0 +1,1 @@
+"""Rich messages: WhatsApp templates, the customer service window, RCS cards."""
