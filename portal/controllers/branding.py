@@ -30,12 +30,31 @@ COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 THEME_TARGETS = {"root": ":root", "preview": ".brand-preview"}
 
 
+COLOUR_FIELDS = ("primary_color", "accent_color")
+
+
+def _picked_colour(data: dict[str, Any], name: str, typed: str) -> str:
+    """A colour field has a hex text box and a colour picker (`<name>_picker`) beside it,
+    kept in step by portal.js. Without JavaScript only one of them changed: the hex box wins
+    when it was edited (it differs from `<name>_shown`, what the form showed in it),
+    otherwise a picker moved away from what it showed (`<name>_picker_shown`)."""
+    picker = str(data.get(f"{name}_picker") or "").lower()
+    picker_shown = str(data.get(f"{name}_picker_shown") or "").lower()
+    if typed != str(data.get(f"{name}_shown") or "") or not COLOUR_RE.fullmatch(picker):
+        return typed
+    return typed if picker == picker_shown else picker
+
+
 def _text_values(data: dict[str, Any]) -> dict[str, str]:
-    return {
+    values = {
         name: str(data.get(name) or "")
         for name in branding.TEXT_FIELDS
         if name in data and not isinstance(data.get(name), UploadFile)
     }
+    for name in COLOUR_FIELDS:
+        if name in values:
+            values[name] = _picked_colour(data, name, values[name])
+    return values
 
 
 async def _upload(data: dict[str, Any]) -> bytes | None:

@@ -239,3 +239,42 @@ async def test_error_pages_keep_a_default_brand(client, world):
     assert (
         "SMS Portal" in r.text and primary_of(r.text) == branding.BUILT_IN_DEFAULTS["primary_color"]
     )
+
+
+def shown_fields(html: str, name: str) -> dict[str, str]:
+    """The colour picker of `name` and the hidden fields that say what the form showed."""
+    found = {}
+    for field in (f"{name}_picker", f"{name}_shown", f"{name}_picker_shown"):
+        match = re.search(rf'name="{field}"\s+value="([^"]*)"', html)
+        assert match, f"no {field} on the page"
+        found[field] = match.group(1)
+    return found
+
+
+async def test_colour_picker_beside_the_hex_box_works_alone_without_javascript(client, world):
+    await brand(world, "alpha", {"accent_color": "#0b5394"})
+    token = await login(client, world.users["Owner"])
+    page = await client.get("/branding")
+    assert 'type="color" class="colour-picker" id="brand-primary_color-picker"' in page.text
+    accent = shown_fields(page.text, "accent_color")
+    primary = shown_fields(page.text, "primary_color")
+    assert accent["accent_color_picker"] == "#0b5394" == accent["accent_color_picker_shown"]
+    assert primary["primary_color_shown"] == ""  # inherited: the hex box is empty
+
+    # Only the picker moved (no JavaScript to copy it into the box): the picker wins.
+    data = form(token, accent_color="#0b5394", **primary, **accent)
+    data["accent_color_picker"] = "#aa3300"
+    r = await client.post("/branding", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    effective = await branding.effective_branding(world.accounts["alpha"])
+    assert effective.accent_color == "#aa3300"
+    # Nothing moved for the inherited primary colour: it stays inherited, not copied here.
+    assert not effective["primary_color"].own
+
+    # The hex box was edited and the picker left as shown: the box wins.
+    page = await client.get("/branding")
+    accent = shown_fields(page.text, "accent_color")
+    data = form(token, accent_color="#137333", **accent)
+    r = await client.post("/branding", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    assert (await branding.effective_branding(world.accounts["alpha"])).accent_color == "#137333"

@@ -67,3 +67,19 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
+// A colour picker and its hex box (data-hex names the box) follow each other; either alone
+// works without JavaScript (portal/controllers/branding.py tells which one was changed).
+document.addEventListener("input", (event) => {
+  const picker = event.target.closest("input[type=color][data-hex]");
+  if (picker) {
+    const hex = document.getElementById(picker.dataset.hex);
+    if (hex) {
+      hex.value = picker.value;
+      hex.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    return;
+  }
+  const box = event.target.closest("input.colour-input");
+  const linked = box && document.querySelector(`input[type=color][data-hex="${box.id}"]`);
+  if (linked && /^#[0-9a-fA-F]{6}$/.test(box.value)) linked.value = box.value.toLowerCase();
+});
