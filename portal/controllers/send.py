@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants, request_actor
@@ -64,6 +65,7 @@ FIELDS = (
 # Up to ten files of MEDIA_FETCH_MAX_BYTES each, and the rest of the form.
 MAX_UPLOAD = 52 * 1024 * 1024
 _SPLIT = re.compile(r"[\n,;]+")
+_PREFILL = re.compile(r"\+?[0-9 ()-]{3,32}")
 
 
 def _variables(text: str) -> dict[str, str]:
@@ -243,10 +245,12 @@ class SendController(Controller):
     path = "/send"
 
     @get("/", opt={"permission": "messages.send_template"}, name="send")
-    async def page(self, request: HTMXRequest) -> Any:
+    async def page(self, request: HTMXRequest, to: FromQuery[str] = "") -> Any:
         grants = current_grants(request)
         form = {k: "" for k in FIELDS}
         form.update(
+            # "Send a message" on a contact's page names the number; anything else is dropped.
+            numbers=to.strip() if _PREFILL.fullmatch(to.strip()) else "",
             channel="sms",
             when="now",
             mode="text" if grants.decide("messages.send") else "template",

@@ -227,3 +227,17 @@ async def test_search_matches_numbers_only_for_a_number_and_finds_the_national_f
     assert await names("0413 000 006") == {"Bulk6"}
     assert await names("+61413000006") == {"Bulk6"}
     assert await names("61413") == {"Bulk6", "Zed"}
+
+
+async def test_send_from_a_contact_record_preselects_its_number(client, world):
+    contact = await _contact(world)
+    await login(client, world.users["Sender"])
+    page = await client.get(f"/contacts/{contact.id}")
+    assert 'href="/send?to=%2B61412345678">Send a message</a>' in page.text
+    send = await client.get("/send?to=%2B61412345678")
+    assert send.status_code == 200
+    assert re.search(r'<textarea id="numbers"[^>]*>\+61412345678</textarea>', send.text)
+    # Anything that is not a phone number is dropped, never echoed into the form.
+    odd = await client.get("/send?to=%3Cscript%3Ex")
+    assert odd.status_code == 200
+    assert re.search(r'<textarea id="numbers"[^>]*></textarea>', odd.text)
