@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import random
 import re
 import sqlite3
@@ -385,6 +386,44 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
         finally:
             await cursor.close()
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
+
+
+async def next_ids(table: str, count: int) -> list[int]:
+    """`count` fresh ids from the PostgreSQL sequence of `table`.id, in one statement (rows
+    written by COPY, which returns nothing, know their ids beforehand)."""
+    if count <= 0:
+        return []
+    rows = await run_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id "  # noqa: S608 (a table name of the code, never input)
+        "FROM generate_series(1, {})",
+        count,
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
+    """Write rows with PostgreSQL's COPY on the open transaction's connection, so they
+    commit or roll back with it (the binary protocol: values of the columns' own types)."""
+    current = DB.current_transaction.get()
+    if not isinstance(DB, PostgresEngine) or current is None:
+        raise RuntimeError("copy_rows needs an open PostgreSQL transaction")
+    await current.connection.copy_records_to_table(
+        table, records=list(records), columns=list(columns)
+    )
+
+
+def join_array(column: str) -> str:
+    """A join of `column` with one array argument of values (array_argument): unnest on
+    PostgreSQL, a JSON array through json_each on SQLite. One statement however many
+    values, no long IN list to build, send and plan."""
+    if is_sqlite():
+        return f"JOIN json_each({{}}) AS wanted ON wanted.value = {column}"
+    return f"JOIN unnest({{}}::text[]) AS wanted(value) ON wanted.value = {column}"
+
+
+def array_argument(values: Sequence[str]) -> object:
+    """The one argument join_array() takes for these values."""
+    return json.dumps(list(values)) if is_sqlite() else list(values)
 
 
 def like_escape(text: str) -> str:

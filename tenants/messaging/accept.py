@@ -23,7 +23,18 @@ from tenants.clock import now
 from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tenants.credits import pricing, spending
-from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
+from tenants.db import (
+    array_argument,
+    chunked,
+    copy_rows,
+    is_sqlite,
+    is_unique_violation,
+    join_array,
+    next_ids,
+    placeholders,
+    run_sql,
+    transaction,
+)
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
@@ -44,6 +55,7 @@ MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 INSERT_ROWS = 500
+CONTACT_LOOKUP_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -207,12 +219,13 @@ async def _resolve(req: SendRequest) -> _Recipients:
 async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, dict[str, str]]:
     """Merge values (first_name, last_name, custom fields) of the contacts with these numbers."""
     values: dict[str, dict[str, str]] = {}
-    for part in chunked(list(phones), 5000):
+    for part in chunked(list(phones), CONTACT_LOOKUP_ROWS):
         rows = await run_sql(
-            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
-            f"AND phone IN ({placeholders(len(part))})",
+            "SELECT contact.id, contact.phone, contact.first_name, contact.last_name, "  # noqa: S608 (no input is formatted in)
+            f"contact.fields FROM contact {join_array('contact.phone')} "
+            "WHERE contact.account_id = {}",
+            array_argument(part),
             account_id,
-            *part,
         )
         for row in rows:
             try:
@@ -558,14 +571,7 @@ MESSAGE_INSERT_COLUMNS = (
     "status, segments, encoding, cost, country, contact_id, provider, refunded, release_at, "
     "dispatched_at, submit_attempts, created_at, updated_at"
 )
-# PostgreSQL takes each column as one array: one statement and one round trip for
-# thousands of rows, with ids returned in the same go.
-_UNNEST_TYPES = (
-    "int[]", "int[]", "int[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]",
-    "int[]", "text[]", "int[]", "text[]", "int[]", "text[]", "bool[]", "timestamptz[]",
-    "timestamptz[]", "int[]", "timestamptz[]", "timestamptz[]",
-)  # fmt: skip
-UNNEST_ROWS = 20_000
+MESSAGE_COLUMNS = tuple(c.strip() for c in MESSAGE_INSERT_COLUMNS.split(","))
 
 
 async def _insert_messages(
@@ -578,8 +584,8 @@ async def _insert_messages(
     stamp: datetime,
     provider: str,
 ) -> dict[str, int]:
-    """The outbox rows in bulk (multi-row VALUES on SQLite, column arrays through unnest on
-    PostgreSQL); returns the id of each number."""
+    """The outbox rows in bulk (multi-row VALUES on SQLite, COPY on PostgreSQL); returns
+    the id of each number."""
     refunded: Any = 0 if is_sqlite() else False
     rows = [
         (
@@ -599,12 +605,12 @@ async def _insert_messages(
             )
             ids.update({r["to_number"]: r["id"] for r in inserted})
         return ids
-    arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
-    sql = (
-        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "  # noqa: S608 (only placeholders are formatted in)
-        "RETURNING id, to_number"
+    # PostgreSQL: ids drawn from the table's sequence in one statement, then the rows with
+    # their ids by COPY on the transaction's connection (no per-row parameter encoding).
+    ids_drawn = await next_ids("message", len(rows))
+    await copy_rows(
+        "message",
+        ("id", *MESSAGE_COLUMNS),
+        [(i, *row) for i, row in zip(ids_drawn, rows, strict=True)],
     )
-    for part in chunked(rows, UNNEST_ROWS):
-        inserted = await run_sql(sql, *(list(column) for column in zip(*part, strict=True)))
-        ids.update({r["to_number"]: r["id"] for r in inserted})
-    return ids
+    return {row[4]: i for i, row in zip(ids_drawn, rows, strict=True)}
