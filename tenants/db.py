@@ -389,10 +389,22 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
 
 
 async def next_ids(table: str, count: int) -> list[int]:
-    """`count` fresh ids from the PostgreSQL sequence of `table`.id, in one statement (rows
-    written by COPY, which returns nothing, know their ids beforehand)."""
+    """`count` fresh ids for rows of `table` written by copy_rows() in the open transaction:
+    drawn from the PostgreSQL sequence in one statement; on SQLite the ones after the
+    highest given so far, safe because the (IMMEDIATE) transaction holds the write lock."""
     if count <= 0:
         return []
+    current = DB.current_transaction.get()
+    if current is None:
+        raise RuntimeError("next_ids needs an open transaction")
+    if is_sqlite():
+        rows = await run_sql(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = {}), 0), "  # noqa: S608 (a table name of the code, never input)
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0)) AS top",
+            table,
+        )
+        top = int(rows[0]["top"])
+        return list(range(top + 1, top + 1 + count))
     rows = await run_sql(
         f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id "  # noqa: S608 (a table name of the code, never input)
         "FROM generate_series(1, {})",
@@ -401,12 +413,28 @@ async def next_ids(table: str, count: int) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
+def bulk_value(value: Any) -> Any:
+    """`value` as copy_rows() writes it, converted once: on SQLite the text Piccolo's adapter
+    would make of a datetime (so a value shared by every row is not adapted per row)."""
+    if is_sqlite() and isinstance(value, datetime):
+        adapter = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+        return adapter(value) if adapter else value
+    return value
+
+
 async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
-    """Write rows with PostgreSQL's COPY on the open transaction's connection, so they
-    commit or roll back with it (the binary protocol: values of the columns' own types)."""
+    """Write many rows in the open transaction at the driver's bulk speed: COPY (binary, values
+    of the columns' own types) on PostgreSQL, executemany of one prepared INSERT on SQLite."""
     current = DB.current_transaction.get()
-    if not isinstance(DB, PostgresEngine) or current is None:
-        raise RuntimeError("copy_rows needs an open PostgreSQL transaction")
+    if current is None:
+        raise RuntimeError("copy_rows needs an open transaction")
+    if is_sqlite():
+        await current.connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
+            f"VALUES ({', '.join('?' * len(columns))})",
+            records,
+        )
+        return
     await current.connection.copy_records_to_table(
         table, records=list(records), columns=list(columns)
     )

@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
-
 from phonenumbers.phonemetadata import PhoneNumberDesc
 
 # Numbers people type carry spaces, dots, dashes and brackets; anything else (letters,

@@ -25,13 +25,13 @@ from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import (
     array_argument,
+    bulk_value,
     chunked,
     copy_rows,
     is_sqlite,
     is_unique_violation,
     join_array,
     next_ids,
-    placeholders,
     run_sql,
     transaction,
 )
@@ -54,7 +54,6 @@ PLATFORM_SEND = frozenset(SEND_PERMISSIONS)
 MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
-INSERT_ROWS = 500
 CONTACT_LOOKUP_ROWS = 50_000
 
 
@@ -482,14 +481,17 @@ async def _write_outbox(
                 stamp=stamp,
                 provider=provider,
             )
+            # One move for the whole send: its messages share account, time and channel.
             await rollups.record(
                 [
                     rollups.StatusMove(
-                        req.account_id, stamp, req.channel, m.segments, m.cost, None, "enqueued"
+                        req.account_id, stamp, req.channel, plan.segments, plan.total_cost,
+                        None, "enqueued", messages=len(plan.messages),
                     )
-                    for m in plan.messages
                 ]
-            )
+                if plan.messages
+                else []
+            )  # fmt: skip
             await _audit_send(req, plan, batch_id, campaign_id, actor)
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
@@ -584,29 +586,19 @@ async def _insert_messages(
     stamp: datetime,
     provider: str,
 ) -> dict[str, int]:
-    """The outbox rows in bulk (multi-row VALUES on SQLite, COPY on PostgreSQL); returns
-    the id of each number."""
+    """The outbox rows in bulk (tenants.db.copy_rows); returns the id of each number."""
     refunded: Any = 0 if is_sqlite() else False
+    release_value, stamp_value = bulk_value(release), bulk_value(stamp)
     rows = [
         (
             req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
             "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
-            refunded, release, release, 0, stamp, stamp,
+            refunded, release_value, release_value, 0, stamp_value, stamp_value,
         )
         for m in planned
     ]  # fmt: skip
-    ids: dict[str, int] = {}
-    if is_sqlite():
-        for part in chunked(rows, INSERT_ROWS):
-            values = ", ".join(f"({placeholders(len(part[0]))})" for _ in part)
-            inserted = await run_sql(
-                f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
-                *(value for row in part for value in row),
-            )
-            ids.update({r["to_number"]: r["id"] for r in inserted})
-        return ids
-    # PostgreSQL: ids drawn from the table's sequence in one statement, then the rows with
-    # their ids by COPY on the transaction's connection (no per-row parameter encoding).
+    # Ids drawn first, then the rows with their ids at the driver's bulk speed (COPY on
+    # PostgreSQL, executemany on SQLite): no per-row SQL text or parameter lists to build.
     ids_drawn = await next_ids("message", len(rows))
     await copy_rows(
         "message",
