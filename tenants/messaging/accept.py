@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -302,11 +303,12 @@ class Plan:
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
 
-    @property
+    # Summed once: a send reads them several times and a plan is not changed once made.
+    @cached_property
     def total_cost(self) -> int:
         return sum(m.cost for m in self.messages)
 
-    @property
+    @cached_property
     def segments(self) -> int:
         return sum(m.segments for m in self.messages)
 
