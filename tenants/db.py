@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 import random
 import re
 import sqlite3
@@ -400,6 +401,72 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
         finally:
             await cursor.close()
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
+
+
+async def next_ids(table: str, count: int) -> list[int]:
+    """`count` fresh ids for rows of `table` written by copy_rows() in the open transaction:
+    drawn from the PostgreSQL sequence in one statement; on SQLite the ones after the
+    highest given so far, safe because the (IMMEDIATE) transaction holds the write lock."""
+    if count <= 0:
+        return []
+    current = DB.current_transaction.get()
+    if current is None:
+        raise RuntimeError("next_ids needs an open transaction")
+    if is_sqlite():
+        rows = await run_sql(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = {}), 0), "  # noqa: S608 (a table name of the code, never input)
+            f"COALESCE((SELECT MAX(id) FROM {table}), 0)) AS top",
+            table,
+        )
+        top = int(rows[0]["top"])
+        return list(range(top + 1, top + 1 + count))
+    rows = await run_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id "  # noqa: S608 (a table name of the code, never input)
+        "FROM generate_series(1, {})",
+        count,
+    )
+    return [int(r["id"]) for r in rows]
+
+
+def bulk_value(value: Any) -> Any:
+    """`value` as copy_rows() writes it, converted once: on SQLite the text Piccolo's adapter
+    would make of a datetime (so a value shared by every row is not adapted per row)."""
+    if is_sqlite() and isinstance(value, datetime):
+        adapter = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+        return adapter(value) if adapter else value
+    return value
+
+
+async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
+    """Write many rows in the open transaction at the driver's bulk speed: COPY (binary, values
+    of the columns' own types) on PostgreSQL, executemany of one prepared INSERT on SQLite."""
+    current = DB.current_transaction.get()
+    if current is None:
+        raise RuntimeError("copy_rows needs an open transaction")
+    if is_sqlite():
+        await current.connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
+            f"VALUES ({', '.join('?' * len(columns))})",
+            records,
+        )
+        return
+    await current.connection.copy_records_to_table(
+        table, records=list(records), columns=list(columns)
+    )
+
+
+def join_array(column: str) -> str:
+    """A join of `column` with one array argument of values (array_argument): unnest on
+    PostgreSQL, a JSON array through json_each on SQLite. One statement however many
+    values, no long IN list to build, send and plan."""
+    if is_sqlite():
+        return f"JOIN json_each({{}}) AS wanted ON wanted.value = {column}"
+    return f"JOIN unnest({{}}::text[]) AS wanted(value) ON wanted.value = {column}"
+
+
+def array_argument(values: Sequence[str]) -> object:
+    """The one argument join_array() takes for these values."""
+    return json.dumps(list(values)) if is_sqlite() else list(values)
 
 
 def like_escape(text: str) -> str:

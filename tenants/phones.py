@@ -7,10 +7,7 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
-
-# How phonenumbers matches a number against one pattern of a region (its lengths, then its
-# pattern); tests/unit/test_phones.py pins the fast path to is_valid_number itself.
-from phonenumbers.phonenumberutil import _is_number_matching_desc as _matches
+from phonenumbers.phonemetadata import PhoneNumberDesc
 
 # Numbers people type carry spaces, dots, dashes and brackets; anything else (letters,
 # vanity numbers) is refused rather than guessed.
@@ -86,6 +83,28 @@ def _valid_national(code: int, regions: tuple[str, ...], national: str) -> bool:
         elif _has_type(national, metadata):
             return True
     return False
+
+
+# phonenumbers' own test of a number against one pattern of a region (its possible lengths,
+# then its pattern in full), with the pattern compiled once per description instead of
+# looked up through three calls per test; tests/unit/test_phones.py pins the fast path to
+# is_valid_number itself. Keyed by id(): metadata objects live as long as the process and
+# each entry keeps its description alive, so an id is never reused.
+_compiled: dict[int, tuple[PhoneNumberDesc, frozenset[int], re.Pattern[str] | None]] = {}
+
+
+def _matches(national: str, desc: PhoneNumberDesc | None) -> bool:
+    if desc is None:
+        return False
+    entry = _compiled.get(id(desc))
+    if entry is None:
+        pattern = desc.national_number_pattern
+        entry = (desc, frozenset(desc.possible_length), re.compile(pattern) if pattern else None)
+        _compiled[id(desc)] = entry
+    _, lengths, compiled = entry
+    if lengths and len(national) not in lengths:
+        return False
+    return compiled is not None and compiled.fullmatch(national) is not None
 
 
 def _has_type(national: str, metadata: PhoneMetadata) -> bool:

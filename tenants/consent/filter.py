@@ -3,12 +3,11 @@ global suppression list (who may be messaged, and each contact's status)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from tenants.consent.scopes import GROUPS, scoped_account, state_key
 from tenants.consent.tables import ConsentState, channel_group
-from tenants.db import chunked, is_sqlite, run_sql
+from tenants.db import array_argument, chunked, join_array, run_sql
 from tenants.phones import normalize_phone
 
 STATUSES = ("opted_in", "opted_out", "unknown")
@@ -20,27 +19,14 @@ SKIP_REASONS = ("invalid_number", "opted_out", "globally_suppressed")
 FILTER_CHUNK = 50_000
 
 
-def _joined(column: str) -> str:
-    """A join of `column` with one array argument of values: unnest on PostgreSQL, a JSON
-    array through json_each on SQLite. One statement however many values, no long IN list
-    to build, send and plan."""
-    if is_sqlite():
-        return f"JOIN json_each({{}}) AS wanted ON wanted.value = {column}"
-    return f"JOIN unnest({{}}::text[]) AS wanted(value) ON wanted.value = {column}"
-
-
-def _array(values: Sequence[str]) -> object:
-    return json.dumps(list(values)) if is_sqlite() else list(values)
-
-
 async def _opted_out(scope_id: int, numbers: Sequence[str], group: str) -> set[str]:
     """Those of these E.164 numbers opted out of `group` in the scope."""
     found: set[str] = set()
     for part in chunked(numbers, FILTER_CHUNK):
         rows = await run_sql(
-            f"SELECT consent_state.phone FROM consent_state {_joined('consent_state.key')} "  # noqa: S608 (no input is formatted in)
+            f"SELECT consent_state.phone FROM consent_state {join_array('consent_state.key')} "  # noqa: S608 (no input is formatted in)
             "WHERE consent_state.status = 'opted_out'",
-            _array([state_key(scope_id, n, group) for n in part]),
+            array_argument([state_key(scope_id, n, group) for n in part]),
         )
         found.update(r["phone"] for r in rows)
     return found
@@ -52,8 +38,8 @@ async def _suppressed(numbers: Sequence[str]) -> set[str]:
     for part in chunked(numbers, FILTER_CHUNK):
         rows = await run_sql(
             "SELECT global_suppression.phone FROM global_suppression "  # noqa: S608 (no input is formatted in)
-            + _joined("global_suppression.phone"),
-            _array(part),
+            + join_array("global_suppression.phone"),
+            array_argument(part),
         )
         found.update(r["phone"] for r in rows)
     return found

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,18 @@ from tenants.clock import now
 from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tenants.credits import pricing, spending
-from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
+from tenants.db import (
+    array_argument,
+    bulk_value,
+    chunked,
+    copy_rows,
+    is_sqlite,
+    is_unique_violation,
+    join_array,
+    next_ids,
+    run_sql,
+    transaction,
+)
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.links import links
 from tenants.media import sending as mms
@@ -49,7 +61,7 @@ PLATFORM_SEND = frozenset(SEND_PERMISSIONS)
 MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
-INSERT_ROWS = 500
+CONTACT_LOOKUP_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -241,12 +253,13 @@ async def _resolve(req: SendRequest) -> _Recipients:
 async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, dict[str, str]]:
     """Merge values (first_name, last_name, custom fields) of the contacts with these numbers."""
     values: dict[str, dict[str, str]] = {}
-    for part in chunked(list(phones), 5000):
+    for part in chunked(list(phones), CONTACT_LOOKUP_ROWS):
         rows = await run_sql(
-            "SELECT id, phone, first_name, last_name, fields FROM contact WHERE account_id = {} "  # noqa: S608 (only placeholders are formatted in)
-            f"AND phone IN ({placeholders(len(part))})",
+            "SELECT contact.id, contact.phone, contact.first_name, contact.last_name, "  # noqa: S608 (no input is formatted in)
+            f"contact.fields FROM contact {join_array('contact.phone')} "
+            "WHERE contact.account_id = {}",
+            array_argument(part),
             account_id,
-            *part,
         )
         for row in rows:
             try:
@@ -328,11 +341,12 @@ class Plan:
     wa_template: TemplateView | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # merge values per phone
 
-    @property
+    # Summed once: a send reads them several times and a plan is not changed once made.
+    @cached_property
     def total_cost(self) -> int:
         return sum(m.cost for m in self.messages)
 
-    @property
+    @cached_property
     def segments(self) -> int:
         return sum(m.segments for m in self.messages)
 
@@ -560,14 +574,17 @@ async def _write_outbox(
                 await rich_content.store_rich(
                     req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
                 )
+            # One move for the whole send: its messages share account, time and channel.
             await rollups.record(
                 [
                     rollups.StatusMove(
-                        req.account_id, stamp, req.channel, m.segments, m.cost, None, "enqueued"
+                        req.account_id, stamp, req.channel, plan.segments, plan.total_cost,
+                        None, "enqueued", messages=len(plan.messages),
                     )
-                    for m in plan.messages
                 ]
-            )
+                if plan.messages
+                else []
+            )  # fmt: skip
             await _audit_send(req, plan, batch_id, campaign_id, actor)
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
@@ -669,14 +686,7 @@ MESSAGE_INSERT_COLUMNS = (
     "status, segments, encoding, cost, country, contact_id, provider, refunded, release_at, "
     "dispatched_at, submit_attempts, created_at, updated_at"
 )
-# PostgreSQL takes each column as one array: one statement and one round trip for
-# thousands of rows, with ids returned in the same go.
-_UNNEST_TYPES = (
-    "int[]", "int[]", "int[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]",
-    "int[]", "text[]", "int[]", "text[]", "int[]", "text[]", "bool[]", "timestamptz[]",
-    "timestamptz[]", "int[]", "timestamptz[]", "timestamptz[]",
-)  # fmt: skip
-UNNEST_ROWS = 20_000
+MESSAGE_COLUMNS = tuple(c.strip() for c in MESSAGE_INSERT_COLUMNS.split(","))
 
 
 async def _insert_messages(
@@ -689,33 +699,23 @@ async def _insert_messages(
     stamp: datetime,
     provider: str,
 ) -> dict[str, int]:
-    """The outbox rows in bulk (multi-row VALUES on SQLite, column arrays through unnest on
-    PostgreSQL); returns the id of each number."""
+    """The outbox rows in bulk (tenants.db.copy_rows); returns the id of each number."""
     refunded: Any = 0 if is_sqlite() else False
+    release_value, stamp_value = bulk_value(release), bulk_value(stamp)
     rows = [
         (
             req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
             "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
-            refunded, release, release, 0, stamp, stamp,
+            refunded, release_value, release_value, 0, stamp_value, stamp_value,
         )
         for m in planned
     ]  # fmt: skip
-    ids: dict[str, int] = {}
-    if is_sqlite():
-        for part in chunked(rows, INSERT_ROWS):
-            values = ", ".join(f"({placeholders(len(part[0]))})" for _ in part)
-            inserted = await run_sql(
-                f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) VALUES {values} RETURNING id, to_number",  # noqa: S608 (only placeholders are formatted in)
-                *(value for row in part for value in row),
-            )
-            ids.update({r["to_number"]: r["id"] for r in inserted})
-        return ids
-    arrays = ", ".join(f"{{}}::{t}" for t in _UNNEST_TYPES)
-    sql = (
-        f"INSERT INTO message ({MESSAGE_INSERT_COLUMNS}) SELECT * FROM unnest({arrays}) "  # noqa: S608 (only placeholders are formatted in)
-        "RETURNING id, to_number"
+    # Ids drawn first, then the rows with their ids at the driver's bulk speed (COPY on
+    # PostgreSQL, executemany on SQLite): no per-row SQL text or parameter lists to build.
+    ids_drawn = await next_ids("message", len(rows))
+    await copy_rows(
+        "message",
+        ("id", *MESSAGE_COLUMNS),
+        [(i, *row) for i, row in zip(ids_drawn, rows, strict=True)],
     )
-    for part in chunked(rows, UNNEST_ROWS):
-        inserted = await run_sql(sql, *(list(column) for column in zip(*part, strict=True)))
-        ids.update({r["to_number"]: r["id"] for r in inserted})
-    return ids
+    return {row[4]: i for i, row in zip(ids_drawn, rows, strict=True)}

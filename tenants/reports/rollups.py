@@ -20,7 +20,8 @@ from tenants.db import as_datetime, chunked, placeholders, run_sql
 
 @dataclass(frozen=True)
 class StatusMove:
-    """One outbound message entering `new` (from `old`, or just accepted when None)."""
+    """One outbound message entering `new` (from `old`, or just accepted when None); or
+    `messages` of them made at one time, with their segments and cost summed."""
 
     account_id: int
     created_at: datetime
@@ -29,6 +30,7 @@ class StatusMove:
     cost: int
     old: str | None
     new: str
+    messages: int = 1
 
 
 def moves_from_rows(rows: Iterable[dict], old: str, new: str) -> list[StatusMove]:
@@ -70,7 +72,7 @@ async def record(moves: Sequence[StatusMove]) -> None:
             if status is None:
                 continue
             delta = deltas[(move.account_id, day, move.channel, status)]
-            delta[0] += sign
+            delta[0] += sign * move.messages
             delta[1] += sign * move.segments
             delta[2] += sign * move.cost
     rows = sorted(
