@@ -39,6 +39,7 @@ from portal.controllers.inbox import InboxController
 from portal.controllers.invitations import InvitationController
 from portal.controllers.keywords import KeywordsController
 from portal.controllers.links import link_router
+from portal.controllers.media import media_file
 from portal.controllers.messages import MessagesController
 from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
@@ -144,6 +145,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         TemplatesController,
         ComposerController,
         favicon,
+        media_file,
         link_router(),
         api_router,
         create_static_files_router(

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tenants import secrets_box
 from tenants.settings import SettingsError, export_env, get_settings
@@ -60,20 +61,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # With the in-process broker this process is the whole deployment, scheduler included;
     # with Redis or RabbitMQ the scheduler is `portal scheduler` / `portal worker --scheduler`.
     in_process = is_in_process(broker)
-    app = create_app(run_workers=in_process, run_scheduler=in_process)
-    print(f"serving on http://{args.host}:{args.port}")
+    workers = max(1, getattr(args, "workers", 1) or 1)
+    if workers > 1 and in_process:
+        print(
+            "--workers N needs BROKER_URL=redis://... or amqp://...: with memory:// one "
+            "process is the whole deployment (its queues and scheduler live in it).",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"serving on http://{args.host}:{args.port} ({workers} process(es))")
     # Behind a load balancer every request comes from its address: only when its address is
     # trusted does X-Forwarded-For name the client the sign-in throttle counts.
     proxies = get_settings().web.trusted_proxies
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "info",
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
+    if workers > 1:
+        # Each process builds its own app (and pools); the sockets are shared by uvicorn.
+        uvicorn.run("portal.cli:web_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(run_workers=in_process, run_scheduler=in_process), **options)
     return 0
+
+
+def web_app() -> Any:
+    """The app of one `portal serve --workers N` process: web only (the broker's workers
+    and the scheduler are `portal worker` processes)."""
+    from portal.app import create_app
+
+    return create_app()
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
@@ -210,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the portal (and in-process workers)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web processes sharing the port (one per core; needs a Redis or RabbitMQ broker)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -196,7 +196,9 @@ class PortalSQLiteEngine(SQLiteEngine):
         broken = True
         try:
             async with connection.execute(query, args or []) as cursor:
-                await connection.commit()
+                # A read opened no transaction: nothing to commit (and no thread hop).
+                if connection.in_transaction:
+                    await connection.commit()
                 rows = await cursor.fetchall()
             broken = False
             return rows
@@ -204,6 +206,19 @@ class PortalSQLiteEngine(SQLiteEngine):
             if broken and connection.in_transaction:
                 await connection.rollback()
             await self.release_connection(connection, broken=broken)
+
+    async def _run_in_existing_connection(
+        self,
+        connection: Any,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: type[Table] | None = None,
+    ) -> Any:
+        # Piccolo sends "PRAGMA foreign_keys = 1" before every statement of a transaction
+        # (a round trip to the connection's thread each); ours set it once, at connect.
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
 
     def transaction(  # type: ignore[override]
         self,

@@ -15,6 +15,7 @@ CONTEXTS = (
     "consent",
     "contacts",
     "credits",
+    "media",
     "links",
     "messaging",
     "numbers",

@@ -62,6 +62,11 @@ def configure(key_material: Callable[[], str]) -> None:
     _key_material = key_material
 
 
+def key_material() -> str:
+    """The installed key material (SECRET_KEY), for keys derived for other uses."""
+    return _key_material()
+
+
 def _fernet() -> Fernet:
     material = _key_material()
     fernet = _fernets.get(material)

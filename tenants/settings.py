@@ -155,6 +155,21 @@ class SendingSettings:
         8,
         "submissions of one message to its provider before it is marked failed",
     )
+    media_url_ttl_seconds: int = setting(
+        "MEDIA_URL_TTL_SECONDS",
+        172_800,
+        "how long a signed media URL handed to a provider (or shown on a page) stays valid",
+    )
+    media_fetch_max_bytes: int = setting(
+        "MEDIA_FETCH_MAX_BYTES",
+        5_000_000,
+        "largest file taken from a public https URL (or an upload) for MMS",
+    )
+    media_fetch_timeout_seconds: float = setting(
+        "MEDIA_FETCH_TIMEOUT_SECONDS",
+        10.0,
+        "time allowed to fetch one media URL, start to end",
+    )
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,11 @@ from portal.api.schemas import (
 )
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream
+from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
 from tenants.links import links
+from tenants.media.store import NewMedia
+from tenants.media.views import ShownMedia, media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
@@ -59,6 +62,14 @@ class MessageOut(Struct):
     created_at: str
 
 
+class MediaOut(Struct):
+    id: int
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
 class LinkOut(Struct):
     """A tracked link of the message: the original URL and how often it was followed."""
 
@@ -72,6 +83,9 @@ class LinkOut(Struct):
 class MessageDetail(MessageOut):
     events: list[MessageEventOut]
     links: list[LinkOut] = []
+    subject: str | UnsetType = UNSET
+    media: list[MediaOut] | UnsetType = UNSET
+    media_urls: list[str] | UnsetType = UNSET  # inbound: the provider's URLs
 
 
 class AcceptedOut(Struct):
@@ -111,6 +125,9 @@ class SendCreate(Struct):
     channel: Line = "sms"
     send_at: Line | None = None
     campaign_name: Line | None = None
+    # MMS: public https URLs of the files (fetched and stored by the portal) and a subject.
+    media: Annotated[list[Annotated[str, Meta(max_length=2000)]], Meta(max_length=10)] = []
+    subject: Annotated[str, Meta(max_length=200)] = ""
     # Replace each URL in the body by a short link of its own per recipient; clicks counted.
     track_links: bool = False
 
@@ -138,7 +155,21 @@ def message_json(m: MessageView) -> MessageOut:
     return MessageOut(**_fields(m))
 
 
-def message_detail(m: MessageView, tracked: list[links.MessageLink] | None = None) -> MessageDetail:
+async def _fetched_media(data: SendCreate) -> list[NewMedia]:
+    """The files at the request's media URLs (only for MMS: other channels are refused
+    with `media` by the send itself, without fetching anything)."""
+    if (data.channel or "sms").strip().lower() != "mms":
+        if data.media:
+            raise ValidationFailed({"media": "Only MMS carries media; choose the MMS channel."})
+        return []
+    return [await fetch_media(url, field="media") for url in data.media]
+
+
+def message_detail(
+    m: MessageView,
+    shown: ShownMedia | None = None,
+    tracked: list[links.MessageLink] | None = None,
+) -> MessageDetail:
     events = [
         MessageEventOut(
             status=e.status,
@@ -159,7 +190,12 @@ def message_detail(m: MessageView, tracked: list[links.MessageLink] | None = Non
         )
         for link in tracked or []
     ]
-    return MessageDetail(**_fields(m), events=events, links=link_rows)
+    detail = MessageDetail(**_fields(m), events=events, links=link_rows)
+    if shown:
+        detail.subject = shown.subject or UNSET
+        detail.media = [MediaOut(**f.as_json()) for f in shown.files] or UNSET
+        detail.media_urls = shown.remote_urls or UNSET
+    return detail
 
 
 def send_result_json(result: SendResult) -> SendResultOut:
@@ -208,6 +244,7 @@ class MessagesApi(Controller):
         account = grants.account
         if data.body is None and data.template_id is None:
             raise ValidationFailed({"body": "Give a body or a template_id."})
+        new_media = await _fetched_media(data)
         req = SendRequest(
             account_id=account.id,
             numbers=[data.to] if isinstance(data.to, str) else list(data.to),
@@ -223,6 +260,8 @@ class MessagesApi(Controller):
             campaign_name=data.campaign_name,
             idempotency_key=(idempotency_key or "").strip() or None,
             permissions=send_permissions(grants),
+            new_media=new_media,
+            subject=data.subject.strip(),
             track_links=data.track_links,
         )
         result = await sending.accept_send(req, actor=request_actor(request))
@@ -232,7 +271,9 @@ class MessagesApi(Controller):
     async def one(self, request: Request[Any, Any, Any], message_id: PathId) -> MessageDetail:
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
-        return message_detail(message, await links.message_links(account.id, message.id))
+        shown = (await media_of_messages(account.id, [message_id])).get(message_id)
+        tracked = await links.message_links(account.id, message.id)
+        return message_detail(message, shown, tracked)
 
     @get(
         "/",

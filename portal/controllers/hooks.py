@@ -10,12 +10,11 @@ from litestar import Controller, Request, Response, asgi, post
 from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
 
-from tasks.gateways import build, simulator_gateway
+from tasks.gateways import callback_gateway, simulator_gateway
 from tasks.gateways.base import IntegrationGateway
 from tasks.gateways.http import CallbackRequest
 from tasks.simulator import simulator_app
 from tenants.errors import NotFound
-from tenants.messaging import status
 from tenants.messaging.inbound import InboundReport, InboundResult, route_report
 from tenants.providers import callbacks
 from tenants.providers import integrations as providers
@@ -30,14 +29,13 @@ class ProviderHooksController(Controller):
     async def status(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         reports = simulator_gateway().parse_status_callback(request.headers, await request.body())
         # Only messages the simulator carried: the others are unknown to it.
-        scoped = await callbacks.scope_reports(providers.BUILTIN, reports)
-        result = await status.ingest_grouped(scoped.reports)
+        result = await callbacks.ingest_reports(providers.BUILTIN, reports)
         return {
-            "received": result.received + scoped.unknown,
+            "received": result.received,
             "applied": result.applied,
             "late": result.late,
             "duplicates": result.duplicates,
-            "unknown": result.unknown + scoped.unknown,
+            "unknown": result.unknown,
         }
 
     @post("/inbound", opt={"public": True}, status_code=202)
@@ -66,7 +64,7 @@ async def _callback(
     """The integration a callback URL names (404 unless its secret segment matches), its
     gateway, and the request as the provider signed it."""
     config = await providers.config_for_callback(integration_id, token)
-    gateway = build(config)
+    gateway = callback_gateway(config)
     if not isinstance(gateway, IntegrationGateway):
         raise NotFound("not found")  # the simulator posts to its own hooks
     body = await request.body()
@@ -94,8 +92,7 @@ class IntegrationHooksController(Controller):
     ) -> Response[str]:
         config, gateway, callback = await _callback(request, integration_id, token)
         # Only the messages this integration carried; other events change nothing.
-        resolved = await callbacks.resolve_events(config.key, gateway.parse_status(callback))
-        await status.ingest_grouped(resolved.reports)
+        await callbacks.ingest_events(config.key, gateway.parse_status(callback))
         if gateway.inbound_on_status_url:
             await _route(gateway.parse_inbound(callback))
         body, media_type = gateway.answer("status")

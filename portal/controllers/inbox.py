@@ -14,6 +14,7 @@ from portal.auth import current_grants, request_actor
 from portal.forms import FORM
 from portal.pages import render
 from tenants.errors import Conflict, ValidationFailed
+from tenants.media.views import media_of_messages
 from tenants.messaging import inbound
 from tenants.messaging.accept import send_permissions
 from tenants.templates.templates import usable_templates
@@ -33,6 +34,7 @@ async def _thread_context(
     grants = current_grants(request)
     account = grants.account
     conversation = await inbound.get_conversation(account.id, conversation_id)
+    thread = await inbound.thread(account.id, conversation_id)
     # A template-only user (Support) answers with an approved template.
     template_only = (
         not grants.decide("messages.send").allowed
@@ -40,7 +42,8 @@ async def _thread_context(
     )
     return {
         "conversation": conversation,
-        "messages": await inbound.thread(account.id, conversation_id),
+        "messages": thread,
+        "media": await media_of_messages(account.id, [m.id for m in thread]),
         "reply_errors": {},
         "reply_body": "",
         "reply_template_id": "",

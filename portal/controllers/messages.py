@@ -16,6 +16,7 @@ from portal.auth import current_grants
 from portal.pages import csv_download, csv_stream, render
 from tenants.errors import ValidationFailed
 from tenants.links import links
+from tenants.media.views import media_of_messages
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.messages import STATUSES, MessageFilter
@@ -131,10 +132,14 @@ class MessagesController(Controller):
     async def one(self, request: HTMXRequest, message_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         message = await messages.get_message(account.id, message_id)
+        shown = (await media_of_messages(account.id, [message_id])).get(message_id)
         # Its own poll asks for the message block only (see message.html.jinja).
         tracked = await links.message_links(account.id, message.id)
         return await render(
-            request, "message.html.jinja", {"m": message, "links": tracked}, block="message"
+            request,
+            "message.html.jinja",
+            {"m": message, "media": shown, "links": tracked},
+            block="message",
         )
 
     @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})

@@ -9,15 +9,21 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
-from portal.forms import FORM
+from portal.forms import MULTIPART
 from portal.pages import render
+from tasks.media_fetch import fetch_media
 from tenants.clock import now
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
+from tenants.media import sending as mms_media
+from tenants.media import store
+from tenants.media.store import NewMedia
+from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
 from tenants.messaging.accept import SendRequest, send_permissions
 from tenants.messaging.messages import CHANNELS
@@ -40,8 +46,12 @@ FIELDS = (
     "send_at",
     "campaign_name",
     "idempotency_key",
+    "subject",
+    "media_url",
     "track_links",
 )
+# Up to ten files of MEDIA_FETCH_MAX_BYTES each, and the rest of the form.
+MAX_UPLOAD = 52 * 1024 * 1024
 _SPLIT = re.compile(r"[\n,;]+")
 
 
@@ -71,8 +81,33 @@ async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
+def _values(raw: dict[str, Any], name: str) -> list[Any]:
+    value = raw.get(name)
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+async def _media_from_form(
+    raw: dict[str, Any], form: dict[str, str], account_id: int
+) -> tuple[list[int], list[NewMedia]]:
+    """The media already attached (ids kept in the form), the files uploaded now and the
+    files at the URLs typed (fetched server side); refusals name media or media_url."""
+    ids = [int(v) for v in _values(raw, "media_id") if str(v).isdigit()][:20]
+    new: list[NewMedia] = []
+    for upload in _values(raw, "media_file"):
+        if isinstance(upload, UploadFile) and upload.filename:
+            new.append(store.read_file(await upload.read(), upload.filename, field="media"))
+    for url in (u.strip() for u in form["media_url"].splitlines()):
+        if url:
+            new.append(await fetch_media(url, field="media_url"))
+    await store.owned_media(account_id, ids)
+    return ids, new
+
+
 async def _request_from_form(
-    request: Request[Any, Any, Any], form: dict[str, str], list_ids: list[int]
+    request: Request[Any, Any, Any],
+    form: dict[str, str],
+    list_ids: list[int],
+    media: tuple[list[int], list[NewMedia]] = ([], []),
 ) -> SendRequest:
     grants = current_grants(request)
     account = grants.account
@@ -121,6 +156,9 @@ async def _request_from_form(
         # The form carries a key made when it was shown: a double click sends once.
         idempotency_key=form["idempotency_key"][:64] or None,
         permissions=permissions,
+        media_ids=media[0],
+        new_media=media[1],
+        subject=form["subject"].strip(),
         track_links=form["track_links"] == "1",
     )
 
@@ -145,13 +183,19 @@ class SendController(Controller):
                 **(await _options(request)),
                 "form": form,
                 "list_ids": [],
+                "attached": [],
                 "errors": {},
                 "c": await composition_for(request, ""),
             },
         )
 
-    @post("/", opt={"permission": "messages.send_template"}, status_code=200)
-    async def submit(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
+    @post(
+        "/",
+        opt={"permission": "messages.send_template"},
+        status_code=200,
+        request_max_body_size=MAX_UPLOAD,
+    )
+    async def submit(self, request: HTMXRequest, data: Annotated[dict[str, Any], MULTIPART]) -> Any:
         raw = data or {}
         form = {
             k: str(raw.get(k) or "") if not isinstance(raw.get(k), list) else "" for k in FIELDS
@@ -165,20 +209,28 @@ class SendController(Controller):
             **(await _options(request)),
             "form": form,
             "list_ids": list_ids,
+            "attached": [],
             "errors": {},
             "c": await composition_for(
                 request, form["body"], track_links=form["track_links"] == "1"
             ),
         }
         status = 200
+        account_id = current_grants(request).account.id
         try:
-            req = await _request_from_form(request, form, list_ids)
+            media = await _media_from_form(raw, form, account_id)
+            ctx["attached"] = await store.owned_media(account_id, media[0])
+            req = await _request_from_form(request, form, list_ids, media)
             result = await sending.accept_send(
                 req, actor=request_actor(request), dry_run=action != "send"
             )
             if not result.dry_run:
                 status = 201
                 form["idempotency_key"] = uuid.uuid4().hex
+            elif media[1]:
+                # Previewed: keep the files so the send (and its preview) need no re-upload.
+                ctx["attached"] += await mms_media.keep_uploads(account_id, media[1])
+                form["media_url"] = ""
             ctx["result"] = result
         except ValidationFailed as exc:
             ctx["errors"] = exc.errors
@@ -186,4 +238,5 @@ class SendController(Controller):
         except Conflict as exc:
             ctx["errors"] = {"form": exc.message}
             status = 409
+        ctx["attached_shown"] = ShownMedia(files=ctx["attached"])
         return await render(request, "send.html.jinja", ctx, block="send_form", status_code=status)

@@ -39,6 +39,20 @@ def simulator_gateway() -> SimulatorGateway:
     return _simulator
 
 
+_for_callbacks: dict[int, tuple[str, Gateway]] = {}
+
+
+def callback_gateway(config: providers.IntegrationConfig) -> Gateway:
+    """`build`, kept per integration until its settings or credentials change (a callback
+    only verifies and parses: it never sends, so the transport does not matter)."""
+    cached = _for_callbacks.get(config.id)
+    if cached is not None and cached[0] == config.version:
+        return cached[1]
+    gateway = build(config)
+    _for_callbacks[config.id] = (config.version, gateway)
+    return gateway
+
+
 def build(config: providers.IntegrationConfig) -> Gateway:
     if config.kind == "simulator":
         return simulator_gateway()

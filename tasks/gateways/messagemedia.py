@@ -102,6 +102,11 @@ class MessageMediaGateway(IntegrationGateway):
             "callback_url": self.status_url,
             "metadata": {METADATA_KEY: str(message.message_id)},
         }
+        if message.media_urls:
+            item["format"] = "MMS"
+            item["media"] = list(message.media_urls)
+            if message.subject:
+                item["subject"] = message.subject
         sender = message.sender or self.default_sender()
         if sender:
             item["source_number"] = sender

@@ -111,6 +111,13 @@ def _mo_content(item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
     return str(body.get("message") or body.get("subject") or ""), urls
 
 
+def _sms_content(message: OutboundMessage) -> dict[str, Any]:
+    """mt_text, or for MMS mt_media whose body is {url, message} (one file per batch)."""
+    if message.media_urls:
+        return {"type": "mt_media", "body": {"url": message.media_urls[0], "message": message.body}}
+    return {"type": "mt_text", "body": message.body}
+
+
 class SinchSmsGateway(IntegrationGateway):
     kind = "sinch_sms"
 
@@ -130,11 +137,11 @@ class SinchSmsGateway(IntegrationGateway):
     # --- submission -----------------------------------------------------------------
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        """One Sinch batch per (sender, text) of up to MAX_BATCH distinct recipients."""
+        """One Sinch batch per (sender, text, media) of up to MAX_BATCH distinct recipients."""
         groups: list[list[OutboundMessage]] = []
-        open_groups: dict[tuple[str, str], list[OutboundMessage]] = {}
+        open_groups: dict[tuple[str, str, tuple[str, ...]], list[OutboundMessage]] = {}
         for message in batch:
-            key = (message.sender or self.default_sender(), message.body)
+            key = (message.sender or self.default_sender(), message.body, message.media_urls)
             group = open_groups.get(key)
             if group is None or len(group) >= MAX_BATCH or any(m.to == message.to for m in group):
                 group = []
@@ -157,8 +164,7 @@ class SinchSmsGateway(IntegrationGateway):
     async def _send_batch(self, group: Sequence[OutboundMessage]) -> list[SubmitResult]:
         payload: dict[str, Any] = {
             "to": [m.to for m in group],
-            "body": group[0].body,
-            "type": "mt_text",
+            **_sms_content(group[0]),
             "delivery_report": "per_recipient",
             "callback_url": self.status_url,
             "client_reference": REFERENCE_PREFIX + ",".join(str(m.message_id) for m in group),

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
@@ -89,13 +90,17 @@ class TwilioGateway(IntegrationGateway):
 
     async def _send_one(self, message: OutboundMessage) -> SubmitResult:
         sender = message.sender or self.default_sender()
-        data = {
+        data: dict[str, Any] = {
             "To": _address(message.channel, message.to),
             "Body": message.body,
             # Our id rides in the callback URL, so a callback names the message even
             # before the worker recorded Twilio's SID.
             "StatusCallback": f"{self.status_url}?ref={message.message_id}",
         }
+        if message.media_urls:
+            # MMS: one MediaUrl parameter per file (Twilio takes up to 10); Twilio has no
+            # subject field.
+            data["MediaUrl"] = list(message.media_urls)
         service = self.config.value("messaging_service_sid")
         if service:
             data["MessagingServiceSid"] = service

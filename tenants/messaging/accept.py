@@ -26,6 +26,8 @@ from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.links import links
+from tenants.media import sending as mms
+from tenants.media.store import NewMedia
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
@@ -68,14 +70,30 @@ class SendRequest:
     permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
+    # MMS: media items the account holds, files read from an upload or a URL (stored with
+    # the send), and a subject.
+    media_ids: Sequence[int] = ()
+    new_media: Sequence[NewMedia] = ()
+    subject: str = ""
+
     # Replace the URLs in the body by short links, one per recipient, and count clicks.
     track_links: bool = False
 
+    def _optional_parts(self) -> dict[str, object]:
+        """What optional features add to the idempotency fingerprint, only when used (so
+        the fingerprint of a plain send stays what it was)."""
+        parts: dict[str, object] = {}
+        if self.media_ids or self.new_media or self.subject:
+            parts["media"] = [*self.media_ids, *(m.sha256 for m in self.new_media)]
+            parts["subject"] = self.subject
+        if self.track_links:
+            parts["track_links"] = True
+        return parts
+
     def fingerprint(self) -> str:
-        tracked = {"track_links": True} if self.track_links else {}
         canonical = json.dumps(
             {
-                **tracked,
+                **self._optional_parts(),
                 "numbers": list(self.numbers),
                 "contact_ids": list(self.contact_ids),
                 "list_ids": list(self.list_ids),
@@ -158,6 +176,7 @@ def _validate(req: SendRequest) -> dict[str, str]:
     for name, value in req.variables.items():
         if not isinstance(value, str):
             errors["variables"] = f"Variable {name!r} must be a string."
+    errors.update(mms.request_errors(req.channel, req.media_ids, req.new_media, req.subject))
     return errors
 
 
@@ -295,6 +314,7 @@ class Plan:
     messages: list[PlannedMessage]
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
+    media: mms.MmsContent | None = None
 
     @property
     def total_cost(self) -> int:
@@ -334,9 +354,11 @@ async def accept_send(req: SendRequest, *, actor: audit.Actor, dry_run: bool = F
     if req.idempotency_key and not dry_run and (replayed := await _replay(key)):
         return replayed
     text, template_id = await _content(req)
+    media = await _mms_content(req)
     recipients = await _resolve(req)
     allowed, skipped = await _filter_consent(req, recipients)
     plan = await _plan(req, text, template_id, allowed, skipped)
+    plan.media = media
     if dry_run:
         return plan.result(None)
     return await _write_outbox(req, plan, key if req.idempotency_key else None, actor)
@@ -356,6 +378,13 @@ async def _validated(req: SendRequest) -> SendRequest:
         return replace(req, sender=(await resolve_sender(req.account_id, req.sender)).value)
     # Never a blank From: a reply must find the account that wrote.
     return replace(req, sender=await default_sender(req.account_id))
+
+
+async def _mms_content(req: SendRequest) -> mms.MmsContent | None:
+    """An MMS's media, owned and within its provider's limits (checked before any reserve)."""
+    if req.channel != "mms":
+        return None
+    return await mms.check_mms(req.account_id, req.media_ids, req.new_media, req.subject)
 
 
 async def _content(req: SendRequest) -> tuple[str, int | None]:
@@ -462,6 +491,8 @@ async def _write_outbox(
         async with transaction():
             campaign_id = await _insert_campaign(req, actor)
             batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
+            if plan.media is not None:
+                await mms.attach(batch_id, req.account_id, plan.media)
             if plan.total_cost > 0:
                 await spending.reserve(
                     req.account_id,

@@ -466,18 +466,25 @@ async def _send_reply(
         permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
     )
-    try:
+    kind = "confirmation" if reply["compliance"] else "auto_reply"
+
+    async def write() -> tuple[sending.SendResult, list[int]]:
         async with transaction():
             result = await sending.accept_send(request, actor=REPLY_ACTOR)
             ids = [a.message_id for a in result.accepted if a.message_id is not None]
             if ids and not result.replayed:
-                kind = "confirmation" if reply["compliance"] else "auto_reply"
                 await InboundReply.insert(
                     *[InboundReply(route_id=plan.route_id, message_id=i, kind=kind) for i in ids]
                 )
                 await _touch_conversation(
                     plan.account_id, plan.phone, plan.number, request.body or "", "out", now()
                 )
+        return result, ids
+
+    try:
+        # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled
+        # back whole, is written again.
+        result, ids = await retrying_deadlocks(write)
     except DomainError as exc:
         # The inbound message and its consent event stand; the reply could not be sent.
         return [], [], f"reply {index + 1}: {exc.message}"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,6 +129,9 @@ class StatusReport:
     error_code: str | None = None
     provider_ref: str | None = None
     event_id: str | None = None
+    # When set, the report counts only for a message submitted through this provider
+    # (else it is unknown): checked in the ingest's own read, not by a read of its own.
+    carrier: str | None = None
 
 
 @dataclass
@@ -302,10 +305,17 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
     if not valid:
         return outcomes
     async with transaction():
-        known = await _outbound_accounts(sorted({r.message_id for r in valid}))
+        carried = await _outbound_accounts(sorted({r.message_id for r in valid}))
+        known = {
+            i: carried[r.message_id][0]
+            for i, r in enumerate(reports)
+            if not outcomes[i]
+            and r.message_id in carried
+            and r.carrier in (None, carried[r.message_id][1])
+        }
         fresh = _fresh_indices(
-            [(i, r) for i, r in enumerate(reports) if not outcomes[i] and r.message_id in known],
-            await _seen_event_ids(valid, known),
+            [(i, reports[i]) for i in known],
+            await _seen_event_ids([reports[i] for i in known]),
         )
         new_reports = [reports[i] for i in fresh]
         applied = await _resolve_and_apply(new_reports) if new_reports else set()
@@ -317,7 +327,7 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
                 [
                     (
                         r.message_id,
-                        known[r.message_id],
+                        carried[r.message_id][0],
                         r.status,
                         r.error_code,
                         id(r) in applied,
@@ -331,7 +341,7 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
     for index, report in enumerate(reports):
         if outcomes[index]:
             continue
-        if report.message_id not in known:
+        if index not in known:
             outcomes[index] = "unknown"
         elif index not in fresh:
             outcomes[index] = "duplicates"
@@ -340,22 +350,22 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
     return outcomes
 
 
-async def _outbound_accounts(ids: Sequence[int]) -> dict[int, int]:
-    """id -> account of those of these ids that are outbound messages."""
-    known: dict[int, int] = {}
+async def _outbound_accounts(ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+    """id -> (account, provider key) of those of these ids that are outbound messages."""
+    known: dict[int, tuple[int, str]] = {}
     for part in chunked(list(ids), 500):
         rows = await run_sql(
-            f"SELECT id, account_id FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
+            f"SELECT id, account_id, provider FROM message WHERE id IN ({placeholders(len(part))}) "  # noqa: S608 (only placeholders are formatted in)
             "AND direction = 'out'",
             *part,
         )
-        known.update({r["id"]: r["account_id"] for r in rows})
+        known.update({r["id"]: (r["account_id"], r["provider"] or "") for r in rows})
     return known
 
 
-async def _seen_event_ids(reports: Sequence[StatusReport], known: Container[int]) -> set[str]:
+async def _seen_event_ids(reports: Sequence[StatusReport]) -> set[str]:
     """The provider event ids of these reports (of known messages) already recorded."""
-    keys = sorted({r.event_id for r in reports if r.event_id and r.message_id in known})
+    keys = sorted({r.event_id for r in reports if r.event_id})
     seen: set[str] = set()
     for part in chunked(keys, 500):
         rows = await run_sql(

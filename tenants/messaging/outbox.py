@@ -15,7 +15,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ from tenants import handoff
 from tenants.clock import now
 from tenants.consent.filter import filter_recipients
 from tenants.db import chunked, placeholders, run_sql, transaction
+from tenants.media import sending as mms_media
 from tenants.messaging.messages import (
     StatusReport,
     apply_statuses,
@@ -68,6 +69,9 @@ class OutboundMessage:
     body: str
     channel: str
     segments: int
+    # MMS: the signed URLs of the batch's media, and its subject.
+    media_urls: tuple[str, ...] = ()
+    subject: str = ""
     # The provider's id for the message, when an answer or a callback naming the message by
     # its own reference told us: a retry's lookup asks the provider about this one only.
     provider_ref: str | None = None
@@ -440,7 +444,7 @@ async def _submit_group(
         *ids,
     )
     try:
-        results = await gateway.submit([_outbound(r) for r in group])
+        results = await gateway.submit(await _with_media(group))
     except TransientProviderError:
         await work.hand_back(ids, transient=True)
         return
@@ -500,6 +504,21 @@ def _outbound(row: dict[str, Any]) -> OutboundMessage:
         segments=row["segments"],
         provider_ref=row.get("provider_ref"),
     )
+
+
+async def _with_media(rows: list[dict[str, Any]]) -> list[OutboundMessage]:
+    """The rows as messages, MMS ones with their batch's signed media URLs and subject."""
+    messages = [_outbound(r) for r in rows]
+    mms = [r["batch_id"] for r in rows if r["channel"] == "mms" and r["batch_id"]]
+    if not mms:
+        return messages
+    media = await mms_media.signed_media_of(mms)
+    return [
+        replace(m, media_urls=media[r["batch_id"]][0], subject=media[r["batch_id"]][1])
+        if r["batch_id"] in media and r["channel"] == "mms"
+        else m
+        for r, m in zip(rows, messages, strict=True)
+    ]
 
 
 async def _batch_states(batch_ids: set[int]) -> dict[int, str]:

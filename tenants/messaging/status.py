@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tenants.db import DB
+from tenants.db import DB, retrying_deadlocks
 from tenants.messaging.messages import (
     IngestResult,
     StatusReport,
@@ -107,7 +107,9 @@ class ReportBatcher:
     async def _write(self, group: list[_Waiting]) -> None:
         reports = [report for waiting in group for report in waiting.reports]
         try:
-            outcomes = await ingest_outcomes(reports)
+            # Refunds lock accounts beside concurrent sends: a deadlock's victim was rolled
+            # back whole and is written again.
+            outcomes = await retrying_deadlocks(lambda: ingest_outcomes(reports))
         except Exception as exc:
             if len(group) == 1:
                 _answer_error(group[0], exc)

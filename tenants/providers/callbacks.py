@@ -13,11 +13,12 @@ message, nor one sent through the simulator or another provider.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tenants.db import chunked, placeholders, run_sql
-from tenants.messaging.messages import StatusReport
+from tenants.messaging import status
+from tenants.messaging.messages import IngestResult, StatusReport
 
 CHUNK = 500
 
@@ -108,15 +109,7 @@ async def resolve_events(provider: str, events: Sequence[ProviderEvent]) -> Reso
     return Resolved(reports, unknown)
 
 
-async def scope_reports(provider: str, reports: Sequence[StatusReport]) -> Resolved:
-    """Keep the reports (already tied to message ids, as the simulator's are) of messages
-    `provider` carried; count the others as unknown."""
-    ours = await carried_by(provider, [r.message_id for r in reports])
-    kept = [r for r in reports if r.message_id in ours]
-    return Resolved(kept, len(reports) - len(kept))
-
-
-def _report(message_id: int, event: ProviderEvent) -> StatusReport:
+def _report(message_id: int, event: ProviderEvent, carrier: str | None = None) -> StatusReport:
     return StatusReport(
         message_id=message_id,
         status=event.status,
@@ -124,4 +117,31 @@ def _report(message_id: int, event: ProviderEvent) -> StatusReport:
         error_code=event.error_code,
         provider_ref=event.provider_ref,
         event_id=event.event_id,
+        carrier=carrier,
     )
+
+
+async def ingest_events(provider: str, events: Sequence[ProviderEvent]) -> IngestResult:
+    """Tie these events to the messages `provider` carried (as `resolve_events`) and ingest
+    them with concurrent callers' reports (tenants.messaging.status). The common callback,
+    one event naming our id, costs no read of its own: the group's transaction checks the
+    carrier; only when that message is not the provider's is it tied by reference or
+    recipient instead, as `resolve_events` would have."""
+    if len(events) == 1 and events[0].message_id is not None:
+        (event,) = events
+        result = await status.ingest_grouped([_report(event.message_id, event, provider)])
+        if not result.unknown or not (event.provider_ref or event.candidates):
+            return result
+        events = [replace(event, message_id=None)]
+    resolved = await resolve_events(provider, events)
+    result = await status.ingest_grouped(resolved.reports)
+    result.received += resolved.unknown
+    result.unknown += resolved.unknown
+    return result
+
+
+async def ingest_reports(provider: str, reports: Sequence[StatusReport]) -> IngestResult:
+    """Reports already tied to our ids (as the simulator's are), ingested with concurrent
+    callers; those of messages `provider` did not carry count as unknown (checked inside
+    the group's own read)."""
+    return await status.ingest_grouped([replace(r, carrier=provider) for r in reports])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import first_or_404, flag, run_sql, transaction, view_of
+from tenants.db import after_commit, first_or_404, flag, run_sql, transaction, view_of
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
@@ -113,7 +114,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="sinch_sms",
             label="Sinch SMS (REST batches API)",
-            channels=frozenset({"sms"}),
+            channels=frozenset({"sms", "mms"}),
             fields=(
                 Field(
                     "service_plan_id",
@@ -232,7 +233,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="messagemedia",
             label="MessageMedia (Messages API)",
-            channels=frozenset({"sms"}),
+            channels=frozenset({"sms", "mms"}),
             fields=(
                 Field(
                     "api_key",
@@ -270,7 +271,7 @@ KINDS: dict[str, ProviderKind] = {
         ProviderKind(
             kind="twilio",
             label="Twilio (Messages API)",
-            channels=frozenset({"sms", "whatsapp"}),
+            channels=frozenset({"sms", "mms", "whatsapp"}),
             fields=(
                 Field(
                     "account_sid",
@@ -778,6 +779,7 @@ async def update_integration(
         await ProviderIntegration.update(**checked.stored(), updated_at=now()).where(
             ProviderIntegration.id == integration_id
         )
+        await _forget_on_commit(integration_id)
         await audit.record(
             actor,
             account_id=account_id,
@@ -814,6 +816,7 @@ async def set_integration_status(
             await ProviderIntegration.update(
                 {ProviderIntegration.status: status, ProviderIntegration.updated_at: now()}
             ).where(ProviderIntegration.id == integration_id)
+            await _forget_on_commit(integration_id)
             await audit.record(
                 actor,
                 account_id=account_id,
@@ -871,11 +874,48 @@ async def load_config(integration_id: int) -> IntegrationConfig:
     )
 
 
+# Callbacks come thousands a second for a handful of integrations: each process keeps the
+# configurations it read (secrets decrypted) for CALLBACK_CONFIG_SECONDS, and forgets one
+# as soon as this process changes it (forget_config). A change made by another process is
+# seen within that time at most; the callback token itself never changes.
+CALLBACK_CONFIG_SECONDS = 5.0
+_callback_configs: dict[int, tuple[float, IntegrationConfig]] = {}
+
+
+def forget_config(integration_id: int | None = None) -> None:
+    """Drop the cached configuration of one integration (None: all of them)."""
+    if integration_id is None:
+        _callback_configs.clear()
+    else:
+        _callback_configs.pop(integration_id, None)
+
+
+async def _cached_config(integration_id: int, token: str) -> IntegrationConfig:
+    """The cached configuration when its callback token is this one, else read again."""
+    cached = _callback_configs.get(integration_id)
+    if (
+        cached is not None
+        and cached[0] > time.monotonic()
+        and secrets.compare_digest(cached[1].callback_token.encode(), (token or "").encode())
+    ):
+        return cached[1]
+    config = await load_config(integration_id)
+    _callback_configs[integration_id] = (time.monotonic() + CALLBACK_CONFIG_SECONDS, config)
+    return config
+
+
+async def _forget_on_commit(integration_id: int) -> None:
+    """Now (a reader between now and the commit would cache the old row again) and once
+    the change has committed."""
+    forget_config(integration_id)
+    await after_commit(f"provider-config:{integration_id}", lambda: forget_config(integration_id))
+
+
 async def config_for_callback(integration_id: int, token: str) -> IntegrationConfig:
     """The integration a callback URL names, if its secret segment matches; anything else
     is NotFound, so a guessed URL learns nothing."""
     try:
-        config = await load_config(integration_id)
+        config = await _cached_config(integration_id, token)
     except NotFound:
         raise NotFound("not found") from None
     if not config.callback_token or not secrets.compare_digest(

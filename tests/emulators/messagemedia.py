@@ -158,6 +158,15 @@ class MessageMediaEmulator(Emulator):
             problems.append(f"{where}.subject: over 64 characters")
         if "media" in item and item.get("format") != "MMS":
             problems.append(f"{where}.media: only with format MMS")
+        if "subject" in item and item.get("format") != "MMS":
+            problems.append(f"{where}.subject: only with format MMS")
+        media = item.get("media")
+        if item.get("format") == "MMS" and (
+            not isinstance(media, list)
+            or not media
+            or not all(isinstance(u, str) and url_ok(u) for u in media)
+        ):
+            problems.append(f"{where}.media: format MMS needs a list of media URLs")
         return problems
 
     def send(self, request: Request) -> Response:

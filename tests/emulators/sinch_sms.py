@@ -19,7 +19,10 @@ Sources read:
   values: statuses capitalised ("Delivered", "Aborted"), numbers without "+".
 
 Checked: host {region}.sms.api.sinch.com of the plan's region; path plan id; Bearer token;
-JSON body; `to` a non-empty list of at most 1000 MSISDNs; `body` a string; `type` mt_text;
+JSON body; `to` a non-empty list of at most 1000 MSISDNs; `body` a string with `type`
+mt_text, or with `type` mt_media (MMS, developers.sinch.com/docs/sms/api-reference/mms-support
+and the SDKs' MediaRequest/MediaBody) an object with a required `url` and an optional
+`message`;
 `from` present unless the emulated plan has a default originator; delivery_report one of
 none/summary/full/per_recipient/per_recipient_final; callback_url an http(s) URL;
 client_reference at most 2048 characters. The docs I read do not state the 1000 and 2048
@@ -65,7 +68,7 @@ class SinchBatch:
     id: str
     to: list[str]  # without "+", as Sinch writes them
     from_: str | None
-    body: str
+    body: Any  # the text (mt_text) or {url, message} (mt_media)
     delivery_report: str
     callback_url: str | None
     client_reference: str | None
@@ -79,7 +82,7 @@ class SinchBatch:
             "to": self.to,
             "canceled": False,
             "body": self.body,
-            "type": "mt_text",
+            "type": "mt_media" if isinstance(self.body, dict) else "mt_text",
             "created_at": iso(self.created),
             "modified_at": iso(self.created),
             "delivery_report": self.delivery_report,
@@ -155,10 +158,18 @@ class SinchSmsEmulator(Emulator):
         bad = [n for n in to if not isinstance(n, str) or not MSISDN.fullmatch(n)]
         if bad:
             return self._refuse(400, "syntax_invalid_parameter_format", f"to: invalid {bad}")
-        if not isinstance(data.get("body"), str):
+        kind = data.get("type", "mt_text")
+        if kind == "mt_media":
+            # MediaRequest: body is {url (required), message?}; one file per batch.
+            media = data.get("body")
+            if not isinstance(media, dict) or not url_ok(str(media.get("url") or "")):
+                return self._refuse(400, "syntax_constraint_violation", "body.url: required")
+            if set(media) - {"url", "message"} or not isinstance(media.get("message", ""), str):
+                return self._refuse(400, "syntax_constraint_violation", "body: url and message")
+        elif kind != "mt_text":
+            return self._refuse(400, "syntax_constraint_violation", "type: mt_text or mt_media")
+        elif not isinstance(data.get("body"), str):
             return self._refuse(400, "syntax_constraint_violation", "body: required")
-        if data.get("type", "mt_text") != "mt_text":
-            return self._refuse(400, "syntax_constraint_violation", "type: only mt_text here")
         sender = data.get("from") or self.default_originator
         if not sender:
             return self._refuse(
@@ -177,6 +188,7 @@ class SinchSmsEmulator(Emulator):
             "to", "from", "body", "type", "delivery_report", "callback_url", "client_reference",
             "send_at", "expire_at", "feedback_enabled", "flash_message", "parameters",
             "truncate_concat", "max_number_of_message_parts", "from_ton", "from_npi",
+            "strict_validation",
         }  # fmt: skip
         if set(data) - known:
             self.violations.append(f"Sinch SMS: unknown fields {sorted(set(data) - known)}")

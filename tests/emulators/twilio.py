@@ -230,6 +230,9 @@ class TwilioEmulator(Emulator):
             )
         if len(media) > 10:
             return self._bad(21620, "More than 10 MediaUrl parameters (placeholder code).")
+        if any(not url_ok(url) for url in media):
+            # Twilio fetches each MediaUrl itself: it must be a public http(s) URL.
+            return self._bad(21620, "A MediaUrl is not an http(s) URL (placeholder code).")
         if callback is not None and (
             not url_ok(callback) or "_" in (urlsplit(callback).hostname or "")
         ):

@@ -5,6 +5,7 @@ reports would give ingested one call at a time."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from tenants.db import transaction
 from tenants.messaging import messages, status
 from tenants.messaging.messages import StatusReport
 from tenants.messaging.tables import Message, MessageEvent
+from tenants.providers import callbacks
 from tests.unit.test_delivery import make_outbox, status_of
 
 
@@ -137,3 +139,38 @@ async def test_each_event_loop_has_its_own_batcher(world):
         return asyncio.run(get())
 
     assert await asyncio.to_thread(other_loop) is not here
+
+
+async def test_a_report_for_another_carriers_message_is_unknown_and_changes_nothing(world):
+    """The carrier check made inside the group's own read: a report that names one of our
+    ids counts only when that message went out through the reporting provider."""
+    _, (ours, theirs) = await make_outbox(world.accounts["alpha"], ["+61400000001", "+61400000002"])
+    await Message.update({Message.provider: "integration:1"}).where(Message.id == ours)
+    await Message.update({Message.provider: "integration:2"}).where(Message.id == theirs)
+    batcher = status.ReportBatcher(window_seconds=0.05)
+    mine, other = await asyncio.gather(
+        batcher.ingest([replace(report(ours, "delivered", 1), carrier="integration:1")]),
+        batcher.ingest([replace(report(theirs, "delivered", 2), carrier="integration:1")]),
+    )
+    assert (mine.applied, mine.unknown) == (1, 0)
+    assert (other.received, other.applied, other.unknown) == (1, 0, 1)
+    assert await status_of(theirs) == "enqueued"
+    assert await MessageEvent.count().where(MessageEvent.message_id == theirs) == 0
+
+
+async def test_a_callback_naming_another_carriers_id_is_tied_by_the_providers_reference(world):
+    """callbacks.ingest_events keeps resolve_events' order: our id when the message is the
+    provider's, else the provider's reference."""
+    _, (ours, theirs) = await make_outbox(world.accounts["alpha"], ["+61400000001", "+61400000002"])
+    await Message.update(
+        {Message.provider: "integration:1", Message.provider_ref: "SM-ours"}
+    ).where(Message.id == ours)
+    await Message.update({Message.provider: "integration:2"}).where(Message.id == theirs)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    event = callbacks.ProviderEvent("delivered", at, message_id=theirs, provider_ref="SM-ours")
+    result = await callbacks.ingest_events("integration:1", [event])
+    assert (result.received, result.applied, result.unknown) == (1, 1, 0)
+    assert [await status_of(ours), await status_of(theirs)] == ["delivered", "enqueued"]
+    lost = callbacks.ProviderEvent("delivered", at, message_id=theirs, event_id="x-1")
+    assert (await callbacks.ingest_events("integration:1", [lost])).unknown == 1
+    assert await status_of(theirs) == "enqueued"
