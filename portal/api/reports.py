@@ -11,6 +11,7 @@ from litestar.params import QueryParameter
 from portal.api.schemas import LINE_MAX, LINE_PATTERN, QueryId, QueryLine, documented
 from portal.auth import current_grants
 from tenants.accounts import tree as accounts
+from tenants.links import links
 from tenants.reports import usage
 
 
@@ -42,6 +43,15 @@ class UsageTotals(msgspec.Struct, frozen=True):
     messages: int
     segments: int
     credits: int
+
+
+class ClicksAnswer(msgspec.Struct, frozen=True, rename={"start": "from", "end": "to"}):
+    """Requests for the tracked short links of the period: by people, and by bots."""
+
+    start: str
+    end: str
+    clicks: int
+    bot_clicks: int
 
 
 class UsageRowOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -106,3 +116,22 @@ class ReportsApi(Controller):
         )
         report = await usage.usage_report(target, query.period, query.group_by)
         return usage_answer(report)
+
+    @get("/clicks", opt={"permission": "reports.view"}, **documented(404))
+    async def clicks(
+        self,
+        request: Request[Any, Any, Any],
+        start: Annotated[str | None, _day_parameter("from")] = None,
+        end: Annotated[str | None, _day_parameter("to")] = None,
+        account_id: QueryId = None,
+    ) -> ClicksAnswer:
+        """Short link clicks of the account (or a descendant) and its subtree, per period."""
+        period = usage.parse_period(start, end)
+        root = current_grants(request).account
+        target = (
+            await accounts.get_in_subtree(root.id, account_id) if account_id is not None else root
+        )
+        found = await links.clicks_in_period(target, period.start, period.end)
+        return ClicksAnswer(
+            period.start.isoformat(), period.end.isoformat(), found.clicks, found.bot_clicks
+        )

@@ -9,9 +9,10 @@ import secrets
 import string
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from tenants.accounts.tree import AccountView, timezones
 from tenants.branding.branding import effective_branding
 from tenants.clock import now
 from tenants.db import as_datetime, chunked, is_sqlite, placeholders, run_sql
@@ -323,3 +324,28 @@ async def batch_clicks_pages(account_id: int, batch_id: int) -> AsyncIterator[li
             ]
             for r in rows
         ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PeriodClicks:
+    clicks: int  # by people
+    bot_clicks: int
+
+
+async def clicks_in_period(account: AccountView, start: date, end: date) -> PeriodClicks:
+    """Clicks on the short links of the account and its subtree from `start` to `end`
+    (days in the account's time zone, both included), for the usage report."""
+    zone = (await timezones([account.id]))[account.id]
+    since = datetime.combine(start, time(), zone)
+    until = datetime.combine(end + timedelta(days=1), time(), zone)
+    rows = await run_sql(
+        "SELECT SUM(CASE WHEN bot = {} THEN 1 ELSE 0 END) AS people, "
+        "SUM(CASE WHEN bot = {} THEN 1 ELSE 0 END) AS bots FROM link_click "
+        "WHERE account_id IN (SELECT id FROM account WHERE path LIKE {}) AND at >= {} AND at < {}",
+        _bool(False),
+        _bool(True),
+        account.path + "%",
+        since,
+        until,
+    )
+    return PeriodClicks(int(rows[0]["people"] or 0), int(rows[0]["bots"] or 0))

@@ -130,3 +130,24 @@ async def test_the_same_idempotency_key_with_and_without_tracking_conflicts(
     )
     assert again.status_code == 409 and again.json()["code"] == "idempotency_key_reused"
     assert await ShortLink.count() == 0
+
+
+async def test_the_usage_report_counts_the_period_clicks(client, world, make_key):
+    await ledger.adjust(world.accounts["alpha-one"], 100, reason="test credits", actor=SYSTEM)
+    sub_key = await make_key("alpha-one", "Sender")
+    await send_tracked(client, sub_key)
+    link = await ShortLink.select().first()
+    await client.get(f"/l/{link['code']}", headers={"User-Agent": IPHONE}, follow_redirects=False)
+    await client.get(
+        f"/l/{link['code']}", headers={"User-Agent": "Slackbot 1.0"}, follow_redirects=False
+    )
+    today = now().date().isoformat()
+    owner = await make_key("alpha", "Owner")
+    r = await client.get(f"/api/v1/reports/clicks?from={today}&to={today}", headers=owner)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"from": today, "to": today, "clicks": 1, "bot_clicks": 1}
+    other = await make_key("beta", "Owner")
+    r = await client.get(f"/api/v1/reports/clicks?from={today}&to={today}", headers=other)
+    assert (r.json()["clicks"], r.json()["bot_clicks"]) == (0, 0)
+    r = await client.get(f"/api/v1/reports/clicks?from={today}&to=nope", headers=owner)
+    assert r.status_code == 422 and r.json()["field"] == "to"

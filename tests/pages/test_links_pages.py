@@ -13,6 +13,7 @@ from tenants.branding.tables import AccountBranding
 from tenants.credits import ledger
 from tenants.links.tables import LinkClick, ShortLink
 from tenants.messaging.tables import Message
+from tenants.templates import templates
 from tests.conftest import login
 
 HX = {"HX-Request": "true"}
@@ -141,3 +142,24 @@ async def test_clicks_csv_needs_the_export_permission_and_the_account(client, wo
     await login(client, "sender@beta.test")
     assert (await client.get(f"/campaigns/{campaign_id}/clicks.csv")).status_code == 404
     assert await LinkClick.count() == 0
+
+
+async def test_a_template_only_sender_can_track_the_links_of_a_template(client, world):
+    account = world.accounts["alpha"]
+    await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
+    template = await templates.ensure_approved_template(
+        actor=SYSTEM, account_id=account, name="Offer", body="Offer: https://shop.example/o.",
+        shared_down=False,
+    )  # fmt: skip
+    csrf = await login(client, world.users["Support"])
+    page = await client.get("/send")
+    assert 'id="track-links"' in page.text
+    r = await client.post(
+        "/send",
+        data=send_form(csrf, mode="template", template_id=str(template.id), body="",
+                       campaign_name=""),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    message = await Message.select(Message.body).first()
+    assert re.fullmatch(r"Offer: http://\S+/l/[A-Za-z0-9]{12}\.", message["body"])
+    assert await ShortLink.count() == 3
