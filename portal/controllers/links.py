@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, get, head
 from litestar.params import FromPath
 
 from tenants.links import links
@@ -22,7 +22,17 @@ def location_of(url: str) -> str:
 
 @get("/{code:str}", opt={"public": True}, name="short_link", include_in_schema=False)
 async def follow_link(request: Request, code: FromPath[str]) -> Response[str]:
-    url = await links.follow(code, request.headers.get("user-agent", ""))
+    return _answer(await links.follow(code, request.headers.get("user-agent", "")))
+
+
+@head("/{code:str}", opt={"public": True}, name="short_link_head", include_in_schema=False)
+async def check_link(request: Request, code: FromPath[str]) -> Response[None]:
+    """What a link checker asks first: the same answer without a body, and no click."""
+    answer = _answer(await links.follow(code, "", count=False))
+    return Response(None, status_code=answer.status_code, headers=dict(answer.headers))
+
+
+def _answer(url: str | None) -> Response[str]:
     if url is None:
         return Response(
             _NOT_FOUND,
@@ -45,4 +55,4 @@ async def follow_link(request: Request, code: FromPath[str]) -> Response[str]:
 
 def link_router() -> Router:
     """The redirect under the configured prefix (read when the app is built)."""
-    return Router(path=f"/{links.link_path_prefix()}", route_handlers=[follow_link])
+    return Router(path=f"/{links.link_path_prefix()}", route_handlers=[follow_link, check_link])

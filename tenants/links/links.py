@@ -155,9 +155,10 @@ async def write_links(
 # --- following -------------------------------------------------------------------------
 
 
-async def follow(code: str, user_agent: str) -> str | None:
+async def follow(code: str, user_agent: str, *, count: bool = True) -> str | None:
     """The URL behind `code`, with the click counted (one row, no address kept); None for
-    a code that does not exist or has expired. One indexed lookup and one insert."""
+    a code that does not exist or has expired. One indexed lookup and one insert (none for
+    `count=False`: a HEAD request, which link checkers send, is not a click)."""
     if not _CODE_RE.fullmatch(code or ""):
         return None
     rows = await run_sql(
@@ -172,6 +173,8 @@ async def follow(code: str, user_agent: str) -> str | None:
     stamp = now()
     if expires_at is not None and expires_at <= stamp:
         return None
+    if not count:
+        return str(link["url"])
     agent = classify_agent(user_agent)
     await run_sql(
         "INSERT INTO link_click (link_id, account_id, message_id, batch_id, campaign_id, agent, "

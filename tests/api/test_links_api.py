@@ -151,3 +151,15 @@ async def test_the_usage_report_counts_the_period_clicks(client, world, make_key
     assert (r.json()["clicks"], r.json()["bot_clicks"]) == (0, 0)
     r = await client.get(f"/api/v1/reports/clicks?from={today}&to=nope", headers=owner)
     assert r.status_code == 422 and r.json()["field"] == "to"
+
+
+async def test_a_head_request_answers_like_the_link_and_is_not_a_click(client, world, make_key):
+    await ledger.adjust(world.accounts["alpha"], 100, reason="test credits", actor=SYSTEM)
+    headers = await make_key("alpha", "Sender")
+    await send_tracked(client, headers)
+    link = await ShortLink.select().first()
+    r = await client.head(f"/l/{link['code']}", follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "https://shop.example/sale?x=1"
+    assert r.content == b""
+    assert (await client.head("/l/AAAAAAAAAAAA", follow_redirects=False)).status_code == 404
+    assert await LinkClick.count() == 0
