@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -19,13 +19,10 @@ from tenants.clock import now
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest, send_permissions
+from tenants.messaging.accept import PAST_GRACE, SendRequest, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
 from tenants.templates import templates
-
-# How far in the past a chosen "At" time may be (the minute being typed) before it is refused.
-PAST_GRACE = timedelta(minutes=1)
 
 FIELDS = (
     "numbers",
