@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants, request_actor
@@ -124,10 +125,12 @@ class SendController(Controller):
     path = "/send"
 
     @get("/", opt={"permission": "messages.send_template"}, name="send")
-    async def page(self, request: HTMXRequest) -> Any:
+    async def page(self, request: HTMXRequest, to: FromQuery[str] = "") -> Any:
+        """`?to=` fills the recipients (the "Send message" link on a contact's page)."""
         grants = current_grants(request)
         form = {k: "" for k in FIELDS}
         form.update(
+            numbers=to.strip()[:40],
             channel="sms",
             when="now",
             mode="text" if grants.decide("messages.send") else "template",
