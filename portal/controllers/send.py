@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -26,7 +26,7 @@ from tenants.media import store
 from tenants.media.store import NewMedia
 from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
-from tenants.messaging.accept import SendRequest, SendResult, send_permissions
+from tenants.messaging.accept import PAST_GRACE, SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
@@ -34,9 +34,6 @@ from tenants.rich import content as rich_content
 from tenants.rich import templates as wa_templates
 from tenants.rich.content import Card, RichRequest, Suggestion, TemplateChoice
 from tenants.templates import templates
-
-# How far in the past a chosen "At" time may be (the minute being typed) before it is refused.
-PAST_GRACE = timedelta(minutes=1)
 
 FIELDS = (
     "numbers",

@@ -62,6 +62,9 @@ MAX_BODY = 1600  # ten concatenated GSM-7 segments and then some
 MAX_RECIPIENTS = 200_000
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 CONTACT_LOOKUP_ROWS = 50_000
+# How far in the past a send_at may be (the minute being typed, clocks a little apart) before
+# it is refused: a time already gone would otherwise send at once without a word.
+PAST_GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,10 @@ def _validate(req: SendRequest) -> dict[str, str]:
             errors["send_at"] = "Give the time with its time zone."
         elif req.send_at > now() + MAX_SCHEDULE_AHEAD:
             errors["send_at"] = "Schedule at most a year ahead."
+        elif req.send_at < now() - PAST_GRACE:
+            errors["send_at"] = (
+                "That time has passed: give a later one, or leave it out to send now."
+            )
     if req.campaign_name is not None and not (0 < len(req.campaign_name.strip()) <= 120):
         errors["campaign_name"] = "A campaign name has 1 to 120 characters."
     for name, value in req.variables.items():

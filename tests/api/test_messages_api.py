@@ -218,3 +218,22 @@ async def test_a_sender_with_a_space_is_refused_naming_the_field(client, world, 
     assert r.status_code == 422 and r.json()["field"] == "sender"
     assert "no spaces" in r.text
     assert await Message.count() == 0
+
+
+async def test_a_send_at_in_the_past_is_refused_naming_it_and_sends_nothing(
+    client, world, make_key
+):
+    await fund(world.accounts["alpha"])
+    headers = await make_key("alpha", "Sender")
+    before = await ledger.balance(world.accounts["alpha"])
+    for past in ("2020-01-01T09:00:00+00:00", "2020-01-01T09:00"):  # with and without offset
+        r = await client.post(
+            "/api/v1/messages",
+            json={"to": NUMBERS[:1], "body": "Too late", "send_at": past},
+            headers=headers,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "send_at"
+        assert "passed" in r.text
+    assert await Message.count() == 0
+    assert await ledger.balance(world.accounts["alpha"]) == before

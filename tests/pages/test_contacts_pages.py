@@ -229,15 +229,29 @@ async def test_search_matches_numbers_only_for_a_number_and_finds_the_national_f
     assert await names("61413") == {"Bulk6", "Zed"}
 
 
-async def test_send_from_a_contact_record_preselects_its_number(client, world):
-    contact = await _contact(world)
-    await login(client, world.users["Sender"])
-    page = await client.get(f"/contacts/{contact.id}")
-    assert 'href="/send?to=%2B61412345678">Send a message</a>' in page.text
-    send = await client.get("/send?to=%2B61412345678")
+async def test_send_message_from_a_contact_preselects_the_recipient_and_lists_are_checkboxes(
+    client, world
+):
+    token = await login(client, world.users["Sender"])
+    r = await client.post(
+        "/contacts", data={"_csrf_token": token, "phone": "0412 345 679", "first_name": "Bo"}
+    )
+    assert r.status_code == 200 and "/contacts/" in str(r.url)  # redirected to the record
+    record = r
+    link = re.search(r'id="send-to-contact" href="([^"]+)"', record.text)
+    assert link is not None and "Send message" in record.text
+    send = await client.get(link.group(1).replace("&amp;", "&"))
     assert send.status_code == 200
-    assert re.search(r'<textarea id="numbers"[^>]*>\+61412345678</textarea>', send.text)
-    # Anything that is not a phone number is dropped, never echoed into the form.
+    assert re.search(r'<textarea id="numbers"[^>]*>\+61412345679</textarea>', send.text)
+    await client.post("/contacts/lists", data={"_csrf_token": token, "name": "Only list"})
+    send = await client.get("/send")
+    # One list: a checkbox with its name (a one-option multi-select read "0 selected").
+    assert re.search(r'type="checkbox" name="list_ids" value="\d+"\s*> Only list', send.text)
+    assert not re.search(r'<select[^>]*name="list_ids"', send.text)
+
+
+async def test_send_page_prefill_takes_only_a_phone_like_value(client, world):
+    await login(client, world.users["Sender"])
     odd = await client.get("/send?to=%3Cscript%3Ex")
     assert odd.status_code == 200
     assert re.search(r'<textarea id="numbers"[^>]*></textarea>', odd.text)

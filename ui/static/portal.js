@@ -25,6 +25,15 @@ document.addEventListener("click", (event) => {
   const region = button && document.getElementById(button.dataset.dismiss);
   if (region) region.hidden = true;
 });
+// Browsers without ::details-content cannot show a closed details' list by CSS: open the
+// navigation on wide screens for them (the summary is hidden there).
+const navMenu = document.getElementById("nav-menu");
+if (navMenu && !CSS.supports("selector(::details-content)")) {
+  const wide = window.matchMedia("(min-width: 801px)");
+  const follow = () => { navMenu.open = wide.matches; };
+  follow();
+  wide.addEventListener("change", follow);
+}
 // Copy buttons next to read-only fields (callback URLs, secrets shown once).
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy-from]");
