@@ -25,6 +25,7 @@ from tenants.contacts import contacts
 from tenants.credits import pricing, spending
 from tenants.db import chunked, is_sqlite, is_unique_violation, placeholders, run_sql, transaction
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tenants.messaging import quiet_hours
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
@@ -67,6 +68,8 @@ class SendRequest:
     permissions: frozenset[str] = frozenset()
     # A STOP/START/HELP confirmation: sent even to the phone that just opted out.
     compliance_reply: bool = False
+    # Replies to a person who just wrote go at once, whatever the quiet hours.
+    quiet_exempt: bool = False
 
     def fingerprint(self) -> str:
         canonical = json.dumps(
@@ -109,6 +112,9 @@ class SendResult:
     scheduled_for: datetime | None = None
     campaign_id: int | None = None
     chunks: list[list[int]] = field(default_factory=list)  # to hand to the broker now
+    # Quiet hours: how many messages wait, and until when (the last release).
+    held: int = 0
+    held_until: datetime | None = None
 
     def skipped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -289,6 +295,7 @@ class Plan:
     messages: list[PlannedMessage]
     skipped: list[tuple[str, str]]
     scheduled_for: datetime | None
+    held: dict[str, datetime] = field(default_factory=dict)  # number -> release time
 
     @property
     def total_cost(self) -> int:
@@ -311,6 +318,8 @@ class Plan:
             segments=self.segments,
             dry_run=batch_id is None,
             scheduled_for=self.scheduled_for,
+            held=len(self.held),
+            held_until=max(self.held.values(), default=None),
         )
 
 
@@ -407,7 +416,22 @@ async def _plan(
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
-    return Plan(text, template_id, messages, skipped, scheduled)
+    held = await _quiet_hours_holds(req, template_id, scheduled or now(), messages)
+    return Plan(text, template_id, messages, skipped, scheduled, held)
+
+
+async def _quiet_hours_holds(
+    req: SendRequest, template_id: int | None, at: datetime, messages: Sequence[PlannedMessage]
+) -> dict[str, datetime]:
+    """Messages that would reach their recipient in quiet hours, with their release time
+    (compliance replies, conversation replies and exempt templates are never held)."""
+    if req.compliance_reply or req.quiet_exempt or not messages:
+        return {}
+    if template_id is not None and await templates.is_quiet_exempt(template_id):
+        return {}
+    window = await quiet_hours.effective_quiet_hours(req.account_id)
+    zone = await account_timezone(req.account_id)
+    return quiet_hours.hold_until(window, at, [m.to for m in messages], zone)
 
 
 async def _replay(key: _Idempotency) -> SendResult | None:
@@ -468,6 +492,7 @@ async def _write_outbox(
                 release=plan.scheduled_for or stamp,
                 stamp=stamp,
                 provider=provider,
+                held=plan.held,
             )
             await rollups.record(
                 [
@@ -481,7 +506,8 @@ async def _write_outbox(
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
             if plan.scheduled_for is None:
-                result.chunks = chunked(sorted(ids.values()), chunk_size())
+                going = sorted(i for to, i in ids.items() if to not in plan.held)
+                result.chunks = chunked(going, chunk_size())
                 await handoff.outbox_written(result.chunks)
     except Exception as exc:
         if key and is_unique_violation(exc) and (replayed := await _replay(key)):
@@ -556,14 +582,14 @@ async def _audit_send(
 MESSAGE_INSERT_COLUMNS = (
     "account_id, batch_id, campaign_id, direction, to_number, from_number, body, channel, "
     "status, segments, encoding, cost, country, contact_id, provider, refunded, release_at, "
-    "dispatched_at, submit_attempts, created_at, updated_at"
+    "dispatched_at, submit_attempts, held_until, created_at, updated_at"
 )
 # PostgreSQL takes each column as one array: one statement and one round trip for
 # thousands of rows, with ids returned in the same go.
 _UNNEST_TYPES = (
     "int[]", "int[]", "int[]", "text[]", "text[]", "text[]", "text[]", "text[]", "text[]",
     "int[]", "text[]", "int[]", "text[]", "int[]", "text[]", "bool[]", "timestamptz[]",
-    "timestamptz[]", "int[]", "timestamptz[]", "timestamptz[]",
+    "timestamptz[]", "int[]", "timestamptz[]", "timestamptz[]", "timestamptz[]",
 )  # fmt: skip
 UNNEST_ROWS = 20_000
 
@@ -577,6 +603,7 @@ async def _insert_messages(
     release: datetime,
     stamp: datetime,
     provider: str,
+    held: dict[str, datetime],
 ) -> dict[str, int]:
     """The outbox rows in bulk (multi-row VALUES on SQLite, column arrays through unnest on
     PostgreSQL); returns the id of each number."""
@@ -585,7 +612,7 @@ async def _insert_messages(
         (
             req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
             "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
-            refunded, release, release, 0, stamp, stamp,
+            refunded, held.get(m.to, release), release, 0, held.get(m.to), stamp, stamp,
         )
         for m in planned
     ]  # fmt: skip
