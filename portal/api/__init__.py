@@ -10,6 +10,7 @@ from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.recurring import QuietHoursApi, RecurringApi, TemplateQuietExemptApi
 from portal.api.reports import ReportsApi
 from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
@@ -30,5 +31,8 @@ api_router = Router(
         KeywordsApi,
         IntegrationsApi,
         ReportsApi,
+        RecurringApi,
+        QuietHoursApi,
+        TemplateQuietExemptApi,
     ],
 )

@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
+from tenants import clock
 from tenants.accounts import tree as accounts_tree
 from tenants.audit import record as audit
 from tenants.db import transaction
 from tenants.errors import ValidationFailed
 from tenants.messaging.recurrence import WEEKDAY_NAMES, local_instant
-from tenants.messaging.tables import QuietHours
+from tenants.messaging.tables import Message, QuietHours
 
 # Searching further than this for a window safe in every zone of a number means there is
 # none (a +1 toll-free number spans Guam to Hawaii): its first zone decides alone.
@@ -220,3 +221,32 @@ def hold_until(
         if release > instant:
             held[e164] = release
     return held
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    id: int
+    batch_id: int | None
+    to: str
+    body: str
+    held_until: datetime
+
+
+async def held_messages(account_id: int, limit: int = 200) -> list[HeldMessage]:
+    """The account's messages waiting for quiet hours to end, soonest release first."""
+    rows = (
+        await Message.select(
+            Message.id, Message.batch_id, Message.to_number, Message.body, Message.held_until
+        )
+        .where(
+            (Message.account_id == account_id)
+            & (Message.status == "enqueued")
+            & (Message.held_until > clock.now())
+        )
+        .order_by(Message.held_until)
+        .limit(limit)
+    )
+    return [
+        HeldMessage(r["id"], r["batch_id"], r["to_number"], r["body"], r["held_until"])
+        for r in rows
+    ]

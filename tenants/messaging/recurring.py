@@ -241,6 +241,8 @@ async def update_schedule(
     before = await _own_row(account_id, schedule_id)
     if before["state"] == "ended":
         raise ValidationFailed({"state": "This recurring send has ended."})
+    if not data.start_date:
+        data = replace(data, start_date=before["start_date"])
     validate(data, permissions)
     await _check_references(account_id, data)
     values = _columns(data)
