@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody, PathParameter
-import msgspec
 from msgspec import Meta, Struct
 
 from portal.api.schemas import Id, Line, PathId, Text, documented

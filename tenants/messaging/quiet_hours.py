@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -139,7 +140,7 @@ async def set_quiet_hours(
     """The account's own quiet hours (overriding any inherited); `enabled` False sets
     "none here" for this account and those that inherit from it."""
     opens, closes, day_list = validate_window(start, end, days)
-    values = {
+    values: dict[str, Any] = {
         "enabled": enabled,
         "start": opens.strftime("%H:%M"),
         "end": closes.strftime("%H:%M"),

@@ -286,7 +286,7 @@ async def act(actor: audit.Actor, account_id: int, schedule_id: int, action: str
         if action == "skip":
             following = recurrence.next_run(_rule(row), _aware(due), row["runs_counted"])
             await _record_run(row, _aware(due), "skipped", f"skipped by {actor.label}")
-            changes = {RecurringSchedule.next_run_at: following}
+            changes: dict[Any, Any] = {RecurringSchedule.next_run_at: following}
             if following is None:
                 changes[RecurringSchedule.state] = "ended"
         elif action == "resume":
@@ -375,6 +375,12 @@ class ScheduleView:
     description: str
     upcoming: list[datetime] = field(default_factory=list)
     runs: list[RunView] = field(default_factory=list)
+
+    def local(self, instant: datetime) -> str:
+        """A run's time as the account reads it (its wall clock)."""
+        return instant.astimezone(accounts_tree.zone_named(self.timezone)).strftime(
+            "%a %Y-%m-%d %H:%M"
+        )
 
 
 def _schedule_view(row: dict[str, Any], upcoming_count: int = 0) -> ScheduleView:
