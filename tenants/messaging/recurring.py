@@ -450,14 +450,17 @@ async def get_schedule(account_id: int, schedule_id: int, *, upcoming: int = 5) 
     return ScheduleView(**{**view.__dict__, "runs": await runs_of(schedule_id)})
 
 
-async def count_runs(account_id: int, since: datetime, until: datetime) -> dict[str, int]:
-    """Runs of the account's recurring sends in a period, by state (for reports)."""
+async def count_runs(account: accounts_tree.AccountView, start: date, end: date) -> dict[str, int]:
+    """Runs of recurring sends in the account's subtree from `start` to `end` (both
+    included, the account's local days), by state: counts only, for reports."""
+    zone = await sending.account_timezone(account.id)
     rows = await run_sql(
-        "SELECT state, COUNT(*) AS n FROM recurring_run WHERE account_id = {} "
-        "AND run_at >= {} AND run_at < {} GROUP BY state",
-        account_id,
-        since,
-        until,
+        "SELECT r.state, COUNT(*) AS n FROM recurring_run r JOIN account a "
+        "ON a.id = r.account_id WHERE a.path LIKE {} AND r.run_at >= {} AND r.run_at < {} "
+        "GROUP BY r.state",
+        account.path + "%",
+        recurrence.local_instant(start, time(0), zone),
+        recurrence.local_instant(end + timedelta(days=1), time(0), zone),
     )
     return {r["state"]: int(r["n"]) for r in rows}
 

@@ -13,6 +13,7 @@ import pytest
 
 from tenants import clock as domain_clock
 from tenants.accounts.tables import Account
+from tenants.accounts.tree import get_account
 from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.errors import PermissionDenied, ValidationFailed
@@ -291,6 +292,10 @@ async def test_credits_and_consent_are_decided_at_release(world, clock):
     assert (await recurring.release_due_runs()).released == 1
     latest = (await recurring.get_schedule(account, view.id)).runs[0]
     assert (latest.state, latest.accepted, latest.skipped) == ("released", 1, 1)
+    master = await get_account(account)
+    counted = await recurring.count_runs(master, date(2026, 9, 1), date(2026, 10, 31))
+    assert counted == {"failed": 1, "released": 1}  # what the usage report shows
+    assert await recurring.count_runs(master, date(2026, 11, 1), date(2026, 11, 30)) == {}
 
 
 async def test_pause_skip_edit_and_end(world, clock):
