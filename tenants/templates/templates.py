@@ -50,6 +50,7 @@ class TemplateView:
     account_id: int
     shared_down: bool = False
     version_id: int | None = None
+    quiet_exempt: bool = False  # transactional: not held by quiet hours
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ _TEMPLATE_COLUMNS = (
     Template.shared_down,
     Template.status,
     Template.approved_version_id,
+    Template.quiet_exempt,
 )
 
 

@@ -4,7 +4,9 @@ the field named (422) and writes nothing; roles without campaigns.manage are ref
 
 from __future__ import annotations
 
+from tenants.audit.record import SYSTEM
 from tenants.messaging.tables import QuietHours, RecurringSchedule
+from tenants.templates import templates
 from tests.conftest import csrf_token, login
 from tests.factories import HX
 
@@ -79,3 +81,23 @@ async def test_roles_and_quiet_hours_page(client, world):
     )
     assert bad.status_code == 422 and 'id="end-error"' in bad.text
     assert (await QuietHours.select(QuietHours.start))[0]["start"] == "08:30"
+
+
+async def test_a_template_is_marked_transactional_from_its_page(client, world):
+    template = await templates.ensure_approved_template(
+        actor=SYSTEM,
+        account_id=world.accounts["alpha"],
+        name="OTP",
+        body="Code {{c}}",
+        shared_down=False,
+    )
+    await login(client, world.users["Sender"])
+    token = await csrf_token(client, f"/templates/{template.id}")
+    answer = await client.post(
+        f"/templates/{template.id}/quiet-exempt",
+        data={"exempt": "1", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert await templates.is_quiet_exempt(template.id)
+    assert "Transactional: sent at once" in (await client.get(f"/templates/{template.id}")).text

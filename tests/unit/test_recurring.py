@@ -21,6 +21,7 @@ from tenants.messaging import accept as sending
 from tenants.messaging import outbox, quiet_hours, recurrence, recurring
 from tenants.messaging.recurring import ScheduleInput
 from tenants.messaging.tables import Batch, Message, RecurringRun
+from tenants.templates import templates
 from tests.factories import fund
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -199,6 +200,22 @@ async def test_an_exempt_template_and_an_account_override_go_at_once(world, cloc
     )
     await fund(world.accounts["alpha-one"])
     assert (await sending.accept_send(req, actor=SYSTEM, dry_run=True)).held == 0
+    template = await templates.ensure_approved_template(
+        actor=SYSTEM,
+        account_id=account,
+        name="Code",
+        body="Your code is {{code}}",
+        shared_down=False,
+    )
+    coded = sending.SendRequest(
+        account_id=account, numbers=["+61293744000"], template_id=template.id,
+        variables={"code": "1"}, permissions=sending.PLATFORM_SEND,
+    )  # fmt: skip
+    assert (await sending.accept_send(coded, actor=SYSTEM, dry_run=True)).held == 1
+    await templates.set_quiet_exempt(
+        actor=SYSTEM, account_id=account, template_id=template.id, exempt=True
+    )
+    assert (await sending.accept_send(coded, actor=SYSTEM, dry_run=True)).held == 0
     with pytest.raises(ValidationFailed) as bad:
         await quiet_hours.set_quiet_hours(
             SYSTEM, account, enabled=True, start="21:00", end="20:00", days=[9]
