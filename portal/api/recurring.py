@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import JSONBody, PathParameter
+from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
 from portal.api.schemas import Id, Line, PathId, Text, documented
@@ -18,7 +18,10 @@ from tenants.messaging.accept import send_permissions
 from tenants.templates import templates
 
 Weekday = Annotated[int, Meta(ge=0, le=6)]
-Action = Annotated[str, PathParameter(pattern="^(pause|resume|skip|end)$")]
+
+
+class ActionIn(Struct, forbid_unknown_fields=True):
+    action: Annotated[str, Meta(pattern="^(pause|resume|skip|end)$")]
 
 
 class ScheduleIn(Struct, forbid_unknown_fields=True):
@@ -161,17 +164,17 @@ class RecurringApi(Controller):
         return schedule_json(view)
 
     @post(
-        "/{schedule_id:int}/{action:str}",
+        "/{schedule_id:int}/actions",
         opt={"permission": "campaigns.manage"},
         status_code=200,
         **documented(404),
     )
     async def act(
-        self, request: Request[Any, Any, Any], schedule_id: PathId, action: Action
+        self, request: Request[Any, Any, Any], schedule_id: PathId, data: JSONBody[ActionIn]
     ) -> ScheduleOut:
-        """`pause`, `resume`, `skip` (the next run) or `end`."""
+        """`{action}`: `pause`, `resume`, `skip` (the next run) or `end`."""
         account = current_grants(request).account
-        view = await recurring.act(request_actor(request), account.id, schedule_id, action)
+        view = await recurring.act(request_actor(request), account.id, schedule_id, data.action)
         return schedule_json(view)
 
 

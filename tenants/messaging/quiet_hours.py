@@ -26,8 +26,8 @@ from tenants.messaging.tables import Message, QuietHours
 # Searching further than this for a window safe in every zone of a number means there is
 # none (a +1 toll-free number spans Guam to Hawaii): its first zone decides alone.
 SEARCH_DAYS = 8
-_PREFIX_DIGITS = 7
-_zones_by_prefix: dict[str, tuple[str, ...]] = {}
+_PREFIX_DIGITS = 6
+_zones_by_prefix: dict[str, tuple[ZoneInfo, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -181,28 +181,40 @@ async def inherit_quiet_hours(actor: audit.Actor, account_id: int) -> QuietWindo
     return await effective_quiet_hours(account_id)
 
 
-def _zone_names(e164: str) -> tuple[str, ...]:
-    key = e164[: 4 + _PREFIX_DIGITS]
-    names = _zones_by_prefix.get(key)
-    if names is None:
+def _zone_key(e164: str) -> str:
+    """The number's calling code and first national digits: what its zones depend on
+    (the zone data and the number-type patterns go by leading digits; numbers reach here
+    already validated), so phonenumbers is asked once per prefix, not once per number."""
+    digits = e164[1:]
+    for size in (1, 2, 3):
+        if int(digits[:size] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return digits[: size + _PREFIX_DIGITS]
+    return digits
+
+
+def _zones(e164: str) -> tuple[ZoneInfo, ...]:
+    key = _zone_key(e164)
+    zones = _zones_by_prefix.get(key)
+    if zones is None:
         try:
-            names = tuple(phone_timezone.time_zones_for_number(phonenumbers.parse(e164, None)))
+            names = phone_timezone.time_zones_for_number(phonenumbers.parse(e164, None))
         except phonenumbers.NumberParseException:
             names = ()
+        found = []
+        for name in names:
+            try:
+                found.append(ZoneInfo(name))
+            except (ZoneInfoNotFoundError, ValueError):  # "Etc/Unknown"
+                continue
+        zones = tuple(found)
         if len(_zones_by_prefix) < 200_000:
-            _zones_by_prefix[key] = names
-    return names
+            _zones_by_prefix[key] = zones
+    return zones
 
 
 def zones_for_number(e164: str, fallback: ZoneInfo) -> tuple[ZoneInfo, ...]:
     """The recipient's possible time zones (phonenumbers); the account's when unknown."""
-    zones = []
-    for name in _zone_names(e164):
-        try:
-            zones.append(ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return tuple(zones) or (fallback,)
+    return _zones(e164) or (fallback,)
 
 
 def hold_until(

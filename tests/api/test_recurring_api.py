@@ -30,9 +30,13 @@ async def test_create_read_act_and_edit(client, make_key, world):
     assert len(data["upcoming"]) == 4 and data["runs"] == []
     assert data["description"].startswith("Every Mon, Thu at 09:00")
     sid = data["id"]
-    skipped = await client.post(f"/api/v1/recurring/{sid}/skip", headers=headers)
+    skipped = await client.post(
+        f"/api/v1/recurring/{sid}/actions", json={"action": "skip"}, headers=headers
+    )
     assert skipped.status_code == 200 and skipped.json()["runs"][0]["state"] == "skipped"
-    paused = await client.post(f"/api/v1/recurring/{sid}/pause", headers=headers)
+    paused = await client.post(
+        f"/api/v1/recurring/{sid}/actions", json={"action": "pause"}, headers=headers
+    )
     assert paused.json()["state"] == "paused"
     edited = await client.put(
         f"/api/v1/recurring/{sid}", json={**BODY, "local_time": "17:45"}, headers=headers
@@ -42,7 +46,9 @@ async def test_create_read_act_and_edit(client, make_key, world):
     assert [s["id"] for s in listed.json()] == [sid]
     other = await make_key("beta", "Owner")
     assert (await client.get(f"/api/v1/recurring/{sid}", headers=other)).status_code == 404
-    assert (await client.post(f"/api/v1/recurring/{sid}/end", headers=other)).status_code == 404
+    assert (
+        await client.post(f"/api/v1/recurring/{sid}/actions", json={"action": "end"}, headers=other)
+    ).status_code == 404
 
 
 async def test_bad_input_is_422_naming_the_field_and_writes_nothing(client, make_key):
@@ -62,8 +68,10 @@ async def test_bad_input_is_422_naming_the_field_and_writes_nothing(client, make
         answer = await client.post("/api/v1/recurring", json=body, headers=headers)
         assert answer.status_code == 422, (field, answer.text)
         assert field in answer.text, (field, answer.text)
-    bad_action = await client.post("/api/v1/recurring/1/explode", headers=headers)
-    assert bad_action.status_code in (404, 422)
+    bad_action = await client.post(
+        "/api/v1/recurring/1/actions", json={"action": "explode"}, headers=headers
+    )
+    assert bad_action.status_code == 422 and "action" in bad_action.text
     assert await RecurringSchedule.count() == 0
 
 
