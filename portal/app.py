@@ -45,6 +45,7 @@ from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.providers import ProvidersController
+from portal.controllers.recurring import QuietHoursController, RecurringController
 from portal.controllers.reports import ReportsController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
@@ -129,6 +130,8 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         SendController,
         MessagesController,
         CampaignsController,
+        RecurringController,
+        QuietHoursController,
         *([simulator_mount] if settings.simulator.enabled else []),
         UsersController,
         TeamsController,

@@ -1,6 +1,7 @@
 """Periodic actors, sent on an interval by the one scheduler of a deployment
 (tasks.scheduler): releasing due scheduled sends and re-dispatching lost outbox work,
-and handing customer webhook deliveries (new, or whose queued retry was lost) to workers.
+handing customer webhook deliveries (new, or whose queued retry was lost) to workers, and
+releasing the due runs of recurring sends (quiet-hour holds are released by the sweep).
 
 Each is idempotent: the tenants services take their rows with conditional UPDATEs, so
 two schedulers started by mistake, or a message redelivered, never dispatch a message
@@ -15,7 +16,7 @@ import dramatiq
 from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
-from tenants.messaging import outbox
+from tenants.messaging import outbox, recurring
 from tenants.settings import get_settings
 
 
@@ -43,6 +44,17 @@ async def hand_over_webhook_deliveries() -> int:
     return await dispatch_pending()
 
 
+@dramatiq.actor(broker=broker, queue_name="periodic", **PERIODIC)
+async def release_recurring_runs() -> int:
+    """Recurring sends whose run is due: each run becomes its own batch, once."""
+    outcome = await recurring.release_due_runs()
+    return outcome.released + outcome.failed
+
+
 # (actor, seconds between two sends) for the scheduler.
 def schedule() -> list[tuple[dramatiq.Actor, float]]:  # type: ignore[type-arg]
-    return [(sweep_outbox, sweep_interval()), (hand_over_webhook_deliveries, sweep_interval())]
+    return [
+        (sweep_outbox, sweep_interval()),
+        (hand_over_webhook_deliveries, sweep_interval()),
+        (release_recurring_runs, sweep_interval()),
+    ]

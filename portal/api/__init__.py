@@ -10,6 +10,7 @@ from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
+from portal.api.recurring import QuietHoursApi, RecurringApi, TemplateQuietExemptApi
 from portal.api.reports import ReportsApi
 from portal.api.rich import WhatsAppApi
 from portal.api.schemas import check_body_strictly
@@ -32,5 +33,8 @@ api_router = Router(
         IntegrationsApi,
         ReportsApi,
         WhatsAppApi,
+        RecurringApi,
+        QuietHoursApi,
+        TemplateQuietExemptApi,
     ],
 )

@@ -113,6 +113,9 @@ class SendResultOut(Struct, omit_defaults=True):
     total_cost: int
     scheduled_for: str | None
     campaign_id: int | UnsetType = UNSET
+    # Quiet hours: how many messages wait and until when (omitted when none does).
+    held: int | UnsetType = UNSET
+    held_until: str | UnsetType = UNSET
 
 
 Recipients = Annotated[list[Line], Meta(max_length=sending.MAX_RECIPIENTS)]
@@ -217,6 +220,8 @@ def send_result_json(result: SendResult) -> SendResultOut:
         total_cost=result.total_cost,
         scheduled_for=result.scheduled_for.isoformat() if result.scheduled_for else None,
         campaign_id=result.campaign_id or UNSET,
+        held=result.held or UNSET,
+        held_until=result.held_until.isoformat() if result.held_until else UNSET,
     )
 
 

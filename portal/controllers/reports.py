@@ -16,6 +16,7 @@ from portal.pages import csv_download, csv_safe, render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
+from tenants.messaging import recurring
 from tenants.reports import spend, usage
 
 PAGE_GROUPS = ("account", "channel", "status")
@@ -109,6 +110,7 @@ class ReportsController(Controller):
                 chart=horizontal_bars(f"Messages by {picked.group_by}", items),
                 daily=daily_chart(by_day),
                 daily_rows=daily_table(by_day),
+                runs=await recurring.count_runs(root, picked.period.start, picked.period.end),
             )
         return await render(
             request,

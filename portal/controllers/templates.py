@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
-from portal.forms import FORM
+from portal.forms import FORM, one
 from portal.pages import render
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.templates import templates
@@ -238,6 +238,22 @@ class TemplatesController(Controller):
         return await self._detail_page(
             request, detail, notice="Archived: it can no longer be sent."
         )
+
+    @post("/{template_id:int}/quiet-exempt", opt={"permission": "templates.manage"})
+    async def quiet_exempt(
+        self,
+        request: HTMXRequest,
+        template_id: FromPath[int],
+        data: Annotated[dict[str, Any], FORM],
+    ) -> Redirect:
+        """Mark the template transactional (sent through quiet hours) or not."""
+        await templates.set_quiet_exempt(
+            actor=request_actor(request),
+            account_id=current_grants(request).account.id,
+            template_id=template_id,
+            exempt=one(data or {}, "exempt") == "1",
+        )
+        return Redirect(path=f"/templates/{template_id}", status_code=303)
 
     @post("/settings", opt={"permission": "settings.manage"})
     async def settings(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:

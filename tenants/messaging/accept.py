@@ -40,6 +40,7 @@ from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tenants.links import links
 from tenants.media import sending as mms
 from tenants.media.store import NewMedia
+from tenants.messaging import quiet_hours
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
@@ -113,6 +114,9 @@ class SendRequest:
             parts["rich"] = self.rich.fingerprint()
         return parts
 
+    # Replies to a person who just wrote go at once, whatever the quiet hours.
+    quiet_exempt: bool = False
+
     def fingerprint(self) -> str:
         canonical = json.dumps(
             {
@@ -155,6 +159,9 @@ class SendResult:
     scheduled_for: datetime | None = None
     campaign_id: int | None = None
     chunks: list[list[int]] = field(default_factory=list)  # to hand to the broker now
+    # Quiet hours: how many messages wait, and until when (the last release).
+    held: int = 0
+    held_until: datetime | None = None
 
     def skipped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -347,6 +354,7 @@ class Plan:
     media: mms.MmsContent | None = None
     wa_template: TemplateView | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # merge values per phone
+    held: dict[str, datetime] = field(default_factory=dict)  # number -> release time
 
     # Summed once: a send reads them several times and a plan is not changed once made.
     @cached_property
@@ -370,6 +378,8 @@ class Plan:
             segments=self.segments,
             dry_run=batch_id is None,
             scheduled_for=self.scheduled_for,
+            held=len(self.held),
+            held_until=max(self.held.values(), default=None),
         )
 
 
@@ -512,7 +522,22 @@ async def _plan(
             )
         )  # fmt: skip
     scheduled = req.send_at if req.send_at is not None and req.send_at > now() else None
-    return Plan(text, template_id, messages, skipped, scheduled, values=contact_values)
+    held = await _quiet_hours_holds(req, template_id, scheduled or now(), messages)
+    return Plan(text, template_id, messages, skipped, scheduled, values=contact_values, held=held)
+
+
+async def _quiet_hours_holds(
+    req: SendRequest, template_id: int | None, at: datetime, messages: Sequence[PlannedMessage]
+) -> dict[str, datetime]:
+    """Messages that would reach their recipient in quiet hours, with their release time
+    (compliance replies, conversation replies and exempt templates are never held)."""
+    if req.compliance_reply or req.quiet_exempt or not messages:
+        return {}
+    if template_id is not None and await templates.is_quiet_exempt(template_id):
+        return {}
+    window = await quiet_hours.effective_quiet_hours(req.account_id)
+    zone = await account_timezone(req.account_id)
+    return quiet_hours.hold_until(window, at, [m.to for m in messages], zone)
 
 
 async def _replay(key: _Idempotency) -> SendResult | None:
@@ -575,34 +600,48 @@ async def _write_outbox(
                 release=plan.scheduled_for or stamp,
                 stamp=stamp,
                 provider=provider,
+                held=plan.held,
             )
-            await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
-            if req.rich is not None:
-                await rich_content.store_rich(
-                    req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
-                )
-            # One move for the whole send: its messages share account, time and channel.
-            await rollups.record(
-                [
-                    rollups.StatusMove(
-                        req.account_id, stamp, req.channel, plan.segments, plan.total_cost,
-                        None, "enqueued", messages=len(plan.messages),
-                    )
-                ]
-                if plan.messages
-                else []
-            )  # fmt: skip
+            await _write_beside_messages(req, plan, batch_id, campaign_id, ids, stamp)
             await _audit_send(req, plan, batch_id, campaign_id, actor)
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
             if plan.scheduled_for is None:
-                result.chunks = chunked(sorted(ids.values()), chunk_size())
+                going = sorted(i for to, i in ids.items() if to not in plan.held)
+                result.chunks = chunked(going, chunk_size())
                 await handoff.outbox_written(result.chunks)
     except Exception as exc:
         if key and is_unique_violation(exc) and (replayed := await _replay(key)):
             return replayed
         raise
     return result
+
+
+async def _write_beside_messages(
+    req: SendRequest,
+    plan: Plan,
+    batch_id: int,
+    campaign_id: int | None,
+    ids: dict[str, int],
+    stamp: datetime,
+) -> None:
+    """What the messages carry in other tables: tracked links, the WhatsApp template or RCS
+    card, and the usage roll-up (one move for the whole send: its messages share account,
+    time and channel)."""
+    await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
+    if req.rich is not None:
+        await rich_content.store_rich(
+            req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
+        )
+    if plan.messages:
+        await rollups.record(
+            [
+                rollups.StatusMove(
+                    req.account_id, stamp, req.channel, plan.segments, plan.total_cost,
+                    None, "enqueued", messages=len(plan.messages),
+                )
+            ]
+        )  # fmt: skip
 
 
 async def _write_links(
@@ -691,7 +730,7 @@ async def _audit_send(
 MESSAGE_INSERT_COLUMNS = (
     "account_id, batch_id, campaign_id, direction, to_number, from_number, body, channel, "
     "status, segments, encoding, cost, country, contact_id, provider, refunded, release_at, "
-    "dispatched_at, submit_attempts, created_at, updated_at"
+    "dispatched_at, submit_attempts, held_until, created_at, updated_at"
 )
 MESSAGE_COLUMNS = tuple(c.strip() for c in MESSAGE_INSERT_COLUMNS.split(","))
 
@@ -705,6 +744,7 @@ async def _insert_messages(
     release: datetime,
     stamp: datetime,
     provider: str,
+    held: dict[str, datetime],
 ) -> dict[str, int]:
     """The outbox rows in bulk (tenants.db.copy_rows); returns the id of each number."""
     refunded: Any = 0 if is_sqlite() else False
@@ -713,7 +753,8 @@ async def _insert_messages(
         (
             req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
             "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
-            refunded, release_value, release_value, 0, stamp_value, stamp_value,
+            refunded, bulk_value(held[m.to]) if m.to in held else release_value,
+            release_value, 0, bulk_value(held.get(m.to)), stamp_value, stamp_value,
         )
         for m in planned
     ]  # fmt: skip

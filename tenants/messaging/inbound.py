@@ -468,6 +468,7 @@ async def _send_reply(
         idempotency_key=f"inbound:{plan.route_id}:{index}",
         permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
+        quiet_exempt=True,  # an answer to what the person just sent
     )
     kind = "confirmation" if reply["compliance"] else "auto_reply"
 
@@ -669,6 +670,7 @@ async def reply(
         sender=c.number,
         idempotency_key=idempotency_key,
         permissions=permissions,
+        quiet_exempt=True,  # a reply in a conversation the person started
     )
     async with transaction():
         result = await sending.accept_send(request, actor=actor)

@@ -602,9 +602,34 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
     return chunks
 
 
+async def release_held_messages(limit: int = SWEEP_LIMIT) -> list[list[int]]:
+    """Messages held for quiet hours whose release time has come, handed to the broker once
+    (the conditional UPDATE moves `dispatched_at` past `held_until`: one process wins)."""
+    stamp = now()
+    async with transaction():
+        rows = await run_sql(
+            "UPDATE message SET dispatched_at = {} WHERE id IN (SELECT m.id FROM message m "
+            "JOIN message_batch b ON b.id = m.batch_id WHERE m.held_until IS NOT NULL "
+            "AND m.held_until <= {} AND m.dispatched_at < m.held_until "
+            "AND m.status = 'enqueued' AND b.state = 'active' ORDER BY m.id LIMIT {}) "
+            "AND dispatched_at < held_until RETURNING id",
+            stamp,
+            stamp,
+            limit,
+        )
+        chunks = chunked(sorted(r["id"] for r in rows), chunk_size())
+        await handoff.outbox_written(chunks)
+    return chunks
+
+
 async def sweep() -> list[list[int]]:
-    """Everything the periodic job must hand to the broker now: due schedules, lost work."""
-    return [*(await release_due_batches()), *(await lost_work())]
+    """Everything the periodic job must hand to the broker now: due schedules, quiet-hour
+    holds whose time has come, lost work."""
+    return [
+        *(await release_due_batches()),
+        *(await release_held_messages()),
+        *(await lost_work()),
+    ]
 
 
 async def mark_dispatched(message_ids: Sequence[int]) -> None:

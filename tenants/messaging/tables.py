@@ -71,6 +71,9 @@ class Message(Table, tablename="message"):
     claimed_at = Timestamptz(null=True, default=None)
     claim_token = Varchar(length=32, null=True, default=None)
     submit_attempts = Integer(default=0)
+    # Quiet hours in the recipient's time zone: the time the message was held until
+    # (kept after its release, so the log can say why it went later).
+    held_until = Timestamptz(null=True, default=None, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
@@ -156,3 +159,67 @@ class Conversation(Table, tablename="inbox_conversation"):
     last_direction = Varchar(length=3, default="in")
     last_message_at = Timestamptz(default=TimestamptzNow(), index=True)
     last_read_at = Timestamptz(null=True, default=None)
+
+
+class RecurringSchedule(Table, tablename="recurring_schedule"):
+    """A send (or campaign) that repeats at a wall-clock time in the account's time zone;
+    each run is its own batch. `next_run_at` (UTC) is the run the scheduler releases next:
+    moved on with one conditional UPDATE, so one process releases each run."""
+
+    id: Serial
+    account_id = Integer(index=True)
+    name = Varchar(length=120, default="")
+    campaign = Boolean(default=False)  # each run is a campaign named after the schedule
+    state = Varchar(length=16, default="active", index=True)  # active | paused | ended
+    body = Text(null=True, default=None)
+    template_id = Integer(null=True, default=None)
+    variables_json = Text(default="{}")
+    numbers_json = Text(default="[]")
+    list_ids_json = Text(default="[]")
+    sender = Varchar(length=20, default="")
+    channel = Varchar(length=16, default="sms")
+    # daily | weekly (weekdays "0,2,4", Monday = 0) | monthly (month_day 1-31, or
+    # month_day 0 = the last weekday, Monday to Friday, of the month).
+    frequency = Varchar(length=8, default="daily")
+    weekdays = Varchar(length=20, default="")
+    month_day = Integer(default=1)
+    local_time = Varchar(length=5, default="09:00")
+    timezone = Varchar(length=64, default="UTC")
+    start_date = Varchar(length=10)
+    until_date = Varchar(length=10, null=True, default=None)
+    max_runs = Integer(null=True, default=None)
+    runs_counted = Integer(default=0)  # released or failed (a skipped run does not count)
+    next_run_at = Timestamptz(null=True, default=None, index=True)
+    created_by = Varchar(length=200, default="system")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class RecurringRun(Table, tablename="recurring_run"):
+    """One run of a schedule: released (with its batch), failed (with the reason, e.g.
+    insufficient_credits), skipped by a person, or missed while nothing ran."""
+
+    id: Serial
+    schedule_id = Integer(index=True)
+    account_id = Integer(index=True)
+    # "<schedule_id>|<run_at ISO UTC>": a run exists once, whoever releases it.
+    key = Varchar(length=80, unique=True)
+    run_at = Timestamptz()
+    state = Varchar(length=16)
+    batch_id = Integer(null=True, default=None)
+    reason = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class QuietHours(Table, tablename="quiet_hours"):
+    """An account's own quiet hours (absent: inherited from the nearest ancestor with a
+    row; `enabled` false overrides an ancestor's with none). Times are in the recipient's
+    zone; `days` are the weekdays (Monday = 0) on which nothing may go at all."""
+
+    id: Serial
+    account_id = Integer(unique=True)
+    enabled = Boolean(default=True)
+    start = Varchar(length=5, default="09:00")  # earliest allowed local time
+    end = Varchar(length=5, default="20:00")  # latest allowed local time (exclusive)
+    days = Varchar(length=20, default="6")
+    updated_at = Timestamptz(default=TimestamptzNow())

@@ -22,6 +22,8 @@ class Template(Table, tablename="template"):
     # draft: never approved; approved: has an approved version; archived: retired.
     status = Varchar(length=16, default=DRAFT, index=True)
     approved_version_id = Integer(null=True, default=None)
+    # Transactional (a code, a receipt): sent through the account's quiet hours.
+    quiet_exempt = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

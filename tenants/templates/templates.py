@@ -50,6 +50,7 @@ class TemplateView:
     account_id: int
     shared_down: bool = False
     version_id: int | None = None
+    quiet_exempt: bool = False  # transactional: not held by quiet hours
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ _TEMPLATE_COLUMNS = (
     Template.shared_down,
     Template.status,
     Template.approved_version_id,
+    Template.quiet_exempt,
 )
 
 
@@ -579,3 +581,26 @@ async def ensure_approved_template(
         actor=actor, account_id=account_id, template_id=created.id, version_id=created.version_id
     )
     return await _get_own(account_id, created.id)
+
+
+async def is_quiet_exempt(template_id: int) -> bool:
+    """A transactional template goes out through quiet hours."""
+    return await flag(Template.quiet_exempt, Template.id == template_id)
+
+
+async def set_quiet_exempt(
+    *, actor: audit.Actor, account_id: int, template_id: int, exempt: bool
+) -> bool:
+    """Mark one of the account's own templates transactional (exempt from quiet hours)."""
+    async with transaction():
+        await _get_own(account_id, template_id)
+        await Template.update({Template.quiet_exempt: exempt}).where(Template.id == template_id)
+        await audit.record(
+            actor,
+            account_id=account_id,
+            action="template.quiet_exempt",
+            target_type="template",
+            target_id=template_id,
+            after={"quiet_exempt": exempt},
+        )
+    return exempt

@@ -195,13 +195,17 @@ def test_portal_scheduler_sends_the_periodic_actors_and_stops_on_sigterm(tmp_pat
     try:
         deadline = time.monotonic() + 30
         names: list[str] = []
-        while time.monotonic() < deadline and len(set(names)) < 2:
+        while time.monotonic() < deadline and len(set(names)) < 3:
             names = [
                 json.loads(raw)["actor_name"]
                 for raw in queued.hvals(f"{namespace}:periodic.msgs")  # type: ignore[union-attr]
             ]
             time.sleep(0.1)
-        assert set(names) == {"sweep_outbox", "hand_over_webhook_deliveries"}
+        assert set(names) == {
+            "sweep_outbox",
+            "hand_over_webhook_deliveries",
+            "release_recurring_runs",
+        }
         assert stop(scheduler) < 5, "portal scheduler ignored SIGTERM"
         assert scheduler.returncode == 0
     finally:

@@ -35,8 +35,8 @@ NOT_COUNTED = re.compile(
 BUDGETS = {
     "dashboard": 12,  # + notices, subtree, members, timezone, today's and the subtree's usage
     "messages log": 9,  # + the page of messages, its total, the campaign names
-    "message page": 8,  # + the message, its events
-    "progress fragment": 8,  # + the campaign, its batch, the batch's status counts
+    "message page": 11,  # + the message, its events, its MMS media, short links, rich content
+    "progress fragment": 12,  # + the campaign, its batch, status counts, link figures
     "campaigns": 10,  # + campaigns, batches, status counts, scheduled ones
 }
 

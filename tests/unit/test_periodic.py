@@ -86,6 +86,7 @@ def test_the_scheduler_sends_every_periodic_actor_on_its_interval(monkeypatch, s
         running.shutdown(wait=True)
     assert sent.count("sweep_outbox") >= 3
     assert sent.count("hand_over_webhook_deliveries") >= 3
+    assert sent.count("release_recurring_runs") >= 1
     after = len(sent)
     time.sleep(0.5)
     assert len(sent) == after  # stopped: nothing is sent any more
@@ -101,6 +102,7 @@ def test_actors_are_registered_explicitly_and_stay_thin():
         "sweep_outbox",
         "hand_over_webhook_deliveries",
         "keep_inbound_message_media",
+        "release_recurring_runs",
     }
     for actor in register_actors():
         source = inspect.getsource(actor.fn)
