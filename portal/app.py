@@ -45,7 +45,7 @@ from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.providers import ProvidersController
-from portal.controllers.reports import ReportsController
+from portal.controllers.reports import ConsentReportController, ReportsController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
@@ -119,6 +119,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         ConsentController,
         CreditsController,
         ReportsController,
+        ConsentReportController,
         OrdersController,
         HealthController,
         ProviderHooksController,

@@ -10,7 +10,7 @@ from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
 from portal.api.messages import MessagesApi
 from portal.api.numbers import NumbersApi
-from portal.api.reports import ReportsApi
+from portal.api.reports import ConsentReportApi, ReportsApi
 from portal.api.rich import WhatsAppApi
 from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
@@ -31,6 +31,7 @@ api_router = Router(
         KeywordsApi,
         IntegrationsApi,
         ReportsApi,
+        ConsentReportApi,
         WhatsAppApi,
     ],
 )
