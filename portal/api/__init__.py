@@ -8,7 +8,7 @@ from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
 from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
-from portal.api.messages import MessagesApi
+from portal.api.messages import CampaignResultsApi, MessagesApi
 from portal.api.numbers import NumbersApi
 from portal.api.reports import ConsentReportApi, ReportsApi
 from portal.api.rich import WhatsAppApi
@@ -27,6 +27,7 @@ api_router = Router(
         TemplatesApi,
         SegmentsApi,
         MessagesApi,
+        CampaignResultsApi,
         NumbersApi,
         KeywordsApi,
         IntegrationsApi,
