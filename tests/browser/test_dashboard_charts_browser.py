@@ -88,3 +88,16 @@ def test_without_javascript_at_390px_the_charts_have_their_tables(no_script_phon
     scroller = page.locator("#activity .table-scroll").bounding_box()
     assert scroller is not None and scroller["x"] + scroller["width"] <= 390, scroller
     expect(page.locator("#subtree-usage table")).to_be_visible()
+
+
+def test_the_consent_report_fits_390px_without_javascript(no_script_phone: Page):
+    page = no_script_phone
+    sign_in(page, MASTER)
+    page.goto("/reports/consent")
+    page.select_option("#consent-bucket", "week")
+    page.click("#consent-form button[type=submit]")  # a plain GET form
+    page.wait_for_url("**/reports/consent?*bucket=week*")
+    expect(page.locator("#consent-summary")).to_be_visible()
+    for part in ("#consent-form", "#consent .table-scroll"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (part, box)
