@@ -46,7 +46,7 @@ from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
 from portal.controllers.providers import ProvidersController
 from portal.controllers.recurring import QuietHoursController, RecurringController
-from portal.controllers.reports import ReportsController
+from portal.controllers.reports import ConsentReportController, ReportsController
 from portal.controllers.roles import RolesController
 from portal.controllers.security import SecurityController, TwoFactorController
 from portal.controllers.send import SendController
@@ -120,6 +120,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         ConsentController,
         CreditsController,
         ReportsController,
+        ConsentReportController,
         OrdersController,
         HealthController,
         ProviderHooksController,

@@ -8,10 +8,10 @@ from portal.api.contacts import ContactsApi
 from portal.api.credits import CreditsApi
 from portal.api.integrations import IntegrationsApi
 from portal.api.keywords import KeywordsApi
-from portal.api.messages import MessagesApi
+from portal.api.messages import CampaignResultsApi, MessagesApi
 from portal.api.numbers import NumbersApi
 from portal.api.recurring import QuietHoursApi, RecurringApi, TemplateQuietExemptApi
-from portal.api.reports import ReportsApi
+from portal.api.reports import ConsentReportApi, ReportsApi
 from portal.api.rich import WhatsAppApi
 from portal.api.schemas import check_body_strictly
 from portal.api.segments import SegmentsApi
@@ -28,10 +28,12 @@ api_router = Router(
         TemplatesApi,
         SegmentsApi,
         MessagesApi,
+        CampaignResultsApi,
         NumbersApi,
         KeywordsApi,
         IntegrationsApi,
         ReportsApi,
+        ConsentReportApi,
         WhatsAppApi,
         RecurringApi,
         QuietHoursApi,

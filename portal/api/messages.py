@@ -26,6 +26,7 @@ from portal.api.schemas import (
     documented,
 )
 from portal.auth import current_grants, request_actor
+from portal.controllers.campaigns import campaign_results
 from portal.pages import csv_stream
 from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
@@ -380,3 +381,20 @@ class MessagesApi(Controller):
             messages.EXPORT_COLUMNS,
             await messages.export_rows(account.id, flt),
         )
+
+
+class CampaignResultsApi(Controller):
+    path = "/campaigns"
+
+    @get(
+        "/{campaign_id:int}/results.csv",
+        opt={"permission": "messages.export"},
+        media_type="text/csv",
+        response_description=(
+            "The campaign's messages (one per recipient), newest first, as the messages "
+            "export writes them: " + ", ".join(messages.EXPORT_COLUMNS)
+        ),
+        **documented(404),
+    )
+    async def results(self, request: Request[Any, Any, Any], campaign_id: PathId) -> Stream:
+        return await campaign_results(current_grants(request).account, campaign_id)

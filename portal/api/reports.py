@@ -1,4 +1,5 @@
-"""/api/v1/reports: the usage report (counts only) of the key's account or a descendant."""
+"""/api/v1/reports: the usage report (counts only) and the consent report (counts and
+contact record ids) of the key's account or a descendant."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from litestar.params import QueryParameter
 
 from portal.api.schemas import LINE_MAX, LINE_PATTERN, QueryId, QueryLine, documented
 from portal.auth import current_grants
+from portal.controllers.reports import contacts_allowed
 from tenants.accounts import tree as accounts
 from tenants.links import links
-from tenants.reports import usage
+from tenants.reports import consent, usage
 
 
 def _day_parameter(name: str) -> QueryParameter:
@@ -135,3 +137,66 @@ class ReportsApi(Controller):
         return ClicksAnswer(
             period.start.isoformat(), period.end.isoformat(), found.clicks, found.bot_clicks
         )
+
+
+class ConsentRowOut(msgspec.Struct, frozen=True):
+    period: str
+    origin: str
+    source: str
+    opt_outs: int
+    contact_ids: list[int]
+
+
+class ConsentTotals(msgspec.Struct, frozen=True):
+    opt_outs: int
+    received: int
+    inherited: int
+
+
+class ConsentAnswer(msgspec.Struct, frozen=True, rename={"start": "from", "end": "to"}):
+    account_id: int
+    start: str
+    end: str
+    bucket: str
+    rows: list[ConsentRowOut]
+    totals: ConsentTotals
+
+
+def consent_answer(report: consent.ConsentReport) -> ConsentAnswer:
+    return ConsentAnswer(
+        account_id=report.account_id,
+        start=report.period.start.isoformat(),
+        end=report.period.end.isoformat(),
+        bucket=report.bucket,
+        rows=[
+            ConsentRowOut(r.period, r.origin, r.source, r.opt_outs, list(r.contact_ids))
+            for r in report.rows
+        ],
+        totals=ConsentTotals(report.total(), report.total("received"), report.total("inherited")),
+    )
+
+
+class ConsentReportApi(Controller):
+    path = "/reports"
+
+    @get("/consent", opt={"permission": "reports.view"}, **documented(404))
+    async def consent(
+        self,
+        request: Request[Any, Any, Any],
+        start: Annotated[str | None, _day_parameter("from")] = None,
+        end: Annotated[str | None, _day_parameter("to")] = None,
+        bucket: QueryLine = None,
+        account_id: QueryId = None,
+    ) -> ConsentAnswer:
+        period = usage.parse_period(start, end)
+        chosen = consent.parse_bucket(bucket)
+        grants = current_grants(request)
+        target = (
+            await accounts.get_in_subtree(grants.account.id, account_id)
+            if account_id is not None
+            else grants.account
+        )
+        report = await consent.consent_report(
+            target, period, chosen, with_contacts=contacts_allowed(grants, target)
+        )
+        return consent_answer(report)

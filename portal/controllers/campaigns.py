@@ -1,5 +1,5 @@
 """Campaigns: the list, one campaign's live progress (htmx polling) and pause / resume /
-cancel; scheduled sends can be cancelled from the list."""
+cancel; scheduled sends can be cancelled from the list; results and clicks as CSV."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream, render
+from tenants.accounts.tree import AccountView
 from tenants.links import links
 from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
+from tenants.messaging.messages import MessageFilter
 from tenants.messaging.tables import Batch
 
 ACTIONS = ("pause", "resume", "cancel")
@@ -62,6 +64,11 @@ class CampaignsController(Controller):
             block="progress",
         )
 
+    @get("/{campaign_id:int}/results.csv", opt={"permission": "messages.export"})
+    async def results_csv(self, request: HTMXRequest, campaign_id: FromPath[int]) -> Stream:
+        account = current_grants(request).account
+        return await campaign_results(account, campaign_id)
+
     @get("/{campaign_id:int}/clicks.csv", opt={"permission": "messages.export"})
     async def clicks_csv(self, request: HTMXRequest, campaign_id: FromPath[int]) -> Stream:
         account = current_grants(request).account
@@ -102,3 +109,14 @@ class CampaignsController(Controller):
             request_actor(request), account_id=account.id, batch_id=batch_id, action="cancel"
         )
         return Redirect(path="/campaigns", status_code=303)
+
+
+async def campaign_results(account: AccountView, campaign_id: int) -> Stream:
+    """The campaign's messages (one per recipient, its final status, cost and text) streamed
+    as the messages export writes them; 404 when the campaign is not the account's."""
+    campaign = await messages.get_campaign(account.id, campaign_id)
+    return csv_stream(
+        f"campaign-{campaign.id}-results.csv",
+        messages.EXPORT_COLUMNS,
+        await messages.export_rows(account.id, MessageFilter(campaign_id=campaign.id)),
+    )

@@ -17,7 +17,7 @@ from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
 from tenants.messaging import recurring
-from tenants.reports import spend, usage
+from tenants.reports import consent, spend, usage
 
 PAGE_GROUPS = ("account", "channel", "status")
 
@@ -192,6 +192,67 @@ class ReportsController(Controller):
                     r.net,
                 ]
                 for r in [*report.rows, report.totals]
+            ),
+        )
+
+
+def contacts_allowed(grants: Any, target: AccountView) -> bool:
+    """Contact record ids are the account's data: listed with contacts.view, and for a
+    sub-account only where the caller may also read sub-accounts' data."""
+    if grants.is_operator:
+        return True
+    if not grants.decide("contacts.view").allowed:
+        return False
+    return target.id == grants.account.id or grants.decide("subaccounts.read_data").allowed
+
+
+async def _consent(request: HTMXRequest) -> tuple[Picked, str, consent.ConsentReport | None]:
+    grants = current_grants(request)
+    params = _params(request)
+    picked = await _pick(grants.account, {**params, "group_by": "account"})
+    errors = dict(picked.errors)
+    bucket = params.get("bucket") or "month"
+    try:
+        consent.parse_bucket(bucket)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors or picked.period is None:
+        return Picked(**{**picked.__dict__, "period": None, "errors": errors}), bucket, None
+    report = await consent.consent_report(
+        grants.account,
+        picked.period,
+        bucket,
+        with_contacts=contacts_allowed(grants, grants.account),
+    )
+    return picked, bucket, report
+
+
+class ConsentReportController(Controller):
+    path = "/reports"
+
+    @get("/consent", opt={"permission": "reports.view"}, name="reports-consent")
+    async def consent_page(self, request: HTMXRequest) -> Any:
+        picked, bucket, report = await _consent(request)
+        return await render(
+            request,
+            "reports_consent.html.jinja",
+            {"picked": picked, "bucket": bucket, "buckets": consent.BUCKETS, "report": report},
+            block="consent",
+            status_code=422 if picked.errors else 200,
+        )
+
+    @get("/consent.csv", opt={"permission": "reports.view"})
+    async def consent_csv(self, request: HTMXRequest) -> Response[str]:
+        picked, bucket, report = await _consent(request)
+        if report is None:
+            raise ValidationFailed(picked.errors)
+        root = current_grants(request).account
+        return csv_download(
+            f"consent-{root.slug}-{report.period.start}-{report.period.end}.csv",
+            ["period", "origin", "source", "opt_outs", "contact_ids"],
+            (
+                [r.period, r.origin, r.source, r.opt_outs, " ".join(map(str, r.contact_ids))]
+                for r in report.rows
             ),
         )
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from piccolo.query import WhereRaw
 
 from tenants import clock
+from tenants.accounts.tree import timezones, zone_named
 from tenants.audit import record as audit
 from tenants.credits.ledger import (
     balance,
@@ -27,14 +28,19 @@ from tenants.db import DB, is_unique_violation, transaction
 from tenants.errors import Conflict, InsufficientCredits
 
 
-def _month() -> str:
-    return clock.now().strftime("%Y-%m")
+async def current_month(account_id: int) -> str:
+    """This calendar month ("YYYY-MM") where the account is: its own time zone decides when
+    a month starts, for the monthly cap and the month's figures."""
+    zone = (await timezones([account_id])).get(account_id) or zone_named(None)
+    return clock.now().astimezone(zone).strftime("%Y-%m")
 
 
 async def month_spend(account_id: int, month: str | None = None) -> int:
+    """Credits the account spent in `month` (default: its current month, in its zone)."""
+    month = month or await current_month(account_id)
     row = (
         await MonthlySpend.select(MonthlySpend.spent)
-        .where(MonthlySpend.unique_key == f"{account_id}|{month or _month()}")
+        .where(MonthlySpend.unique_key == f"{account_id}|{month}")
         .first()
     )
     return int(row["spent"]) if row else 0
@@ -127,7 +133,7 @@ async def _once(
 async def _reserve(account_id: int, amount: int, reference: str, key: str, who: audit.Actor) -> int:
     payer = await paying_wallet(account_id)
     wallet_id = payer.wallet_id
-    month = _month()
+    month = await current_month(account_id)
     if not await _count_month_spend(account_id, amount, payer.own.monthly_cap, month):
         raise Conflict(
             f"This send of {amount:,} credits would pass the monthly cap of "

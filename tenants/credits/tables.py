@@ -79,7 +79,8 @@ class WalletSettings(Table, tablename="wallet_settings"):
 
 
 class MonthlySpend(Table, tablename="credit_month_spend"):
-    """Credits an account spent in a calendar month (UTC), kept for the monthly cap."""
+    """Credits an account spent in a calendar month of its own time zone, kept for the
+    monthly cap."""
 
     id: Serial
     unique_key = Varchar(length=40, unique=True)  # account|YYYY-MM
