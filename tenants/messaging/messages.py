@@ -23,7 +23,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,14 @@ from tenants.db import (
     transaction,
 )
 from tenants.errors import Conflict, NotFound, ValidationFailed
-from tenants.messaging.tables import Batch, Campaign, InboundReply, Message, MessageEvent
+from tenants.messaging.tables import (
+    Batch,
+    Campaign,
+    InboundReply,
+    InboundRoute,
+    Message,
+    MessageEvent,
+)
 from tenants.phones import normalize_phone
 from tenants.providers.codes import explain_error
 from tenants.reports import rollups
@@ -496,6 +503,8 @@ class MessageView:
     updated_at: datetime
     release_at: datetime | None = None
     events: tuple[EventView, ...] = ()
+    # An inbound compliance word: "opt_out" (STOP...) or "opt_in" (START...), else None.
+    consent_action: str | None = None
 
     @property
     def error_explanation(self) -> str:
@@ -601,7 +610,23 @@ async def get_message(account_id: int, message_id: int) -> MessageView:
         )
         for r in rows
     )
-    return _message_view(row, events)
+    view = _message_view(row, events)
+    if view.direction == "in":
+        view = (await with_consent_actions([view]))[0]
+    return view
+
+
+async def with_consent_actions(views: list[MessageView]) -> list[MessageView]:
+    """The inbound messages among `views` marked with the consent change they made (an
+    opt-out or opt-in word, as inbound routing recorded it); one query for the lot."""
+    inbound = [v.id for v in views if v.direction == "in"]
+    if not inbound:
+        return views
+    rows = await InboundRoute.select(InboundRoute.message_id, InboundRoute.rule).where(
+        InboundRoute.message_id.is_in(inbound) & InboundRoute.rule.is_in(["opt_out", "opt_in"])
+    )
+    rules = {r["message_id"]: r["rule"] for r in rows}
+    return [replace(v, consent_action=rules[v.id]) if v.id in rules else v for v in views]
 
 
 @dataclass(frozen=True)
@@ -679,7 +704,7 @@ async def list_messages(
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
-    items = [_message_view(r) for r in rows[:limit]]
+    items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
     total = await Message.count().where(where)
     return MessagePage(
         items=items, next_before_id=items[-1].id if len(rows) > limit else None, total=total
