@@ -33,11 +33,11 @@ NOT_COUNTED = re.compile(
 # Every page: the session, its user, the account, the grants, the branding chain and the
 # account switcher (6); then its own reads.
 BUDGETS = {
-    "dashboard": 12,  # + notices, subtree, members, timezone, today's and the subtree's usage
-    "messages log": 9,  # + the page of messages, its total, the campaign names
-    "message page": 8,  # + the message, its events
+    "dashboard": 7,  # + notices, subtree, members, timezone, today's and the subtree's usage
+    "messages log": 4,  # + the page of messages, its total, the campaign names
+    "message page": 6,  # + the message, its events
     "progress fragment": 8,  # + the campaign, its batch, the batch's status counts
-    "campaigns": 10,  # + campaigns, batches, status counts, scheduled ones
+    "campaigns": 5,  # + campaigns, batches, status counts, scheduled ones
 }
 
 
