@@ -108,3 +108,30 @@ async def test_a_page_stays_within_its_statement_budget(client, demo, page):
     assert answer.status_code == 200
     assert len(statements) <= BUDGETS[page], "\n".join(statements)
     assert statements, "the counter saw the page's statements"
+
+
+async def test_the_campaigns_index_runs_as_many_statements_for_three_campaigns_as_for_one(
+    client, demo
+):
+    await login(client, "owner@northwind.test")
+    path, _ = (await _pages(demo))["campaigns"]
+    assert (await client.get(path)).status_code == 200  # warm
+    with counted_statements() as one:
+        assert (await client.get(path)).status_code == 200
+    for name in ("Summer sale", "Winter sale"):
+        await sending.accept_send(
+            sending.SendRequest(
+                account_id=demo["northwind"],
+                numbers=["+61412345001", "+61412345002"],
+                body=name,
+                campaign_name=name,
+                permissions=sending.PLATFORM_SEND,
+            ),
+            actor=SYSTEM,
+        )
+    assert (await client.get(path)).status_code == 200  # the new version read once
+    with counted_statements() as three:
+        answer = await client.get(path)
+    assert answer.status_code == 200
+    assert "Summer sale" in answer.text and "Winter sale" in answer.text
+    assert len(three) == len(one), "\n".join(three)
