@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from portal.auth import SESSION_COOKIE
 from tenants.access import resolved
-from tenants.accounts.tables import Account
 from tenants.access.tables import Membership, User
+from tenants.accounts.tables import Account
 from tests.conftest import login
 from tests.factories import fund
 
