@@ -15,7 +15,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from tenants.access import apikeys, sessions, users
+from tenants.access import apikeys, resolved, sessions, users
 from tenants.access.decide import Grants, Principal, evaluate
 from tenants.audit import record as audit
 from tenants.errors import NotFound, PermissionDenied
@@ -37,6 +37,8 @@ class AuthState:
     account_id: int | None = None
     session_id: int | None = None
     session_token: str | None = None
+    # The cache_version counter read at the start of the request (tenants/access/resolved).
+    version: int | None = None
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:
@@ -88,9 +90,13 @@ class AuthMiddleware:
                     state.account_id = principal.key_account_id
         elif not path.startswith(self.sessionless):
             token = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
-            session = await sessions.load_session(token) if token else None
+            version = await resolved.read_version() if token else None
+            session = await sessions.load_session(token, version) if token else None
             if session is not None:
-                user = await users.get_user(session.user_id)
+                user_id = session.user_id
+                user = await resolved.remembered(
+                    version, ("user", user_id), lambda: users.get_user(user_id)
+                )
                 if user.active:
                     principal = Principal(
                         kind="user",
@@ -102,6 +108,7 @@ class AuthMiddleware:
                         account_id=session.account_id,
                         session_id=session.id,
                         session_token=token,
+                        version=version,
                     )
         scope["user"] = principal
         scope["auth"] = state
@@ -114,6 +121,16 @@ def _cookie(header: str, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+async def _grants(principal: Principal, state: AuthState) -> Grants:
+    """The caller's grants in the working account; a signed-in person's from the memo."""
+    account_id = state.account_id
+    assert account_id is not None
+    if principal.kind != "user":
+        return await evaluate(principal, account_id)
+    key = ("grants", principal.user_id, principal.is_operator, account_id)
+    return await resolved.remembered(state.version, key, lambda: evaluate(principal, account_id))
 
 
 async def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -137,7 +154,7 @@ async def permission_guard(connection: ASGIConnection, handler: BaseRouteHandler
             return
         raise NotFound("no account selected")
     try:
-        grants = await evaluate(principal, state.account_id)
+        grants = await _grants(principal, state)
     except NotFound:
         raise NotFound("account not found") from None
     connection.state.grants = grants

@@ -18,7 +18,7 @@ from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
 from portal.auth import AuthState
-from tenants.access import users
+from tenants.access import resolved, users
 from tenants.access.decide import Grants, Principal
 from tenants.branding import branding
 
@@ -63,7 +63,13 @@ async def request_branding(
     platform's."""
     grants: Grants | None = getattr(request.state, "grants", None)
     if grants is not None:
-        return await branding.effective_branding_of(grants.account)
+        account = grants.account
+        state: AuthState | None = request.scope.get("auth")
+        return await resolved.remembered(
+            state.version if state else None,
+            ("branding", account.id),
+            lambda: branding.effective_branding_of(account),
+        )
     by_host = await branding.branding_for_host(request.headers.get("host", ""))
     return by_host or await branding.platform_branding()
 
@@ -91,7 +97,14 @@ async def layout_context(request: HTMXRequest | Request[Any, Any, Any]) -> dict[
     }
     fragment = bool(request.headers.get("hx-request"))
     if principal is not None and principal.user_id is not None and not fragment:
-        ctx["switchable"] = await users.memberships(principal.user_id)
+        user_id = principal.user_id
+        ctx["switchable"] = list(
+            await resolved.remembered(
+                state.version if state else None,
+                ("memberships", user_id),
+                lambda: users.memberships(user_id),
+            )
+        )
         if (
             grants
             and state

@@ -17,6 +17,7 @@ from typing import Any
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import sort_table_classes
 
+from tenants.access import resolved
 from tenants.db import DB, database_url, is_sqlite, sqlite_path
 from tenants.schema import all_tables
 
@@ -67,6 +68,11 @@ class Snapshot:
             await connection.close()
 
     async def restore(self) -> None:
+        seen = await resolved.read_version()
+        await self._restore()
+        await resolved.renew(seen)
+
+    async def _restore(self) -> None:
         if self._sqlite is not None:
             target = sqlite3.connect(sqlite_path(database_url()), timeout=30)
             try:

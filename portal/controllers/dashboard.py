@@ -69,9 +69,14 @@ class DashboardController(Controller):
         low_balance = (
             await wallets.notices(account.id) if grants.decide("credits.allocate").allowed else []
         )
-        descendants = await accounts.subtree(account.id, include_self=False, root=account)
+        # The account itself comes with its subtree: its balance as it is now (the grants
+        # may come from the per-process memo, which a send does not invalidate).
+        tree = await accounts.subtree(account.id, root=account)
+        account = next((a for a in tree if a.id == account.id), account)
+        descendants = [a for a in tree if a.id != account.id]
         children = [a for a in descendants if a.parent_id == account.id]
         context: dict[str, Any] = {
+            "account": account,
             "sub_account_count": len(children),
             "deeper_count": len(descendants) - len(children),
             "user_count": await users.count_members(account.id),

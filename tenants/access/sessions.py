@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tenants.access import resolved
 from tenants.access.tables import SignInAttempt, UserSession
 from tenants.clock import now
 from tenants.db import transaction
@@ -46,15 +47,24 @@ async def start_session(user_id: int, account_id: int | None) -> str:
     return token
 
 
-async def load_session(token: str) -> SessionView | None:
-    if not token:
-        return None
-    row = (
+async def _session_row(token_hash: str) -> dict[str, Any] | None:
+    return (
         await UserSession.select(
             UserSession.id, UserSession.user, UserSession.account, UserSession.expires_at
         )
-        .where(UserSession.token_hash == _hash(token))
+        .where(UserSession.token_hash == token_hash)
         .first()
+    )
+
+
+async def load_session(token: str, version: int | None = None) -> SessionView | None:
+    """The live session of a token; `version` (resolved.read_version) lets the process
+    answer from its memo while nothing was written."""
+    if not token:
+        return None
+    token_hash = _hash(token)
+    row = await resolved.remembered(
+        version, ("session", token_hash), lambda: _session_row(token_hash)
     )
     if row is None or row["expires_at"] < now():
         return None

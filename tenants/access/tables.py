@@ -172,3 +172,13 @@ class SsoIdentity(Table, tablename="sso_identity"):
     user = ForeignKey(User, index=True)
     email = Varchar(length=254, default="")
     linked_at = Timestamptz(default=TimestamptzNow())
+
+
+class CacheVersion(Table, tablename="cache_version"):
+    """One row whose counter database triggers bump on every write that changes who may
+    do what or how a page looks (sessions, people, accounts apart from their balance,
+    memberships, teams, roles, overrides, branding): every `portal serve` process reads it
+    once per request and keeps what it resolved while the counter stands still."""
+
+    id: Serial
+    n = Integer(default=0)
