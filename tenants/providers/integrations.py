@@ -968,9 +968,12 @@ class ChannelSetting:
     effective: IntegrationView | None  # None: the built-in simulator
     decided_by: str  # the account whose choice applies ("" = nobody chose: the default)
     options: list[IntegrationView]
+    refusal: str = ""  # why a send on this channel is refused now ("" = it is carried)
 
     @property
     def effective_label(self) -> str:
+        if self.refusal:
+            return "None: sends are refused"
         return self.effective.name if self.effective else KINDS["simulator"].label
 
 
@@ -1114,9 +1117,18 @@ async def channel_settings(account_id: int) -> list[ChannelSetting]:
                 effective=integration,
                 decided_by=names.get(owner, "") if owner is not None else "",
                 options=[o for o in options if channel in o.channels],
+                refusal=await _refusal(account_id, channel),
             )
         )
     return settings
+
+
+async def _refusal(account_id: int, channel: str) -> str:
+    try:
+        await carrier_for(account_id, channel)
+    except ValidationFailed as refused:
+        return str(refused.errors.get("channel", ""))
+    return ""
 
 
 async def set_channel_default(

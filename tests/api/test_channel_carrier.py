@@ -75,3 +75,14 @@ async def test_the_send_page_names_the_channel_and_charges_nothing(client, demo)
     assert "can carry RCS" in r.text
     assert await credits.balance(demo["sydney"]) == balance
     assert await Message.count().where(Message.direction == "out") == 0
+
+
+async def test_settings_channels_says_which_channels_are_refused(client, demo):
+    await integration_for(demo, "twilio", TWILIO, ["sms"])
+    rows = {s.channel: s for s in await providers.channel_settings(demo["sydney"])}
+    assert rows["sms"].refusal == "" and rows["sms"].effective_label == "Northwind twilio"
+    assert "can carry RCS" in rows["rcs"].refusal
+    assert rows["rcs"].effective_label == "None: sends are refused"
+    await login(client, "owner@northwind.test")
+    r = await client.get("/settings/channels")
+    assert r.status_code == 200 and "None: sends are refused" in r.text
