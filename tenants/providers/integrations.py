@@ -968,9 +968,12 @@ class ChannelSetting:
     effective: IntegrationView | None  # None: the built-in simulator
     decided_by: str  # the account whose choice applies ("" = nobody chose: the default)
     options: list[IntegrationView]
+    refusal: str = ""  # why a send on this channel is refused now ("" = it is carried)
 
     @property
     def effective_label(self) -> str:
+        if self.refusal:
+            return "None: sends are refused"
         return self.effective.name if self.effective else KINDS["simulator"].label
 
 
@@ -993,6 +996,14 @@ async def _active_integrations(ids: Iterable[int]) -> dict[int, IntegrationView]
     return {r["id"]: _view(r) for r in rows}
 
 
+async def _chain(account: AccountView) -> list[int]:
+    """Whose channel choices apply, nearest first: the account, up its tree, the platform."""
+    platform_ids = await platform_account_ids()
+    return list(reversed(account.ancestor_ids)) + [
+        p for p in platform_ids if p not in account.ancestor_ids
+    ]
+
+
 async def _resolve_channels(
     account: AccountView,
 ) -> dict[str, tuple[IntegrationView | None, int | None]]:
@@ -1000,10 +1011,7 @@ async def _resolve_channels(
 
     The nearest account (itself, then up the tree, then the platform's own choice) with a
     usable choice wins; a choice of a disabled integration is passed over."""
-    platform_ids = await platform_account_ids()
-    chain = list(reversed(account.ancestor_ids)) + [
-        p for p in platform_ids if p not in account.ancestor_ids
-    ]
+    chain = await _chain(account)
     choices = await _choices(chain)
     integrations = await _active_integrations(v for v in choices.values() if v is not None)
     resolved: dict[str, tuple[IntegrationView | None, int | None]] = {}
@@ -1028,6 +1036,59 @@ async def provider_for(account_id: int, channel: str) -> str:
     account = await get_account(account_id)
     integration, _ = (await _resolve_channels(account))[channel]
     return integration.key if integration else BUILTIN
+
+
+async def _passed_over(account: AccountView, channel: str, decided_by: int | None) -> str:
+    """The name of the nearest real integration chosen for the channel that resolution
+    passed over (disabled, or no longer offering it) before the choice that decided; ""."""
+    chain = await _chain(account)
+    choices = await _choices(chain)
+    for owner in chain:
+        if owner == decided_by:
+            break
+        chosen = choices.get((owner, channel))
+        if chosen is not None:
+            row = await (
+                ProviderIntegration.select(ProviderIntegration.name, ProviderIntegration.kind)
+                .where(ProviderIntegration.id == chosen)
+                .first()
+            )
+            if row is not None and row["kind"] != BUILTIN:
+                return str(row["name"])
+    return ""
+
+
+async def carrier_for(account_id: int, channel: str) -> str:
+    """The provider key a send of this channel goes through, checked before anything is
+    charged. The built-in simulator only when it was chosen outright, or when no real
+    provider stands behind the account at all (the demo set-up); otherwise a real provider
+    that cannot carry the channel is a ValidationFailed naming `channel`, never a silent
+    fall-back to the simulator (which sends nothing)."""
+    account = await get_account(account_id)
+    integration, decided_by = (await _resolve_channels(account))[channel]
+    if integration is not None:
+        return integration.key
+    label = channel.upper() if channel != "whatsapp" else "WhatsApp"
+    skipped = await _passed_over(account, channel, decided_by)
+    if skipped:
+        raise ValidationFailed(
+            {
+                "channel": f"{skipped} is chosen for {label} but cannot carry it now (disabled "
+                "or not offering it); choose another provider in Settings > Channels."
+            }
+        )
+    if decided_by is not None:
+        return BUILTIN
+    real = [v for v in await available_integrations(account_id) if v.kind != BUILTIN]
+    if not real:
+        return BUILTIN
+    if any(channel in v.channels for v in real):
+        raise ValidationFailed(
+            {"channel": f"No provider is chosen for {label}; choose one in Settings > Channels."}
+        )
+    raise ValidationFailed(
+        {"channel": f"No provider this account may use can carry {label} messages."}
+    )
 
 
 async def channel_settings(account_id: int) -> list[ChannelSetting]:
@@ -1056,9 +1117,18 @@ async def channel_settings(account_id: int) -> list[ChannelSetting]:
                 effective=integration,
                 decided_by=names.get(owner, "") if owner is not None else "",
                 options=[o for o in options if channel in o.channels],
+                refusal=await _refusal(account_id, channel),
             )
         )
     return settings
+
+
+async def _refusal(account_id: int, channel: str) -> str:
+    try:
+        await carrier_for(account_id, channel)
+    except ValidationFailed as refused:
+        return str(refused.errors.get("channel", ""))
+    return ""
 
 
 async def set_channel_default(

@@ -18,13 +18,7 @@ from tenants.clock import now
 from tenants.credits import pricing
 from tenants.db import as_datetime, chunked, placeholders, run_sql
 from tenants.errors import FieldErrors, PermissionDenied, ValidationFailed
-from tenants.providers.integrations import (
-    BUILTIN,
-    KINDS,
-    integration_id_of,
-    provider_for,
-)
-from tenants.providers.tables import ProviderIntegration
+from tenants.providers.integrations import carrier_for, integration_id_of, provider_for
 from tenants.rich import templates as wa_templates
 from tenants.rich.tables import RichContent
 from tenants.rich.templates import TemplateView
@@ -152,20 +146,9 @@ def check_rich(
 
 async def check_channel(account_id: int, channel: str) -> str:
     """The provider key that will carry this channel for the account; a 422 naming
-    `channel` when that provider cannot carry it (before anything is charged)."""
-    provider = await provider_for(account_id, channel)
-    if provider == BUILTIN:
-        return provider
-    row = await (
-        ProviderIntegration.select(ProviderIntegration.kind)
-        .where(ProviderIntegration.id == (integration_id_of(provider) or 0))
-        .first()
-    )
-    kind = KINDS.get(str((row or {}).get("kind")))
-    if kind is None or channel not in kind.channels:
-        label = kind.label if kind else provider
-        raise ValidationFailed({"channel": f"{label} cannot carry {channel} messages."})
-    return provider
+    `channel` when the account's real providers cannot carry it (before anything is
+    charged): see `carrier_for`."""
+    return await carrier_for(account_id, channel)
 
 
 async def template_for_send(account_id: int, choice: TemplateChoice) -> TemplateView:

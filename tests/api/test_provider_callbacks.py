@@ -98,6 +98,10 @@ async def test_a_signed_twilio_status_naming_another_tenants_message_changes_not
     config = await integration_of("twilio", demo["platform"])
     other = await create_root_account(name="Contoso", slug="contoso")
     await credits.adjust(other.id, 10, reason="test credits", actor=SYSTEM)
+    # The platform holds a real provider, so Contoso must choose the simulator outright.
+    await providers.set_channel_default(
+        SYSTEM, account_id=other.id, channel="sms", choice=providers.USE_BUILTIN
+    )
     accepted = await sending.accept_send(
         sending.SendRequest(
             account_id=other.id,
