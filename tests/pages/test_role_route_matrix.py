@@ -61,6 +61,7 @@ path                      permission        Owner Admin Sender Support Finance V
 /api/v1/templates         templates.view    200   200   200    200     403     200
 /api/v1/reports/usage     reports.view      422   422   422    403     422     422
 /api/v1/reports/clicks    reports.view      422   422   422    403     422     422
+/api/v1/reports/consent   reports.view      422   422   422    403     422     422
 """
 # With a path parameter naming nothing (or another tenant's row): 404 once allowed. A
 # parameter listed in PARAM_VALUES gets that value instead (a phone nobody has: 200).
