@@ -1,11 +1,13 @@
 """MessageMedia gateway: the Messages API (HTTP Basic with API key and secret, up to 100
 messages per request, our id in each message's metadata), delivery reports and replies by
-callback to the integration's secret URL."""
+callback to the integration's secret URL, signed when the account has a signature key
+(X-MessageMedia-Signature, checked with the key's public half)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,12 +28,14 @@ from tasks.gateways.http import (
     api_root,
     json_or_empty,
 )
+from tenants.errors import PermissionDenied
 from tenants.messaging.inbound import InboundReport
 from tenants.messaging.outbox import OutboundMessage, SubmitResult, TransientProviderError
 from tenants.phones import sender_kind
 from tenants.providers.callbacks import ProviderEvent
 from tenants.providers.codes import provider_code
 from tenants.providers.integrations import IntegrationConfig
+from tenants.providers.signing import rsa_signature_valid
 
 API = "https://api.messagemedia.com/v1"
 MAX_BATCH = 100  # the Messages API takes at most 100 messages per request
@@ -53,6 +57,28 @@ def _source_type(sender: str) -> str:
     if sender.startswith("+") or len(sender) > 8:
         return "INTERNATIONAL"
     return "SHORTCODE"
+
+
+def signed_content(request: CallbackRequest) -> bytes:
+    """What MessageMedia signs: the request line as it was sent ("POST /path?query
+    HTTP/1.1", the path of the public URL it called), the Date header and the raw body, run
+    together (their enterprise webhooks guides: requestline + date + body)."""
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return f"POST {target} HTTP/1.1".encode() + request.header("date").encode() + request.body
+
+
+def verify_messagemedia_signature(request: CallbackRequest, public_key: str, digest: str) -> None:
+    """Raise PermissionDenied unless X-MessageMedia-Signature is the signature key's RSA
+    PKCS#1 v1.5 signature (with the digest chosen for the key) of signed_content. No key
+    configured: nothing to check here (the secret URL segment was checked)."""
+    if not public_key:
+        return
+    signature = request.header("x-messagemedia-signature")
+    if not signature or not request.header("date"):
+        raise PermissionDenied("missing X-MessageMedia-Signature or Date")
+    if not rsa_signature_valid(public_key, digest, signature, signed_content(request)):
+        raise PermissionDenied("bad X-MessageMedia-Signature")
 
 
 def _our_id(metadata: Any) -> int | None:
@@ -170,6 +196,13 @@ class MessageMediaGateway(IntegrationGateway):
         return found
 
     # --- callbacks ------------------------------------------------------------------
+
+    def verify(self, request: CallbackRequest) -> None:
+        verify_messagemedia_signature(
+            request,
+            self.config.value("signature_public_key"),
+            self.config.value("signature_digest"),
+        )
 
     def parse_status(self, request: CallbackRequest) -> list[ProviderEvent]:
         data = load_json(request.body)

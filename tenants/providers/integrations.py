@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from tenants.db import after_commit, first_or_404, flag, run_sql, transaction, v
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
+from tenants.providers.signing import normalised_public_key, public_key_problem
 from tenants.providers.tables import (
     BASE_URL_MAX,
     NAME_MAX,
@@ -59,19 +60,25 @@ class Field:
     pattern: str | None = None
     pattern_message: str = ""
     sender: bool = False  # validated like a sender ID or number
+    max_length: int = 500
+    # How a typed value is kept (before it is checked), and a check of its own.
+    normalise: Callable[[str], str] | None = None
+    problem: Callable[[str], str | None] | None = None
 
     def check(self, value: str) -> str | None:
         """The message to show next to the field, or None when the value is fine."""
         if not value:
             return f"{self.label} is required." if self.required else None
-        if len(value) > 500:
-            return f"{self.label} is at most 500 characters."
+        if len(value) > self.max_length:
+            return f"{self.label} is at most {self.max_length} characters."
         if self.choices and value not in {v for v, _ in self.choices}:
             return f"Choose one of: {', '.join(label for _, label in self.choices)}."
         if self.pattern and not re.fullmatch(self.pattern, value):
             return self.pattern_message or f"{self.label} does not look right."
         if self.sender:
             return sender_problem(value)
+        if self.problem:
+            return self.problem(value)
         return None
 
 
@@ -84,6 +91,8 @@ class ProviderKind:
     about: str = ""
     # How the provider's callbacks are verified, in words for the integration page.
     verification: str = ""
+    # (field, the field it needs): when the first is given, the second is required.
+    needs: tuple[tuple[str, str], ...] = ()
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -238,9 +247,7 @@ KINDS: dict[str, ProviderKind] = {
                 Field(
                     "api_key",
                     "API key",
-                    "From the MessageMedia hub (HTTP Basic user name). MessageMedia does not "
-                    "sign its callbacks here: they are checked by the secret segment of the "
-                    "callback URL, so keep that URL private.",
+                    "From the MessageMedia hub (HTTP Basic user name).",
                     pattern=r"[A-Za-z0-9]{8,64}",
                     pattern_message="An API key is 8 to 64 letters and digits.",
                 ),
@@ -259,14 +266,36 @@ KINDS: dict[str, ProviderKind] = {
                     required=False,
                     sender=True,
                 ),
+                Field(
+                    "signature_public_key",
+                    "Signature public key",
+                    "Optional: the public_key of the account's enabled signature key (MessageMedia's "
+                    "Signature Key API, POST /v1/iam/signature_keys, then PATCH "
+                    "/v1/iam/signature_keys/enabled). With it every delivery report and reply must "
+                    "carry a valid X-MessageMedia-Signature. Empty: callbacks are checked by the "
+                    "secret segment of their URL only, so keep that URL private.",
+                    required=False,
+                    max_length=4000,
+                    normalise=normalised_public_key,
+                    problem=public_key_problem,
+                ),
+                Field(
+                    "signature_digest",
+                    "Signature digest",
+                    "The digest chosen when the signature key was created.",
+                    required=False,
+                    choices=(("sha224", "SHA224"), ("sha256", "SHA256"), ("sha512", "SHA512")),
+                ),
             ),
             about="Up to 100 messages per request; delivery reports and replies by callback.",
             verification=(
                 "A secret segment in the callback URL: MessageMedia posts delivery reports "
-                "and replies to the callback URL each message names, unsigned unless the "
-                "account has enterprise webhook signing (not used here), so that URL is the "
-                "secret. Replies arrive on the status URL too and are read as inbound."
+                "and replies to the callback URL each message names. With a signature public "
+                "key, also MessageMedia's X-MessageMedia-Signature: the RSA (PKCS#1 v1.5) "
+                "signature of the request line, the Date header and the raw body with the "
+                "key's digest. Replies arrive on the status URL too and are read as inbound."
             ),
+            needs=(("signature_public_key", "signature_digest"),),
         ),
         ProviderKind(
             kind="twilio",
@@ -560,12 +589,19 @@ def validate_values(
             continue
         if f.choices:
             value = value.lower()
+        if f.normalise:
+            value = f.normalise(value)
         problem = f.check(value)
         if problem:
             errors[f.name] = problem
             continue
         if value:
             (sealed if f.secret else settings)[f.name] = value
+    for given, needed in spec.needs:
+        if given in settings and needed not in settings and needed not in errors:
+            errors[needed] = (
+                f"{spec.field(needed).label} is required with {spec.field(given).label.lower()}."
+            )
     if errors:
         raise ValidationFailed(errors)
     return settings, sealed

@@ -178,3 +178,25 @@ async def test_put_channel_sets_the_default_and_refuses_what_it_cannot_use(clien
 
 async def test_demo_northwind_holds_a_provider_permit(demo):
     assert await providers.master_may_own(demo["northwind"])
+
+
+async def test_a_messagemedia_signature_key_that_is_no_key_is_a_422_and_stores_nothing(
+    client, world, make_key
+):
+    await permit(world)
+    auth = await make_key("alpha", "Owner")
+    fields = {"api_key": "KEY12345", "api_secret": "SECRET123"}
+    for extra, field in (
+        (
+            {"signature_public_key": "MIIBIjAN", "signature_digest": "sha256"},
+            "signature_public_key",
+        ),
+        ({"signature_digest": "md5"}, "signature_digest"),
+    ):
+        r = await client.post(
+            "/api/v1/integrations",
+            json={"kind": "messagemedia", "name": "MM", "fields": {**fields, **extra}},
+            headers=auth,
+        )
+        assert r.status_code == 422 and r.json()["field"] == field, r.text
+    assert await ProviderIntegration.count() == 0

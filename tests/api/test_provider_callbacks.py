@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from twilio.request_validator import RequestValidator
 
 from tenants.accounts.tree import create_root_account
 from tenants.audit.record import SYSTEM
 from tenants.consent.filter import statuses
 from tenants.credits import ledger as credits
+from tenants.errors import ValidationFailed
 from tenants.messaging import accept as sending
 from tenants.messaging.tables import InboundReply, InboundRoute, Message
 from tenants.providers import integrations as providers
@@ -28,7 +30,8 @@ from tests.api.test_provider_scenarios import (
     WEBHOOK_SECRET,
     make_provider,
 )
-from tests.emulators.conftest import Catcher
+from tests.emulators.conftest import MM_KEY, MM_SECRET, Catcher
+from tests.emulators.messagemedia import MessageMediaEmulator
 from tests.emulators.sinch_conversation import signature_headers
 
 KINDS = ["twilio", "sinch_sms", "sinch_conversation", "messagemedia"]
@@ -212,6 +215,104 @@ async def test_sinch_sms_is_signed_when_a_callback_secret_is_set(client, demo, s
         signed = await client.post(path(config.inbound_url()), content=body, headers=headers)
         assert signed.status_code == 200
     assert await inbound_count() == 1
+
+
+# --- MessageMedia -------------------------------------------------------------------------
+
+
+async def _messagemedia_reply(url: str, emu: MessageMediaEmulator) -> httpx.Request:
+    """A reply as MessageMedia posts it to `url`, signed by the emulator's key (if any)."""
+    catcher = Catcher()
+    await emu.post_inbound(catcher, url, PHONE, SHARED, "hello")
+    return catcher.last
+
+
+async def test_messagemedia_signed_callbacks_are_verified_with_the_signature_key(client, demo):
+    """Signed with the account's signature key (RSA, the key's digest, over the request line,
+    the Date header and the body): accepted on the status and the inbound URL; a changed
+    body, another key's signature, a changed Date, no signature or no Date is a 403 and no
+    message is written."""
+    provider = make_provider("messagemedia")
+    config = await integration_of("messagemedia", demo["platform"])
+    stranger = MessageMediaEmulator(
+        "KEY99999", "SECRET999", signing_key=rsa.generate_private_key(65537, 2048), digest="SHA224"
+    )
+    request = await _messagemedia_reply(config.inbound_url(), provider.emu)
+    forged = await _messagemedia_reply(config.inbound_url(), stranger)
+    headers = dict(request.headers)
+    no_signature = {k: v for k, v in headers.items() if k != "x-messagemedia-signature"}
+    no_date = {k: v for k, v in headers.items() if k != "date"}
+    later = {**headers, "date": "Wed, 02 Dec 2026 01:00:00 GMT"}
+    for content, sent in (
+        (request.content.replace(b"hello", b"HELLO"), headers),
+        (forged.content, dict(forged.headers)),
+        (request.content, later),
+        (request.content, no_signature),
+        (request.content, no_date),
+    ):
+        answer = await client.post(path(str(request.url)), content=content, headers=sent)
+        assert answer.status_code == 403, answer.text
+    assert await inbound_count() == 0
+    answer = await client.post(path(str(request.url)), content=request.content, headers=headers)
+    assert answer.status_code == 200, answer.text
+    on_status = await _messagemedia_reply(config.status_url() + "?ref=7", provider.emu)
+    answer = await client.post(
+        path(str(on_status.url)), content=on_status.content, headers=dict(on_status.headers)
+    )
+    assert answer.status_code == 200, answer.text
+    assert await inbound_count() == 2
+
+
+async def test_messagemedia_without_a_signature_key_relies_on_the_secret_url(client, demo):
+    values = {"api_key": MM_KEY, "api_secret": MM_SECRET}
+    created = await providers.create_integration(
+        SYSTEM, account_id=demo["platform"], kind="messagemedia", name="MM", values=values
+    )
+    config = await providers.load_config(created.integration.id)
+    request = await _messagemedia_reply(
+        config.inbound_url(), MessageMediaEmulator(MM_KEY, MM_SECRET)
+    )
+    assert "x-messagemedia-signature" not in request.headers
+    answer = await client.post(
+        path(str(request.url)), content=request.content, headers=dict(request.headers)
+    )
+    assert answer.status_code == 200, answer.text
+    assert await inbound_count() == 1
+
+
+def test_a_messagemedia_signature_key_is_checked_and_kept_as_base64_der():
+    emu = MessageMediaEmulator(MM_KEY, MM_SECRET, signing_key=rsa.generate_private_key(65537, 2048))
+    bare = emu.public_key()
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + "\n".join(bare[i : i + 64] for i in range(0, len(bare), 64))
+        + "\n-----END PUBLIC KEY-----\n"
+    )
+    base = {"api_key": MM_KEY, "api_secret": MM_SECRET}
+    settings, _sealed = providers.validate_values(
+        "messagemedia", {**base, "signature_public_key": pem, "signature_digest": "SHA512"}
+    )
+    assert settings["signature_public_key"] == bare
+    assert settings["signature_digest"] == "sha512"
+    small = rsa.generate_private_key(65537, 1024)
+    for values, field in (
+        ({"signature_public_key": "not a key"}, "signature_public_key"),
+        ({"signature_public_key": bare[:-8], "signature_digest": "sha256"}, "signature_public_key"),
+        ({"signature_public_key": bare}, "signature_digest"),
+        ({"signature_public_key": bare, "signature_digest": "md5"}, "signature_digest"),
+        (
+            {
+                "signature_public_key": MessageMediaEmulator(
+                    "a", "b", signing_key=small
+                ).public_key(),
+                "signature_digest": "sha256",
+            },
+            "signature_public_key",
+        ),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            providers.validate_values("messagemedia", {**base, **values})
+        assert set(refused.value.errors) == {field}, (values, refused.value.errors)
 
 
 # --- one inbound road for every provider -------------------------------------------------

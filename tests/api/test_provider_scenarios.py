@@ -12,12 +12,14 @@ TEST_BROKER_URL)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tasks import gateways
 from tasks.gateways.base import IntegrationGateway
@@ -125,6 +127,12 @@ class Provider:
         return texts
 
 
+@functools.cache
+def mm_signing_key() -> rsa.RSAPrivateKey:
+    """The MessageMedia account's signature key (one per test run: making one is slow)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def make_provider(kind: str) -> Provider:
     if kind == "twilio":
         return Provider(
@@ -181,10 +189,16 @@ def make_provider(kind: str) -> Provider:
             "FAILED",
         )
     assert kind == "messagemedia"
+    emu = MessageMediaEmulator(MM_KEY, MM_SECRET, signing_key=mm_signing_key(), digest="SHA224")
     return Provider(
         kind,
-        MessageMediaEmulator(MM_KEY, MM_SECRET),
-        {"api_key": MM_KEY, "api_secret": MM_SECRET},
+        emu,
+        {
+            "api_key": MM_KEY,
+            "api_secret": MM_SECRET,
+            "signature_public_key": emu.public_key(),
+            "signature_digest": "SHA224",
+        },
         ("sms",),
         "sms",
         "delivered",

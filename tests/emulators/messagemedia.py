@@ -23,8 +23,11 @@ Sources read:
   index.rb and README: X-MessageMedia-Signature = base64 RSA signature (PKCS#1 v1.5 via
   OpenSSL verify) with the account's signature key over request line ("POST /path
   HTTP/1.1") + Date header + raw body, digest SHA224/256/512 chosen when the key is made
-  (https://support.messagemedia.com/articles/49982-enterprise-webhooks). Whether the request
-  line includes the query string is not stated: the emulator includes it. Without a
+  (https://support.messagemedia.com/articles/49982-enterprise-webhooks). The request line
+  includes the query string: the Python guide (enterprise-webhooks-python-sdk server.py)
+  signs BaseHTTPRequestHandler.requestline, which carries it. The signature key's public
+  half is what the Signature Key API answers as `public_key` (base64 DER,
+  github:messagemedia/signingkeys-python-sdk README; public_key() here). Without a
   signature key, webhooks are unsigned (the portal relies on its secret callback URL).
 
 Error bodies for 401/403/404 are not documented in what I read: the emulator answers
@@ -46,6 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.emulators.base import Emulator, Request, Response, Target, url_ok
 
@@ -109,6 +113,15 @@ class MessageMediaEmulator(Emulator):
         self.route("GET", HOST, r"/v1/messages/(?P<mid>[^/]+)", self.fetch)
         self.route("GET", HOST, "/v1/delivery_reports", self.reports)
         self.route("POST", HOST, "/v1/delivery_reports/confirmed", self.confirm)
+
+    def public_key(self) -> str:
+        """The signature key's `public_key` as the Signature Key API shows it."""
+        if self.signing_key is None:
+            raise ValueError("no signature key")
+        der = self.signing_key.public_key().public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
 
     def _auth(self, request: Request) -> Response | None:
         if request.basic_auth() != (self.api_key, self.api_secret):
