@@ -1,7 +1,13 @@
 """Fetching a person's public media URL for an MMS, server side: https only, never to a
-private, loopback or link-local address (checked for every address the name resolves to,
-and again on each redirect), within MEDIA_FETCH_MAX_BYTES and MEDIA_FETCH_TIMEOUT_SECONDS;
-the bytes are then read and stored like an upload (tenants.media.store.read_file)."""
+private, loopback, link-local or multicast address, within MEDIA_FETCH_MAX_BYTES and
+MEDIA_FETCH_TIMEOUT_SECONDS; the bytes are then read and stored like an upload
+(tenants.media.store.read_file).
+
+The name is resolved ONCE per hop and every address it gives must be public; the
+connection then goes to that pinned address (the URL's host replaced by it, the Host
+header and the TLS server name, SNI and certificate check, kept as the name), so a DNS
+answer that changes between the check and the connection (DNS rebinding) cannot reach an
+inside address. Each redirect hop is resolved, checked and pinned the same way."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -42,32 +49,64 @@ def use_transport(
 
 
 def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    """A global unicast address, also for the IPv4 one an IPv6 address carries (mapped,
+    6to4, Teredo)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None and not _public(str(inner)):
+            return False
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
 
 
-async def check_url(url: str, field: str) -> None:
-    """Refuse anything but an https URL whose host resolves to public addresses only."""
+@dataclass(frozen=True)
+class Pinned:
+    """One hop of a fetch: the URL asked for and the checked address to connect to."""
+
+    url: str
+    host: str
+    port: int | None
+    address: str
+
+    def request(self, client: httpx.AsyncClient) -> httpx.Request:
+        """GET the pinned address, naming the host in the Host header and the TLS
+        handshake (server name and certificate check)."""
+        target = httpx.URL(self.url).copy_with(host=self.address)
+        host = self.host if self.port in (None, 443) else f"{self.host}:{self.port}"
+        return client.build_request(
+            "GET", target, headers={"Host": host}, extensions={"sni_hostname": self.host}
+        )
+
+
+async def check_url(url: str, field: str) -> Pinned:
+    """Refuse anything but an https URL whose host resolves to public addresses only; the
+    address to connect to (resolved here, once)."""
     parts = urlsplit(url)
     if len(url) > MAX_URL or parts.scheme != "https" or not parts.hostname:
         raise ValidationFailed({field: "Give a public https:// URL."})
     if parts.username or parts.password:
         raise ValidationFailed({field: "A media URL may not carry a user name or password."})
     try:
-        addresses = await _resolver(parts.hostname, parts.port or 443)
-    except (OSError, UnicodeError):
+        port = parts.port
+        addresses = await _resolver(parts.hostname, port or 443)
+    except (OSError, UnicodeError, ValueError):
         raise ValidationFailed({field: f"{parts.hostname} could not be found."}) from None
     if not addresses or not all(_public(a) for a in addresses):
         raise ValidationFailed({field: "That URL points to a private address."})
+    return Pinned(url, parts.hostname, port, addresses[0])
 
 
 async def _download(client: httpx.AsyncClient, url: str, field: str) -> bytes:
     limit = get_settings().sending.media_fetch_max_bytes
     for _ in range(MAX_REDIRECTS + 1):
-        await check_url(url, field)
-        async with client.stream("GET", url) as response:
+        pinned = await check_url(url, field)
+        response = await client.send(pinned.request(client), stream=True)
+        try:
             if response.is_redirect and response.headers.get("location"):
                 url = urljoin(url, response.headers["location"])
                 continue
@@ -81,6 +120,8 @@ async def _download(client: httpx.AsyncClient, url: str, field: str) -> bytes:
                     raise ValidationFailed({field: f"A file may have at most {limit:,} bytes."})
                 chunks.append(chunk)
             return b"".join(chunks)
+        finally:
+            await response.aclose()
     raise ValidationFailed({field: "The URL redirects too often."})
 
 
