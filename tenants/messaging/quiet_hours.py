@@ -1,14 +1,16 @@
 """Quiet hours: an account's window for marketing sends (e.g. 09:00 to 20:00, not on
-Sundays), inherited down the tree unless an account sets its own, applied in the
-RECIPIENT's time zone as phonenumbers tells it from the number. A number whose region spans
-several zones (+61 mobiles: Perth to Sydney) waits for the first moment that is inside the
-window in all of them. A message that would go in quiet hours is held until then."""
+Sundays; or overnight, 21:00 until 08:00 the next morning), inherited down the tree unless
+an account sets its own, applied in the RECIPIENT's time zone as phonenumbers tells it from
+the number, by the local wall clock (DST included). A number whose region spans several
+zones (+61 mobiles: Perth to Sydney) waits for the first moment that is inside the window
+in all of them. A message that would go in quiet hours is held until then. A day with no
+sends is the whole local day, also for an overnight window."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,27 +40,42 @@ class QuietWindow:
     days: frozenset[int]  # weekdays (Monday = 0) with no sends at all
     from_account_id: int | None  # whose setting this is (None: nobody set one)
 
+    @property
+    def overnight(self) -> bool:
+        """The window runs past midnight (21:00 to 08:00: from 21:00 until 08:00 the next
+        morning; each local day is open from 00:00 to 08:00 and from 21:00 on)."""
+        return self.end < self.start
+
     def describe(self) -> str:
         if not self.enabled:
             return "No quiet hours"
         days = ", ".join(WEEKDAY_NAMES[d] for d in sorted(self.days))
-        text = f"Sends go {self.start:%H:%M} to {self.end:%H:%M} in the recipient's time"
+        text = f"Sends go {self.start:%H:%M} to {self.end:%H:%M}"
+        text += " (overnight)" if self.overnight else ""
+        text += " in the recipient's time"
         return text + (f", never on {days}" if days else "")
 
     def allows(self, instant: datetime, zone: ZoneInfo) -> bool:
         local = instant.astimezone(zone)
-        return local.weekday() not in self.days and self.start <= local.time() < self.end
+        if local.weekday() in self.days:
+            return False
+        if self.overnight:
+            return local.time() >= self.start or local.time() < self.end
+        return self.start <= local.time() < self.end
 
     def next_in_zone(self, instant: datetime, zone: ZoneInfo) -> datetime:
-        """The first allowed moment at or after `instant` in one zone."""
+        """The first allowed moment at or after `instant` in one zone: the window opens at
+        its start each open day (and, overnight, at midnight too)."""
         if self.allows(instant, zone):
             return instant
         day = instant.astimezone(zone).date()
+        starts = (time(0), self.start) if self.overnight else (self.start,)
         for _ in range(SEARCH_DAYS + 1):
             if day.weekday() not in self.days:
-                opens = local_instant(day, self.start, zone)
-                if opens >= instant:
-                    return opens
+                for at in starts:
+                    opens = opening(day, at, zone)
+                    if opens >= instant and self.allows(opens, zone):
+                        return opens
             day += timedelta(days=1)
         return instant  # every day is closed: validation refuses that, keep it sending
 
@@ -75,6 +92,23 @@ class QuietWindow:
                 return candidate
             candidate = later
         return self.next_in_zone(instant, zones[0])
+
+
+def opening(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The instant the local clock first reads `at` or later on `day`: `at` itself, or, when
+    the clocks skip over it (DST starts), the moment they jump (found to the second)."""
+    wall = datetime.combine(day, at)
+    after = local_instant(day, at, zone)  # a skipped time read with the offset before it
+    if after.astimezone(zone).replace(tzinfo=None) == wall:
+        return after
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # ... and with the one after
+    while after - before > timedelta(seconds=1):
+        middle = before + timedelta(seconds=(after - before).total_seconds() // 2)
+        if middle.astimezone(zone).replace(tzinfo=None) >= wall:
+            after = middle
+        else:
+            before = middle
+    return after
 
 
 NO_QUIET_HOURS = QuietWindow(False, time(0), time(0), frozenset(), None)
@@ -116,8 +150,10 @@ def validate_window(start: str, end: str, days: Sequence[int]) -> tuple[time, ti
     errors: dict[str, str] = {}
     opens = _parse_time(start, "start", errors)
     closes = _parse_time(end, "end", errors)
-    if opens is not None and closes is not None and opens >= closes:
-        errors["end"] = "The window must end after it starts (same day)."
+    if opens is not None and opens == closes:
+        errors["end"] = (
+            "The window must end at another time than it starts (after midnight is fine)."
+        )
     if any(not isinstance(d, int) or not 0 <= d <= 6 for d in days):
         errors["days"] = "Days are weekdays 0 (Monday) to 6 (Sunday)."
     elif len(set(days)) == 7:

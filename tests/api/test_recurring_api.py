@@ -99,10 +99,11 @@ async def test_quiet_hours_set_inherited_and_held_messages_listed(client, make_k
     assert shown["inherited_from_account_id"] == world.accounts["alpha"]
     bad = await client.put(
         "/api/v1/quiet-hours",
-        json={"enabled": True, "start": "20:00", "end": "09:00"},
+        json={"enabled": True, "start": "20:00", "end": "20:00"},
         headers=owner,
     )
-    assert bad.status_code == 422 and "end" in bad.text
+    assert bad.status_code == 422 and bad.json()["field"] == "end"
+    assert (await client.get("/api/v1/quiet-hours", headers=owner)).json()["end"] == "00:01"
     await fund(world.accounts["alpha"])
     sent = await client.post(
         "/api/v1/messages", json={"to": ["+61293744000"], "body": "Sale"}, headers=owner
@@ -111,3 +112,16 @@ async def test_quiet_hours_set_inherited_and_held_messages_listed(client, make_k
     assert sent.json()["held"] == 1 and sent.json()["held_until"]
     held = (await client.get("/api/v1/quiet-hours/held", headers=owner)).json()
     assert [h["to"] for h in held] == ["+61293744000"]
+
+
+async def test_an_overnight_window_is_accepted(client, make_key):
+    owner = await make_key("alpha", "Owner")
+    answer = await client.put(
+        "/api/v1/quiet-hours",
+        json={"enabled": True, "start": "21:00", "end": "08:00", "days": [6]},
+        headers=owner,
+    )
+    assert answer.status_code == 200, answer.text
+    shown = (await client.get("/api/v1/quiet-hours", headers=owner)).json()
+    assert (shown["start"], shown["end"], shown["days"]) == ("21:00", "08:00", [6])
+    assert shown["description"].startswith("Sends go 21:00 to 08:00 (overnight)")

@@ -76,11 +76,20 @@ async def test_roles_and_quiet_hours_page(client, world):
     assert "08:30 to 19:00" in page.text and "never on Sat, Sun" in page.text
     bad = await client.post(
         "/settings/quiet-hours",
-        data={"enabled": "1", "start": "19:00", "end": "08:00", "_csrf_token": token},
+        data={"enabled": "1", "start": "19:00", "end": "19:00", "_csrf_token": token},
         headers=HX,
     )
     assert bad.status_code == 422 and 'id="end-error"' in bad.text
     assert (await QuietHours.select(QuietHours.start))[0]["start"] == "08:30"
+    # An overnight window (past midnight) is a window like any other, JavaScript off.
+    overnight = await client.post(
+        "/settings/quiet-hours",
+        data={"enabled": "1", "start": "21:00", "end": "08:00", "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert overnight.status_code == 303
+    page = await client.get("/settings/quiet-hours")
+    assert "21:00 to 08:00 (overnight)" in page.text
 
 
 async def test_a_template_is_marked_transactional_from_its_page(client, world):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -147,6 +148,75 @@ def test_a_number_open_now_is_not_held_and_a_toll_free_one_still_gets_a_time():
     assert all(v > noon_sydney for v in held.values())
 
 
+OVERNIGHT = quiet_hours.QuietWindow(True, time(21), time(8), frozenset({6}), 1)
+LONDON = ZoneInfo("Europe/London")
+UK_MOBILE = "+447400123456"  # Europe/London only
+
+
+@pytest.mark.parametrize(
+    ("at", "released"),
+    [
+        # Monday 12:00 GMT: the window opens at 21:00 the same evening.
+        ("2026-11-30T12:00", "2026-11-30T21:00"),
+        # Monday 23:30 and Tuesday 07:59: inside the window across midnight.
+        ("2026-11-30T23:30", None),
+        ("2026-12-01T07:59", None),
+        # Tuesday 08:00: closed (the end is not inside) until 21:00.
+        ("2026-12-01T08:00", "2026-12-01T21:00"),
+        # Saturday 23:00 is open; Sunday (no sends) is closed all day, also its early
+        # hours; Monday opens at midnight.
+        ("2026-12-05T23:00", None),
+        ("2026-12-06T01:00", "2026-12-07T00:00"),
+        ("2026-12-06T22:00", "2026-12-07T00:00"),
+        # DST ends Sun 25 Oct 2026 (02:00 BST back to 01:00 GMT), Sundays open here: the
+        # window still closes at 08:00 on the wall clock, 08:00 UTC, not 07:00.
+        ("2026-10-25T07:30", None),
+        ("2026-10-25T08:00", "2026-10-25T21:00"),
+        # Sat 24 Oct 13:00 BST: opens 21:00 BST = 20:00 UTC.
+        ("2026-10-24T12:00", "2026-10-24T20:00"),
+        # DST starts Sun 29 Mar 2026 (01:00 GMT to 02:00 BST): closes 08:00 BST = 07:00 UTC.
+        ("2026-03-29T06:59", None),
+        ("2026-03-29T07:00", "2026-03-29T20:00"),
+    ],
+)
+def test_an_overnight_window_holds_and_releases_across_midnight_and_dst(at, released):
+    window = replace(
+        OVERNIGHT, days=frozenset() if at[:7] in ("2026-10", "2026-03") else frozenset({6})
+    )
+    instant = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    held = quiet_hours.hold_until(window, instant, [UK_MOBILE], ZoneInfo("UTC"))
+    if released is None:
+        assert held == {} and window.allows(instant, LONDON)
+        return
+    opens = datetime.fromisoformat(released).replace(tzinfo=UTC)
+    assert held == {UK_MOBILE: opens}
+    assert window.allows(opens, LONDON)
+    assert not window.allows(opens - timedelta(seconds=1), LONDON)
+
+
+def test_a_window_opening_in_the_skipped_dst_hour_opens_when_the_clocks_jump():
+    """01:30 does not exist in London on 29 Mar 2026 (01:00 GMT jumps to 02:00 BST): the
+    window opens at the jump, 01:00 UTC, not an hour late."""
+    window = quiet_hours.QuietWindow(True, time(1, 30), time(8), frozenset(), 1)
+    instant = datetime(2026, 3, 29, 0, 10, tzinfo=UTC)
+    assert window.next_in_zone(instant, LONDON) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    overnight = quiet_hours.QuietWindow(True, time(23), time(1, 30), frozenset(), 1)
+    # Overnight to 01:30: on that night the clock never shows 01:00-02:00, the window
+    # (23:00 to 01:30) closes at the jump, 01:00 UTC.
+    assert overnight.allows(datetime(2026, 3, 29, 0, 59, tzinfo=UTC), LONDON)
+    assert not overnight.allows(datetime(2026, 3, 29, 1, 0, tzinfo=UTC), LONDON)
+
+
+def test_an_overnight_window_is_described_and_a_zero_length_one_refused():
+    assert OVERNIGHT.describe() == (
+        "Sends go 21:00 to 08:00 (overnight) in the recipient's time, never on Sun"
+    )
+    assert quiet_hours.validate_window("21:00", "08:00", [6]) == (time(21), time(8), [6])
+    with pytest.raises(ValidationFailed) as bad:
+        quiet_hours.validate_window("08:00", "08:00", [])
+    assert set(bad.value.errors) == {"end"}
+
+
 async def _sydney(account_id: int) -> None:
     await Account.update({Account.timezone: "Australia/Sydney"}).where(Account.id == account_id)
 
@@ -186,6 +256,29 @@ async def test_a_send_in_quiet_hours_is_held_and_released_at_its_time(world, clo
     assert sum(len(c) for c in await outbox.release_held_messages()) == 1  # then Perth's
 
 
+async def test_an_overnight_window_holds_a_midday_send_until_the_evening(world, clock):
+    account = world.accounts["alpha"]
+    await fund(account)
+    await quiet_hours.set_quiet_hours(
+        SYSTEM, account, enabled=True, start="21:00", end="08:00", days=[]
+    )
+    clock.set(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # 12:00 in Sydney (AEDT, +11)
+    req = sending.SendRequest(
+        account_id=account,
+        numbers=["+61293744000"],
+        body="Night owls",
+        permissions=sending.PLATFORM_SEND,
+    )
+    result = await sending.accept_send(req, actor=SYSTEM)
+    assert (result.held, result.held_until) == (1, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 1, 9, 59, tzinfo=UTC))
+    assert await outbox.release_held_messages() == []
+    clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))  # 21:00 in Sydney
+    assert sum(len(c) for c in await outbox.release_held_messages()) == 1
+    clock.set(datetime(2026, 12, 1, 20, 0, tzinfo=UTC))  # 07:00 the next morning: open
+    assert (await sending.accept_send(req, actor=SYSTEM, dry_run=True)).held == 0
+
+
 async def test_an_exempt_template_and_an_account_override_go_at_once(world, clock):
     account = world.accounts["alpha"]
     await fund(account)
@@ -218,7 +311,7 @@ async def test_an_exempt_template_and_an_account_override_go_at_once(world, cloc
     assert (await sending.accept_send(coded, actor=SYSTEM, dry_run=True)).held == 0
     with pytest.raises(ValidationFailed) as bad:
         await quiet_hours.set_quiet_hours(
-            SYSTEM, account, enabled=True, start="21:00", end="20:00", days=[9]
+            SYSTEM, account, enabled=True, start="21:00", end="21:00", days=[9]
         )
     assert set(bad.value.errors) == {"end", "days"}
 
