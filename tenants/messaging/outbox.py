@@ -33,6 +33,7 @@ from tenants.messaging.messages import (
     insert_events,
 )
 from tenants.reports import rollups
+from tenants.rich.content import OUTSIDE_WINDOW, closed_windows
 from tenants.rich.content import payloads as rich_payloads
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
@@ -359,6 +360,7 @@ async def _submit_claimed(
         return work.outcome
     await _settle_held_batches(work)
     await _skip_opted_out(work)
+    await _skip_outside_service_window(work)
     # One provider call per (provider, sender): each pays into its own rate buckets.
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in work.rows.values():
@@ -422,6 +424,27 @@ async def _skip_opted_out(work: Submission) -> None:
     if blocked:
         work.outcome.skipped_consent = await _fail([work.rows[m] for m in blocked], "OPTED_OUT")
         work.drop(blocked)
+
+
+async def _skip_outside_service_window(work: Submission) -> None:
+    """Free WhatsApp text (not a template, not a compliance confirmation) whose customer
+    service window closed while it waited is not sent: enqueued_failed with
+    OUTSIDE_SERVICE_WINDOW (refunded), as the send itself would have skipped it now."""
+    whatsapp = [r for r in work.rows.values() if r["channel"] == "whatsapp"]
+    if not whatsapp:
+        return
+    ids = [r["id"] for r in whatsapp]
+    riches = await rich_payloads(ids)
+    exempt = await confirmation_ids(ids)
+    free = [
+        r
+        for r in whatsapp
+        if riches.get(r["id"], {}).get("kind") != "template" and r["id"] not in exempt
+    ]
+    closed = await closed_windows([(r["id"], r["from_number"], r["to_number"]) for r in free])
+    if closed:
+        work.outcome.failed += await _fail([work.rows[m] for m in closed], OUTSIDE_WINDOW.upper())
+        work.drop(closed)
 
 
 async def _submit_group(

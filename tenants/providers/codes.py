@@ -98,6 +98,7 @@ ERROR_CODES: dict[str, str] = {
     "PROVIDER_UNAVAILABLE": "The provider could not be reached after several attempts.",
     "CHANNEL_UNSUPPORTED": "The account's provider does not offer this channel.",
     "OPTED_OUT": "The recipient opted out before the message was sent, so it was not sent.",
+    "OUTSIDE_SERVICE_WINDOW": "WhatsApp free text may go only within 24 hours of the person's last message to this sender; that window had closed when the message was due, so it was not sent (send an approved template instead).",
     "CANCELLED": "The send was cancelled before this message went out.",
     "PROVIDER_DISABLED": "The provider integration was switched off before this message went out.",
     "PROVIDER_AUTH_FAILED": "The provider refused the integration's credentials; nothing was sent.",

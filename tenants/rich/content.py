@@ -217,6 +217,20 @@ async def window_closes(sender: str, phones: Sequence[str]) -> dict[str, datetim
     return closes
 
 
+async def closed_windows(messages: Sequence[tuple[int, str, str]]) -> set[int]:
+    """Of (message id, sender, phone) of free WhatsApp text, the messages whose customer
+    service window has closed by now (checked again when a message is due, not only when
+    it was accepted: a schedule, quiet hours or a retry may bring it after 24 hours)."""
+    by_sender: dict[str, list[tuple[int, str]]] = {}
+    for message_id, sender, phone in messages:
+        by_sender.setdefault(sender, []).append((message_id, phone))
+    closed: set[int] = set()
+    for sender, group in by_sender.items():
+        open_phones = await window_closes(sender, [phone for _, phone in group])
+        closed.update(message_id for message_id, phone in group if phone not in open_phones)
+    return closed
+
+
 async def apply_window(
     sender: str, allowed: Sequence[str], skipped: list[tuple[str, str]], *, single: bool
 ) -> list[str]:
