@@ -327,6 +327,16 @@ class SinchSmsGateway(IntegrationGateway):
 # --- the Conversation API ---------------------------------------------------------------------
 
 AUTH_ORIGIN = "https://auth.sinch.com"
+PROVISIONING = "https://provisioning.api.sinch.com/v1/projects/{project}"
+# The Provisioning API's template state (WhatsApp's verdict) and, for a template with
+# changes under review, changes.status: in our approval words.
+TEMPLATE_STATES = {
+    "APPROVED": "approved",
+    "REJECTED": "rejected",
+    "PAUSED": "paused",
+    "DISABLED": "disabled",
+}
+TEMPLATE_CHANGES = {"DRAFT": "unsubmitted", "IN_PROGRESS": "pending", "REJECTED": "rejected"}
 CONVERSATION_CHANNEL = {"rcs": "RCS", "whatsapp": "WHATSAPP", "sms": "SMS"}
 CONVERSATION_INBOUND = {"RCS": "rcs", "WHATSAPP": "whatsapp", "SMS": "sms", "MMS": "sms"}
 CONVERSATION_STATUS = {
@@ -336,6 +346,19 @@ CONVERSATION_STATUS = {
     "FAILED": "failed",
 }
 METADATA_PREFIX = "portal:"
+
+
+def sinch_template_approval(item: dict[str, Any]) -> tuple[str, str]:
+    """(status, reason) of one template of the Provisioning API's list: WhatsApp's `state`
+    once it has one (an approved template stays usable while later changes are reviewed),
+    else the state of its submission (`changes.status`); the reason is the rejectionCode."""
+    changes = item.get("changes")
+    if not isinstance(changes, dict):
+        changes = {}
+    state = TEMPLATE_STATES.get(str(item.get("state") or ""))
+    status = state or TEMPLATE_CHANGES.get(str(changes.get("status") or ""), "unknown")
+    reason = str(item.get("rejectionCode") or "") if status == "rejected" else ""
+    return status, reason
 
 
 class _Token:
@@ -361,6 +384,11 @@ class SinchConversationGateway(IntegrationGateway):
                 config.api_base_url,
             ),
             name="Sinch Conversation API",
+            transport=transport,
+        )
+        self.provisioning_http = ProviderHttp(
+            api_root(PROVISIONING.format(project=project), config.api_base_url),
+            name="Sinch Provisioning API",
             transport=transport,
         )
         self.auth_http = ProviderHttp(
@@ -396,10 +424,18 @@ class SinchConversationGateway(IntegrationGateway):
             return token.value
 
     async def _call(
-        self, method: str, path: str, *, idempotent: bool, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        http: ProviderHttp | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
-        """A request with the bearer token; a 401 renews the token once."""
-        response = await self.http.send(
+        """A request (to the Conversation API unless `http` says otherwise) with the bearer
+        token; a 401 renews the token once."""
+        client = http or self.http
+        response = await client.send(
             method,
             path,
             idempotent=idempotent,
@@ -407,7 +443,7 @@ class SinchConversationGateway(IntegrationGateway):
             **kwargs,
         )
         if response.status_code == 401:
-            response = await self.http.send(
+            response = await client.send(
                 method,
                 path,
                 idempotent=idempotent,
@@ -415,6 +451,34 @@ class SinchConversationGateway(IntegrationGateway):
                 **kwargs,
             )
         return response
+
+    async def template_approval(self, name: str, language: str) -> tuple[str, str] | None:
+        """A WhatsApp template's approval as the Provisioning API tells it (GET
+        /v1/projects/{project}/whatsapp/templates?templateName=..., the template in that
+        language: WhatsApp's state, else its submission's); None when Sinch does not know
+        it in that language."""
+        try:
+            response = await self._call(
+                "GET",
+                "/whatsapp/templates",
+                params={"templateName": name, "pageSize": 100},
+                idempotent=True,
+                http=self.provisioning_http,
+            )
+        except PermissionDenied as refused:
+            raise TransientProviderError(str(refused)) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransientProviderError(f"Sinch Provisioning API answered {response.status_code}")
+        wanted = language.upper()
+        for item in json_or_empty(response).get("templates") or []:
+            if isinstance(item, dict) and (
+                item.get("name"),
+                str(item.get("language") or "").upper(),
+            ) == (name, wanted):
+                return sinch_template_approval(item)
+        return None
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
         try:

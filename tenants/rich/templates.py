@@ -30,8 +30,9 @@ STATUSES = (
     "unsubmitted",
     "unknown",
 )
-# Kinds whose API tells a template's approval (Twilio's Content API); elsewhere the person
-# registering it states what the provider's console shows.
+# Kinds whose templates are registered without a status, to be read from the provider
+# (Twilio's Content API); elsewhere the person registering it states what the provider's
+# console shows (Sinch's refresh then reads its Provisioning API, tasks.whatsapp_templates).
 READS_APPROVAL = frozenset({"twilio"})
 NAME = re.compile(r"[a-z0-9_]{1,512}")
 LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")

@@ -264,7 +264,7 @@ async def test_rcs_cards_fall_back_to_sms_and_whatsapp_templates_through_sinch(
     assert detail["rich"]["payload"] == "coming"
     assert detail["rich"]["message_id"] == jane_row["provider_ref"]
 
-    # A WhatsApp template through Sinch; the status is stated (Sinch has no approval read).
+    # A WhatsApp template through Sinch, registered with the status its console shows.
     northwind = await key_for(demo["northwind"])
     r = await client.post(
         "/api/v1/whatsapp/templates",
@@ -300,6 +300,24 @@ async def test_rcs_cards_fall_back_to_sms_and_whatsapp_templates_through_sinch(
     }
     assert request["channel_priority_order"] == ["WHATSAPP"]
     assert row["body"] == "Hello Omar, your table is ready."
+
+    # A refresh reads it from Sinch's Provisioning API: WhatsApp paused it; now refused.
+    sinch.add_template("table_ready", "en_US", state="PAUSED")
+    r = await client.post("/api/v1/whatsapp/templates/refresh", json={}, headers=northwind)
+    assert (r.json()["refreshed"], r.json()["not_read"]) == (1, 0), r.text
+    assert r.json()["templates"][0]["status"] == "paused"
+    r = await client.post(
+        "/api/v1/messages",
+        json={
+            "to": [OMAR], "channel": "whatsapp", "sender": SHARED,
+            "template": {"name": "table_ready", "language": "en_US", "parameters": {"1": "Omar"}},
+        },
+        headers=sydney,
+    )  # fmt: skip
+    assert r.status_code == 422 and "template" in r.json()["errors"], r.text
+    sinch.wa_templates[-1]["state"] = "APPROVED"
+    r = await client.post("/api/v1/whatsapp/templates/refresh", json={}, headers=northwind)
+    assert r.json()["templates"][0]["status"] == "approved"
 
     # Omar answers on WhatsApp: the inbound message keeps its channel.
     await sinch.post_inbound(

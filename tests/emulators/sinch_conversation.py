@@ -34,6 +34,16 @@ that carried the message in channel_identity.channel (SMS after a fallback from 
 on a suggestion comes back as contact_message.choice_response_message {message_id,
 postback_data}.
 
+WhatsApp template approvals (Provisioning API, developers.sinch.com/docs/provisioning-api/
+api-reference/provisioning-api/whatsapp-templates): GET https://provisioning.api.sinch.com/
+v1/projects/{projectId}/whatsapp/templates with Basic or Bearer auth, query pageToken,
+pageSize (1 to 1000), fieldMask, filterStates, filterStatuses and templateName; the answer
+is {totalSize, pageSize, previousPageToken, nextPageToken, templates: [{whatsappId, state
+(APPROVED, DISABLED, PAUSED, REJECTED), name, language (the upper-case enum: EN, EN_US...),
+category, rejectionCode (when REJECTED), qualityScore, changes {status DRAFT / IN_PROGRESS
+/ REJECTED, allowCategoryChange, details}, details {components}}]}; `changes` empty once
+the changes were approved and applied. Only the list is emulated (add_template fills it).
+
 Checked: token POST https://auth.sinch.com/oauth2/token with HTTP Basic (key id, key
 secret) and form grant_type=client_credentials; API host {region}.conversation.api.sinch
 .com of the app's region; Bearer = an issued, unexpired token; path project id; JSON body
@@ -238,6 +248,10 @@ class SinchConversationEmulator(Emulator):
         self.route("GET", host, base + "/messages", self.list)
         self.route("GET", host, base + r"/messages/(?P<mid>[^/:]+)", self.fetch)
         self.route("GET", host, base + r"/apps/(?P<app>[^/]+)", self.app)
+        self.wa_templates: list[dict[str, Any]] = []
+        self.route(
+            "GET", r"provisioning\.api\.sinch\.com", base + "/whatsapp/templates", self.templates
+        )
 
     # --- auth ------------------------------------------------------------------------------
 
@@ -418,6 +432,56 @@ class SinchConversationEmulator(Emulator):
                 "display_name": "Emulated app",
                 "channel_credentials": [{"channel": c} for c in sorted(self.channels)],
                 "processing_mode": "DISPATCH",
+            },
+        )
+
+    # --- Provisioning API: WhatsApp templates ----------------------------------------------
+
+    def add_template(
+        self,
+        name: str,
+        language: str,
+        *,
+        state: str | None = None,
+        changes_status: str | None = None,
+        rejection_code: str | None = None,
+    ) -> dict[str, Any]:
+        """A template of the project as the list shows it (state: WhatsApp's verdict;
+        changes_status: a submission still under review)."""
+        item: dict[str, Any] = {
+            "whatsappId": str(1_000_000 + len(self.wa_templates)),
+            "name": name,
+            "language": language.upper(),
+            "category": "UTILITY",
+            "qualityScore": "QUALITY_SCORE_UNKNOWN",
+            "details": {"components": [{"type": "BODY", "text": "Hello {{1}}"}]},
+        }
+        if state is not None:
+            item["state"] = state
+        if rejection_code is not None:
+            item["rejectionCode"] = rejection_code
+        if changes_status is not None:
+            item["changes"] = {"status": changes_status, "allowCategoryChange": False}
+        self.wa_templates.append(item)
+        return item
+
+    def templates(self, request: Request, project: str) -> Response:
+        refused = self._auth(request, self.region, project)
+        if refused:
+            return refused
+        size = (request.query.get("pageSize") or ["50"])[0]
+        if not size.isdigit() or not 1 <= int(size) <= 1000:
+            return self._bad("pageSize: 1 to 1000")
+        wanted = (request.query.get("templateName") or [None])[0]
+        items = [t for t in self.wa_templates if wanted in (None, t["name"])]
+        return Response(
+            200,
+            {
+                "totalSize": len(items),
+                "pageSize": int(size),
+                "previousPageToken": "",
+                "nextPageToken": "",
+                "templates": items[: int(size)],
             },
         )
 

@@ -597,6 +597,30 @@ async def test_twilio_emulator_checks_content_templates(twilio_emu):
     assert twilio_emu.accepted[-1].error_code == 63016
 
 
+async def test_sinch_template_approval_is_read_from_the_provisioning_api(sinch_conversation_emu):
+    """WhatsApp's state when it has one (approved stays approved while later changes are
+    reviewed), else the submission's; the rejection code as the reason; a name or language
+    Sinch does not list is unknown (None)."""
+    emu = sinch_conversation_emu
+    emu.add_template("order_ready", "en_US", state="APPROVED", changes_status="IN_PROGRESS")
+    emu.add_template("order_ready", "de", state="REJECTED", rejection_code="INVALID_FORMAT")
+    emu.add_template("new_offer", "en", changes_status="IN_PROGRESS")
+    emu.add_template("draft_one", "en", changes_status="DRAFT")
+    emu.add_template("held_back", "en", state="PAUSED")
+    gateway = conversation_gateway_for(emu)
+    assert await gateway.template_approval("order_ready", "en_US") == ("approved", "")
+    assert await gateway.template_approval("order_ready", "de") == ("rejected", "INVALID_FORMAT")
+    assert await gateway.template_approval("new_offer", "en") == ("pending", "")
+    assert await gateway.template_approval("draft_one", "en") == ("unsubmitted", "")
+    assert await gateway.template_approval("held_back", "en") == ("paused", "")
+    assert await gateway.template_approval("order_ready", "fr") is None
+    assert await gateway.template_approval("nobody", "en") is None
+    asked = [r for r in emu.requests if r.host == "provisioning.api.sinch.com"]
+    assert {r.query["templateName"][0] for r in asked} >= {"order_ready", "nobody"}
+    assert all(r.bearer() in emu.tokens for r in asked)
+    assert emu.violations == []
+
+
 @pytest.mark.parametrize(
     ("message", "why"),
     [
