@@ -163,6 +163,23 @@ async def find_contact_by_phone(account_id: int, phone: str) -> ContactView | No
     return _view(row, (await _tags_of([row["id"]]))[row["id"]]) if row else None
 
 
+async def merge_values_by_phone(
+    account_id: int, phones: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Merge-field values (custom fields, first and last name) of the account's contacts
+    with these numbers, phone -> values, in one query (for previews of what was sent)."""
+    if not phones:
+        return {}
+    rows = await Contact.select(
+        Contact.phone, Contact.first_name, Contact.last_name, Contact.fields
+    ).where((Contact.account_id == account_id) & Contact.phone.is_in(sorted(set(phones))))
+    return {
+        r["phone"]: json.loads(r["fields"] or "{}")
+        | {"first_name": r["first_name"], "last_name": r["last_name"]}
+        for r in rows
+    }
+
+
 async def _set_tags(account_id: int, contact_id: int, tags: list[str]) -> None:
     await ContactTag.delete().where(ContactTag.contact_id == contact_id)
     if tags:
