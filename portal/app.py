@@ -41,6 +41,7 @@ from portal.controllers.keywords import KeywordsController
 from portal.controllers.links import link_router
 from portal.controllers.media import media_file
 from portal.controllers.messages import MessagesController
+from portal.controllers.my_accounts import MyAccountsController
 from portal.controllers.numbers import NumbersController
 from portal.controllers.orders import OrdersController
 from portal.controllers.platform import PlatformController
@@ -143,6 +144,7 @@ def create_app(*, run_workers: bool = False, run_scheduler: bool = False) -> Lit
         SsoController,
         SecurityController,
         TwoFactorController,
+        MyAccountsController,
         PlatformController,
         NumbersController,
         KeywordsController,

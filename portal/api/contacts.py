@@ -9,9 +9,9 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 from msgspec import Meta, Struct
 
-from portal.api.schemas import Line, PathId, documented
+from portal.api.schemas import Id, Line, PathId, documented
 from portal.auth import current_grants, request_actor
-from tenants.contacts import contacts
+from tenants.contacts import bulk, contacts
 
 
 class ContactOut(Struct):
@@ -33,6 +33,28 @@ class ContactCreate(Struct):
     email: Line = ""
     fields: Annotated[dict[Line, Line], Meta(max_length=100)] = {}
     tags: Annotated[list[Line], Meta(max_length=100)] = []
+
+
+class ContactMatch(Struct):
+    """The contacts search: name, email or number digits, a tag, a list."""
+
+    q: Line = ""
+    tag: Line = ""
+    list_id: Id | None = None
+
+
+class ContactBulk(Struct):
+    action: Annotated[str, Meta(description="tag, untag, add_to_list, remove_from_list, delete")]
+    ids: Annotated[list[Id], Meta(max_length=100_000)] = []
+    match: ContactMatch | None = None  # instead of ids: every contact the search finds
+    tag: Line = ""
+    list_id: Id | None = None
+
+
+class ContactBulkOut(Struct):
+    action: str
+    selected: int
+    changed: int
 
 
 def contact_json(c: contacts.ContactView) -> ContactOut:
@@ -65,6 +87,31 @@ class ContactsApi(Controller):
             tags=list(data.tags),
         )
         return contact_json(created)
+
+    @post(
+        "/contacts/bulk", opt={"permission": "contacts.manage"}, status_code=200, **documented(404)
+    )
+    async def bulk(
+        self, request: Request[Any, Any, Any], data: JSONBody[ContactBulk]
+    ) -> ContactBulkOut:
+        """One action on the contacts named by `ids`, or on every contact `match` finds;
+        an id of a contact the key cannot see refuses the whole action (404)."""
+        match = data.match
+        selection = bulk.Selection(
+            ids=list(data.ids),
+            all_matching=match is not None,
+            q=match.q if match else "",
+            tag=match.tag if match else "",
+            list_id=match.list_id if match else None,
+        )
+        result = await bulk.apply_bulk_action(
+            actor=request_actor(request),
+            account_id=current_grants(request).account.id,
+            request=bulk.BulkRequest(
+                action=data.action, selection=selection, tag=data.tag, list_id=data.list_id
+            ),
+        )
+        return ContactBulkOut(result.action, result.selected, result.changed)
 
     @get("/contacts/{contact_id:int}", opt={"permission": "contacts.view"}, **documented(404))
     async def show(self, request: Request[Any, Any, Any], contact_id: PathId) -> ContactOut:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, get, post
 from litestar.datastructures import UploadFile
@@ -13,13 +14,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
 
+from portal.api.schemas import ID_MAX
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, MULTIPART
+from portal.forms import FORM, MULTIPART, many, one
 from portal.pages import render
 from tenants.consent import events as consent_events
 from tenants.consent import scopes as consent_scopes
 from tenants.consent.filter import statuses
-from tenants.contacts import contacts
+from tenants.contacts import bulk, contacts
 from tenants.contacts import imports as contact_import
 from tenants.errors import ValidationFailed
 from tenants.settings import get_settings
@@ -82,7 +84,53 @@ async def _list_context(
         "lists": await contacts.contact_lists(account_id),
         "form": {},
         "errors": {},
+        "bulk_actions": bulk.ACTIONS,
+        "bulk_form": {},
+        "bulk_errors": {},
+        "bulk_notice": "",
+        "bulk_confirm": None,
     }
+
+
+async def _filtered_context(account_id: int, filters: dict[str, str]) -> dict[str, Any]:
+    """The contacts page for the search a bulk form was posted from."""
+    return await _list_context(
+        account_id, q=filters["q"], tag=filters["tag"], list_id=filters["list_id"]
+    )
+
+
+def bulk_notice(action: str, count: str) -> str:
+    """The notice after a bulk action, from the redirect's query (fixed words, a number)."""
+    if action not in bulk.DONE or not count.isdigit():
+        return ""
+    n = int(count)
+    return f"{n} contact{'' if n == 1 else 's'} {bulk.DONE[action]}."
+
+
+def _bulk_request(data: dict[str, Any]) -> bulk.BulkRequest:
+    """The bulk form or its confirmation, read; ValidationFailed naming each bad field."""
+    errors: dict[str, str] = {}
+    raw_ids = many(data, "ids")
+    if any(not v.isdigit() or int(v) > ID_MAX for v in raw_ids):
+        errors["ids"] = "Contact ids are whole numbers."
+    raw_list = one(data, "list_id")
+    if raw_list and (not raw_list.isdigit() or int(raw_list) > ID_MAX):
+        errors["list_id"] = "Choose a list."
+    if errors:
+        raise ValidationFailed(errors)
+    selection = bulk.Selection(
+        ids=[int(v) for v in raw_ids],
+        all_matching=one(data, "all_matching") == "1",
+        q=one(data, "match_q"),
+        tag=one(data, "match_tag"),
+        list_id=_int(one(data, "match_list_id")),
+    )
+    return bulk.BulkRequest(
+        action=one(data, "action"),
+        selection=selection,
+        tag=one(data, "tag"),
+        list_id=int(raw_list) if raw_list else None,
+    )
 
 
 async def _contact_context(account_id: int, contact: contacts.ContactView) -> dict[str, Any]:
@@ -109,10 +157,43 @@ class ContactsController(Controller):
         tag: FromQuery[str] = "",
         list_id: FromQuery[str] = "",
         page: FromQuery[int] = 1,
+        done: FromQuery[str] = "",
+        count: FromQuery[str] = "",
     ) -> Any:
         account = current_grants(request).account
         context = await _list_context(account.id, q=q, tag=tag, list_id=list_id, page=page)
+        context["bulk_notice"] = bulk_notice(done, count)
         return await render(request, "contacts.html.jinja", context, block="results")
+
+    @post("/bulk", opt={"permission": "contacts.manage"})
+    async def bulk_action(self, request: HTMXRequest, data: Annotated[dict[str, Any], FORM]) -> Any:
+        """Tag, untag, list or delete the ticked contacts (or all matching the search):
+        a delete asks first; then a redirect back with the count (htmx: the list again)."""
+        account = current_grants(request).account
+        filters = {
+            "q": one(data, "match_q"),
+            "tag": one(data, "match_tag"),
+            "list_id": one(data, "match_list_id"),
+        }
+        try:
+            req = _bulk_request(data)
+            if req.action == "delete" and one(data, "confirm") != "yes":
+                return await _confirm_delete(request, account.id, req, filters)
+            result = await bulk.apply_bulk_action(
+                actor=request_actor(request), account_id=account.id, request=req
+            )
+        except ValidationFailed as exc:
+            ctx = await _filtered_context(account.id, filters)
+            ctx |= {"bulk_errors": exc.errors, "bulk_form": _kept_form(data)}
+            return await render(
+                request, "contacts.html.jinja", ctx, block="results", status_code=422
+            )
+        query = urlencode({**filters, "done": result.action, "count": result.changed})
+        if not request.htmx:
+            return Redirect(path=f"/contacts?{query}", status_code=303)
+        ctx = await _filtered_context(account.id, filters)
+        ctx["bulk_notice"] = bulk_notice(result.action, str(result.changed))
+        return await render(request, "contacts.html.jinja", ctx, block="results")
 
     @post("/", opt={"permission": "contacts.manage"})
     async def create(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
@@ -339,7 +420,9 @@ class ContactsController(Controller):
     async def import_preview(self, request: HTMXRequest, import_id: FromPath[int]) -> Any:
         account = current_grants(request).account
         item = await contact_import.get_import(account.id, import_id)
-        return await render(request, "contact_import.html.jinja", _import_ctx(item))
+        return await render(
+            request, "contact_import.html.jinja", await _import_ctx(account.id, item)
+        )
 
     @post("/import/{import_id:int}", opt={"permission": "contacts.manage"})
     async def import_step(
@@ -350,7 +433,7 @@ class ContactsController(Controller):
         mapping = {k[4:]: v for k, v in data.items() if k.startswith("col_")}
         step = data.get("step", "check")
         item = await contact_import.get_import(account.id, import_id)
-        ctx = _import_ctx(item) | {"mapping": mapping}
+        ctx = await _import_ctx(account.id, item) | {"mapping": mapping, "into": _into_form(data)}
         try:
             if step == "discard":
                 await contact_import.discard_import(
@@ -364,6 +447,7 @@ class ContactsController(Controller):
                     import_id=import_id,
                     mapping=mapping,
                     mode=data.get("mode", ""),
+                    into=_list_choice(data),
                 )
                 ctx |= {"report": result.report, "result": result}
             else:
@@ -376,8 +460,53 @@ class ContactsController(Controller):
         return await render(request, "contact_import.html.jinja", ctx, block="import_body")
 
 
-def _import_ctx(item: contact_import.ImportView) -> dict[str, Any]:
+def _kept_form(data: dict[str, Any]) -> dict[str, Any]:
+    """The bulk form as it was posted, to show it again beside its errors."""
     return {
+        "action": one(data, "action"),
+        "tag": one(data, "tag"),
+        "list_id": one(data, "list_id"),
+        "ids": many(data, "ids"),
+        "all_matching": one(data, "all_matching") == "1",
+    }
+
+
+async def _confirm_delete(
+    request: HTMXRequest, account_id: int, req: bulk.BulkRequest, filters: dict[str, str]
+) -> Any:
+    """The question before a bulk delete, above the same list: how many will go."""
+    bulk.check_request(req)
+    count = await bulk.count_selected(account_id, req.selection)
+    ctx = await _filtered_context(account_id, filters)
+    ctx["bulk_confirm"] = {
+        "count": count,
+        "ids": sorted(set(req.selection.ids)),
+        "all_matching": req.selection.all_matching,
+    }
+    return await render(request, "contacts.html.jinja", ctx, block="results")
+
+
+def _into_form(data: dict[str, str]) -> dict[str, str]:
+    return {"list_id": data.get("list_id", ""), "new_list": data.get("new_list", "")}
+
+
+def _list_choice(data: dict[str, str]) -> contact_import.ListChoice:
+    """The import form's list: an id, "new" with a name, or none; 422 for anything else."""
+    raw = (data.get("list_id") or "").strip()
+    if raw == "new":
+        name = (data.get("new_list") or "").strip()
+        if not name:
+            raise ValidationFailed({"new_list": "Name the new list."})
+        return contact_import.ListChoice(new_name=name)
+    if raw and (not raw.isdigit() or int(raw) > ID_MAX):
+        raise ValidationFailed({"list_id": "Choose one of your lists."})
+    return contact_import.ListChoice(list_id=int(raw) if raw else None)
+
+
+async def _import_ctx(account_id: int, item: contact_import.ImportView) -> dict[str, Any]:
+    return {
+        "lists": await contacts.contact_lists(account_id),
+        "into": {"list_id": "", "new_list": ""},
         "item": item,
         "mapping": item.mapping,
         "targets": contact_import.TARGET_LABELS,

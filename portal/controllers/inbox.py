@@ -3,6 +3,7 @@ conversation, and inline replies through the normal send pipeline."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -13,10 +14,13 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.forms import FORM
 from portal.pages import render
+from tenants.contacts.contacts import merge_values_by_phone
 from tenants.errors import Conflict, ValidationFailed
 from tenants.media.views import media_of_messages
 from tenants.messaging import inbound
 from tenants.messaging.accept import send_permissions
+from tenants.templates.merge_fields import fields_in
+from tenants.templates.merge_fields import render as render_merge_fields
 from tenants.templates.templates import usable_templates
 
 TEMPLATE = "inbox.html.jinja"
@@ -26,6 +30,22 @@ REASONS = {
     "invalid_number": "the number is not valid",
     "no_price": "there is no price for this destination",
 }
+
+
+async def _conversations(account_id: int) -> list[inbound.ConversationView]:
+    """The conversation list, an automatic reply's preview shown as its person got it:
+    merge fields filled from the contact, or their defaults (what a person wrote in is
+    shown exactly as written)."""
+    found = await inbound.conversations(account_id)
+    raw = [c for c in found if c.last_direction == "out" and fields_in(c.last_body)]
+    if not raw:
+        return found
+    values = await merge_values_by_phone(account_id, [c.phone for c in raw])
+    rendered = {
+        c.id: render_merge_fields(c.last_body, {"phone": c.phone, **values.get(c.phone, {})})
+        for c in raw
+    }
+    return [replace(c, last_body=rendered[c.id]) if c.id in rendered else c for c in found]
 
 
 async def _thread_context(
@@ -72,7 +92,7 @@ class InboxController(Controller):
         return await render(
             request,
             TEMPLATE,
-            {"conversations": await inbound.conversations(account.id), "conversation": None},
+            {"conversations": await _conversations(account.id), "conversation": None},
             block="conversations",
         )
 
@@ -81,7 +101,7 @@ class InboxController(Controller):
         account = current_grants(request).account
         await inbound.mark_read(account.id, conversation_id)
         ctx = await _thread_context(request, conversation_id)
-        ctx["conversations"] = await inbound.conversations(account.id)
+        ctx["conversations"] = await _conversations(account.id)
         # Opening a conversation also refreshes the list (its unread badge is gone).
         return await render(
             request, TEMPLATE, ctx, block="thread", headers={"HX-Trigger": "inbox-read"}
@@ -130,5 +150,5 @@ class InboxController(Controller):
         if not request.htmx and status == 201:
             return Redirect(path=f"/inbox/{conversation_id}", status_code=303)
         ctx = await _thread_context(request, conversation_id, **extra)
-        ctx["conversations"] = await inbound.conversations(grants.account.id)
+        ctx["conversations"] = await _conversations(grants.account.id)
         return await render(request, TEMPLATE, ctx, block="thread", status_code=status)

@@ -35,9 +35,14 @@ def _safe_next(target: str | None) -> str:
 
 
 async def _default_account(principal: Principal) -> int | None:
-    """The shallowest membership account the user may work in (not suspended)."""
+    """The account the user chose to land in, while they may still work there; else the
+    shallowest membership account they may work in (not suspended)."""
     assert principal.user_id is not None
     memberships = await users.memberships(principal.user_id)
+    chosen = await users.default_account_id(principal.user_id)
+    if chosen is not None and any(m.account_id == chosen for m in memberships):
+        if (await decide(principal, chosen, "account.view")).allowed:
+            return chosen
     for m in sorted(memberships, key=lambda m: (m.account_path.count("/"), m.account_name)):
         if (await decide(principal, m.account_id, "account.view")).allowed:
             return m.account_id

@@ -42,6 +42,9 @@ class User(Table, tablename="portal_user"):
     is_operator = Boolean(default=False)
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
+    # The account sign-in lands in, chosen by a person with several memberships; None:
+    # the shallowest one. An API key's account is its own and never reads this.
+    default_account_id = Integer(null=True, default=None)
 
 
 class TeamMember(Table, tablename="team_member"):

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tenants.access.tables import Membership, User
+from tenants.audit import record as audit
 from tenants.db import first_or_404, transaction, view_of
 from tenants.errors import ValidationFailed
 
@@ -170,6 +171,36 @@ async def memberships(user_id: int) -> list[MembershipView]:
         )
         for r in rows
     ]
+
+
+async def default_account_id(user_id: int) -> int | None:
+    """The account the person chose to land in at sign-in, if any."""
+    row = await User.select(User.default_account_id).where(User.id == user_id).first()
+    return row["default_account_id"] if row else None
+
+
+async def set_default_account(
+    *, actor: audit.Actor, user_id: int, account_id: int | None, working_account_id: int
+) -> None:
+    """Choose (or with None, forget) the account sign-in lands in: one of the person's own
+    memberships, else ValidationFailed naming `account_id` and nothing changes. The audit
+    row goes to the chosen account (the working one when the choice is forgotten)."""
+    async with transaction():
+        if account_id is not None and all(
+            m.account_id != account_id for m in await memberships(user_id)
+        ):
+            raise ValidationFailed({"account_id": "Choose one of the accounts you belong to."})
+        before = await default_account_id(user_id)
+        await User.update({User.default_account_id: account_id}).where(User.id == user_id)
+        await audit.record(
+            actor,
+            account_id=account_id or working_account_id,
+            action="user.default_account",
+            target_type="user",
+            target_id=user_id,
+            before={"default_account_id": before},
+            after={"default_account_id": account_id},
+        )
 
 
 async def count_members(account_id: int) -> int:

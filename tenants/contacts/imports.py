@@ -18,10 +18,19 @@ from tenants import clock
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
 from tenants.consent import events as consent_events
-from tenants.contacts.contacts import EMAIL_RE, MAX_FIELD_VALUE, clean_tags, field_name, split_tags
+from tenants.contacts.contacts import (
+    EMAIL_RE,
+    MAX_FIELD_VALUE,
+    add_to_list,
+    clean_tags,
+    create_list,
+    field_name,
+    get_list,
+    split_tags,
+)
 from tenants.contacts.tables import Contact, ContactImport, ContactTag
-from tenants.db import CONTROL_CHARACTERS, first_or_404, transaction, view_of
-from tenants.errors import Conflict, ValidationFailed
+from tenants.db import CONTROL_CHARACTERS, chunked, first_or_404, transaction, view_of
+from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
 TARGETS = ("phone", "first_name", "last_name", "email", "tags", "sms_opt_out")
@@ -326,6 +335,50 @@ class ImportResult:
     updated: int
     opt_outs_recorded: int
     imported: bool
+    list_name: str = ""  # the list every imported row was put in, if one was chosen
+
+
+@dataclass(frozen=True)
+class ListChoice:
+    """Where the imported rows go besides the contacts: an existing list, a new one, none."""
+
+    list_id: int | None = None
+    new_name: str = ""
+
+
+async def _check_list_choice(account_id: int, choice: ListChoice) -> None:
+    """Refuse a list that is not the account's, before the file is read."""
+    if choice.list_id is None:
+        return
+    try:
+        await get_list(account_id, choice.list_id)
+    except NotFound:
+        raise ValidationFailed({"list_id": "Choose one of your lists."}) from None
+
+
+async def _target_list(
+    actor: audit.Actor, account_id: int, choice: ListChoice
+) -> tuple[int, str] | None:
+    """(id, name) of the list the rows go to; a new list is created here, in the import's
+    transaction (a refused name is the `new_list` field's error and nothing is written)."""
+    if choice.list_id is not None:
+        chosen = await get_list(account_id, choice.list_id)
+        return chosen.id, chosen.name
+    if not choice.new_name.strip():
+        return None
+    try:
+        made = await create_list(actor=actor, account_id=account_id, name=choice.new_name)
+    except ValidationFailed as exc:
+        raise ValidationFailed({"new_list": exc.errors.get("name", exc.message)}) from None
+    return made.id, made.name
+
+
+LIST_CHUNK = 5000
+
+
+async def _fill_list(account_id: int, list_id: int, contact_ids: list[int]) -> None:
+    for part in chunked(contact_ids, LIST_CHUNK):
+        await add_to_list(actor=None, account_id=account_id, list_id=list_id, contact_ids=part)
 
 
 @dataclass
@@ -335,6 +388,7 @@ class _Written:
     created: int = 0
     updated: int = 0
     opt_out_phones: list[str] = field(default_factory=list)
+    contact_ids: list[int] = field(default_factory=list)  # every contact a good row names
 
 
 async def run_import(
@@ -344,20 +398,27 @@ async def run_import(
     import_id: int,
     mapping: dict[str, str],
     mode: str,
+    into: ListChoice | None = None,
 ) -> ImportResult:
     """Import the file in one transaction: the good rows, or nothing if `all_or_nothing`
     and any row is bad. Existing contacts (same number) are updated, never duplicated;
-    an opt-out column only ever adds `import` opt-outs, it never clears one."""
+    an opt-out column only ever adds `import` opt-outs, it never clears one. With `into`,
+    every contact a good row names (new, updated or unchanged) is put in that list."""
     if mode not in MODES:
         raise ValidationFailed({"mode": "Choose to import the good rows or nothing."})
+    into = into or ListChoice()
+    await _check_list_choice(account_id, into)
     report = await check_import(account_id, import_id, mapping)
     if report.error_count and mode == "all_or_nothing":
         return ImportResult(report, 0, 0, 0, imported=False)
     row, region = await _load(account_id, import_id)
     async with transaction():
+        target = await _target_list(actor, account_id, into)
         written = await _write_rows(
             account_id, _scan(row["stored_path"], json.loads(row["mapping"]), region)
         )
+        if target is not None:
+            await _fill_list(account_id, target[0], written.contact_ids)
         recorded = await _record_opt_outs(actor, account_id, row, written.opt_out_phones)
         await _mark_imported(import_id, written, recorded)
         await audit.record(
@@ -372,10 +433,18 @@ async def run_import(
                 "skipped_rows": report.error_count,
                 "opt_outs": recorded,
                 "mode": mode,
+                **({"list_id": target[0]} if target else {}),
             },
         )
     _remove_file(row["stored_path"])
-    return ImportResult(report, written.created, written.updated, recorded, imported=True)
+    return ImportResult(
+        report,
+        written.created,
+        written.updated,
+        recorded,
+        imported=True,
+        list_name=target[1] if target else "",
+    )
 
 
 async def _write_rows(account_id: int, items: Iterator[_Row | RowError]) -> _Written:
@@ -441,18 +510,20 @@ async def _write_chunk(account_id: int, batch: list[_Row], written: _Written) ->
     }
     now = clock.now()
     fresh = [r for r in batch if _account_phone(account_id, r.phone) not in existing]
-    written.created += await _insert_contacts(account_id, fresh, now)
+    fresh_ids = await _insert_contacts(account_id, fresh, now)
+    written.created += len(fresh_ids)
     written.updated += await _update_contacts(account_id, batch, existing, now)
+    written.contact_ids += fresh_ids + [r["id"] for r in existing.values()]
 
 
 def _account_phone(account_id: int, phone: str) -> str:
     return f"{account_id}|{phone}"
 
 
-async def _insert_contacts(account_id: int, fresh: list[_Row], now: datetime) -> int:
-    """The new contacts and their tags; how many were created."""
+async def _insert_contacts(account_id: int, fresh: list[_Row], now: datetime) -> list[int]:
+    """The new contacts and their tags; the ids of those created."""
     if not fresh:
-        return 0
+        return []
     inserted = await Contact.insert(
         *[
             Contact(
@@ -477,7 +548,7 @@ async def _insert_contacts(account_id: int, fresh: list[_Row], now: datetime) ->
     ]
     if tag_rows:
         await ContactTag.insert(*tag_rows)
-    return len(by_phone)
+    return list(by_phone.values())
 
 
 async def _update_contacts(

@@ -19,6 +19,7 @@ from tenants.db import first_or_404, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.numbers.numbers import NumberView, get_visible_number, may_use_number, numbers_for
 from tenants.numbers.tables import MAX_WORD, Keyword, KeywordAction
+from tenants.templates.merge_fields import render as render_merge_fields
 
 MAX_REPLY = 640
 MAX_ACTIONS = 10
@@ -52,6 +53,11 @@ class KeywordView:
     account_id: int
     account_name: str
     actions: tuple[ActionView, ...] = field(default_factory=tuple)
+
+    def reply_preview(self, action: ActionView) -> str:
+        """An auto-reply as a person with no contact record gets it: the keyword filled
+        in, every other merge field its default (as the inbound road sends it)."""
+        return render_merge_fields(action.reply_text, {"keyword": self.word})
 
 
 def normalize_word(text: str) -> str:

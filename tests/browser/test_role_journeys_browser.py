@@ -66,6 +66,8 @@ def _journey(page: Page) -> list[str]:
     links = page.locator("#nav-menu a[href]")
     paths = [str(links.nth(i).get_attribute("href")) for i in range(links.count())]
     assert paths, "the navigation offers no page"
+    # The header's own pages, for every person signed in.
+    paths.append("/me/accounts")
     for listing, selector in RECORD_LINKS.items():
         if listing in paths:
             page.goto(listing)

@@ -37,6 +37,7 @@ path                      permission        Owner Admin Sender Support Finance V
 /settings                 settings.manage   200   200   403    403     403     403
 /branding                 branding.manage   200   200   403    403     403     403
 /me/two-factor            authenticated     200   200   200    200     200     200
+/me/accounts              authenticated     200   200   200    200     200     200
 /contacts                 contacts.view     200   200   200    200     403     200
 /contacts/import          contacts.manage   200   200   200    403     403     403
 /contacts/export.csv      contacts.export   200   200   200    403     403     403
