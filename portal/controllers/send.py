@@ -18,7 +18,6 @@ from portal.controllers.composer import composition_for
 from portal.forms import MULTIPART
 from portal.pages import render
 from tasks.media_fetch import fetch_media
-from tenants.accounts.tree import default_region
 from tenants.clock import now
 from tenants.contacts import contacts
 from tenants.errors import Conflict, ValidationFailed
@@ -29,8 +28,8 @@ from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
 from tenants.messaging.accept import PAST_GRACE, SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
+from tenants.messaging.unreachable import refuse_unreachable
 from tenants.numbers import numbers
-from tenants.phones import normalize_phone
 from tenants.providers import integrations as providers
 from tenants.rich import content as rich_content
 from tenants.rich import templates as wa_templates
@@ -158,19 +157,6 @@ async def _media_from_form(
     return ids, new
 
 
-async def _no_valid_number(account_id: int, typed: list[str]) -> str | None:
-    """When the numbers typed are the only recipients and none is a phone number, the send
-    would reach nobody: say so at the field (a bad number among good ones is skipped and
-    listed after the send instead)."""
-    if not typed:
-        return None
-    region = await default_region(account_id)
-    if any(normalize_phone(n, region) for n in typed):
-        return None
-    shown = ", ".join(typed[:5]) + (f" and {len(typed) - 5:,} more" if len(typed) > 5 else "")
-    return f"Not a phone number: {shown}. Write numbers like +61412345678 or 0412 345 678."
-
-
 async def _request_from_form(
     request: Request[Any, Any, Any],
     form: dict[str, str],
@@ -215,17 +201,13 @@ async def _request_from_form(
     except ValidationFailed as exc:
         errors.update(exc.errors)
         variables = {}
-    typed = [n.strip() for n in _SPLIT.split(form["numbers"]) if n.strip()]
-    tags = [t.strip() for t in form["tags"].split(",") if t.strip()]
-    if not (list_ids or tags) and (bad := await _no_valid_number(account.id, typed)):
-        errors["to"] = bad
     if errors:
         raise ValidationFailed(errors)
     return SendRequest(
         account_id=account.id,
-        numbers=typed,
+        numbers=[n.strip() for n in _SPLIT.split(form["numbers"]) if n.strip()],
         list_ids=list_ids,
-        tags=tags,
+        tags=[t.strip() for t in form["tags"].split(",") if t.strip()],
         body=body,
         template_id=template_id,
         variables=variables,
@@ -320,6 +302,7 @@ class SendController(Controller):
             media = await _media_from_form(raw, form, account_id)
             ctx["attached"] = await store.owned_media(account_id, media[0])
             req = await _request_from_form(request, form, list_ids, media)
+            await refuse_unreachable(req, actor=request_actor(request))
             result = await sending.accept_send(
                 req, actor=request_actor(request), dry_run=action != "send"
             )
