@@ -378,3 +378,7 @@ def test_inbox_template_reply(as_user: Callable[[str], Page], live_server: LiveS
     page.select_option("#reply-template", index=1)
     done(page, "#reply-form button[type=submit]")
     expect(page.locator("#thread-messages")).to_contain_text("see you at")
+    # The reply to Sydney's send from the shared number is Sydney's, not the master's.
+    owner = as_user(OWNER)
+    owner.goto("/inbox")
+    expect(owner.locator("#conversations")).not_to_contain_text("+61400006631")
