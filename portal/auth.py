@@ -75,44 +75,68 @@ class AuthMiddleware:
         self.sessionless = ("/static/", f"/{get_settings().links.path_prefix}/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        principal: Principal | None = None
-        state = AuthState()
-        path: str = scope.get("path", "")
-        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if path.startswith(API_PREFIX):
-            creds = _basic_credentials(headers.get("authorization", ""))
-            if creds:
-                principal = await _principal_for_key(*creds)
-                if principal is not None:
-                    state.account_id = principal.key_account_id
-        elif not path.startswith(self.sessionless):
-            token = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
-            version = await resolved.read_version() if token else None
-            session = await sessions.load_session(token, version) if token else None
-            if session is not None:
-                user_id = session.user_id
-                user = await resolved.remembered(
-                    version, ("user", user_id), lambda: users.get_user(user_id)
-                )
-                if user.active:
-                    principal = Principal(
-                        kind="user",
-                        label=user.email,
-                        user_id=user.id,
-                        is_operator=user.is_operator,
-                    )
-                    state = AuthState(
-                        account_id=session.account_id,
-                        session_id=session.id,
-                        session_token=token,
-                        version=version,
-                    )
-        scope["user"] = principal
-        scope["auth"] = state
+        if scope["type"] == "http":
+            await authenticate(scope, self.sessionless)
         await self.app(scope, receive, send)
+
+
+async def authenticate(scope: Scope, sessionless: tuple[str, ...] = ()) -> None:
+    """Set scope["user"] (a Principal or None) and scope["auth"] (an AuthState) from the
+    API key or the session cookie. The middleware runs it for every matched route; the
+    error pages of requests no route matched (404, 405) run it themselves."""
+    principal: Principal | None = None
+    state = AuthState()
+    path: str = scope.get("path", "")
+    headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    if path.startswith(API_PREFIX):
+        creds = _basic_credentials(headers.get("authorization", ""))
+        if creds:
+            principal = await _principal_for_key(*creds)
+            if principal is not None:
+                state.account_id = principal.key_account_id
+    elif not path.startswith(sessionless):
+        principal, state = await _session_principal(headers)
+    scope["user"] = principal
+    scope["auth"] = state
+
+
+async def _session_principal(headers: dict[str, str]) -> tuple[Principal | None, AuthState]:
+    """The signed-in person of the session cookie, if any, with the session's state."""
+    token = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
+    if not token:
+        return None, AuthState()
+    version = await resolved.read_version()
+    session = await sessions.load_session(token, version)
+    if session is None:
+        return None, AuthState()
+    user_id = session.user_id
+    user = await resolved.remembered(version, ("user", user_id), lambda: users.get_user(user_id))
+    if not user.active:
+        return None, AuthState()
+    principal = Principal(
+        kind="user", label=user.email, user_id=user.id, is_operator=user.is_operator
+    )
+    state = AuthState(
+        account_id=session.account_id,
+        session_id=session.id,
+        session_token=token,
+        version=version,
+    )
+    return principal, state
+
+
+async def page_grants(scope: Scope) -> Grants | None:
+    """The signed-in person's grants in the working account, for an error page that no
+    guard ran for (none when signed out, or when the account is out of reach)."""
+    principal: Principal | None = scope.get("user")
+    state: AuthState | None = scope.get("auth")
+    if principal is None or state is None or state.account_id is None:
+        return None
+    try:
+        grants = await _grants(principal, state)
+    except NotFound:
+        return None
+    return None if grants.blocked else grants
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -19,7 +19,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
@@ -97,9 +97,9 @@ def _page(
 ) -> Response[Any]:
     from portal.pages import DEFAULT_BRAND, LayoutPage
 
-    # A refusal shows the person's own layout; a fault (5xx) looks nothing up.
-    page = LayoutPage if status < HTTP_500_INTERNAL_SERVER_ERROR else Template
-    return page(
+    # Refusals and faults alike show the person's own layout (navigation, branding,
+    # sign-out); LayoutPage renders the page bare when the layout's look-ups fail too.
+    return LayoutPage(
         template_name="error.html.jinja",
         context={
             "status": status,

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Stream, Template
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
-from portal.auth import AuthState
+from portal.auth import AuthState, authenticate, page_grants
 from tenants.access import resolved, users
 from tenants.access.decide import Grants, Principal
 from tenants.branding import branding
@@ -223,6 +223,10 @@ class LayoutPage(Template):
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
             try:
+                if "user" not in request.scope:  # no route matched (404, 405): no middleware
+                    await authenticate(request.scope)
+                if getattr(request.state, "grants", None) is None:
+                    request.state.grants = await page_grants(request.scope)
                 layout = await layout_context(request)
             except Exception:  # the error page must not fail on the layout's lookups
                 log.warning("error page without its layout", exc_info=True)

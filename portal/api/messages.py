@@ -37,6 +37,7 @@ from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
+from tenants.messaging.unreachable import refuse_unreachable
 from tenants.rich import content as rich_content
 
 
@@ -257,9 +258,10 @@ class MessagesApi(Controller):
         grants = current_grants(request)
         account = grants.account
         rich = rich_request(data.template, data.card)
+        missing: dict[str, str] = {}
         if data.body is None and data.template_id is None and rich is None:
-            raise ValidationFailed({"body": "Give a body, a template_id, a template or a card."})
-        new_media = await _fetched_media(data)
+            missing["body"] = "Give a body, a template_id, a template or a card."
+        new_media = [] if missing else await _fetched_media(data)
         req = SendRequest(
             account_id=account.id,
             numbers=[data.to] if isinstance(data.to, str) else list(data.to),
@@ -280,6 +282,9 @@ class MessagesApi(Controller):
             track_links=data.track_links,
             rich=rich,
         )
+        await refuse_unreachable(req, actor=request_actor(request), known=missing)
+        if missing:
+            raise ValidationFailed(missing)
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
 

@@ -364,9 +364,16 @@ class ContactsController(Controller):
     @post("/lists", opt={"permission": "contacts.manage"})
     async def create_list(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
         account = current_grants(request).account
-        await contacts.create_list(
-            actor=request_actor(request), account_id=account.id, name=data.get("name", "")
-        )
+        name = data.get("name", "")
+        try:
+            await contacts.create_list(
+                actor=request_actor(request), account_id=account.id, name=name
+            )
+        except ValidationFailed as exc:
+            # The contacts page again, the list form filled in with its error.
+            context = await _list_context(account.id)
+            context |= {"list_name": name, "list_errors": exc.errors}
+            return await render(request, "contacts.html.jinja", context, status_code=422)
         return Redirect(path="/contacts", status_code=303)
 
     @get("/export.csv", opt={"permission": "contacts.export"})

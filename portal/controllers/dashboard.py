@@ -17,6 +17,7 @@ from tenants.access import users
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.credits import wallets
+from tenants.messaging.messages import SETTLING_STATUSES
 from tenants.reports import usage
 
 DASHBOARD_DAYS = 30
@@ -33,6 +34,7 @@ class Activity:
     final: int
     delivered: int
     spent: int
+    settling: int  # still enqueued or sent: the counters poll until these are final
 
     @property
     def delivery_rate(self) -> str:
@@ -58,6 +60,7 @@ async def activity(account: AccountView) -> Activity:
         final=sum(by_status.get(s, 0) for s in usage.FINAL_STATUSES),
         delivered=sum(by_status.get(s, 0) for s in usage.DELIVERED_STATUSES),
         spent=spent,
+        settling=sum(by_status.get(s, 0) for s in SETTLING_STATUSES),
     )
 
 
@@ -96,4 +99,5 @@ class DashboardController(Controller):
                         [account, *descendants], key=lambda a: accounts.path_ids(a.path)
                     )
                 ]
-        return await render(request, "dashboard.html.jinja", context)
+        # The counters poll (htmx) while messages are settling: only they come back.
+        return await render(request, "dashboard.html.jinja", context, block="stats")

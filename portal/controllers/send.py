@@ -28,6 +28,7 @@ from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
 from tenants.messaging.accept import PAST_GRACE, SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
+from tenants.messaging.unreachable import refuse_unreachable
 from tenants.numbers import numbers
 from tenants.providers import integrations as providers
 from tenants.rich import content as rich_content
@@ -301,6 +302,7 @@ class SendController(Controller):
             media = await _media_from_form(raw, form, account_id)
             ctx["attached"] = await store.owned_media(account_id, media[0])
             req = await _request_from_form(request, form, list_ids, media)
+            await refuse_unreachable(req, actor=request_actor(request))
             result = await sending.accept_send(
                 req, actor=request_actor(request), dry_run=action != "send"
             )

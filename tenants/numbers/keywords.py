@@ -223,9 +223,18 @@ async def claim_keyword(
     A compliance word or a word already held on the number is a Conflict whose message
     says why; it names the holder only when the caller may see that account.
     """
-    clean = validate_word(word)
+    word_errors: dict[str, str] = {}
+    try:
+        clean = validate_word(word)
+    except ValidationFailed as exc:
+        word_errors, clean = exc.errors, ""
     async with transaction():
-        claim = await _resolve_claim(within_account_id, number_id, account_id, clean)
+        try:
+            claim = await _resolve_claim(within_account_id, number_id, account_id, clean)
+        except ValidationFailed as exc:  # every bad field at once
+            raise ValidationFailed(word_errors | exc.errors) from None
+        if word_errors:
+            raise ValidationFailed(word_errors)
         await _refuse_compliance_word(claim)
         await _refuse_held_word(claim)
         keyword_id = await _insert_keyword(claim)

@@ -231,21 +231,35 @@ async def get_visible_number(account_id: int, number_id: int) -> NumberView:
 # ---------------------------------------------------------------- numbers: changes
 
 
+async def _number_owner(account_id: int) -> tuple[AccountView | None, str]:
+    """The master a number is added to, or what is wrong with the choice."""
+    try:
+        account = await get_account(account_id)
+    except NotFound:
+        return None, "Choose a master account."
+    if account.kind != "master":
+        return None, "Numbers are added to master accounts."
+    return account, ""
+
+
 async def add_number(
     *, actor: audit.Actor, owner_account_id: int, number: str, kind: str, label: str = ""
 ) -> NumberView:
     """The platform operator adds a number to a master (the caller checks the power)."""
-    value = normalize_number(number, kind)
+    errors: dict[str, str] = {}
+    try:
+        value = normalize_number(number, kind)
+    except ValidationFailed as exc:
+        errors, value = exc.errors, ""
     label = (label or "").strip()
     if len(label) > 120:
-        raise ValidationFailed({"label": "Label must be at most 120 characters."})
+        errors["label"] = "Label must be at most 120 characters."
     async with transaction():
-        try:
-            owner = await get_account(owner_account_id)
-        except NotFound:
-            raise ValidationFailed({"owner_id": "Choose a master account."}) from None
-        if owner.kind != "master":
-            raise ValidationFailed({"owner_id": "Numbers are added to master accounts."})
+        owner, problem = await _number_owner(owner_account_id)
+        if problem:
+            errors["owner_id"] = problem
+        if errors or owner is None:  # every bad field at once
+            raise ValidationFailed(errors)
         if await PhoneNumber.exists().where(PhoneNumber.number == value):
             raise ValidationFailed({"number": f"{value} is already on the platform."})
         rows = await PhoneNumber.insert(

@@ -1,4 +1,4 @@
-"""Refusals in the browser: a 403 or a 404 page keeps the person's layout (navigation,
+"""Refusals in the browser: a 403, 404, 405 or 500 page keeps the person's layout (navigation,
 branding, sign-out) and says what happened; an htmx request gets the same page, whose
 message portal.js shows in the page's error region instead of an alert box."""
 
@@ -36,3 +36,25 @@ async def test_a_404_for_another_accounts_row_keeps_the_layout_and_says_only_not
 async def test_signed_out_error_pages_stay_bare(client, demo):
     r = await client.get("/no-such-page")
     assert r.status_code == 404 and 'class="sidenav"' not in r.text
+
+
+async def test_404_405_and_500_pages_keep_the_layout_too(client, demo, app):
+    from litestar import get
+
+    @get("/broken-page", opt={"permission": "account.view"})
+    async def broken() -> None:
+        raise RuntimeError("a fault nobody should read")
+
+    app.register(broken)
+    await login(client, "owner@northwind.test")
+    # No route matched: the page itself finds who is signed in and their account.
+    missing = await client.get("/no-such-page")
+    assert missing.status_code == 404 and 'class="sidenav"' in missing.text
+    assert "owner@northwind.test" in missing.text and 'href="/credits"' in missing.text
+    wrong = await client.get("/logout")  # sign-out is a POST
+    assert wrong.status_code == 405
+    assert 'class="sidenav"' in wrong.text and 'action="/logout"' in wrong.text
+    fault = await client.get("/broken-page")
+    assert fault.status_code == 500 and "a fault nobody" not in fault.text
+    assert 'class="sidenav"' in fault.text and 'action="/logout"' in fault.text
+    assert fault.headers["x-request-id"] in fault.text
