@@ -102,7 +102,9 @@ class MessagesController(Controller):
         page = None
         try:
             flt = await filters.to_filter(account.id)
-            page = await messages.list_messages(account.id, flt, before_id=before_id)
+            page = await messages.list_messages(
+                account.id, flt, before_id=before_id, count_cap=messages.PAGE_COUNT_CAP
+            )
         except ValidationFailed as exc:
             errors = exc.errors
         ctx = {

@@ -645,7 +645,17 @@ class MessageFilter:
 class MessagePage:
     items: list[MessageView]
     next_before_id: int | None
-    total: int = 0  # messages matching the filter, over every page
+    total: int = 0  # messages matching the filter, over every page (at most cap + 1)
+    cap: int | None = None  # the count stopped past this many (None: counted exactly)
+
+    @property
+    def total_is_capped(self) -> bool:
+        return self.cap is not None and self.total > self.cap
+
+    @property
+    def total_text(self) -> str:
+        """The total as the page says it: "10,000+" once the count stopped at its cap."""
+        return f"{self.cap:,}+" if self.total_is_capped else str(self.total)
 
     @property
     def settling(self) -> bool:
@@ -693,11 +703,32 @@ async def _filtered(account_id: int, flt: MessageFilter) -> Any:
     return where
 
 
+# The messages log counts its matches up to this many ("10,000+"): never a full count of
+# an account's millions of messages per page view. The API's X-Total-Count stays exact.
+PAGE_COUNT_CAP = 10_000
+
+
+async def _count(where: Any, cap: int | None) -> int:
+    """How many messages match `where`; with a cap, counting stops after cap + 1 of them
+    (an index range of bounded length, whatever the account holds)."""
+    if cap is None:
+        return int(await Message.count().where(where))
+    capped = Message.select(Message.id).where(where).limit(cap + 1)
+    rows = await Message.raw("SELECT COUNT(*) AS n FROM ({}) AS capped", capped.querystrings[0])
+    return int(rows[0]["n"])
+
+
 async def list_messages(
-    account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
+    account_id: int,
+    flt: MessageFilter,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+    count_cap: int | None = None,
 ) -> MessagePage:
-    """Newest first; pages by id (`before_id`), which stays stable while messages arrive;
-    `total` counts every page."""
+    """Newest first; pages by id (`before_id`, a keyset on the (account_id, id) index),
+    which stays stable while messages arrive; `total` counts every page, exactly or up to
+    `count_cap` + 1. A first page that holds every match is its own count."""
     limit = max(1, min(limit, 500))
     where = await _filtered(account_id, flt)
     query = Message.select(*MESSAGE_COLUMNS).where(where)
@@ -705,9 +736,13 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
     items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
-    total = await Message.count().where(where)
+    more = len(rows) > limit
+    if before_id is None and not more:
+        total, count_cap = len(items), None  # counted exactly, by the page itself
+    else:
+        total = await _count(where, count_cap)
     return MessagePage(
-        items=items, next_before_id=items[-1].id if len(rows) > limit else None, total=total
+        items=items, next_before_id=items[-1].id if more else None, total=total, cap=count_cap
     )
 
 

@@ -34,9 +34,13 @@ NOT_COUNTED = re.compile(
 # account switcher (6); then its own reads.
 BUDGETS = {
     "dashboard": 7,  # + notices, subtree, members, timezone, today's and the subtree's usage
-    "messages log": 4,  # + the page of messages, its total, the campaign names
+    # + the page of messages, the campaign names (a first page holding every match is its
+    # own total; past 50 the total is one capped count more)
+    "messages log": 3,
     "message page": 6,  # + the message, its events, its MMS media, short links, rich content
-    "progress fragment": 8,  # + the campaign, its batch, status counts, link figures
+    # + the campaign, its batch, status counts, whether it has tracked links (the click
+    # figures only for a send that has some)
+    "progress fragment": 5,
     "campaigns": 5,  # + campaigns, batches, status counts, scheduled ones
 }
 
