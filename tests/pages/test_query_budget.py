@@ -33,7 +33,9 @@ NOT_COUNTED = re.compile(
 # Every page: the session, its user, the account, the grants, the branding chain and the
 # account switcher (6); then its own reads.
 BUDGETS = {
-    "dashboard": 7,  # + notices, subtree, members, timezone, today's and the subtree's usage
+    # + notices, subtree, today's and the subtree's usage (the member count and the time
+    # zone come from the per-process memo)
+    "dashboard": 5,
     # + the page of messages, the campaign names (a first page holding every match is its
     # own total; past 50 the total is one capped count more)
     "messages log": 3,
