@@ -639,6 +639,9 @@ class MessageFilter:
     date_to: datetime | None = None
     direction: str | None = None
     text: str | None = None  # the body contains it (case ignored)
+    # How the list's total is counted: exactly (None), or up to this many and then "N+"
+    # (the messages log, keyset-paged over the (account_id, id) index: PAGE_COUNT_CAP).
+    count_up_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -718,17 +721,19 @@ async def _count(where: Any, cap: int | None) -> int:
     return int(rows[0]["n"])
 
 
+async def _total(where: Any, cap: int | None, known: int | None) -> tuple[int, int | None]:
+    """The total of a page and the cap it was counted under: `known` when the page itself
+    holds every match (no count at all), else counted exactly or up to `cap` + 1."""
+    if known is not None:
+        return known, None
+    return await _count(where, cap), cap
+
+
 async def list_messages(
-    account_id: int,
-    flt: MessageFilter,
-    *,
-    before_id: int | None = None,
-    limit: int = 50,
-    count_cap: int | None = None,
+    account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
 ) -> MessagePage:
-    """Newest first; pages by id (`before_id`, a keyset on the (account_id, id) index),
-    which stays stable while messages arrive; `total` counts every page, exactly or up to
-    `count_cap` + 1. A first page that holds every match is its own count."""
+    """Newest first; pages by id (`before_id`), which stays stable while messages arrive;
+    `total` counts every page."""
     limit = max(1, min(limit, 500))
     where = await _filtered(account_id, flt)
     query = Message.select(*MESSAGE_COLUMNS).where(where)
@@ -736,13 +741,13 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
     items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
-    more = len(rows) > limit
-    if before_id is None and not more:
-        total, count_cap = len(items), None  # counted exactly, by the page itself
-    else:
-        total = await _count(where, count_cap)
+    whole = len(items) if before_id is None and len(rows) <= limit else None
+    total, cap = await _total(where, flt.count_up_to, whole)
     return MessagePage(
-        items=items, next_before_id=items[-1].id if more else None, total=total, cap=count_cap
+        items=items,
+        next_before_id=items[-1].id if len(rows) > limit else None,
+        total=total,
+        cap=cap,
     )
 
 

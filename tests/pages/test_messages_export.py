@@ -146,17 +146,17 @@ async def test_the_total_is_exact_up_to_the_cap_and_says_so_past_it(world):
     await _many(world.accounts["beta"], 5)
     exact = await messages.list_messages(alpha, MessageFilter())
     assert (exact.total, exact.total_text, exact.total_is_capped) == (60, "60", False)
-    under = await messages.list_messages(alpha, MessageFilter(), count_cap=100)
+    under = await messages.list_messages(alpha, MessageFilter(count_up_to=100))
     assert (under.total, under.total_text) == (60, "60")
-    capped = await messages.list_messages(alpha, MessageFilter(), count_cap=55)
+    capped = await messages.list_messages(alpha, MessageFilter(count_up_to=55))
     assert capped.total_is_capped and capped.total_text == "55+"
     assert [m.id for m in capped.items] == ids[:50] and capped.next_before_id == ids[49]
     older = await messages.list_messages(
-        alpha, MessageFilter(), before_id=capped.next_before_id, count_cap=55
+        alpha, MessageFilter(count_up_to=55), before_id=capped.next_before_id
     )
     assert [m.id for m in older.items] == ids[50:] and older.next_before_id is None
     assert older.total_text == "55+"  # the total is over every page, not the rest
-    few = await messages.list_messages(alpha, MessageFilter(text="Note 5"), count_cap=2)
+    few = await messages.list_messages(alpha, MessageFilter(text="Note 5", count_up_to=2))
     assert few.total == len(few.items) == 11 and not few.total_is_capped  # 5, 50-59
 
 

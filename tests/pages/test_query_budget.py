@@ -39,6 +39,7 @@ BUDGETS = {
     # + the page of messages, the campaign names (a first page holding every match is its
     # own total; past 50 the total is one capped count more)
     "messages log": 3,
+    "messages log poll": 2,  # htmx's table alone: + the page of messages (no campaign names)
     "message page": 6,  # + the message, its events, its MMS media, short links, rich content
     # + the campaign, its batch, status counts, whether it has tracked links (the click
     # figures only for a send that has some)
@@ -98,6 +99,7 @@ async def _pages(demo: dict[str, int]) -> dict[str, tuple[str, dict[str, str]]]:
     return {
         "dashboard": ("/", {}),
         "messages log": ("/messages", {}),
+        "messages log poll": ("/messages", HX),
         "message page": (f"/messages/{message['id']}", {}),
         "progress fragment": (f"/campaigns/{campaign['id']}", HX),
         "campaigns": ("/campaigns", {}),
