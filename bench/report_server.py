@@ -14,7 +14,7 @@ import uvicorn
 from litestar import Litestar, get
 
 from portal.app import create_app
-from portal.cli import _migrate, _run
+from portal.cli import WORKER_HEALTHCHECK_SECONDS, _migrate, _run
 from tasks.broker import broker, is_in_process
 from tenants.settings import export_env
 
@@ -42,7 +42,13 @@ def main() -> int:
     options = {"host": args.host, "port": args.port, "log_level": "warning", "proxy_headers": False}
     if args.workers > 1:
         # Pages only: the broker's workers (if any) are not these processes' business.
-        uvicorn.run("bench.report_server:web_app", factory=True, workers=args.workers, **options)
+        uvicorn.run(
+            "bench.report_server:web_app",
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
         return 0
     in_process = is_in_process(broker)
     app = create_app(run_workers=in_process, run_scheduler=in_process)

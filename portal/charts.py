@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from markupsafe import Markup, escape
+
 # Colour classes of ui/static/portal.css, by status (the rest take `bar`).
 STATUS_CLASSES = {
     "delivered": "bar-ok",
@@ -42,6 +44,27 @@ class Chart:
     @property
     def empty(self) -> bool:
         return not any(b.value for b in self.bars)
+
+    # A column chart's marks as the column_chart macro draws them, written here in one pass
+    # (the text escaped, numbers as the template prints them): a template loop costs tens
+    # of microseconds a bar, and the dashboard draws ~150 per view.
+    def column_bars(self) -> Markup:
+        return Markup(
+            "".join(
+                f'<rect class="{escape(b.css)}" x="{b.x}" y="{b.y}" width="{b.width}" '
+                f'height="{b.height}"><title>{escape(b.label.replace("_", " "))}: '
+                f"{b.value:,}</title></rect>"
+                for b in self.bars
+            )
+        )
+
+    def column_labels(self) -> Markup:
+        return Markup(
+            "".join(
+                f'<text class="chart-label" x="{label.x}" y="{label.y}">{escape(label.label)}</text>'
+                for label in self.labels
+            )
+        )
 
 
 def _scale(values: Sequence[int]) -> int:

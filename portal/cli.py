@@ -82,10 +82,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     }
     if workers > 1:
         # Each process builds its own app (and pools); the sockets are shared by uvicorn.
-        uvicorn.run("portal.cli:web_app", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "portal.cli:web_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **options,
+        )
     else:
         uvicorn.run(create_app(run_workers=in_process, run_scheduler=in_process), **options)
     return 0
+
+
+# How long uvicorn's supervisor waits for a `--workers N` process to answer its ping. Its
+# default (5 s) is shorter than a process takes to start and import the portal on a busy
+# machine: it killed each one before it answered and started another, for ever.
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def web_app() -> Any:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Sequence,
+)
+from typing import Any, TypeVar
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Response
@@ -32,6 +40,7 @@ DEFAULT_BRAND: dict[str, Any] = {
     "support_phone": None,
 }
 LOGO_PATH = "/branding/logo/"
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +65,19 @@ def brand_context(effective: branding.EffectiveBranding) -> dict[str, Any]:
     }
 
 
+async def remembered(
+    request: HTMXRequest | Request[Any, Any, Any],
+    key: Hashable,
+    load: Callable[[], Awaitable[T]],
+) -> T:
+    """`load()`'s answer from this process's memo of what signed-in pages resolve, valid
+    while the request's cache_version stands (tenants/access/resolved.py): only for reads
+    of the rows its triggers watch (sessions, users, memberships, roles, accounts but
+    their balance, branding)."""
+    state: AuthState | None = request.scope.get("auth")
+    return await resolved.remembered(state.version if state else None, key, load)
+
+
 async def request_branding(
     request: HTMXRequest | Request[Any, Any, Any],
 ) -> branding.EffectiveBranding:
@@ -64,11 +86,8 @@ async def request_branding(
     grants: Grants | None = getattr(request.state, "grants", None)
     if grants is not None:
         account = grants.account
-        state: AuthState | None = request.scope.get("auth")
-        return await resolved.remembered(
-            state.version if state else None,
-            ("branding", account.id),
-            lambda: branding.effective_branding_of(account),
+        return await remembered(
+            request, ("branding", account.id), lambda: branding.effective_branding_of(account)
         )
     by_host = await branding.branding_for_host(request.headers.get("host", ""))
     return by_host or await branding.platform_branding()
@@ -99,11 +118,7 @@ async def layout_context(request: HTMXRequest | Request[Any, Any, Any]) -> dict[
     if principal is not None and principal.user_id is not None and not fragment:
         user_id = principal.user_id
         ctx["switchable"] = list(
-            await resolved.remembered(
-                state.version if state else None,
-                ("memberships", user_id),
-                lambda: users.memberships(user_id),
-            )
+            await remembered(request, ("memberships", user_id), lambda: users.memberships(user_id))
         )
         if (
             grants

@@ -348,10 +348,20 @@ async def enable_wal() -> None:
         await DB.run_ddl("PRAGMA journal_mode = WAL")
 
 
+async def _keep_session(connection: Any) -> None:
+    """A pooled connection's reset on release: nothing beyond asyncpg's own rollback of an
+    open transaction. Its default runs one more statement per query (advisory unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL: a second round trip) to undo session state the portal
+    never leaves behind: no session advisory locks, LISTEN, cursors outside a transaction
+    or session-level SET (settings are SET LOCAL, inside a transaction)."""
+
+
 async def start_pool() -> None:
     """Open a connection pool for the running event loop (PostgreSQL only)."""
     if isinstance(DB, PostgresEngine) and DB.pool is None:
-        await DB.start_connection_pool(min_size=1, max_size=get_settings().database.pool_size)
+        await DB.start_connection_pool(
+            min_size=1, max_size=get_settings().database.pool_size, reset=_keep_session
+        )
 
 
 async def close_pool() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from litestar import Controller, get
@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from portal.auth import current_grants
 from portal.charts import Chart
 from portal.controllers.reports import daily_chart, daily_table
-from portal.pages import render
+from portal.pages import remembered, render
 from tenants.access import users
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
@@ -41,8 +41,9 @@ class Activity:
         return f"{100 * self.delivered / self.final:.1f}%" if self.final else "—"
 
 
-async def activity(account: AccountView) -> Activity:
-    today = await usage.today_in(account.id)
+async def activity(account: AccountView, today: date | None = None) -> Activity:
+    """The account's last DASHBOARD_DAYS days up to `today` (its today when not given)."""
+    today = today or await usage.today_in(account.id)
     period = usage.Period(today - timedelta(days=DASHBOARD_DAYS - 1), today)
     report = await usage.usage_report(account, period, ("day", "status"), subtree=False)
     by_status: dict[str, int] = {}
@@ -82,14 +83,21 @@ class DashboardController(Controller):
             "account": account,
             "sub_account_count": len(children),
             "deeper_count": len(descendants) - len(children),
-            "user_count": await users.count_members(account.id),
+            # Memberships and time zones are rows the per-process memo watches.
+            "user_count": await remembered(
+                request, ("member_count", account.id), lambda: users.count_members(account.id)
+            ),
             "direct_children": children,
             "notices": low_balance,
             "activity": None,
             "subtree_usage": [],
         }
         if grants.decide("reports.view").allowed:
-            context["activity"] = act = await activity(account)
+            zones = await remembered(
+                request, ("timezones", account.id), lambda: accounts.timezones([account.id])
+            )
+            today = usage.today_where(zones.get(account.id))
+            context["activity"] = act = await activity(account, today)
             if descendants:
                 rolled = await usage.usage_report(account, act.period, ("account",))
                 counts = {r.account_id: r.counts for r in rolled.rows}

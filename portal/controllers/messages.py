@@ -63,6 +63,7 @@ class MessageQuery:
             batch_id=self.batch_id,
             date_from=start,
             date_to=end + timedelta(days=1) if end else None,
+            count_up_to=messages.PAGE_COUNT_CAP,
         )
 
 
@@ -111,7 +112,9 @@ class MessagesController(Controller):
             "page": page,
             "errors": errors,
             "more_query": filters.as_query(),
-            "campaigns": await messages.list_campaigns(account.id),
+            # Only the filter form names the campaigns: not read for htmx's blocks (the
+            # polling table, "more" rows).
+            "campaigns": [] if request.htmx else await messages.list_campaigns(account.id),
         }
         # "More" asks for the next rows only; a filter change re-renders the table.
         block = "rows" if before_id is not None else "results"

@@ -227,9 +227,12 @@ _PER_LINK = (
     "FROM short_link l LEFT JOIN link_click c ON c.link_id = l.id "
     "WHERE l.account_id = {} AND l.batch_id = {} GROUP BY l.url ORDER BY clicks DESC, l.url"
 )
+# People's clicks and unique clickers, and bots' clicks, in one pass over the send's clicks.
 _TOTALS = (
-    "SELECT COUNT(*) AS clicks, COUNT(DISTINCT message_id) AS uniq FROM link_click "
-    "WHERE account_id = {} AND batch_id = {} AND bot = {}"
+    "SELECT SUM(CASE WHEN bot = {} THEN 1 ELSE 0 END) AS clicks, "
+    "COUNT(DISTINCT CASE WHEN bot = {} THEN message_id END) AS uniq, "
+    "SUM(CASE WHEN bot = {} THEN 1 ELSE 0 END) AS bots "
+    "FROM link_click WHERE account_id = {} AND batch_id = {}"
 )
 
 
@@ -238,23 +241,27 @@ def _bool(value: bool) -> Any:
 
 
 async def batch_figures(account_id: int, batch_id: int) -> ClickFigures:
-    """Clicks of one send (a campaign's batch): totals, unique recipients and per URL."""
-    per_link = await run_sql(
-        _PER_LINK, _bool(False), _bool(False), _bool(True), account_id, batch_id
-    )
-    people = await run_sql(_TOTALS, account_id, batch_id, _bool(False))
-    bots = await run_sql(_TOTALS, account_id, batch_id, _bool(True))
+    """Clicks of one send (a campaign's batch): totals, unique recipients and per URL. A
+    send without tracked links has no clicks either (a click is of a link): one query."""
     messages = await run_sql(
         "SELECT COUNT(DISTINCT message_id) AS n FROM short_link "
         "WHERE account_id = {} AND batch_id = {}",
         account_id,
         batch_id,
     )
+    if not messages[0]["n"]:
+        return ClickFigures(messages=0, clicks=0, unique_clicks=0, bot_clicks=0, links=[])
+    per_link = await run_sql(
+        _PER_LINK, _bool(False), _bool(False), _bool(True), account_id, batch_id
+    )
+    totals = (
+        await run_sql(_TOTALS, _bool(False), _bool(False), _bool(True), account_id, batch_id)
+    )[0]
     return ClickFigures(
         messages=int(messages[0]["n"] or 0),
-        clicks=int(people[0]["clicks"] or 0),
-        unique_clicks=int(people[0]["uniq"] or 0),
-        bot_clicks=int(bots[0]["clicks"] or 0),
+        clicks=int(totals["clicks"] or 0),
+        unique_clicks=int(totals["uniq"] or 0),
+        bot_clicks=int(totals["bots"] or 0),
         links=[
             LinkFigures(
                 r["url"], int(r["recipients"]), int(r["clicks"] or 0), int(r["uniq"] or 0),

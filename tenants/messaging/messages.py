@@ -639,13 +639,26 @@ class MessageFilter:
     date_to: datetime | None = None
     direction: str | None = None
     text: str | None = None  # the body contains it (case ignored)
+    # How the list's total is counted: exactly (None), or up to this many and then "N+"
+    # (the messages log, keyset-paged over the (account_id, id) index: PAGE_COUNT_CAP).
+    count_up_to: int | None = None
 
 
 @dataclass(frozen=True)
 class MessagePage:
     items: list[MessageView]
     next_before_id: int | None
-    total: int = 0  # messages matching the filter, over every page
+    total: int = 0  # messages matching the filter, over every page (at most cap + 1)
+    cap: int | None = None  # the count stopped past this many (None: counted exactly)
+
+    @property
+    def total_is_capped(self) -> bool:
+        return self.cap is not None and self.total > self.cap
+
+    @property
+    def total_text(self) -> str:
+        """The total as the page says it: "10,000+" once the count stopped at its cap."""
+        return f"{self.cap:,}+" if self.total_is_capped else str(self.total)
 
     @property
     def settling(self) -> bool:
@@ -693,6 +706,29 @@ async def _filtered(account_id: int, flt: MessageFilter) -> Any:
     return where
 
 
+# The messages log counts its matches up to this many ("10,000+"): never a full count of
+# an account's millions of messages per page view. The API's X-Total-Count stays exact.
+PAGE_COUNT_CAP = 10_000
+
+
+async def _count(where: Any, cap: int | None) -> int:
+    """How many messages match `where`; with a cap, counting stops after cap + 1 of them
+    (an index range of bounded length, whatever the account holds)."""
+    if cap is None:
+        return int(await Message.count().where(where))
+    capped = Message.select(Message.id).where(where).limit(cap + 1)
+    rows = await Message.raw("SELECT COUNT(*) AS n FROM ({}) AS capped", capped.querystrings[0])
+    return int(rows[0]["n"])
+
+
+async def _total(where: Any, cap: int | None, known: int | None) -> tuple[int, int | None]:
+    """The total of a page and the cap it was counted under: `known` when the page itself
+    holds every match (no count at all), else counted exactly or up to `cap` + 1."""
+    if known is not None:
+        return known, None
+    return await _count(where, cap), cap
+
+
 async def list_messages(
     account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
 ) -> MessagePage:
@@ -705,9 +741,13 @@ async def list_messages(
         query = query.where(Message.id < before_id)
     rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
     items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
-    total = await Message.count().where(where)
+    whole = len(items) if before_id is None and len(rows) <= limit else None
+    total, cap = await _total(where, flt.count_up_to, whole)
     return MessagePage(
-        items=items, next_before_id=items[-1].id if len(rows) > limit else None, total=total
+        items=items,
+        next_before_id=items[-1].id if len(rows) > limit else None,
+        total=total,
+        cap=cap,
     )
 
 

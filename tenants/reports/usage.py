@@ -5,7 +5,7 @@ the messages). Counts only: no number and no text of any message leaves this mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from tenants.accounts.tree import AccountView, timezones
@@ -127,7 +127,11 @@ def named_period(kind: str, today: date, start: str | None, end: str | None) -> 
 
 async def today_in(account_id: int) -> date:
     """Today's date where the account is (its time zone)."""
-    zone = (await timezones([account_id])).get(account_id)
+    return today_where((await timezones([account_id])).get(account_id))
+
+
+def today_where(zone: tzinfo | None) -> date:
+    """Today's date in this time zone (an account's, from `timezones`)."""
     return now().astimezone(zone).date()
 
 

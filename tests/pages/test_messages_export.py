@@ -128,3 +128,46 @@ async def test_a_role_without_messages_export_is_refused_on_the_page(client, wor
     assert bad.status_code in (400, 422) and "date_from" in bad.text
     bad = await client.get("/messages/export.csv?status=bogus")
     assert bad.status_code in (400, 422) and "status" in bad.text
+
+
+async def _many(account_id: int, count: int) -> list[int]:
+    saved = await Message.insert(
+        *(
+            Message(account_id=account_id, to_number=f"+614130001{n:02d}", body=f"Note {n}")
+            for n in range(count)
+        )
+    ).returning(Message.id)
+    return sorted((r["id"] for r in saved), reverse=True)
+
+
+async def test_the_total_is_exact_up_to_the_cap_and_says_so_past_it(world):
+    alpha = world.accounts["alpha"]
+    ids = await _many(alpha, 60)
+    await _many(world.accounts["beta"], 5)
+    exact = await messages.list_messages(alpha, MessageFilter())
+    assert (exact.total, exact.total_text, exact.total_is_capped) == (60, "60", False)
+    under = await messages.list_messages(alpha, MessageFilter(count_up_to=100))
+    assert (under.total, under.total_text) == (60, "60")
+    capped = await messages.list_messages(alpha, MessageFilter(count_up_to=55))
+    assert capped.total_is_capped and capped.total_text == "55+"
+    assert [m.id for m in capped.items] == ids[:50] and capped.next_before_id == ids[49]
+    older = await messages.list_messages(
+        alpha, MessageFilter(count_up_to=55), before_id=capped.next_before_id
+    )
+    assert [m.id for m in older.items] == ids[50:] and older.next_before_id is None
+    assert older.total_text == "55+"  # the total is over every page, not the rest
+    few = await messages.list_messages(alpha, MessageFilter(text="Note 5", count_up_to=2))
+    assert few.total == len(few.items) == 11 and not few.total_is_capped  # 5, 50-59
+
+
+async def test_the_page_says_the_capped_total_and_pages_on(client, world, monkeypatch):
+    ids = await _many(world.accounts["alpha"], 60)
+    await login(client, world.users["Viewer"])
+    assert "60 messages match" in (await client.get("/messages")).text
+    monkeypatch.setattr(messages, "PAGE_COUNT_CAP", 55)
+    page = await client.get("/messages")
+    assert page.status_code == 200 and "55+ messages match" in page.text
+    assert f'id="message-{ids[49]}"' in page.text and f'id="message-{ids[50]}"' not in page.text
+    more = await client.get(f"/messages?before_id={ids[49]}", headers=HX)
+    assert f'id="message-{ids[50]}"' in more.text and "<html" not in more.text
+    assert "Older messages" not in more.text

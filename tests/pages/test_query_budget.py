@@ -33,10 +33,17 @@ NOT_COUNTED = re.compile(
 # Every page: the session, its user, the account, the grants, the branding chain and the
 # account switcher (6); then its own reads.
 BUDGETS = {
-    "dashboard": 7,  # + notices, subtree, members, timezone, today's and the subtree's usage
-    "messages log": 4,  # + the page of messages, its total, the campaign names
+    # + notices, subtree, today's and the subtree's usage (the member count and the time
+    # zone come from the per-process memo)
+    "dashboard": 5,
+    # + the page of messages, the campaign names (a first page holding every match is its
+    # own total; past 50 the total is one capped count more)
+    "messages log": 3,
+    "messages log poll": 2,  # htmx's table alone: + the page of messages (no campaign names)
     "message page": 6,  # + the message, its events, its MMS media, short links, rich content
-    "progress fragment": 8,  # + the campaign, its batch, status counts, link figures
+    # + the campaign, its batch, status counts, whether it has tracked links (the click
+    # figures only for a send that has some)
+    "progress fragment": 5,
     "campaigns": 5,  # + campaigns, batches, status counts, scheduled ones
 }
 
@@ -92,6 +99,7 @@ async def _pages(demo: dict[str, int]) -> dict[str, tuple[str, dict[str, str]]]:
     return {
         "dashboard": ("/", {}),
         "messages log": ("/messages", {}),
+        "messages log poll": ("/messages", HX),
         "message page": (f"/messages/{message['id']}", {}),
         "progress fragment": (f"/campaigns/{campaign['id']}", HX),
         "campaigns": ("/campaigns", {}),

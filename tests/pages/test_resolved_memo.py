@@ -4,12 +4,15 @@ so the next request resolves afresh; a balance change does not."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from portal.auth import SESSION_COOKIE
 from tenants.access import resolved
 from tenants.access.tables import Membership, User
 from tenants.accounts.tables import Account
 from tests.conftest import login
-from tests.factories import fund
+from tests.factories import fund, make_user
 
 
 async def test_a_role_changed_behind_the_memo_applies_to_the_next_request(client, demo):
@@ -49,3 +52,23 @@ async def test_signing_out_ends_the_session_everywhere(client, demo):
     client.cookies.set(SESSION_COOKIE, token)
     answer = await client.get("/")
     assert answer.url.path == "/login", "the remembered session was used after sign-out"
+
+
+async def test_the_dashboard_member_count_and_period_follow_writes_behind_the_memo(client, demo):
+    await login(client, "owner@northwind.test")
+    first = await client.get("/")
+    count = int(first.text.split('id="user-count">')[1].split("<")[0])
+    await make_user("new.member@northwind.test", demo["northwind"], "Viewer")
+    page = await client.get("/")
+    assert f'id="user-count">{count + 1}<' in page.text
+    # The dashboard's days are the account's: a time zone a day ahead moves them.
+    await Account.update({Account.timezone: "Pacific/Kiritimati"}).where(
+        Account.id == demo["northwind"]
+    )
+    today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    assert f"to {today.isoformat()}" in (await client.get("/")).text
+    await Account.update({Account.timezone: "Pacific/Pago_Pago"}).where(
+        Account.id == demo["northwind"]
+    )
+    today = datetime.now(ZoneInfo("Pacific/Pago_Pago")).date()
+    assert f"to {today.isoformat()}" in (await client.get("/")).text
