@@ -11,15 +11,22 @@ redelivered or concurrent duplicate one message and one consent event. Replies g
 the normal accept-a-send service (credits; consent, except that a compliance confirmation
 reaches even the phone that just opted out) after the routing transaction commits, each
 with its own idempotency key, so a replayed inbound never sends a reply twice.
+
+Providers post one inbound message per request. Concurrent ones are routed in one
+transaction (tenants.group_commit): each message as it would be alone, in arrival order,
+its replies accepted in the same transaction (each in a savepoint, so a reply refused for
+credits leaves nothing behind), the reads a group's messages share made once, and each
+caller answered once the group has committed. A group that fails is routed again message
+by message, each in its own transactions as above.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -30,8 +37,15 @@ from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
 from tenants.contacts.tables import Contact
-from tenants.db import CONTROL_CHARACTERS, is_unique_violation, retrying_deadlocks, transaction
+from tenants.db import (
+    CONTROL_CHARACTERS,
+    is_unique_violation,
+    retrying_deadlocks,
+    savepoint,
+    transaction,
+)
 from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.group_commit import GroupCommit, PerLoop
 from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS, SETTLING_STATUSES
 from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
@@ -46,6 +60,28 @@ PREVIEW = 160
 MAX_MEDIA = 10
 # Replies to an MMS go back as SMS (a text confirmation has no media).
 REPLY_CHANNEL = {"mms": "sms"}
+# Group commit: wait at most this long for company when the writer is idle, and route at
+# most this many messages in one transaction.
+WINDOW_SECONDS = 0.002
+MAX_GROUP = 200
+
+T = TypeVar("T")
+
+
+class _Reads:
+    """Reads that routing makes for every message and that the messages of one group share
+    (a number, an account, its region, compliance words and confirmations, a number's
+    keyword, a list's owner): made once per group. Nothing routing writes changes them."""
+
+    def __init__(self) -> None:
+        self._known: dict[Hashable, Any] = {}
+
+    async def of(self, read: Callable[..., Awaitable[T]], *args: Hashable) -> T:
+        """`await read(*args)`, read once per group."""
+        key = (read, *args)
+        if key not in self._known:
+            self._known[key] = await read(*args)
+        return self._known[key]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -97,16 +133,22 @@ def _plan(row: dict[str, Any], keyword: str | None = None) -> _Plan:
 
 
 async def _existing(dedupe_key: str) -> _Plan | None:
-    row = await InboundRoute.select().where(InboundRoute.dedupe_key == dedupe_key).first()
-    if row is None:
-        return None
-    word = None
-    if row["keyword_id"] is not None:
-        try:
-            word = (await keywords.get_keyword(row["keyword_id"])).word
-        except NotFound:
-            word = None
-    return _plan(row, word)
+    return (await _existing_routes([dedupe_key])).get(dedupe_key)
+
+
+async def _existing_routes(dedupe_keys: Sequence[str]) -> dict[str, _Plan]:
+    """The routes already stored under these keys (one query), by key."""
+    rows = await InboundRoute.select().where(InboundRoute.dedupe_key.is_in(list(set(dedupe_keys))))
+    plans: dict[str, _Plan] = {}
+    for row in rows:
+        word = None
+        if row["keyword_id"] is not None:
+            try:
+                word = (await keywords.get_keyword(row["keyword_id"])).word
+            except NotFound:
+                word = None
+        plans[row["dedupe_key"]] = _plan(row, word)
+    return plans
 
 
 def _region_of(number: numbers.NumberView, fallback: str) -> str:
@@ -116,7 +158,9 @@ def _region_of(number: numbers.NumberView, fallback: str) -> str:
     return fallback
 
 
-async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None:
+async def last_messaged_by(
+    number: numbers.NumberView, phone: str, reads: _Reads | None = None
+) -> int | None:
     """The account that last sent to `phone` from `number`, if it may still use the number."""
     row = (
         await Message.select(Message.account_id)
@@ -130,8 +174,9 @@ async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None
     )
     if row is None:
         return None
+    account_id = int(row["account_id"])
     try:
-        account = await get_account(row["account_id"])
+        account = await (reads or _Reads()).of(get_account, account_id)
     except NotFound:
         return None
     return account.id if numbers.may_use_number(number, account) else None
@@ -227,7 +272,74 @@ async def route_report(report: InboundReport) -> InboundResult:
         body=CONTROL_CHARACTERS.sub("", report.body or ""),
         sender=CONTROL_CHARACTERS.sub("", report.sender or ""),
     )
-    dedupe_key = f"{report.provider}:{report.provider_ref.strip()}"[:200]
+    return await _groups.get().submit([report])
+
+
+class InboundGroups(GroupCommit[InboundReport, InboundResult]):
+    """Concurrent inbound messages (one per caller) routed in one transaction per group."""
+
+    def __init__(
+        self, *, window_seconds: float = WINDOW_SECONDS, max_items: int = MAX_GROUP
+    ) -> None:
+        super().__init__(window_seconds=window_seconds, max_items=max_items)
+
+    async def write_group(self, items: list[InboundReport]) -> list[InboundResult]:
+        # Concurrent inbound on PostgreSQL can deadlock on the replies' credit reservation.
+        return await retrying_deadlocks(lambda: _route_group(items))
+
+    def answer_of(self, outcomes: list[InboundResult]) -> InboundResult:
+        (result,) = outcomes
+        return result
+
+    async def write_alone(self, items: Sequence[InboundReport]) -> InboundResult:
+        (report,) = items
+        return await _route_alone(report)
+
+
+_groups = PerLoop(InboundGroups)
+
+
+def inbound_groups() -> InboundGroups:
+    """The running event loop's inbound grouper (the web server and each worker have their own)."""
+    return _groups.get()
+
+
+def _dedupe_key(report: InboundReport) -> str:
+    return f"{report.provider}:{report.provider_ref.strip()}"[:200]
+
+
+async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
+    """One transaction for the group: each message routed and answered as it would be
+    alone, in order (a later copy of a message in the group is its duplicate)."""
+    async with transaction():
+        reads = _Reads()
+        known = await _existing_routes([_dedupe_key(r) for r in reports])
+        done: dict[str, InboundResult] = {}
+        results: list[InboundResult] = []
+        for report in reports:
+            key = _dedupe_key(report)
+            if key in done:
+                results.append(replace(done[key], duplicate=True, reply_chunks=()))
+                continue
+            if key in known:
+                result = await _finish(known[key], duplicate=True)
+            else:
+                result = await _route_new(key, report, reads)
+            done[key] = result
+            results.append(result)
+        return results
+
+
+async def _route_new(dedupe_key: str, report: InboundReport, reads: _Reads) -> InboundResult:
+    number = await reads.of(numbers.find_number, report.to)
+    if number is None:
+        return InboundResult(message_id=None, account_id=None, route="unknown_number")
+    return await _finish(await _routed(dedupe_key, report, number, reads), duplicate=False)
+
+
+async def _route_alone(report: InboundReport) -> InboundResult:
+    """One message in transactions of its own: routing, then each reply."""
+    dedupe_key = _dedupe_key(report)
     existing = await _existing(dedupe_key)
     if existing is not None:
         return await _finish(existing, duplicate=True)
@@ -246,36 +358,49 @@ async def route_report(report: InboundReport) -> InboundResult:
 
 
 async def _receive(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Plan:
-    """The routing transaction: decide, store, act, notify, remember the plan."""
+    """The routing transaction of a message routed alone."""
     async with transaction():
         if (existing := await _existing(dedupe_key)) is not None:
             return existing
-        flow = await _read_sender(dedupe_key, report, number)
-        await _decide(flow)
-        flow.message_id = await _store_message(flow)
-        await _act(flow)
-        await _notify(flow)
-        return await _record_route(flow)
+        return await _routed(dedupe_key, report, number, _Reads())
 
 
-async def _read_sender(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Flow:
+async def _routed(
+    dedupe_key: str, report: InboundReport, number: numbers.NumberView, reads: _Reads
+) -> _Plan:
+    """Decide, store, act, notify, remember the plan (inside the routing transaction)."""
+    flow = await _read_sender(dedupe_key, report, number, reads)
+    await _decide(flow, reads)
+    flow.message_id = await _store_message(flow)
+    await _act(flow, reads)
+    await _notify(flow)
+    return await _record_route(flow)
+
+
+async def _read_sender(
+    dedupe_key: str, report: InboundReport, number: numbers.NumberView, reads: _Reads
+) -> _Flow:
     """The sender in E.164, read in the region of our number (else the holder's)."""
     raw = (report.sender or "").strip()
-    region = _region_of(number, await default_region(number.holder_id))
+    region = _region_of(number, await reads.of(default_region, number.holder_id))
     e164 = normalize_phone(raw, region)
     return _Flow(report, dedupe_key, number, phone=e164 or raw[:20], e164=e164)
 
 
-async def _decide(flow: _Flow) -> None:
+async def _decide(flow: _Flow, reads: _Reads) -> None:
     """Compliance words, then the keyword's owner, then the last sender on the number, then
     the number's holder. A sender whose number cannot be read is still delivered to the
     inbox, but no consent event or keyword action can be tied to it."""
-    holder = await get_account(flow.number.holder_id)
+    holder_id = flow.number.holder_id
+    holder = await reads.of(get_account, holder_id)
     body = flow.report.body
-    talking_to = await last_messaged_by(flow.number, flow.e164) if flow.e164 else None
-    flow.kind = await consent_keywords.classify_keyword(holder.id, body) if flow.e164 else None
+    talking_to = await last_messaged_by(flow.number, flow.e164, reads) if flow.e164 else None
+    if flow.e164:
+        words = await reads.of(consent_keywords.keyword_lists, holder_id)
+        flow.kind = await consent_keywords.classify_keyword(holder_id, body, lists=words)
     if flow.kind is None and flow.e164:
-        flow.keyword = await keywords.keyword_on(flow.number.id, keywords.first_word(body))
+        word = keywords.first_word(body)
+        flow.keyword = await reads.of(keywords.keyword_on, flow.number.id, word)
     if flow.kind is not None:
         flow.account_id, flow.rule = talking_to or holder.id, flow.kind
     elif flow.keyword is not None:
@@ -308,7 +433,7 @@ async def _store_message(flow: _Flow) -> int:
     return int(rows[0]["id"])
 
 
-async def _act(flow: _Flow) -> None:
+async def _act(flow: _Flow, reads: _Reads) -> None:
     """Consent in the channel's group (a WhatsApp STOP is a `whatsapp` opt-out), the
     confirmation of a compliance word, and the keyword's actions."""
     channel = flow.report.channel
@@ -322,12 +447,12 @@ async def _act(flow: _Flow) -> None:
             flow.account_id, flow.e164, channel, source="keyword", message_id=flow.message_id
         )
         flow.consent_action = flow.kind
-    if flow.kind is not None:
-        text = await consent_keywords.confirmation_reply(flow.account_id, flow.kind)
+    if (kind := flow.kind) is not None:
+        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
         flow.replies.append({"body": text, "variables": {}, "compliance": True})
     if flow.keyword is not None and flow.e164:
         flow.consent_action, more, flow.forward = await _run_actions(
-            flow.keyword, flow.e164, channel, flow.message_id
+            flow.keyword, flow.e164, channel, flow.message_id, reads
         )
         flow.replies.extend(more)
 
@@ -382,6 +507,7 @@ async def _run_actions(
     phone: str,
     channel: str,
     message_id: int,
+    reads: _Reads,
 ) -> tuple[str | None, list[dict[str, Any]], bool]:
     """List and consent actions first (a reply must see the opt-in), then the rest; the
     last value tells whether the inbound webhook event carries the keyword (forward)."""
@@ -391,7 +517,7 @@ async def _run_actions(
     for action in keyword.actions:
         if action.kind != "add_to_list" or action.list_id is None:
             continue
-        if not await keywords.list_belongs_to(keyword.account_id, action.list_id):
+        if not await reads.of(keywords.list_belongs_to, keyword.account_id, action.list_id):
             continue  # the list was deleted since; the other actions still run
         contact = await contacts.find_contact_by_phone(keyword.account_id, phone)
         if contact is None:
@@ -473,7 +599,8 @@ async def _send_reply(
     kind = "confirmation" if reply["compliance"] else "auto_reply"
 
     async def write() -> tuple[sending.SendResult, list[int]]:
-        async with transaction():
+        # In a group's transaction, a savepoint: a refused reply leaves nothing behind.
+        async with savepoint():
             result = await sending.accept_send(request, actor=REPLY_ACTOR)
             ids = [a.message_id for a in result.accepted if a.message_id is not None]
             if ids and not result.replayed:
