@@ -51,6 +51,7 @@ from tenants.messaging.messages import CHANNELS, SETTLING_STATUSES
 from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
 from tenants.numbers import keywords, numbers
 from tenants.phones import normalize_phone
+from tenants.templates.merge_fields import fields_in
 from tenants.webhooks import deliveries as customer_webhooks
 
 ROUTES = ("opt_out", "opt_in", "help", "keyword", "last_messaged", "number_owner")
@@ -308,33 +309,147 @@ def _dedupe_key(report: InboundReport) -> str:
     return f"{report.provider}:{report.provider_ref.strip()}"[:200]
 
 
+@dataclass
+class _Replying:
+    """A message of a group whose replies wait to be accepted with other messages' same
+    replies (one send to many phones), and what became of each of them."""
+
+    plan: _Plan
+    duplicate: bool
+    sent: dict[int, tuple[list[int], list[tuple[int, ...]], str | None]] = field(
+        default_factory=dict
+    )
+
+    def result(self) -> InboundResult:
+        done = [self.sent[index] for index in sorted(self.sent)]
+        plan = self.plan
+        return InboundResult(
+            message_id=plan.message_id,
+            account_id=plan.account_id,
+            route=plan.rule,
+            duplicate=self.duplicate,
+            keyword=plan.keyword,
+            consent_action=plan.consent_action,
+            reply_message_ids=tuple(i for ids, _, _ in done for i in ids),
+            reply_chunks=tuple(c for _, chunks, _ in done for c in chunks),
+            reply_errors=tuple(e for _, _, e in done if e),
+        )
+
+
+@dataclass
+class _Group:
+    """What one group's transaction carries from message to message."""
+
+    reads: _Reads
+    known: dict[str, _Plan]
+    outcomes: dict[str, InboundResult | _Replying] = field(default_factory=dict)
+    pending: list[_Replying] = field(default_factory=list)
+
+
 async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
-    """One transaction for the group: each message routed and answered as it would be
-    alone, in order (a later copy of a message in the group is its duplicate)."""
+    """One transaction for the group: each message routed as it would be alone, in order
+    (a later copy of a message in the group is its duplicate); the replies accepted
+    together, before any later message from the same phone is routed (it must see them)."""
     async with transaction():
-        reads = _Reads()
-        known = await _existing_routes([_dedupe_key(r) for r in reports])
-        done: dict[str, InboundResult] = {}
-        results: list[InboundResult] = []
+        group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
+        order: list[tuple[str, bool]] = []
         for report in reports:
             key = _dedupe_key(report)
-            if key in done:
-                results.append(replace(done[key], duplicate=True, reply_chunks=()))
-                continue
-            if key in known:
-                result = await _finish(known[key], duplicate=True)
-            else:
-                result = await _route_new(key, report, reads)
-            done[key] = result
-            results.append(result)
-        return results
+            order.append((key, key in group.outcomes))
+            if key not in group.outcomes:
+                group.outcomes[key] = await _route_in_group(group, key, report)
+        await _send_pending(group.pending)
+    results = []
+    for key, again in order:
+        outcome = group.outcomes[key]
+        result = outcome.result() if isinstance(outcome, _Replying) else outcome
+        results.append(replace(result, duplicate=True, reply_chunks=()) if again else result)
+    return results
 
 
-async def _route_new(dedupe_key: str, report: InboundReport, reads: _Reads) -> InboundResult:
-    number = await reads.of(numbers.find_number, report.to)
-    if number is None:
-        return InboundResult(message_id=None, account_id=None, route="unknown_number")
-    return await _finish(await _routed(dedupe_key, report, number, reads), duplicate=False)
+async def _route_in_group(
+    group: _Group, key: str, report: InboundReport
+) -> InboundResult | _Replying:
+    plan = group.known.get(key)
+    if plan is None:
+        number = await group.reads.of(numbers.find_number, report.to)
+        if number is None:
+            return InboundResult(message_id=None, account_id=None, route="unknown_number")
+        flow = await _read_sender(key, report, number, group.reads)
+        if any(waiting.plan.phone == flow.phone for waiting in group.pending):
+            await _send_pending(group.pending)
+        plan = await _route_flow(flow, group.reads)
+    if plan.replies_done or not plan.replies:
+        return await _finish(plan, duplicate=key in group.known)
+    waiting = _Replying(plan, duplicate=key in group.known)
+    group.pending.append(waiting)
+    return waiting
+
+
+def _reply_key(plan: _Plan, reply: dict[str, Any]) -> tuple[Any, ...]:
+    """Replies that one send may carry to many phones: same account, number, channel, text
+    and kind; the phone variable matters only when the text uses it."""
+    variables = _shared_variables(reply)
+    if "phone" in fields_in(reply["body"]):
+        variables["phone"] = plan.phone
+    shared = json.dumps(variables, sort_keys=True)
+    return (plan.account_id, plan.number, plan.channel, reply["body"], reply["compliance"], shared)
+
+
+def _shared_variables(reply: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in reply["variables"].items() if k != "phone"}
+
+
+async def _send_pending(pending: list[_Replying]) -> None:
+    """Accept the waiting replies, one send per reply key and set of distinct phones."""
+    sends: dict[tuple[Any, ...], list[list[tuple[_Replying, int]]]] = {}
+    for waiting in pending:
+        for index, reply in enumerate(waiting.plan.replies):
+            batches = sends.setdefault(_reply_key(waiting.plan, reply), [])
+            batch = next(
+                (b for b in batches if all(w.plan.phone != waiting.plan.phone for w, _ in b)),
+                None,
+            )
+            if batch is None:
+                batches.append(batch := [])
+            batch.append((waiting, index))
+    for batches in sends.values():
+        for batch in batches:
+            await _send_together(batch)
+    for waiting in pending:
+        await _mark_replied(waiting.plan.route_id, waiting.result())
+    pending.clear()
+
+
+async def _send_together(batch: list[tuple[_Replying, int]]) -> None:
+    """One send of the same reply to the batch's phones; refused whole (credits, say), each
+    phone's reply is tried on its own, as it would have been alone."""
+    first, index = batch[0]
+    reply = first.plan.replies[index]
+    if len(batch) > 1:
+        phones = [waiting.plan.phone for waiting, _ in batch]
+        request = _reply_request(first.plan, index, reply, phones)
+        routes = {waiting.plan.phone: waiting.plan.route_id for waiting, _ in batch}
+        try:
+            result = await _write_reply(request, first.plan, routes, reply)
+        except DomainError:
+            pass
+        else:
+            for waiting, i in batch:
+                waiting.sent[i] = _phone_outcome(result, waiting.plan.phone, i)
+            return
+    for waiting, i in batch:
+        waiting.sent[i] = await _send_reply(waiting.plan, i, waiting.plan.replies[i])
+
+
+def _phone_outcome(
+    result: sending.SendResult, phone: str, index: int
+) -> tuple[list[int], list[tuple[int, ...]], str | None]:
+    ids = [a.message_id for a in result.accepted if a.to == phone and a.message_id is not None]
+    chunks = [tuple(i for i in chunk if i in ids) for chunk in result.chunks]
+    reasons = ", ".join(reason for to, reason in result.skipped if to == phone)
+    error = f"reply {index + 1}: not sent ({reasons})" if reasons and not ids else None
+    return ids, [c for c in chunks if c], error
 
 
 async def _route_alone(report: InboundReport) -> InboundResult:
@@ -362,14 +477,12 @@ async def _receive(dedupe_key: str, report: InboundReport, number: numbers.Numbe
     async with transaction():
         if (existing := await _existing(dedupe_key)) is not None:
             return existing
-        return await _routed(dedupe_key, report, number, _Reads())
+        reads = _Reads()
+        return await _route_flow(await _read_sender(dedupe_key, report, number, reads), reads)
 
 
-async def _routed(
-    dedupe_key: str, report: InboundReport, number: numbers.NumberView, reads: _Reads
-) -> _Plan:
+async def _route_flow(flow: _Flow, reads: _Reads) -> _Plan:
     """Decide, store, act, notify, remember the plan (inside the routing transaction)."""
-    flow = await _read_sender(dedupe_key, report, number, reads)
     await _decide(flow, reads)
     flow.message_id = await _store_message(flow)
     await _act(flow, reads)
@@ -497,9 +610,21 @@ async def _record_route(flow: _Flow) -> _Plan:
             replies=json.dumps(flow.replies),
         )
     ).returning(InboundRoute.id)
-    row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
-    assert row is not None
-    return _plan(row, flow.keyword.word if flow.keyword else None)
+    return _Plan(
+        route_id=int(inserted[0]["id"]),
+        message_id=flow.message_id,
+        account_id=flow.account_id,
+        number=flow.number.number,
+        phone=flow.phone,
+        channel=flow.report.channel,
+        rule=flow.rule,
+        keyword=flow.keyword.word if flow.keyword else None,
+        consent_action=flow.consent_action,
+        replies=flow.replies,
+        replies_done=False,
+        reply_message_ids=[],
+        reply_errors=[],
+    )
 
 
 async def _run_actions(
@@ -561,13 +686,10 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
             chunks.extend(reply_chunks)
             if error:
                 errors.append(error)
-        await InboundRoute.update(
-            {
-                InboundRoute.replies_done: True,
-                InboundRoute.reply_message_ids: json.dumps(reply_ids),
-                InboundRoute.reply_errors: json.dumps(errors),
-            }
-        ).where(InboundRoute.id == plan.route_id)
+        await _mark_replied(
+            plan.route_id,
+            replace(_NO_RESULT, reply_message_ids=tuple(reply_ids), reply_errors=tuple(errors)),
+        )
     return InboundResult(
         message_id=plan.message_id,
         account_id=plan.account_id,
@@ -581,44 +703,85 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
     )
 
 
-async def _send_reply(
-    plan: _Plan, index: int, reply: dict[str, Any]
-) -> tuple[list[int], list[tuple[int, ...]], str | None]:
-    request = sending.SendRequest(
+_NO_RESULT = InboundResult(message_id=None, account_id=None, route="number_owner")
+
+
+async def _mark_replied(route_id: int, result: InboundResult) -> None:
+    """The route's replies are done: what they became, so a replay never sends them again."""
+    await InboundRoute.update(
+        {
+            InboundRoute.replies_done: True,
+            InboundRoute.reply_message_ids: json.dumps(list(result.reply_message_ids)),
+            InboundRoute.reply_errors: json.dumps(list(result.reply_errors)),
+        }
+    ).where(InboundRoute.id == route_id)
+
+
+def _reply_request(
+    plan: _Plan, index: int, reply: dict[str, Any], phones: list[str] | None = None
+) -> sending.SendRequest:
+    """The send of one planned reply: to the plan's phone under the route's own
+    idempotency key, or (`phones`) to several phones in one group's transaction, where
+    the routes' replies_done, written with it, keeps a replay from sending it again."""
+    return sending.SendRequest(
         account_id=plan.account_id,
-        numbers=[plan.phone],
+        numbers=phones or [plan.phone],
         body=reply["body"],
-        variables=reply["variables"],
+        variables=reply["variables"] if phones is None else _shared_variables(reply),
         sender=plan.number,
         channel=REPLY_CHANNEL.get(plan.channel, plan.channel),
-        idempotency_key=f"inbound:{plan.route_id}:{index}",
+        idempotency_key=f"inbound:{plan.route_id}:{index}" if phones is None else None,
         permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
         quiet_exempt=True,  # an answer to what the person just sent
     )
+
+
+async def _write_reply(
+    request: sending.SendRequest, plan: _Plan, routes: dict[str, int], reply: dict[str, Any]
+) -> sending.SendResult:
+    """Accept a reply and tie each message to its route (`routes`: phone -> route id)."""
     kind = "confirmation" if reply["compliance"] else "auto_reply"
 
-    async def write() -> tuple[sending.SendResult, list[int]]:
+    async def write() -> sending.SendResult:
         # In a group's transaction, a savepoint: a refused reply leaves nothing behind.
         async with savepoint():
             result = await sending.accept_send(request, actor=REPLY_ACTOR)
-            ids = [a.message_id for a in result.accepted if a.message_id is not None]
-            if ids and not result.replayed:
+            accepted = [a for a in result.accepted if a.message_id is not None]
+            if accepted and not result.replayed:
                 await InboundReply.insert(
-                    *[InboundReply(route_id=plan.route_id, message_id=i, kind=kind) for i in ids]
+                    *[
+                        InboundReply(
+                            # Alone, every message is the route's; in a group, by phone.
+                            route_id=routes[a.to] if len(routes) > 1 else plan.route_id,
+                            message_id=a.message_id,
+                            kind=kind,
+                        )
+                        for a in accepted
+                    ]
                 )
-                await _touch_conversation(
-                    plan.account_id, plan.phone, plan.number, request.body or "", "out", now()
-                )
-        return result, ids
+                for a in accepted:
+                    await _touch_conversation(
+                        plan.account_id, a.to, plan.number, request.body or "", "out", now()
+                    )
+        return result
 
+    # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled back
+    # whole, is written again.
+    return await retrying_deadlocks(write)
+
+
+async def _send_reply(
+    plan: _Plan, index: int, reply: dict[str, Any]
+) -> tuple[list[int], list[tuple[int, ...]], str | None]:
     try:
-        # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled
-        # back whole, is written again.
-        result, ids = await retrying_deadlocks(write)
+        result = await _write_reply(
+            _reply_request(plan, index, reply), plan, {plan.phone: plan.route_id}, reply
+        )
     except DomainError as exc:
         # The inbound message and its consent event stand; the reply could not be sent.
         return [], [], f"reply {index + 1}: {exc.message}"
+    ids = [a.message_id for a in result.accepted if a.message_id is not None]
     skipped = ", ".join(reason for _, reason in result.skipped)
     error = f"reply {index + 1}: not sent ({skipped})" if skipped and not ids else None
     return ids, [tuple(c) for c in result.chunks], error
