@@ -608,6 +608,8 @@ async def _record_route(flow: _Flow) -> _Plan:
             keyword_id=flow.keyword.id if flow.keyword else None,
             consent_action=flow.consent_action,
             replies=json.dumps(flow.replies),
+            # Nothing to answer: done as it is stored (no second write).
+            replies_done=not flow.replies,
         )
     ).returning(InboundRoute.id)
     return _Plan(
@@ -621,7 +623,7 @@ async def _record_route(flow: _Flow) -> _Plan:
         keyword=flow.keyword.word if flow.keyword else None,
         consent_action=flow.consent_action,
         replies=flow.replies,
-        replies_done=False,
+        replies_done=not flow.replies,
         reply_message_ids=[],
         reply_errors=[],
     )
