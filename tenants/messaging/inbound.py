@@ -315,7 +315,6 @@ class _Replying:
     replies (one send to many phones), and what became of each of them."""
 
     plan: _Plan
-    duplicate: bool
     sent: dict[int, tuple[list[int], list[tuple[int, ...]], str | None]] = field(
         default_factory=dict
     )
@@ -327,7 +326,6 @@ class _Replying:
             message_id=plan.message_id,
             account_id=plan.account_id,
             route=plan.rule,
-            duplicate=self.duplicate,
             keyword=plan.keyword,
             consent_action=plan.consent_action,
             reply_message_ids=tuple(i for ids, _, _ in done for i in ids),
@@ -370,20 +368,31 @@ async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
 async def _route_in_group(
     group: _Group, key: str, report: InboundReport
 ) -> InboundResult | _Replying:
-    plan = group.known.get(key)
-    if plan is None:
-        number = await group.reads.of(numbers.find_number, report.to)
-        if number is None:
-            return InboundResult(message_id=None, account_id=None, route="unknown_number")
-        flow = await _read_sender(key, report, number, group.reads)
-        if any(waiting.plan.phone == flow.phone for waiting in group.pending):
-            await _send_pending(group.pending)
-        plan = await _route_flow(flow, group.reads)
-    if plan.replies_done or not plan.replies:
-        return await _finish(plan, duplicate=key in group.known)
-    waiting = _Replying(plan, duplicate=key in group.known)
+    if (known := group.known.get(key)) is not None:
+        # Stored before this group: replies not yet done are sent under the route's own
+        # idempotency keys (a crash may have sent some), as alone.
+        if not known.replies_done:
+            await _before_phone(group, known.phone)
+        return await _finish(known, duplicate=True)
+    number = await group.reads.of(numbers.find_number, report.to)
+    if number is None:
+        return InboundResult(message_id=None, account_id=None, route="unknown_number")
+    flow = await _read_sender(key, report, number, group.reads)
+    await _before_phone(group, flow.phone)
+    plan = await _route_flow(flow, group.reads)
+    if not plan.replies:
+        return await _finish(plan, duplicate=False)
+    # Routed in this transaction: its replies commit with it (or not at all).
+    waiting = _Replying(plan)
     group.pending.append(waiting)
     return waiting
+
+
+async def _before_phone(group: _Group, phone: str) -> None:
+    """A message from a phone with replies waiting is routed after they are accepted (its
+    consent and its last sender must be what they would be alone)."""
+    if any(waiting.plan.phone == phone for waiting in group.pending):
+        await _send_pending(group.pending)
 
 
 def _reply_key(plan: _Plan, reply: dict[str, Any]) -> tuple[Any, ...]:
@@ -401,45 +410,46 @@ def _shared_variables(reply: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _send_pending(pending: list[_Replying]) -> None:
-    """Accept the waiting replies, one send per reply key and set of distinct phones."""
-    sends: dict[tuple[Any, ...], list[list[tuple[_Replying, int]]]] = {}
-    for waiting in pending:
-        for index, reply in enumerate(waiting.plan.replies):
-            batches = sends.setdefault(_reply_key(waiting.plan, reply), [])
-            batch = next(
-                (b for b in batches if all(w.plan.phone != waiting.plan.phone for w, _ in b)),
-                None,
-            )
+    """Accept the waiting replies, each message's in its own order (every first reply, then
+    every second one), one send per reply key and set of distinct phones."""
+    for index in range(max(len(waiting.plan.replies) for waiting in pending) if pending else 0):
+        sends: dict[tuple[Any, ...], list[list[_Replying]]] = {}
+        for waiting in pending:
+            if index >= len(waiting.plan.replies):
+                continue
+            batches = sends.setdefault(_reply_key(waiting.plan, waiting.plan.replies[index]), [])
+            phone = waiting.plan.phone
+            batch = next((b for b in batches if all(w.plan.phone != phone for w in b)), None)
             if batch is None:
                 batches.append(batch := [])
-            batch.append((waiting, index))
-    for batches in sends.values():
-        for batch in batches:
-            await _send_together(batch)
+            batch.append(waiting)
+        for batches in sends.values():
+            for batch in batches:
+                await _send_together(batch, index)
     for waiting in pending:
-        await _mark_replied(waiting.plan.route_id, waiting.result())
+        result = waiting.result()
+        await _mark_replied(waiting.plan.route_id, result.reply_message_ids, result.reply_errors)
     pending.clear()
 
 
-async def _send_together(batch: list[tuple[_Replying, int]]) -> None:
+async def _send_together(batch: list[_Replying], index: int) -> None:
     """One send of the same reply to the batch's phones; refused whole (credits, say), each
     phone's reply is tried on its own, as it would have been alone."""
-    first, index = batch[0]
-    reply = first.plan.replies[index]
+    first = batch[0].plan
+    reply = first.replies[index]
     if len(batch) > 1:
-        phones = [waiting.plan.phone for waiting, _ in batch]
-        request = _reply_request(first.plan, index, reply, phones)
-        routes = {waiting.plan.phone: waiting.plan.route_id for waiting, _ in batch}
+        request = _reply_request(first, index, reply, [w.plan.phone for w in batch])
+        routes = {waiting.plan.phone: waiting.plan.route_id for waiting in batch}
         try:
-            result = await _write_reply(request, first.plan, routes, reply)
+            result = await _write_reply(request, first, routes, reply)
         except DomainError:
             pass
         else:
-            for waiting, i in batch:
-                waiting.sent[i] = _phone_outcome(result, waiting.plan.phone, i)
+            for waiting in batch:
+                waiting.sent[index] = _phone_outcome(result, waiting.plan.phone, index)
             return
-    for waiting, i in batch:
-        waiting.sent[i] = await _send_reply(waiting.plan, i, waiting.plan.replies[i])
+    for waiting in batch:
+        waiting.sent[index] = await _send_reply(waiting.plan, index, waiting.plan.replies[index])
 
 
 def _phone_outcome(
@@ -688,10 +698,7 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
             chunks.extend(reply_chunks)
             if error:
                 errors.append(error)
-        await _mark_replied(
-            plan.route_id,
-            replace(_NO_RESULT, reply_message_ids=tuple(reply_ids), reply_errors=tuple(errors)),
-        )
+        await _mark_replied(plan.route_id, reply_ids, errors)
     return InboundResult(
         message_id=plan.message_id,
         account_id=plan.account_id,
@@ -705,16 +712,13 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
     )
 
 
-_NO_RESULT = InboundResult(message_id=None, account_id=None, route="number_owner")
-
-
-async def _mark_replied(route_id: int, result: InboundResult) -> None:
+async def _mark_replied(route_id: int, reply_ids: Sequence[int], errors: Sequence[str]) -> None:
     """The route's replies are done: what they became, so a replay never sends them again."""
     await InboundRoute.update(
         {
             InboundRoute.replies_done: True,
-            InboundRoute.reply_message_ids: json.dumps(list(result.reply_message_ids)),
-            InboundRoute.reply_errors: json.dumps(list(result.reply_errors)),
+            InboundRoute.reply_message_ids: json.dumps(list(reply_ids)),
+            InboundRoute.reply_errors: json.dumps(list(errors)),
         }
     ).where(InboundRoute.id == route_id)
 
