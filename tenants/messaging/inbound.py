@@ -496,7 +496,7 @@ async def _route_flow(flow: _Flow, reads: _Reads) -> _Plan:
     await _decide(flow, reads)
     flow.message_id = await _store_message(flow)
     await _act(flow, reads)
-    await _notify(flow)
+    await _notify(flow, reads)
     return await _record_route(flow)
 
 
@@ -580,7 +580,7 @@ async def _act(flow: _Flow, reads: _Reads) -> None:
         flow.replies.extend(more)
 
 
-async def _notify(flow: _Flow) -> None:
+async def _notify(flow: _Flow, reads: _Reads) -> None:
     """The inbound webhook event (in the routing transaction: it exists exactly when the
     message does) and the inbox conversation."""
     report = flow.report
@@ -598,6 +598,7 @@ async def _notify(flow: _Flow) -> None:
         channel=report.channel,
         received_at=report.at,
         extra=extra or None,
+        subscription_ids=await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id),
     )
     await _touch_conversation(
         flow.account_id, flow.phone, flow.number.number, report.body, "in", report.at, unread=1
