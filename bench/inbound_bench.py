@@ -1,8 +1,10 @@
 """Inbound routing throughput on the demo tree: messages routed per second (a mix of plain
 replies, JOIN keywords with their list/opt-in/auto-reply actions, and STOP with its
-confirmation), then the same provider ids again (duplicates).
+confirmation), then the same provider ids again (duplicates): first one caller at a time
+(the same-run baseline: every message routed alone), then IN_FLIGHT callers at once, as
+a provider's concurrent callbacks are (grouped into shared transactions).
 
-    .venv/bin/python bench/inbound_bench.py [N]      # default N=1000
+    .venv/bin/python bench/inbound_bench.py [N [IN_FLIGHT]]   # default N=1000, 16
     DATABASE_URL=postgresql://... .venv/bin/python bench/inbound_bench.py
 
 Without DATABASE_URL a fresh SQLite file in a temporary folder is used.
@@ -16,7 +18,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tenants.messaging.accept import PLATFORM_SEND
 
@@ -27,58 +31,90 @@ os.environ.setdefault("BROKER_URL", "memory://")
 os.environ.setdefault("SECRET_KEY", "bench-secret")
 
 
-async def main(n: int) -> dict[str, object]:
+async def _seeded(n: int) -> tuple[dict[str, int], list[str]]:
     from tenants.audit.record import SYSTEM
     from tenants.credits import ledger
-    from tenants.db import pool
     from tenants.demo import seed_demo
     from tenants.messaging import accept as sending
-    from tenants.messaging import inbound
     from tenants.schema import migrate, wipe_all_data
 
-    async with pool():
-        await migrate()
-        await wipe_all_data()
-        ids = await seed_demo()
-        for slug in ("northwind", "sydney", "melbourne", "melbourne-events"):
-            await ledger.adjust(ids[slug], 10 * n, reason="bench credits", actor=SYSTEM)
-        phones = [f"+614{12000000 + i:08d}" for i in range(n)]
-        # Melbourne Events writes to a quarter of the phones first, so their replies and
-        # STOPs route by "last messaged".
-        await sending.accept_send(
-            sending.SendRequest(
-                account_id=ids["melbourne-events"],
-                numbers=phones[: n // 4],
-                body="Hello from Melbourne Events",
-                sender="+61480000001",
-                permissions=PLATFORM_SEND,
-            ),
-            actor=SYSTEM,
-        )
-        plan = []
-        for i, phone in enumerate(phones):
-            if i % 4 == 0:
-                plan.append((f"b-{i}", phone, "+61480000000", "join"))
-            elif i % 4 == 1:
-                plan.append((f"b-{i}", phone, "+61480000001", "Stop "))
-            else:
-                plan.append((f"b-{i}", phone, "+61480000001", "see you at 5"))
-        routes: dict[str, int] = {}
-        started = time.perf_counter()
-        for ref, phone, to, body in plan:
+    await migrate()
+    await wipe_all_data()
+    ids = await seed_demo()
+    for slug in ("northwind", "sydney", "melbourne", "melbourne-events"):
+        await ledger.adjust(ids[slug], 20 * n, reason="bench credits", actor=SYSTEM)
+    phones = [f"+614{12000000 + i:08d}" for i in range(2 * n)]
+    # Melbourne Events writes to a quarter of the phones first, so their replies and
+    # STOPs route by "last messaged".
+    await sending.accept_send(
+        sending.SendRequest(
+            account_id=ids["melbourne-events"],
+            numbers=phones[: n // 4] + phones[n : n + n // 4],
+            body="Hello from Melbourne Events",
+            sender="+61480000001",
+            permissions=PLATFORM_SEND,
+        ),
+        actor=SYSTEM,
+    )
+    return ids, phones
+
+
+def _plan(phones: list[str], prefix: str) -> list[tuple[str, str, str, str]]:
+    plan = []
+    for i, phone in enumerate(phones):
+        if i % 4 == 0:
+            plan.append((f"{prefix}-{i}", phone, "+61480000000", "join"))
+        elif i % 4 == 1:
+            plan.append((f"{prefix}-{i}", phone, "+61480000001", "Stop "))
+        else:
+            plan.append((f"{prefix}-{i}", phone, "+61480000001", "see you at 5"))
+    return plan
+
+
+async def _drive(plan: list[tuple[str, str, str, str]], in_flight: int) -> dict[str, Any]:
+    """Route the plan with `in_flight` callers at once, then the same ids again."""
+    from tenants.messaging import inbound
+
+    routes: dict[str, int] = {}
+    groups = inbound.inbound_groups()
+    written = groups.groups_written
+
+    async def caller(queue: Iterator[tuple[str, str, str, str]], duplicate: bool) -> None:
+        for ref, phone, to, body in queue:
             result = await inbound.route_inbound(ref, phone, to, body)
-            routes[result.route] = routes.get(result.route, 0) + 1
-        routed = time.perf_counter() - started
+            assert result.duplicate is duplicate, (ref, result)
+            if not duplicate:
+                routes[result.route] = routes.get(result.route, 0) + 1
+
+    figures: dict[str, Any] = {"in_flight": in_flight}
+    for label, duplicate in (("routed", False), ("duplicates", True)):
+        queue = iter(plan)
         started = time.perf_counter()
-        for ref, phone, to, body in plan:
-            assert (await inbound.route_inbound(ref, phone, to, body)).duplicate
-        duplicates = time.perf_counter() - started
+        await asyncio.gather(*(caller(queue, duplicate) for _ in range(in_flight)))
+        seconds = time.perf_counter() - started
+        figures[f"{label}_per_second"] = round(len(plan) / seconds, 1)
+        figures[f"{label}_load_average_1m"] = round(os.getloadavg()[0], 2)
+    figures["routes"] = dict(sorted(routes.items()))
+    figures["groups_written"] = groups.groups_written - written
+    return figures
+
+
+async def main(n: int, in_flight: int) -> dict[str, object]:
+    from tenants.db import pool
+
+    async with pool():
+        _, phones = await _seeded(n)
+        # The same-run baseline: one caller at a time (no group ever has company).
+        alone = await _drive(_plan(phones[:n], "one"), 1)
+        grouped = await _drive(_plan(phones[n:], "many"), in_flight)
     return {
         "database": os.environ["DATABASE_URL"].split(":", 1)[0],
         "messages": n,
-        "routes": dict(sorted(routes.items())),
-        "routed_per_second": round(n / routed, 1),
-        "duplicates_per_second": round(n / duplicates, 1),
+        "one_in_flight": alone,
+        "grouped": grouped,
+        "grouped_of_one_in_flight": round(
+            grouped["routed_per_second"] / alone["routed_per_second"], 2
+        ),
         # The figures scale with the machine's spare capacity: say how busy it was.
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
@@ -87,7 +123,8 @@ async def main(n: int) -> dict[str, object]:
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    figures = asyncio.run(main(count))
+    in_flight = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    figures = asyncio.run(main(count, in_flight))
     print(json.dumps(figures, indent=2))
     out = ROOT / "bench" / "results" / f"inbound_{figures['database']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import random
 import re
 import sqlite3
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -551,3 +551,23 @@ async def first_or_404(query: Any, message: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(message)
     return row
+
+
+@asynccontextmanager
+async def savepoint() -> AsyncIterator[None]:
+    """A part of the open transaction that an exception undoes alone (its after-commit work
+    with it) before it propagates; without an open transaction, a transaction of its own."""
+    current = DB.current_transaction.get()
+    if current is None:
+        async with transaction():
+            yield
+        return
+    kept = dict(getattr(current, "after_commit_work", None) or {})
+    point = await current.savepoint()
+    try:
+        yield
+    except BaseException:
+        await point.rollback_to()
+        current.after_commit_work = kept
+        raise
+    await point.release()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import path_ids
@@ -83,12 +83,15 @@ async def custom_keywords(account_id: int) -> dict[str, list[str]]:
     return out
 
 
-async def classify_keyword(account_id: int, text: str) -> str | None:
-    """ "opt_out", "opt_in", "help" or None for an inbound message's whole text."""
+async def classify_keyword(
+    account_id: int, text: str, *, lists: Mapping[str, list[str]] | None = None
+) -> str | None:
+    """ "opt_out", "opt_in", "help" or None for an inbound message's whole text (`lists`:
+    the account's `keyword_lists`, when the caller has read them already)."""
     word = normalize_keyword_text(text)
     if not word:
         return None
-    for kind, words in (await keyword_lists(account_id)).items():
+    for kind, words in (lists if lists is not None else await keyword_lists(account_id)).items():
         if word in words:
             return kind
     return None

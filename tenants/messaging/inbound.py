@@ -11,15 +11,22 @@ redelivered or concurrent duplicate one message and one consent event. Replies g
 the normal accept-a-send service (credits; consent, except that a compliance confirmation
 reaches even the phone that just opted out) after the routing transaction commits, each
 with its own idempotency key, so a replayed inbound never sends a reply twice.
+
+Providers post one inbound message per request. Concurrent ones are routed in one
+transaction (tenants.group_commit): each message as it would be alone, in arrival order,
+its replies accepted in the same transaction (each in a savepoint, so a reply refused for
+credits leaves nothing behind), the reads a group's messages share made once, and each
+caller answered once the group has committed. A group that fails is routed again message
+by message, each in its own transactions as above.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import phonenumbers
 
@@ -30,13 +37,21 @@ from tenants.consent import events as consent_events
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
 from tenants.contacts.tables import Contact
-from tenants.db import CONTROL_CHARACTERS, is_unique_violation, retrying_deadlocks, transaction
+from tenants.db import (
+    CONTROL_CHARACTERS,
+    is_unique_violation,
+    retrying_deadlocks,
+    savepoint,
+    transaction,
+)
 from tenants.errors import DomainError, NotFound, ValidationFailed
+from tenants.group_commit import GroupCommit, PerLoop
 from tenants.messaging import accept as sending
 from tenants.messaging.messages import CHANNELS, SETTLING_STATUSES
 from tenants.messaging.tables import Conversation, InboundReply, InboundRoute, Message
 from tenants.numbers import keywords, numbers
 from tenants.phones import normalize_phone
+from tenants.templates.merge_fields import fields_in
 from tenants.webhooks import deliveries as customer_webhooks
 
 ROUTES = ("opt_out", "opt_in", "help", "keyword", "last_messaged", "number_owner")
@@ -46,6 +61,28 @@ PREVIEW = 160
 MAX_MEDIA = 10
 # Replies to an MMS go back as SMS (a text confirmation has no media).
 REPLY_CHANNEL = {"mms": "sms"}
+# Group commit: wait at most this long for company when the writer is idle, and route at
+# most this many messages in one transaction.
+WINDOW_SECONDS = 0.002
+MAX_GROUP = 200
+
+T = TypeVar("T")
+
+
+class _Reads:
+    """Reads that routing makes for every message and that the messages of one group share
+    (a number, an account, its region, compliance words and confirmations, a number's
+    keyword, a list's owner): made once per group. Nothing routing writes changes them."""
+
+    def __init__(self) -> None:
+        self._known: dict[Hashable, Any] = {}
+
+    async def of(self, read: Callable[..., Awaitable[T]], *args: Hashable) -> T:
+        """`await read(*args)`, read once per group."""
+        key = (read, *args)
+        if key not in self._known:
+            self._known[key] = await read(*args)
+        return self._known[key]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -97,16 +134,22 @@ def _plan(row: dict[str, Any], keyword: str | None = None) -> _Plan:
 
 
 async def _existing(dedupe_key: str) -> _Plan | None:
-    row = await InboundRoute.select().where(InboundRoute.dedupe_key == dedupe_key).first()
-    if row is None:
-        return None
-    word = None
-    if row["keyword_id"] is not None:
-        try:
-            word = (await keywords.get_keyword(row["keyword_id"])).word
-        except NotFound:
-            word = None
-    return _plan(row, word)
+    return (await _existing_routes([dedupe_key])).get(dedupe_key)
+
+
+async def _existing_routes(dedupe_keys: Sequence[str]) -> dict[str, _Plan]:
+    """The routes already stored under these keys (one query), by key."""
+    rows = await InboundRoute.select().where(InboundRoute.dedupe_key.is_in(list(set(dedupe_keys))))
+    plans: dict[str, _Plan] = {}
+    for row in rows:
+        word = None
+        if row["keyword_id"] is not None:
+            try:
+                word = (await keywords.get_keyword(row["keyword_id"])).word
+            except NotFound:
+                word = None
+        plans[row["dedupe_key"]] = _plan(row, word)
+    return plans
 
 
 def _region_of(number: numbers.NumberView, fallback: str) -> str:
@@ -116,7 +159,9 @@ def _region_of(number: numbers.NumberView, fallback: str) -> str:
     return fallback
 
 
-async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None:
+async def last_messaged_by(
+    number: numbers.NumberView, phone: str, reads: _Reads | None = None
+) -> int | None:
     """The account that last sent to `phone` from `number`, if it may still use the number."""
     row = (
         await Message.select(Message.account_id)
@@ -130,8 +175,9 @@ async def last_messaged_by(number: numbers.NumberView, phone: str) -> int | None
     )
     if row is None:
         return None
+    account_id = int(row["account_id"])
     try:
-        account = await get_account(row["account_id"])
+        account = await (reads or _Reads()).of(get_account, account_id)
     except NotFound:
         return None
     return account.id if numbers.may_use_number(number, account) else None
@@ -227,7 +273,198 @@ async def route_report(report: InboundReport) -> InboundResult:
         body=CONTROL_CHARACTERS.sub("", report.body or ""),
         sender=CONTROL_CHARACTERS.sub("", report.sender or ""),
     )
-    dedupe_key = f"{report.provider}:{report.provider_ref.strip()}"[:200]
+    return await _groups.get().submit([report])
+
+
+class InboundGroups(GroupCommit[InboundReport, InboundResult]):
+    """Concurrent inbound messages (one per caller) routed in one transaction per group."""
+
+    def __init__(
+        self, *, window_seconds: float = WINDOW_SECONDS, max_items: int = MAX_GROUP
+    ) -> None:
+        super().__init__(window_seconds=window_seconds, max_items=max_items)
+
+    async def write_group(self, items: list[InboundReport]) -> list[InboundResult]:
+        # Concurrent inbound on PostgreSQL can deadlock on the replies' credit reservation.
+        return await retrying_deadlocks(lambda: _route_group(items))
+
+    def answer_of(self, outcomes: list[InboundResult]) -> InboundResult:
+        (result,) = outcomes
+        return result
+
+    async def write_alone(self, items: Sequence[InboundReport]) -> InboundResult:
+        (report,) = items
+        return await _route_alone(report)
+
+
+_groups = PerLoop(InboundGroups)
+
+
+def inbound_groups() -> InboundGroups:
+    """The running event loop's inbound grouper (the web server and each worker have their own)."""
+    return _groups.get()
+
+
+def _dedupe_key(report: InboundReport) -> str:
+    return f"{report.provider}:{report.provider_ref.strip()}"[:200]
+
+
+@dataclass
+class _Replying:
+    """A message of a group whose replies wait to be accepted with other messages' same
+    replies (one send to many phones), and what became of each of them."""
+
+    plan: _Plan
+    sent: dict[int, tuple[list[int], list[tuple[int, ...]], str | None]] = field(
+        default_factory=dict
+    )
+
+    def result(self) -> InboundResult:
+        done = [self.sent[index] for index in sorted(self.sent)]
+        plan = self.plan
+        return InboundResult(
+            message_id=plan.message_id,
+            account_id=plan.account_id,
+            route=plan.rule,
+            keyword=plan.keyword,
+            consent_action=plan.consent_action,
+            reply_message_ids=tuple(i for ids, _, _ in done for i in ids),
+            reply_chunks=tuple(c for _, chunks, _ in done for c in chunks),
+            reply_errors=tuple(e for _, _, e in done if e),
+        )
+
+
+@dataclass
+class _Group:
+    """What one group's transaction carries from message to message."""
+
+    reads: _Reads
+    known: dict[str, _Plan]
+    outcomes: dict[str, InboundResult | _Replying] = field(default_factory=dict)
+    pending: list[_Replying] = field(default_factory=list)
+
+
+async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
+    """One transaction for the group: each message routed as it would be alone, in order
+    (a later copy of a message in the group is its duplicate); the replies accepted
+    together, before any later message from the same phone is routed (it must see them)."""
+    async with transaction():
+        group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
+        order: list[tuple[str, bool]] = []
+        for report in reports:
+            key = _dedupe_key(report)
+            order.append((key, key in group.outcomes))
+            if key not in group.outcomes:
+                group.outcomes[key] = await _route_in_group(group, key, report)
+        await _send_pending(group.pending)
+    results = []
+    for key, again in order:
+        outcome = group.outcomes[key]
+        result = outcome.result() if isinstance(outcome, _Replying) else outcome
+        results.append(replace(result, duplicate=True, reply_chunks=()) if again else result)
+    return results
+
+
+async def _route_in_group(
+    group: _Group, key: str, report: InboundReport
+) -> InboundResult | _Replying:
+    if (known := group.known.get(key)) is not None:
+        # Stored before this group: replies not yet done are sent under the route's own
+        # idempotency keys (a crash may have sent some), as alone.
+        if not known.replies_done:
+            await _before_phone(group, known.phone)
+        return await _finish(known, duplicate=True)
+    number = await group.reads.of(numbers.find_number, report.to)
+    if number is None:
+        return InboundResult(message_id=None, account_id=None, route="unknown_number")
+    flow = await _read_sender(key, report, number, group.reads)
+    await _before_phone(group, flow.phone)
+    plan = await _route_flow(flow, group.reads)
+    if not plan.replies:
+        return await _finish(plan, duplicate=False)
+    # Routed in this transaction: its replies commit with it (or not at all).
+    waiting = _Replying(plan)
+    group.pending.append(waiting)
+    return waiting
+
+
+async def _before_phone(group: _Group, phone: str) -> None:
+    """A message from a phone with replies waiting is routed after they are accepted (its
+    consent and its last sender must be what they would be alone)."""
+    if any(waiting.plan.phone == phone for waiting in group.pending):
+        await _send_pending(group.pending)
+
+
+def _reply_key(plan: _Plan, reply: dict[str, Any]) -> tuple[Any, ...]:
+    """Replies that one send may carry to many phones: same account, number, channel, text
+    and kind; the phone variable matters only when the text uses it."""
+    variables = _shared_variables(reply)
+    if "phone" in fields_in(reply["body"]):
+        variables["phone"] = plan.phone
+    shared = json.dumps(variables, sort_keys=True)
+    return (plan.account_id, plan.number, plan.channel, reply["body"], reply["compliance"], shared)
+
+
+def _shared_variables(reply: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in reply["variables"].items() if k != "phone"}
+
+
+async def _send_pending(pending: list[_Replying]) -> None:
+    """Accept the waiting replies, each message's in its own order (every first reply, then
+    every second one), one send per reply key and set of distinct phones."""
+    for index in range(max(len(waiting.plan.replies) for waiting in pending) if pending else 0):
+        sends: dict[tuple[Any, ...], list[list[_Replying]]] = {}
+        for waiting in pending:
+            if index >= len(waiting.plan.replies):
+                continue
+            batches = sends.setdefault(_reply_key(waiting.plan, waiting.plan.replies[index]), [])
+            phone = waiting.plan.phone
+            batch = next((b for b in batches if all(w.plan.phone != phone for w in b)), None)
+            if batch is None:
+                batches.append(batch := [])
+            batch.append(waiting)
+        for batches in sends.values():
+            for batch in batches:
+                await _send_together(batch, index)
+    for waiting in pending:
+        result = waiting.result()
+        await _mark_replied(waiting.plan.route_id, result.reply_message_ids, result.reply_errors)
+    pending.clear()
+
+
+async def _send_together(batch: list[_Replying], index: int) -> None:
+    """One send of the same reply to the batch's phones; refused whole (credits, say), each
+    phone's reply is tried on its own, as it would have been alone."""
+    first = batch[0].plan
+    reply = first.replies[index]
+    if len(batch) > 1:
+        request = _reply_request(first, index, reply, [w.plan.phone for w in batch])
+        routes = {waiting.plan.phone: waiting.plan.route_id for waiting in batch}
+        try:
+            result = await _write_reply(request, first, routes, reply)
+        except DomainError:
+            pass
+        else:
+            for waiting in batch:
+                waiting.sent[index] = _phone_outcome(result, waiting.plan.phone, index)
+            return
+    for waiting in batch:
+        waiting.sent[index] = await _send_reply(waiting.plan, index, waiting.plan.replies[index])
+
+
+def _phone_outcome(
+    result: sending.SendResult, phone: str, index: int
+) -> tuple[list[int], list[tuple[int, ...]], str | None]:
+    ids = [a.message_id for a in result.accepted if a.to == phone and a.message_id is not None]
+    chunks = [tuple(i for i in chunk if i in ids) for chunk in result.chunks]
+    reasons = ", ".join(reason for to, reason in result.skipped if to == phone)
+    error = f"reply {index + 1}: not sent ({reasons})" if reasons and not ids else None
+    return ids, [c for c in chunks if c], error
+
+
+async def _route_alone(report: InboundReport) -> InboundResult:
+    """One message in transactions of its own: routing, then each reply."""
+    dedupe_key = _dedupe_key(report)
     existing = await _existing(dedupe_key)
     if existing is not None:
         return await _finish(existing, duplicate=True)
@@ -246,36 +483,47 @@ async def route_report(report: InboundReport) -> InboundResult:
 
 
 async def _receive(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Plan:
-    """The routing transaction: decide, store, act, notify, remember the plan."""
+    """The routing transaction of a message routed alone."""
     async with transaction():
         if (existing := await _existing(dedupe_key)) is not None:
             return existing
-        flow = await _read_sender(dedupe_key, report, number)
-        await _decide(flow)
-        flow.message_id = await _store_message(flow)
-        await _act(flow)
-        await _notify(flow)
-        return await _record_route(flow)
+        reads = _Reads()
+        return await _route_flow(await _read_sender(dedupe_key, report, number, reads), reads)
 
 
-async def _read_sender(dedupe_key: str, report: InboundReport, number: numbers.NumberView) -> _Flow:
+async def _route_flow(flow: _Flow, reads: _Reads) -> _Plan:
+    """Decide, store, act, notify, remember the plan (inside the routing transaction)."""
+    await _decide(flow, reads)
+    flow.message_id = await _store_message(flow)
+    await _act(flow, reads)
+    await _notify(flow, reads)
+    return await _record_route(flow)
+
+
+async def _read_sender(
+    dedupe_key: str, report: InboundReport, number: numbers.NumberView, reads: _Reads
+) -> _Flow:
     """The sender in E.164, read in the region of our number (else the holder's)."""
     raw = (report.sender or "").strip()
-    region = _region_of(number, await default_region(number.holder_id))
+    region = _region_of(number, await reads.of(default_region, number.holder_id))
     e164 = normalize_phone(raw, region)
     return _Flow(report, dedupe_key, number, phone=e164 or raw[:20], e164=e164)
 
 
-async def _decide(flow: _Flow) -> None:
+async def _decide(flow: _Flow, reads: _Reads) -> None:
     """Compliance words, then the keyword's owner, then the last sender on the number, then
     the number's holder. A sender whose number cannot be read is still delivered to the
     inbox, but no consent event or keyword action can be tied to it."""
-    holder = await get_account(flow.number.holder_id)
+    holder_id = flow.number.holder_id
+    holder = await reads.of(get_account, holder_id)
     body = flow.report.body
-    talking_to = await last_messaged_by(flow.number, flow.e164) if flow.e164 else None
-    flow.kind = await consent_keywords.classify_keyword(holder.id, body) if flow.e164 else None
+    talking_to = await last_messaged_by(flow.number, flow.e164, reads) if flow.e164 else None
+    if flow.e164:
+        words = await reads.of(consent_keywords.keyword_lists, holder_id)
+        flow.kind = await consent_keywords.classify_keyword(holder_id, body, lists=words)
     if flow.kind is None and flow.e164:
-        flow.keyword = await keywords.keyword_on(flow.number.id, keywords.first_word(body))
+        word = keywords.first_word(body)
+        flow.keyword = await reads.of(keywords.keyword_on, flow.number.id, word)
     if flow.kind is not None:
         flow.account_id, flow.rule = talking_to or holder.id, flow.kind
     elif flow.keyword is not None:
@@ -308,7 +556,7 @@ async def _store_message(flow: _Flow) -> int:
     return int(rows[0]["id"])
 
 
-async def _act(flow: _Flow) -> None:
+async def _act(flow: _Flow, reads: _Reads) -> None:
     """Consent in the channel's group (a WhatsApp STOP is a `whatsapp` opt-out), the
     confirmation of a compliance word, and the keyword's actions."""
     channel = flow.report.channel
@@ -322,17 +570,17 @@ async def _act(flow: _Flow) -> None:
             flow.account_id, flow.e164, channel, source="keyword", message_id=flow.message_id
         )
         flow.consent_action = flow.kind
-    if flow.kind is not None:
-        text = await consent_keywords.confirmation_reply(flow.account_id, flow.kind)
+    if (kind := flow.kind) is not None:
+        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
         flow.replies.append({"body": text, "variables": {}, "compliance": True})
     if flow.keyword is not None and flow.e164:
         flow.consent_action, more, flow.forward = await _run_actions(
-            flow.keyword, flow.e164, channel, flow.message_id
+            flow.keyword, flow.e164, channel, flow.message_id, reads
         )
         flow.replies.extend(more)
 
 
-async def _notify(flow: _Flow) -> None:
+async def _notify(flow: _Flow, reads: _Reads) -> None:
     """The inbound webhook event (in the routing transaction: it exists exactly when the
     message does) and the inbox conversation."""
     report = flow.report
@@ -350,6 +598,7 @@ async def _notify(flow: _Flow) -> None:
         channel=report.channel,
         received_at=report.at,
         extra=extra or None,
+        subscription_ids=await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id),
     )
     await _touch_conversation(
         flow.account_id, flow.phone, flow.number.number, report.body, "in", report.at, unread=1
@@ -370,11 +619,25 @@ async def _record_route(flow: _Flow) -> _Plan:
             keyword_id=flow.keyword.id if flow.keyword else None,
             consent_action=flow.consent_action,
             replies=json.dumps(flow.replies),
+            # Nothing to answer: done as it is stored (no second write).
+            replies_done=not flow.replies,
         )
     ).returning(InboundRoute.id)
-    row = await InboundRoute.select().where(InboundRoute.id == inserted[0]["id"]).first()
-    assert row is not None
-    return _plan(row, flow.keyword.word if flow.keyword else None)
+    return _Plan(
+        route_id=int(inserted[0]["id"]),
+        message_id=flow.message_id,
+        account_id=flow.account_id,
+        number=flow.number.number,
+        phone=flow.phone,
+        channel=flow.report.channel,
+        rule=flow.rule,
+        keyword=flow.keyword.word if flow.keyword else None,
+        consent_action=flow.consent_action,
+        replies=flow.replies,
+        replies_done=not flow.replies,
+        reply_message_ids=[],
+        reply_errors=[],
+    )
 
 
 async def _run_actions(
@@ -382,6 +645,7 @@ async def _run_actions(
     phone: str,
     channel: str,
     message_id: int,
+    reads: _Reads,
 ) -> tuple[str | None, list[dict[str, Any]], bool]:
     """List and consent actions first (a reply must see the opt-in), then the rest; the
     last value tells whether the inbound webhook event carries the keyword (forward)."""
@@ -391,7 +655,7 @@ async def _run_actions(
     for action in keyword.actions:
         if action.kind != "add_to_list" or action.list_id is None:
             continue
-        if not await keywords.list_belongs_to(keyword.account_id, action.list_id):
+        if not await reads.of(keywords.list_belongs_to, keyword.account_id, action.list_id):
             continue  # the list was deleted since; the other actions still run
         contact = await contacts.find_contact_by_phone(keyword.account_id, phone)
         if contact is None:
@@ -435,13 +699,7 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
             chunks.extend(reply_chunks)
             if error:
                 errors.append(error)
-        await InboundRoute.update(
-            {
-                InboundRoute.replies_done: True,
-                InboundRoute.reply_message_ids: json.dumps(reply_ids),
-                InboundRoute.reply_errors: json.dumps(errors),
-            }
-        ).where(InboundRoute.id == plan.route_id)
+        await _mark_replied(plan.route_id, reply_ids, errors)
     return InboundResult(
         message_id=plan.message_id,
         account_id=plan.account_id,
@@ -455,43 +713,82 @@ async def _finish(plan: _Plan, *, duplicate: bool) -> InboundResult:
     )
 
 
-async def _send_reply(
-    plan: _Plan, index: int, reply: dict[str, Any]
-) -> tuple[list[int], list[tuple[int, ...]], str | None]:
-    request = sending.SendRequest(
+async def _mark_replied(route_id: int, reply_ids: Sequence[int], errors: Sequence[str]) -> None:
+    """The route's replies are done: what they became, so a replay never sends them again."""
+    await InboundRoute.update(
+        {
+            InboundRoute.replies_done: True,
+            InboundRoute.reply_message_ids: json.dumps(list(reply_ids)),
+            InboundRoute.reply_errors: json.dumps(list(errors)),
+        }
+    ).where(InboundRoute.id == route_id)
+
+
+def _reply_request(
+    plan: _Plan, index: int, reply: dict[str, Any], phones: list[str] | None = None
+) -> sending.SendRequest:
+    """The send of one planned reply: to the plan's phone under the route's own
+    idempotency key, or (`phones`) to several phones in one group's transaction, where
+    the routes' replies_done, written with it, keeps a replay from sending it again."""
+    return sending.SendRequest(
         account_id=plan.account_id,
-        numbers=[plan.phone],
+        numbers=phones or [plan.phone],
         body=reply["body"],
-        variables=reply["variables"],
+        variables=reply["variables"] if phones is None else _shared_variables(reply),
         sender=plan.number,
         channel=REPLY_CHANNEL.get(plan.channel, plan.channel),
-        idempotency_key=f"inbound:{plan.route_id}:{index}",
+        idempotency_key=f"inbound:{plan.route_id}:{index}" if phones is None else None,
         permissions=sending.PLATFORM_SEND,
         compliance_reply=bool(reply["compliance"]),
         quiet_exempt=True,  # an answer to what the person just sent
     )
+
+
+async def _write_reply(
+    request: sending.SendRequest, plan: _Plan, routes: dict[str, int], reply: dict[str, Any]
+) -> sending.SendResult:
+    """Accept a reply and tie each message to its route (`routes`: phone -> route id)."""
     kind = "confirmation" if reply["compliance"] else "auto_reply"
 
-    async def write() -> tuple[sending.SendResult, list[int]]:
-        async with transaction():
+    async def write() -> sending.SendResult:
+        # In a group's transaction, a savepoint: a refused reply leaves nothing behind.
+        async with savepoint():
             result = await sending.accept_send(request, actor=REPLY_ACTOR)
-            ids = [a.message_id for a in result.accepted if a.message_id is not None]
-            if ids and not result.replayed:
+            accepted = [a for a in result.accepted if a.message_id is not None]
+            if accepted and not result.replayed:
                 await InboundReply.insert(
-                    *[InboundReply(route_id=plan.route_id, message_id=i, kind=kind) for i in ids]
+                    *[
+                        InboundReply(
+                            # Alone, every message is the route's; in a group, by phone.
+                            route_id=routes[a.to] if len(routes) > 1 else plan.route_id,
+                            message_id=a.message_id,
+                            kind=kind,
+                        )
+                        for a in accepted
+                    ]
                 )
-                await _touch_conversation(
-                    plan.account_id, plan.phone, plan.number, request.body or "", "out", now()
-                )
-        return result, ids
+                for a in accepted:
+                    await _touch_conversation(
+                        plan.account_id, a.to, plan.number, request.body or "", "out", now()
+                    )
+        return result
 
+    # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled back
+    # whole, is written again.
+    return await retrying_deadlocks(write)
+
+
+async def _send_reply(
+    plan: _Plan, index: int, reply: dict[str, Any]
+) -> tuple[list[int], list[tuple[int, ...]], str | None]:
     try:
-        # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled
-        # back whole, is written again.
-        result, ids = await retrying_deadlocks(write)
+        result = await _write_reply(
+            _reply_request(plan, index, reply), plan, {plan.phone: plan.route_id}, reply
+        )
     except DomainError as exc:
         # The inbound message and its consent event stand; the reply could not be sent.
         return [], [], f"reply {index + 1}: {exc.message}"
+    ids = [a.message_id for a in result.accepted if a.message_id is not None]
     skipped = ", ".join(reason for _, reason in result.skipped)
     error = f"reply {index + 1}: not sent ({skipped})" if skipped and not ids else None
     return ids, [tuple(c) for c in result.chunks], error

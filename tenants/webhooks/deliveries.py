@@ -435,6 +435,11 @@ async def queue_status_events(moves: Sequence[tuple[int, str, str | None]]) -> i
     return await _insert_deliveries(deliveries)
 
 
+async def inbound_subscriptions(account_id: int) -> list[int]:
+    """The account's active subscriptions to inbound events."""
+    return (await _subscribers([account_id], "inbound")).get(account_id, [])
+
+
 async def queue_inbound_event(
     *,
     account_id: int,
@@ -445,10 +450,13 @@ async def queue_inbound_event(
     channel: str,
     received_at: datetime,
     extra: dict[str, Any] | None = None,
+    subscription_ids: Sequence[int] | None = None,
 ) -> int:
-    """Deliveries of one inbound message to the account's inbound webhooks."""
-    subscribers = await _subscribers([account_id], "inbound")
-    if not subscribers:
+    """Deliveries of one inbound message to the account's inbound webhooks
+    (`subscription_ids`: `inbound_subscriptions(account_id)`, when the caller read them)."""
+    if subscription_ids is None:
+        subscription_ids = await inbound_subscriptions(account_id)
+    if not subscription_ids:
         return 0
     payload = {
         "occurred_at": now().isoformat(),
@@ -476,7 +484,7 @@ async def queue_inbound_event(
                 message_id,
                 payload,
             )
-            for subscription_id in subscribers[account_id]
+            for subscription_id in subscription_ids
         ]
     )
 

@@ -1,0 +1,178 @@
+"""Group commit of inbound messages (tenants.messaging.inbound with tenants.group_commit):
+concurrent inbound messages are routed in one transaction, each as it would be alone, and
+one message's failure is not the others'."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tenants.audit.record import SYSTEM
+from tenants.consent import events as consent_events
+from tenants.consent import keywords as consent_keywords
+from tenants.consent.tables import ConsentEvent
+from tenants.contacts import contacts
+from tenants.db import transaction
+from tenants.group_commit import PerLoop
+from tenants.messaging import inbound
+from tenants.messaging.tables import Batch, InboundReply, InboundRoute, Message
+from tenants.webhooks import deliveries as customer_webhooks
+from tenants.webhooks.tables import WebhookDelivery
+from tests.conftest import drain_credits
+from tests.unit.test_inbound import MELB, SHARED, fund, outbox_to, send_from
+
+A = "+61412345671"
+B = "+61412345672"
+C = "+61412345673"
+
+
+@pytest.fixture
+def groups(monkeypatch: pytest.MonkeyPatch) -> PerLoop[inbound.InboundGroups]:
+    """A grouper that waits long enough for every caller of a gather to join its group."""
+    grouper: PerLoop[inbound.InboundGroups] = PerLoop(
+        lambda: inbound.InboundGroups(window_seconds=0.3)
+    )
+    monkeypatch.setattr(inbound, "_groups", grouper)
+    return grouper
+
+
+async def together(*messages: tuple[str, str, str, str]) -> list[Any]:
+    return await asyncio.gather(
+        *(inbound.route_inbound(*message) for message in messages), return_exceptions=True
+    )
+
+
+async def test_concurrent_copies_of_one_inbound_are_one_message_and_one_opt_out(
+    demo, groups, settings_env
+):
+    settings_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1")
+    await fund(demo, "melbourne")
+    await customer_webhooks.add_subscription(
+        SYSTEM, account_id=demo["melbourne"], url="https://rx.example.test/in", events=("inbound",)
+    )
+    results = await together(*[("dup-1", A, MELB, "STOP")] * 4, ("other", B, MELB, "hello"))
+    assert groups.get().groups_written == 1
+    first, *copies, other = results
+    assert not first.duplicate and all(c.duplicate for c in copies)
+    assert {c.message_id for c in copies} == {first.message_id}
+    assert all(c.reply_message_ids == first.reply_message_ids for c in copies)
+    assert all(c.reply_chunks == () for c in copies) and first.reply_chunks
+    assert (other.route, other.duplicate) == ("number_owner", False)
+    assert await Message.count().where(Message.direction == "in") == 2
+    assert await ConsentEvent.count() == 1
+    assert len(await outbox_to(A)) == 1  # one confirmation
+    # One inbound webhook delivery per message, none for a copy.
+    assert await WebhookDelivery.count() == 2
+    # A later copy, in a group of its own, is the same message again.
+    again = await inbound.route_inbound("dup-1", A, MELB, "STOP")
+    assert again.duplicate and again.reply_message_ids == first.reply_message_ids
+    assert len(await outbox_to(A)) == 1
+
+
+async def test_a_stop_and_a_keyword_in_one_group_route_as_they_would_alone(demo, groups):
+    await fund(demo, "melbourne", "melbourne-events", "sydney")
+    await send_from(demo["melbourne-events"], MELB, to=A)
+    stop_a, stop_b, join_c, hello = await together(
+        ("s-a", A, MELB, "Stop"),
+        ("s-b", B, MELB, "STOP"),
+        ("j-c", C, SHARED, "join"),
+        ("h-a", A, MELB, "see you"),
+    )
+    assert groups.get().groups_written == 1
+    # STOP after Melbourne Events wrote: its scope; the other STOP: the number's holder.
+    assert (stop_a.route, stop_a.account_id) == ("opt_out", demo["melbourne-events"])
+    assert (stop_b.route, stop_b.account_id) == ("opt_out", demo["melbourne"])
+    assert (join_c.route, join_c.account_id, join_c.keyword) == ("keyword", demo["sydney"], "JOIN")
+    assert (hello.route, hello.account_id) == ("last_messaged", demo["melbourne-events"])
+    for phone in (A, B):
+        explained = await consent_events.explain(demo["melbourne"], phone, "sms")
+        assert explained.status == "opted_out", phone
+    assert (await consent_events.explain(demo["sydney"], C, "sms")).status == "opted_in"
+    assert await contacts.find_contact_by_phone(demo["sydney"], C) is not None
+    # Each consent event points at its own inbound message, in the same transaction.
+    events = await ConsentEvent.select(ConsentEvent.phone, ConsentEvent.message_id)
+    assert {(e["phone"], e["message_id"]) for e in events} == {
+        (A, stop_a.message_id),
+        (B, stop_b.message_id),
+        (C, join_c.message_id),
+    }
+    # Every reply was sent once, to its own phone, tied to its own route.
+    confirmation = await consent_keywords.confirmation_reply(demo["melbourne"], "opt_out")
+    assert [r["body"] for r in await outbox_to(A)] == ["Hello", confirmation]
+    assert [r["body"] for r in await outbox_to(B)] == [confirmation]
+    (join_reply,) = await outbox_to(C)
+    assert join_reply["from_number"] == SHARED and join_reply["account_id"] == demo["sydney"]
+    for result in (stop_a, stop_b, join_c):
+        (reply_id,) = result.reply_message_ids
+        row = await InboundReply.select().where(InboundReply.message_id == reply_id).first()
+        route = await InboundRoute.select().where(InboundRoute.id == row["route_id"]).first()
+        assert route["message_id"] == result.message_id and route["replies_done"]
+    assert hello.reply_message_ids == ()
+
+
+async def test_a_keyword_then_a_stop_from_one_phone_in_one_group_keep_their_order(demo, groups):
+    """The JOIN's auto-reply is accepted before the STOP from the same phone is routed: it
+    goes (the phone had just opted in), then the STOP's confirmation."""
+    await fund(demo, "sydney")
+    join, stop = await together(("o-1", A, SHARED, "join"), ("o-2", A, SHARED, "stop"))
+    assert groups.get().groups_written == 1
+    assert join.reply_message_ids and stop.reply_message_ids
+    assert stop.account_id == demo["sydney"]  # the account that just answered the phone
+    bodies = [r["body"] for r in await outbox_to(A)]
+    assert len(bodies) == 2 and bodies[0].startswith("Thanks there, you are on the Sydney")
+    assert (await consent_events.explain(demo["sydney"], A, "sms")).status == "opted_out"
+
+
+async def test_a_reply_refused_for_credits_leaves_nothing_and_the_group_stands(demo, groups):
+    await fund(demo, "melbourne")
+    await drain_credits(demo["sydney"])
+    batches = await Batch.count()
+    join_a, join_b, stop = await together(
+        ("c-1", A, SHARED, "join"), ("c-2", B, SHARED, "join"), ("c-3", C, MELB, "stop")
+    )
+    assert groups.get().groups_written == 1
+    for join in (join_a, join_b):
+        assert join.route == "keyword" and join.message_id and join.reply_message_ids == ()
+        assert join.reply_errors and join.reply_errors[0].startswith("reply 1:")
+    assert (await consent_events.explain(demo["sydney"], A, "sms")).status == "opted_in"
+    assert stop.reply_message_ids and not stop.reply_errors
+    # Only the confirmation's batch was written; the refused replies left none behind.
+    assert await Batch.count() == batches + 1
+    assert await outbox_to(A) == [] and await outbox_to(B) == []
+
+
+async def test_one_failing_message_fails_alone_and_the_others_are_routed(demo, groups, monkeypatch):
+    await fund(demo, "melbourne")
+    real = inbound._store_message
+
+    async def store(flow: inbound._Flow) -> int:
+        if flow.report.body == "boom":
+            raise RuntimeError("this message cannot be stored")
+        return await real(flow)
+
+    monkeypatch.setattr(inbound, "_store_message", store)
+    stop, bad, hello = await together(
+        ("f-1", A, MELB, "STOP"), ("f-2", B, MELB, "boom"), ("f-3", C, MELB, "hello")
+    )
+    # The group's transaction failed whole; each message was then routed on its own.
+    assert groups.get().groups_written == 0
+    assert isinstance(bad, RuntimeError)
+    assert stop.route == "opt_out" and stop.reply_message_ids and not stop.duplicate
+    assert hello.route == "number_owner" and not hello.duplicate
+    assert await Message.count().where(Message.direction == "in") == 2
+    assert await ConsentEvent.count() == 1
+    assert len(await outbox_to(A)) == 1
+    assert await InboundRoute.count() == 2
+
+
+async def test_inside_a_transaction_an_inbound_joins_it(demo, groups):
+    await fund(demo, "melbourne")
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            result = await inbound.route_inbound("t-1", A, MELB, "STOP")
+            assert result.route == "opt_out"
+            raise RuntimeError("roll back")
+    assert groups.get().groups_written == 0
+    assert await Message.count() == 0 and await ConsentEvent.count() == 0
