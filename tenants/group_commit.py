@@ -43,6 +43,9 @@ class GroupCommit(Generic[Item, Answer]):
         self.window_seconds = window_seconds
         self.max_items = max_items
         self.groups_written = 0
+        # Callers in the last group written: a lone caller (no concurrency seen) is written
+        # at once rather than waiting the window for company that is not coming.
+        self._last_callers = 0
         self._waiting: list[_Waiting[Item, Answer]] = []
         self._writer: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
@@ -79,10 +82,11 @@ class GroupCommit(Generic[Item, Answer]):
     async def _write_all(self) -> None:
         group: list[_Waiting[Item, Answer]] = []
         try:
-            try:
-                await asyncio.wait_for(self._full.wait(), timeout=self.window_seconds)
-            except TimeoutError:
-                pass
+            if self._last_callers > 1:
+                try:
+                    await asyncio.wait_for(self._full.wait(), timeout=self.window_seconds)
+                except TimeoutError:
+                    pass
             while self._waiting:
                 group = self._take_group()
                 await self._write(group)
@@ -110,6 +114,7 @@ class GroupCommit(Generic[Item, Answer]):
 
     async def _write(self, group: list[_Waiting[Item, Answer]]) -> None:
         items = [item for waiting in group for item in waiting.items]
+        self._last_callers = len(group)
         try:
             outcomes = await self.write_group(items)
         except Exception as exc:
