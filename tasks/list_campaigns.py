@@ -20,12 +20,11 @@ RUN_SECONDS = 30.0
 @dramatiq.actor(
     broker=broker, queue_name="campaigns", max_retries=6, min_backoff=1_000, time_limit=600_000
 )
-async def accept_list_campaign(batch_id: int) -> int:
-    """Accept the next chunks of one list campaign; returns how many were accepted."""
+async def accept_list_campaign(batch_id: int) -> None:
+    """Accept the next chunks of one list campaign (then again, until the lists end)."""
     outcome = await streamed.run(batch_id, budget_seconds=RUN_SECONDS)
     if not outcome.finished:
         accept_list_campaign.send(batch_id)
-    return outcome.accepted
 
 
 def start(batch_id: int) -> None:
