@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import dramatiq
 
+from tasks import sending
 from tasks.broker import broker
 from tenants.messaging import streamed
 from tenants.settings import get_settings
@@ -22,6 +23,9 @@ RUN_SECONDS = 30.0
 )
 async def accept_list_campaign(batch_id: int) -> None:
     """Accept the next chunks of one list campaign (then again, until the lists end)."""
+    # Dramatiq's CLI imports the actors without register_actors(): the chunks' messages
+    # must still reach the sending queue from a `portal worker` process.
+    sending.install_handoff()
     outcome = await streamed.run(batch_id, budget_seconds=RUN_SECONDS)
     if not outcome.finished:
         accept_list_campaign.send(batch_id)
@@ -33,11 +37,10 @@ def start(batch_id: int) -> None:
 
 
 @dramatiq.actor(broker=broker, queue_name="periodic", max_retries=0, max_age=60_000)
-async def resume_list_campaigns() -> int:
+async def resume_list_campaigns() -> None:
     """Campaigns still accepting that no worker moved within the sweep grace."""
     grace = timedelta(seconds=get_settings().sending.sweep_grace_seconds)
     stalled = await streamed.stalled(grace)
     await streamed.touch(stalled)
     for batch_id in stalled:
         accept_list_campaign.send(batch_id)
-    return len(stalled)
