@@ -197,21 +197,25 @@ async def _write_start(
 
 
 def _chosen_sql(req: SendRequest) -> tuple[str, list[Any]]:
-    """The WHERE of the campaign's contacts (in a list of it or with a tag of it)."""
+    """The WHERE of the campaign's contacts (in a list of it or with a tag of it). Scalar
+    sub-queries, not EXISTS: PostgreSQL cannot turn them into a semi join over the whole
+    list, so a chunk walks the contacts' primary key from the cursor and probes the
+    members' contact_id index per contact (about 0.1 s per 10,000 on a 1M list, where
+    the semi join took 0.6 s to 14 s depending on the statistics)."""
     parts: list[str] = []
     args: list[Any] = [req.account_id]
     if req.list_ids:
         lists = sorted(set(req.list_ids))
         parts.append(
-            "EXISTS (SELECT 1 FROM contact_list_member m WHERE m.contact_id = c.id "  # noqa: S608 (only placeholders are formatted in)
-            f"AND m.list_id IN ({placeholders(len(lists))}))"
+            "(SELECT 1 FROM contact_list_member m WHERE m.contact_id = c.id "  # noqa: S608 (only placeholders are formatted in)
+            f"AND m.list_id IN ({placeholders(len(lists))}) LIMIT 1) IS NOT NULL"
         )
         args.extend(lists)
     if req.tags:
         tags = sorted({t.strip().lower() for t in req.tags})
         parts.append(
-            "EXISTS (SELECT 1 FROM contact_tag t WHERE t.contact_id = c.id AND t.account_id = {} "  # noqa: S608 (only placeholders are formatted in)
-            f"AND t.tag IN ({placeholders(len(tags))}))"
+            "(SELECT 1 FROM contact_tag t WHERE t.contact_id = c.id AND t.account_id = {} "  # noqa: S608 (only placeholders are formatted in)
+            f"AND t.tag IN ({placeholders(len(tags))}) LIMIT 1) IS NOT NULL"
         )
         args.extend([req.account_id, *tags])
     return f"c.account_id = {{}} AND ({' OR '.join(parts)})", args
