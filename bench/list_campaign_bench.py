@@ -156,10 +156,12 @@ def sample(stack: Stack) -> dict[str, float]:
     return out
 
 
-async def follow(api: httpx.AsyncClient, stack: Stack, campaign_id: int) -> dict[str, object]:
-    """Poll the campaign each second until it is final; the RSS curve on the way."""
+async def follow(
+    api: httpx.AsyncClient, stack: Stack, campaign_id: int, curve: list[dict[str, object]]
+) -> dict[str, object]:
+    """Poll the campaign each second until it is final; the RSS curve on the way (kept in
+    `curve` as it grows, so an interrupted run still writes what it measured)."""
     started = time.monotonic()
-    curve: list[dict[str, object]] = []
     accepted_at: float | None = None
     while True:
         await asyncio.sleep(1)
@@ -236,7 +238,10 @@ async def main() -> int:
             r.raise_for_status()
             answer_ms = (time.monotonic() - started) * 1000
             say(f"  POST answered in {answer_ms:.0f} ms: {r.json()} (load {load()})")
-            run = await follow(api, stack, int(r.json()["campaign_id"]))
+            results["curve"] = curve = []
+            results["interrupted"] = True  # until follow() returns
+            run = await follow(api, stack, int(r.json()["campaign_id"]), curve)
+            results["interrupted"] = False
         results.update(answer_ms=round(answer_ms), accept_seconds=run["accept_seconds"])
         results.update(total_seconds=run["total_seconds"], progress=run["progress"])
         accept_seconds = float(run["accept_seconds"] or 0) or 1.0
@@ -244,9 +249,14 @@ async def main() -> int:
         results["accepted_per_second"] = round(rate)
         say(f"  accept: {rate:,.0f} contacts/s ({rate / seed_rate:.1%} of the seed's raw rate); "
             f"all final after {run['total_seconds']} s")  # fmt: skip
-        results.update(summary(run, idle), curve=run["curve"], load_at_end=load())
+        results.update(summary(run, idle), load_at_end=load())
     finally:
         stack.stop()
+        curve = results.get("curve")
+        if results.get("interrupted") and isinstance(curve, list) and curve:
+            names = [k for k in curve[-1] if k == "serve" or k.startswith("worker-")]
+            results["peak_rss_mb"] = {k: max(float(p.get(k, 0.0)) for p in curve) for k in names}
+            say(f"  interrupted after {curve[-1]['t']} s: peak RSS {results['peak_rss_mb']}")
         write_results(name + ("" if CONTACTS >= 1_000_000 else f"-{CONTACTS // 1000}k"), results)
     return 0
 
