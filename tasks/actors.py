@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import dramatiq
 
-from tasks import customer_webhooks, health, inbound_media, mail, periodic, sending
+from tasks import (
+    customer_webhooks,
+    health,
+    inbound_media,
+    list_campaigns,
+    mail,
+    periodic,
+    sending,
+)
 from tasks.broker import broker
 
-ACTOR_MODULES = (health, mail, sending, customer_webhooks, periodic, inbound_media)
+ACTOR_MODULES = (
+    health,
+    mail,
+    sending,
+    customer_webhooks,
+    periodic,
+    inbound_media,
+    list_campaigns,
+)
 
 
 def register_actors() -> list[dramatiq.Actor]:  # type: ignore[type-arg]

@@ -16,6 +16,7 @@ import dramatiq
 from tasks.broker import broker
 from tasks.customer_webhooks import dispatch_pending
 from tasks.gateways import gateway_for
+from tasks.list_campaigns import resume_list_campaigns
 from tenants.messaging import outbox, recurring
 from tenants.settings import get_settings
 
@@ -57,4 +58,5 @@ def schedule() -> list[tuple[dramatiq.Actor, float]]:  # type: ignore[type-arg]
         (sweep_outbox, sweep_interval()),
         (hand_over_webhook_deliveries, sweep_interval()),
         (release_recurring_runs, sweep_interval()),
+        (resume_list_campaigns, sweep_interval()),
     ]

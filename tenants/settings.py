@@ -124,6 +124,12 @@ class SendingSettings:
     chunk_size: int = setting(
         "SEND_CHUNK_SIZE", 100, "messages per broker message (one provider request)"
     )
+    list_chunk_size: int = setting(
+        "LIST_CHUNK_SIZE",
+        10_000,
+        "contacts accepted per transaction of a campaign to lists (read from the database a "
+        "chunk at a time, so a list of any size is accepted in bounded memory)",
+    )
     provider_rate: float = setting(
         "RATE_LIMIT_PROVIDER_SEGMENTS",
         2000.0,

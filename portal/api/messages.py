@@ -26,7 +26,7 @@ from portal.api.schemas import (
     documented,
 )
 from portal.auth import current_grants, request_actor
-from portal.controllers.campaigns import campaign_results
+from portal.controllers.campaigns import campaign_results, start_list_campaign
 from portal.pages import csv_stream
 from tasks.media_fetch import fetch_media
 from tenants.errors import ValidationFailed
@@ -34,7 +34,7 @@ from tenants.links import links
 from tenants.media.store import NewMedia
 from tenants.media.views import ShownMedia, media_of_messages
 from tenants.messaging import accept as sending
-from tenants.messaging import messages
+from tenants.messaging import messages, streamed
 from tenants.messaging.accept import SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import MessageFilter, MessageView
 from tenants.messaging.unreachable import refuse_unreachable
@@ -118,6 +118,8 @@ class SendResultOut(Struct, omit_defaults=True):
     # Quiet hours: how many messages wait and until when (omitted when none does).
     held: int | UnsetType = UNSET
     held_until: str | UnsetType = UNSET
+    # A campaign to lists: accepted in the background; poll GET /campaigns/{campaign_id}.
+    state: str | UnsetType = UNSET
 
 
 Recipients = Annotated[list[Line], Meta(max_length=sending.MAX_RECIPIENTS)]
@@ -227,6 +229,19 @@ def send_result_json(result: SendResult) -> SendResultOut:
     )
 
 
+def started_json(started: streamed.Started) -> SendResultOut:
+    """A campaign to lists answers at once: nothing accepted yet, its state `accepting`."""
+    return SendResultOut(
+        batch_id=started.batch_id,
+        accepted=[],
+        skipped=[],
+        total_cost=0,
+        scheduled_for=None,
+        campaign_id=started.campaign_id,
+        state=started.state,
+    )
+
+
 async def parse_send_at(value: str | None, account_id: int) -> datetime | None:
     """ISO 8601; a time without an offset is read in the account's time zone."""
     if not value:
@@ -285,6 +300,8 @@ class MessagesApi(Controller):
         await refuse_unreachable(req, actor=request_actor(request), known=missing)
         if missing:
             raise ValidationFailed(missing)
+        if streamed.is_streamed(req):
+            return started_json(await start_list_campaign(req, request_actor(request)))
         result = await sending.accept_send(req, actor=request_actor(request))
         return send_result_json(result)
 
@@ -388,8 +405,47 @@ class MessagesApi(Controller):
         )
 
 
+class CampaignProgressOut(Struct):
+    """A campaign's progress, from the counters its batch keeps (a few rows per poll)."""
+
+    id: int
+    name: str
+    batch_id: int | None
+    state: str
+    accepted: int
+    skipped: int
+    skipped_by_reason: dict[str, int]
+    statuses: dict[str, int]
+    total_cost: int
+    spent: int
+    refunded: int
+    stop_reason: str | None
+
+
 class CampaignResultsApi(Controller):
     path = "/campaigns"
+
+    @get("/{campaign_id:int}", opt={"permission": "campaigns.manage"}, **documented(404))
+    async def progress(
+        self, request: Request[Any, Any, Any], campaign_id: PathId
+    ) -> CampaignProgressOut:
+        account = current_grants(request).account
+        campaign = await messages.get_campaign(account.id, campaign_id)
+        p = await messages.batch_progress(account.id, campaign.batch_id or 0)
+        return CampaignProgressOut(
+            id=campaign.id,
+            name=campaign.name,
+            batch_id=campaign.batch_id,
+            state=p.state,
+            accepted=p.accepted,
+            skipped=p.batch.skipped,
+            skipped_by_reason=p.skipped_by_reason(),
+            statuses=dict(sorted(p.by_status.items())),
+            total_cost=p.batch.total_cost,
+            spent=p.spent,
+            refunded=p.refunded,
+            stop_reason=p.batch.stop_reason or None,
+        )
 
     @get(
         "/{campaign_id:int}/results.csv",

@@ -12,10 +12,13 @@ from litestar.response import Redirect, Stream
 
 from portal.auth import current_grants, request_actor
 from portal.pages import csv_stream, render
+from tasks import list_campaigns
 from tenants.accounts.tree import AccountView
+from tenants.audit.record import Actor
 from tenants.links import links
-from tenants.messaging import messages
+from tenants.messaging import messages, streamed
 from tenants.messaging import outbox as dispatch
+from tenants.messaging.accept import SendRequest
 from tenants.messaging.messages import MessageFilter
 from tenants.messaging.tables import Batch
 
@@ -125,3 +128,12 @@ async def campaign_results(account: AccountView, campaign_id: int) -> Stream:
         messages.EXPORT_COLUMNS,
         await messages.export_rows(account.id, MessageFilter(campaign_id=campaign.id)),
     )
+
+
+async def start_list_campaign(req: SendRequest, actor: Actor) -> streamed.Started:
+    """Write a campaign to lists `accepting` and hand it to a worker (a replay was handed
+    over by the first request; the sweep covers a hand-over lost in a crash)."""
+    started = await streamed.start_list_campaign(req, actor=actor)
+    if not started.replayed:
+        list_campaigns.start(started.batch_id)
+    return started

@@ -18,7 +18,7 @@ from tenants.errors import ValidationFailed
 from tenants.links import links
 from tenants.media.views import media_of_messages
 from tenants.messaging import accept as sending
-from tenants.messaging import messages
+from tenants.messaging import messages, streamed
 from tenants.messaging.messages import STATUSES, MessageFilter
 from tenants.rich import content as rich_content
 
@@ -148,9 +148,15 @@ class MessagesController(Controller):
         )
 
     @get("/batches/{batch_id:int}/skipped.csv", opt={"permission": "messages.view"})
-    async def skipped_csv(self, request: HTMXRequest, batch_id: FromPath[int]) -> Response[str]:
+    async def skipped_csv(
+        self, request: HTMXRequest, batch_id: FromPath[int]
+    ) -> Response[str] | Stream:
         account = current_grants(request).account
         batch = await messages.get_batch(account.id, batch_id)
+        if batch.streamed:
+            return csv_stream(
+                f"skipped-{batch_id}.csv", ["number", "reason"], streamed.skipped_pages(batch_id)
+            )
         return csv_download(
             f"skipped-{batch_id}.csv", ["number", "reason"], messages.skipped_rows(batch)
         )

@@ -8,12 +8,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
+from portal.controllers.campaigns import start_list_campaign
 from portal.controllers.composer import composition_for
 from portal.forms import MULTIPART
 from portal.pages import render
@@ -26,6 +28,7 @@ from tenants.media import store
 from tenants.media.store import NewMedia
 from tenants.media.views import ShownMedia
 from tenants.messaging import accept as sending
+from tenants.messaging import streamed
 from tenants.messaging.accept import PAST_GRACE, SendRequest, SendResult, send_permissions
 from tenants.messaging.messages import CHANNELS
 from tenants.messaging.unreachable import refuse_unreachable
@@ -239,6 +242,14 @@ async def _windows(
     return await rich_content.whatsapp_sender_window(sender, phones[:200])
 
 
+def _to_campaign(request: HTMXRequest, campaign_id: int) -> Response[str] | Redirect:
+    """A campaign to lists is accepted in the background: its page shows the progress."""
+    path = f"/campaigns/{campaign_id}"
+    if request.htmx:
+        return Response(content="", status_code=201, headers={"HX-Redirect": path})
+    return Redirect(path=path, status_code=303)
+
+
 class SendController(Controller):
     path = "/send"
 
@@ -303,6 +314,9 @@ class SendController(Controller):
             ctx["attached"] = await store.owned_media(account_id, media[0])
             req = await _request_from_form(request, form, list_ids, media)
             await refuse_unreachable(req, actor=request_actor(request))
+            if action == "send" and streamed.is_streamed(req):
+                started = await start_list_campaign(req, request_actor(request))
+                return _to_campaign(request, started.campaign_id)
             result = await sending.accept_send(
                 req, actor=request_actor(request), dry_run=action != "send"
             )

@@ -255,13 +255,23 @@ async def _resolve(req: SendRequest) -> _Recipients:
             raise ValidationFailed(
                 {"contact_ids": f"No such contact: {', '.join(map(str, sorted(missing)))}."}
             )
-        for contact_id, phone in chosen:
-            if not (phone or "").strip():
-                no_phone.append((f"contact {contact_id}", "no_phone"))
-                continue
-            phones.append(phone)
-            contact_for.setdefault(phone, contact_id)
+        _add_contacts(chosen, phones, contact_for, no_phone)
     return _Recipients(phones=phones, contact_for=contact_for, no_phone=no_phone)
+
+
+def _add_contacts(
+    chosen: Sequence[tuple[int, str]],
+    phones: list[str],
+    contact_for: dict[str, int],
+    no_phone: list[tuple[str, str]],
+) -> None:
+    """The chosen contacts' phones as recipients; a contact without one is skipped."""
+    for contact_id, phone in chosen:
+        if not (phone or "").strip():
+            no_phone.append((f"contact {contact_id}", "no_phone"))
+            continue
+        phones.append(phone)
+        contact_for.setdefault(phone, contact_id)
 
 
 async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -584,25 +594,14 @@ async def _write_outbox(
             batch_id = await _insert_batch(req, plan, key, campaign_id, actor)
             if plan.media is not None:
                 await mms.attach(batch_id, req.account_id, plan.media)
-            if plan.total_cost > 0:
-                await spending.reserve(
-                    req.account_id,
-                    plan.total_cost,
-                    reference=f"batch:{batch_id}",
-                    idempotency_key=f"send:batch:{batch_id}",
-                    actor=actor,
-                )
-            ids = await _insert_messages(
+            ids = await _reserve_and_insert(
                 req,
-                batch_id,
-                campaign_id,
-                plan.messages,
-                release=plan.scheduled_for or stamp,
-                stamp=stamp,
+                plan,
+                BatchRef(batch_id, campaign_id, f"send:batch:{batch_id}"),
                 provider=provider,
-                held=plan.held,
+                stamp=stamp,
+                actor=actor,
             )
-            await _write_beside_messages(req, plan, batch_id, campaign_id, ids, stamp)
             await _audit_send(req, plan, batch_id, campaign_id, actor)
             result = plan.result(batch_id, ids)
             result.campaign_id = campaign_id
@@ -615,6 +614,49 @@ async def _write_outbox(
             return replayed
         raise
     return result
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """The batch (and campaign) messages are written into, and the idempotency key of
+    their credit reservation (one per send, or one per chunk of a streamed campaign)."""
+
+    batch_id: int
+    campaign_id: int | None
+    reserve_key: str
+
+
+async def _reserve_and_insert(
+    req: SendRequest,
+    plan: Plan,
+    into: BatchRef,
+    *,
+    provider: str,
+    stamp: datetime,
+    actor: audit.Actor,
+) -> dict[str, int]:
+    """In the caller's transaction: reserve the plan's cost under the batch's reference,
+    write its messages and what they carry beside; returns the id of each number."""
+    if plan.total_cost > 0:
+        await spending.reserve(
+            req.account_id,
+            plan.total_cost,
+            reference=f"batch:{into.batch_id}",
+            idempotency_key=into.reserve_key,
+            actor=actor,
+        )
+    ids = await _insert_messages(
+        req,
+        into.batch_id,
+        into.campaign_id,
+        plan.messages,
+        release=plan.scheduled_for or stamp,
+        stamp=stamp,
+        provider=provider,
+        held=plan.held,
+    )
+    await _write_beside_messages(req, plan, into.batch_id, into.campaign_id, ids, stamp)
+    return ids
 
 
 async def _write_beside_messages(
@@ -767,3 +809,54 @@ async def _insert_messages(
         [(i, *row) for i, row in zip(ids_drawn, rows, strict=True)],
     )
     return {row[4]: i for i, row in zip(ids_drawn, rows, strict=True)}
+
+
+# --- chunks of a streamed campaign (tenants.messaging.streamed drives them) ------------
+
+
+@dataclass(frozen=True)
+class Content:
+    """What every chunk of a send carries, decided once: the text, the template, the media
+    and the WhatsApp template."""
+
+    text: str
+    template_id: int | None
+    media: mms.MmsContent | None
+    wa_template: TemplateView | None
+
+
+async def prepare_send(req: SendRequest) -> tuple[SendRequest, Content]:
+    """The request validated (permissions, sender resolved) and its content, as accept_send
+    checks them before it resolves any recipient."""
+    req = await _validated(req)
+    text, template_id = await _content(req)
+    media = await _mms_content(req)
+    text, wa_template = await _rich_text(req, text)
+    return req, Content(text, template_id, media, wa_template)
+
+
+async def plan_contacts(
+    req: SendRequest, content: Content, chosen: Sequence[tuple[int, str]]
+) -> Plan:
+    """One chunk of contacts (contact id, phone) filtered for consent, rendered, counted and
+    priced exactly as accept_send does for a whole send."""
+    recipients = _Recipients(phones=[], contact_for={}, no_phone=[])
+    _add_contacts(chosen, recipients.phones, recipients.contact_for, recipients.no_phone)
+    allowed, skipped = await _filter_consent(req, recipients)
+    allowed = await _service_window(req, content.wa_template, recipients, allowed, skipped)
+    plan = await _plan(req, content.text, content.template_id, allowed, skipped)
+    plan.media = content.media
+    plan.wa_template = content.wa_template
+    return plan
+
+
+async def write_chunk(
+    req: SendRequest, plan: Plan, into: BatchRef, *, actor: audit.Actor
+) -> dict[str, int]:
+    """In the caller's transaction: reserve the chunk's cost (InsufficientCredits writes
+    nothing), write its messages and hand them to the broker once it commits."""
+    provider = await provider_for(req.account_id, req.channel)
+    ids = await _reserve_and_insert(req, plan, into, provider=provider, stamp=now(), actor=actor)
+    going = sorted(i for to, i in ids.items() if to not in plan.held)
+    await handoff.outbox_written(chunked(going, chunk_size()))
+    return ids

@@ -44,6 +44,7 @@ from tenants.db import (
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.messaging.tables import (
     Batch,
+    BatchTally,
     Campaign,
     InboundReply,
     InboundRoute,
@@ -98,7 +99,7 @@ FINAL_STATUSES = frozenset({"enqueued_failed", "delivered", "failed", "rejected"
 SETTLING_STATUSES = frozenset({"enqueued", "sent"})
 # The platform returns the credits of a message it could not submit or the provider refused.
 REFUNDED_STATUSES = frozenset({"enqueued_failed", "rejected"})
-BATCH_STATES = ("scheduled", "active", "paused", "cancelled")
+BATCH_STATES = ("accepting", "scheduled", "active", "paused", "cancelled")
 CHANNELS = ("sms", "mms", "rcs", "whatsapp")
 
 
@@ -823,6 +824,10 @@ class BatchView:
     created_by: str
     created_at: datetime
     request_hash: str = ""
+    # A campaign to lists (tenants.messaging.streamed): its skipped recipients are rows of
+    # batch_skip, and why accepting stopped before the end (insufficient_credits, ...).
+    streamed: bool = False
+    stop_reason: str = ""
 
     def skipped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -842,6 +847,9 @@ def _csv_cell(value: str) -> str:
     if re.fullmatch(r"\+?[0-9 ]+", value):
         return value
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+csv_cell = _csv_cell  # the skipped list of a list campaign is written the same way
 
 
 def skipped_rows(batch: BatchView) -> list[tuple[str, str]]:
@@ -869,6 +877,8 @@ def _batch_view(row: dict[str, Any]) -> BatchView:
         created_by=row["created_by"],
         created_at=row["created_at"],
         request_hash=row["request_hash"],
+        streamed=bool(row.get("stream_request")),
+        stop_reason=row.get("stop_reason") or "",
     )
 
 
@@ -885,12 +895,14 @@ async def get_batch(account_id: int, batch_id: int) -> BatchView:
 
 @dataclass(frozen=True)
 class Progress:
-    """What a campaign page shows; counts come from the messages themselves."""
+    """What a campaign page shows; counts come from the batch's counters (batch_tally),
+    moved with the messages, so a poll reads a few rows whatever the batch's size."""
 
     batch: BatchView
     by_status: dict[str, int]
     spent: int
     refunded: int
+    skipped_reasons: dict[str, int] = field(default_factory=dict)  # a list campaign's
 
     @property
     def accepted(self) -> int:
@@ -902,7 +914,7 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.done >= self.batch.accepted
+        return self.done >= self.batch.accepted and self.batch.state != "accepting"
 
     @property
     def percent(self) -> int:
@@ -917,6 +929,9 @@ class Progress:
     def count(self, status: str) -> int:
         return self.by_status.get(status, 0)
 
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(sorted(self.skipped_reasons.items())) or self.batch.skipped_by_reason()
+
 
 async def batch_progress(account_id: int, batch_id: int) -> Progress:
     progress = await batches_progress(account_id, [batch_id])
@@ -925,9 +940,32 @@ async def batch_progress(account_id: int, batch_id: int) -> Progress:
     return progress[batch_id]
 
 
+def _progress(batch: BatchView, counters: list[dict[str, Any]]) -> Progress:
+    by_status: dict[str, int] = defaultdict(int)
+    skipped: dict[str, int] = {}
+    refunded = 0
+    for r in counters:
+        kind, _, name = r["name"].partition(":")
+        if kind == "skip":
+            skipped[name] = int(r["n"])
+        elif kind == "status" and int(r["n"]):
+            by_status[name] = int(r["n"])
+            refunded += int(r["cost"]) if name in REFUNDED_STATUSES else 0
+    enqueued = batch.accepted - sum(by_status.values())
+    if enqueued:
+        by_status["enqueued"] = enqueued
+    return Progress(
+        batch=batch,
+        by_status=dict(by_status),
+        spent=batch.total_cost - refunded,
+        refunded=refunded,
+        skipped_reasons=skipped,
+    )
+
+
 async def batches_progress(account_id: int, batch_ids: Sequence[int]) -> dict[int, Progress]:
     """The progress of each of the account's batches among `batch_ids` (others are left
-    out): two queries however many batches (the batches, their messages' counts)."""
+    out): two queries however many batches (the batches, their counters)."""
     ids = sorted(set(batch_ids))
     if not ids:
         return {}
@@ -937,28 +975,12 @@ async def batches_progress(account_id: int, batch_ids: Sequence[int]) -> dict[in
     }
     if not batches:
         return {}
-    found = list(batches)
-    rows = await run_sql(
-        "SELECT batch_id, status, refunded, COUNT(*) AS n, COALESCE(SUM(cost), 0) AS cost "  # noqa: S608 (only placeholders are formatted in)
-        f"FROM message WHERE batch_id IN ({placeholders(len(found))}) "
-        "GROUP BY batch_id, status, refunded",
-        *found,
-    )
-    by_status: dict[int, dict[str, int]] = {i: defaultdict(int) for i in found}
-    refunded = dict.fromkeys(found, 0)
-    for r in rows:
-        by_status[r["batch_id"]][r["status"]] += int(r["n"])
-        if r["refunded"] in (True, 1):
-            refunded[r["batch_id"]] += int(r["cost"])
-    return {
-        i: Progress(
-            batch=batch,
-            by_status=dict(by_status[i]),
-            spent=batch.total_cost - refunded[i],
-            refunded=refunded[i],
-        )
-        for i, batch in batches.items()
-    }
+    counters: dict[int, list[dict[str, Any]]] = {i: [] for i in batches}
+    for r in await BatchTally.select(
+        BatchTally.batch_id, BatchTally.name, BatchTally.n, BatchTally.cost
+    ).where(BatchTally.batch_id.is_in(list(batches))):
+        counters[r["batch_id"]].append(r)
+    return {i: _progress(batch, counters[i]) for i, batch in batches.items()}
 
 
 @dataclass(frozen=True)
@@ -995,7 +1017,7 @@ async def get_campaign(account_id: int, campaign_id: int) -> CampaignView:
 BATCH_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "pause": (frozenset({"active", "scheduled"}), "paused"),
     "resume": (frozenset({"paused"}), "active"),
-    "cancel": (frozenset({"active", "scheduled", "paused"}), "cancelled"),
+    "cancel": (frozenset({"accepting", "active", "scheduled", "paused"}), "cancelled"),
 }
 
 

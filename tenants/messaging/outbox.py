@@ -206,7 +206,7 @@ class ChunkOutcome:
 async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]:
     """Take the messages no one holds (or whose holder died) and that may go now.
 
-    Only messages of active batches are taken, except those an earlier attempt may
+    Only messages of active batches (or list campaigns still accepting) are taken, except those an earlier attempt may
     already have handed to the provider: they must be reconciled whatever the state.
     """
     stamp = now()
@@ -217,7 +217,7 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
             f"WHERE id IN ({placeholders(len(message_ids))}) AND status = 'enqueued' "
             "AND (claimed_at IS NULL OR claimed_at < {}) AND release_at <= {} "
             "AND (submit_attempts > 0 OR batch_id IN "
-            "(SELECT id FROM message_batch WHERE state IN ('active', 'cancelled'))) "
+            "(SELECT id FROM message_batch WHERE state IN ('active', 'accepting', 'cancelled'))) "
             "RETURNING id, account_id, batch_id, to_number, from_number, body, channel, "
             "segments, cost, provider, submit_attempts, provider_ref",
             stamp,
@@ -413,7 +413,7 @@ async def _settle_held_batches(work: Submission) -> None:
     held = [
         r["id"]
         for r in work.rows.values()
-        if states.get(r["batch_id"]) not in ("active", "cancelled")
+        if states.get(r["batch_id"]) not in ("active", "accepting", "cancelled")
     ]
     await _release(work.token, held)
     work.drop([r["id"] for r in cancelled] + held)
@@ -601,7 +601,7 @@ async def lost_work(limit: int = SWEEP_LIMIT) -> list[list[int]]:
             "SELECT m.id FROM message m JOIN message_batch b ON b.id = m.batch_id "
             "WHERE m.status = 'enqueued' AND m.dispatched_at < {} AND m.release_at <= {} "
             "AND (m.claimed_at IS NULL OR m.claimed_at < {}) "
-            "AND (b.state = 'active' OR m.submit_attempts > 0 OR b.state = 'cancelled') "
+            "AND (b.state IN ('active', 'accepting', 'cancelled') OR m.submit_attempts > 0) "
             "ORDER BY m.id LIMIT {}",
             grace_cutoff,
             stamp,
@@ -634,7 +634,8 @@ async def release_held_messages(limit: int = SWEEP_LIMIT) -> list[list[int]]:
             "UPDATE message SET dispatched_at = {} WHERE id IN (SELECT m.id FROM message m "
             "JOIN message_batch b ON b.id = m.batch_id WHERE m.held_until IS NOT NULL "
             "AND m.held_until <= {} AND m.dispatched_at < m.held_until "
-            "AND m.status = 'enqueued' AND b.state = 'active' ORDER BY m.id LIMIT {}) "
+            "AND m.status = 'enqueued' AND b.state IN ('active', 'accepting') "
+            "ORDER BY m.id LIMIT {}) "
             "AND dispatched_at < held_until RETURNING id",
             stamp,
             stamp,

@@ -37,6 +37,39 @@ class Batch(Table, tablename="message_batch"):
     skipped_json = Text(default="[]")
     created_by = Varchar(length=200, default="system")
     created_at = Timestamptz(default=TimestamptzNow())
+    # A campaign to lists streamed from the database (tenants.messaging.streamed): the
+    # request to re-run per chunk (JSON), the last contact id accepted (the keyset cursor,
+    # moved in the chunk's own transaction), when a worker last moved it, and why the
+    # accepting stopped before the end of the lists (insufficient_credits, ...).
+    stream_request = Text(null=True, default=None)
+    stream_cursor = Integer(default=0)
+    stream_touched_at = Timestamptz(null=True, default=None)
+    stop_reason = Varchar(length=64, default="")
+
+
+class BatchTally(Table, tablename="batch_tally"):
+    """The counters of one batch the progress pages read instead of counting its messages:
+    `status:<s>` (messages that are in status s, with their cost; `enqueued` is what the
+    batch accepted less the others) and `skip:<reason>` (recipients skipped). Moved in the
+    transaction that moves the messages (tenants.reports.rollups.record)."""
+
+    id: Serial
+    key = Varchar(length=80, unique=True)  # "<batch_id>|<name>"
+    batch_id = Integer(index=True)
+    name = Varchar(length=64)
+    n = Integer(default=0)
+    cost = Integer(default=0)
+
+
+class BatchSkip(Table, tablename="batch_skip"):
+    """A recipient a streamed campaign left out, with its reason (the skipped list of a
+    list campaign, which may be too long to keep in the batch row)."""
+
+    id: Serial
+    batch_id = Integer(index=True)
+    contact_id = Integer(null=True, default=None)
+    recipient = Varchar(length=64, default="")
+    reason = Varchar(length=32)
 
 
 class Message(Table, tablename="message"):

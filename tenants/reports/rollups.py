@@ -31,6 +31,7 @@ class StatusMove:
     old: str | None
     new: str
     messages: int = 1
+    batch_id: int | None = None  # moves the batch's progress counters too (batch_tally)
 
 
 def moves_from_rows(rows: Iterable[dict], old: str, new: str) -> list[StatusMove]:
@@ -44,13 +45,14 @@ def moves_from_rows(rows: Iterable[dict], old: str, new: str) -> list[StatusMove
             cost=int(r["cost"]),
             old=old,
             new=new,
+            batch_id=r.get("batch_id"),
         )
         for r in rows
     ]
 
 
 # The columns an UPDATE of message returns so its moves can be recorded.
-RETURNING = "account_id, created_at, channel, segments, cost"
+RETURNING = "account_id, created_at, channel, segments, cost, batch_id"
 _Key = tuple[int, date, str, str]
 _COLUMNS = "key, account_id, day, channel, status, messages, segments, credits"
 
@@ -88,5 +90,36 @@ async def record(moves: Sequence[StatusMove]) -> None:
             "messages = usage_rollup.messages + excluded.messages, "
             "segments = usage_rollup.segments + excluded.segments, "
             "credits = usage_rollup.credits + excluded.credits",
+            *(value for row in part for value in row),
+        )
+    await record_batch_counts(moves)
+
+
+async def record_batch_counts(moves: Sequence[StatusMove]) -> None:
+    """Move the progress counters of the moves' batches (batch_tally `status:<s>`, with the
+    messages' cost) in the open transaction; `enqueued` is derived, never stored. Keys are
+    upserted in order, like the roll-up, so lock order is the same in every transaction."""
+    deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for move in moves:
+        if move.batch_id is None:
+            continue
+        for status, sign in ((move.old, -1), (move.new, 1)):
+            if status is None or status == "enqueued":
+                continue
+            delta = deltas[(move.batch_id, f"status:{status}")]
+            delta[0] += sign * move.messages
+            delta[1] += sign * move.cost
+    await add_batch_counts({key: (n, cost) for key, (n, cost) in deltas.items() if n or cost})
+
+
+async def add_batch_counts(deltas: dict[tuple[int, str], tuple[int, int]]) -> None:
+    """Add (messages, cost) to these (batch_id, counter name) rows of batch_tally."""
+    rows = sorted((f"{b}|{name}", b, name, n, cost) for (b, name), (n, cost) in deltas.items())
+    for part in chunked(rows, 300):
+        values = ", ".join(f"({placeholders(5)})" for _ in part)
+        await run_sql(
+            f"INSERT INTO batch_tally (key, batch_id, name, n, cost) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
+            "ON CONFLICT (key) DO UPDATE SET n = batch_tally.n + excluded.n, "
+            "cost = batch_tally.cost + excluded.cost",
             *(value for row in part for value in row),
         )

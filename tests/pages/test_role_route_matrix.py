@@ -77,6 +77,7 @@ path                                  permission        Owner Admin Sender Suppo
 /templates/{template_id:int}          templates.view    404   404   404    404     403     404
 /api/v1/contacts/{contact_id:int}     contacts.view     404   404   404    404     403     404
 /api/v1/consent/{phone:str}           contacts.view     200   200   200    200     403     200
+/api/v1/campaigns/{campaign_id:int}   campaigns.manage  404   404   404    403     403     403
 """
 PARAM_VALUES = {"phone": "+61491570006"}
 MISSING_ID = 987654

@@ -103,6 +103,8 @@ def test_actors_are_registered_explicitly_and_stay_thin():
         "hand_over_webhook_deliveries",
         "keep_inbound_message_media",
         "release_recurring_runs",
+        "accept_list_campaign",
+        "resume_list_campaigns",
     }
     for actor in register_actors():
         source = inspect.getsource(actor.fn)
