@@ -16,6 +16,7 @@ from portal.pages import csv_download, csv_safe, render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.messaging import recurring
 from tenants.reports import consent, spend, usage
 
@@ -120,6 +121,7 @@ class ReportsController(Controller):
                 daily=daily_chart(by_day),
                 daily_rows=daily_table(by_day),
                 runs=await recurring.count_runs(root, picked.period.start, picked.period.end),
+                clicks=await links.clicks_by_day(root, picked.period.start, picked.period.end),
             )
         return await render(
             request,

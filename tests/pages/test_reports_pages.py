@@ -203,3 +203,20 @@ async def test_usage_page_and_csv_by_country_and_by_sender(client, world):
     assert by_sender.status_code == 200
     assert "sub-accounts&#39; senders" in by_sender.text
     assert '<th class="num" id="usage-total-messages">5</th>' in by_sender.text
+
+
+async def test_usage_page_lists_the_short_link_clicks_per_day(client, world):
+    from tenants.clock import now
+    from tenants.links.tables import LinkClick
+
+    for account, bot in ((world.accounts["alpha-one"], False), (world.accounts["alpha"], True)):
+        await LinkClick.insert(
+            LinkClick(link_id=1, account_id=account, message_id=1, batch_id=1, bot=bot, at=now())
+        )
+    await login(client, world.users["Owner"])
+    page = await client.get("/reports", params={"period": "week"})
+    assert page.status_code == 200
+    assert 'id="clicks-table"' in page.text
+    assert '<th class="num" id="clicks-total">1</th>' in page.text
+    assert '<th class="num" id="clicks-bot-total">1</th>' in page.text
+    assert page.text.count("<tr><td>20") >= 7  # a row per day of the week, clicks or none
