@@ -69,7 +69,7 @@ _ROUTE_COLUMNS = (
 
 
 async def record(moves: Sequence[StatusMove]) -> None:
-    """Apply these moves to both roll-ups, in the open transaction.
+    """Apply these moves to the three roll-ups, in the open transaction.
 
     The rows are upserted in key order, one statement per 300 keys, one table after the
     other, so two transactions touching the same rows take their locks in the same order.
