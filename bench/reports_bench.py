@@ -1,15 +1,24 @@
-"""How long the reports take when the roll-up holds 90 days of 50 sub-accounts: the
-dashboard's queries, the usage report by account and by day (p50/p95).
+"""How long the reports take when 1M messages over 90 days of 50 sub-accounts are rolled
+up: the dashboard's queries, the usage report by account, by day and by country, and the
+message search by text and by number (p50/p95), beside a same-run baseline: the same
+usage figure counted by scanning the messages (what the roll-up saves).
 
     .venv/bin/python bench/reports_bench.py                 # SQLite file in a temp folder
     DATABASE_URL=postgresql://... .venv/bin/python bench/reports_bench.py   # wipes that DB
-    BENCH_MESSAGES=1000000 ...                              # the issue's scale
+    BENCH_MESSAGES=200000 ...                               # a quicker run
 
-Messages are written in bulk SQL (the accept path would take hours on a shared machine)
-and rolled up through `rollups.record`, the code every status change runs; their final
-statuses are spread like a real month (mostly delivered). The reports read the roll-up
-only, so their cost follows its rows (accounts x days x channels x statuses), not the
-number of messages. Prints the figures and writes bench/results/reports.json.
+Messages are written in bulk (copy_rows: COPY on PostgreSQL; the accept path would take
+hours on a shared machine), the search indexes built after them, and rolled up through
+`rollups.record`, the code every status change runs; their final statuses are spread like
+a real month (mostly delivered). What limits each figure:
+- dashboard, usage by account, by day: usage_daily's rows (accounts x days, ~4.6k here);
+  the dashboard's own chart reads usage_rollup for one account (days x channels x statuses);
+- usage by country (or sender), by day+account+status: usage_route_rollup's and
+  usage_rollup's rows over the whole subtree (~175k and ~55k here), summed per request;
+- search: one account's messages (~20k here), read from the covering message_search
+  index on SQLite (every entry is tested: LIKE '%...%'), pg_trgm GIN indexes on PostgreSQL;
+  the total count reads every match.
+Prints the figures with the load average and writes bench/results/reports_<database>.json.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp()}/bench.db")
 os.environ.setdefault("SECRET_KEY", "bench-secret")
 
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "200000"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "1000000"))
 SUB_ACCOUNTS = 50
 DAYS = 90
 ROUNDS = 60
@@ -45,17 +54,74 @@ STATUSES = (
     ("enqueued", 1),
 )
 CHANNELS = (("sms", 90), ("whatsapp", 7), ("mms", 3))
+# Recipients: mostly Australian mobiles, some New Zealand and British ones.
+COUNTRIES = (("AU", "+614", 85, 8), ("NZ", "+6421", 10, 7), ("GB", "+447400", 5, 6))
+SENDERS = ("Northwind", "Promo", "+61480000001")
+WORDS = ("sale", "order", "shipped", "reminder", "appointment", "code", "invoice", "thanks")
+BASELINE_ROUNDS = 5
 
 
 def _pick(rnd: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
     return rnd.choices([w[0] for w in weighted], [w[1] for w in weighted])[0]
 
 
+def _message(rnd: random.Random, account: int, end: datetime) -> tuple[object, ...]:
+    """One outbound message row (the columns seed() inserts)."""
+    at = end - timedelta(seconds=rnd.randrange(DAYS * 86400))
+    country, prefix, _, digits = rnd.choices(COUNTRIES, [c[2] for c in COUNTRIES])[0]
+    to = prefix + "".join(rnd.choices("0123456789", k=digits))
+    body = f"{rnd.choice(WORDS)} {rnd.choice(WORDS)} ref {rnd.randrange(10**6):06d}"
+    segments = 1 if rnd.random() < 0.8 else 2
+    channel, status = _pick(rnd, CHANNELS), _pick(rnd, STATUSES)
+    sender = rnd.choice(SENDERS)
+    return (account, "out", to, sender, body, channel, status, segments, segments, country, at, at)
+
+
+def _bulk(row: tuple[object, ...]) -> tuple[object, ...]:
+    from tenants.db import bulk_value
+
+    return tuple(bulk_value(v) for v in row)
+
+
+def _search_indexes() -> list[str]:
+    """The message search indexes as the migration *reports_indexes* creates them: dropped
+    while the messages are seeded and built after (a bulk build, not 1M index inserts)."""
+    import importlib.util
+
+    from tenants.db import is_sqlite
+
+    path = next((ROOT / "migrations").glob("*_reports_indexes.py"))
+    spec = importlib.util.spec_from_file_location("reports_indexes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    chosen = module.SQLITE_INDEXES if is_sqlite() else module.POSTGRES_INDEXES
+    return [statement for statement in chosen if statement.startswith("CREATE INDEX")]
+
+
+async def seed_with_indexes_after() -> tuple[int, list[int], float]:
+    """seed(), the search indexes built after it; returns the seconds the build took."""
+    from tenants.db import is_sqlite, run_sql
+
+    indexes = _search_indexes()
+    for definition in indexes:
+        await run_sql(f"DROP INDEX IF EXISTS {definition.split()[2]}")
+    master_id, subs = await seed()
+    started = time.perf_counter()
+    for definition in indexes:
+        await run_sql(definition)
+    if not is_sqlite():
+        # The seed updated each roll-up row once per chunk: vacuum what autovacuum would
+        # have by then, so the figures are those of a steady state, not of dead rows.
+        await run_sql("VACUUM ANALYZE")
+    return master_id, subs, time.perf_counter() - started
+
+
 async def seed() -> tuple[int, list[int]]:
     from tenants.accounts.tables import Account
     from tenants.accounts.tree import create_root_account, create_sub_account
     from tenants.audit.record import SYSTEM
-    from tenants.db import placeholders, run_sql, transaction
+    from tenants.db import copy_rows, transaction
     from tenants.reports import rollups
 
     master = await create_root_account(name="Bench Master", slug="bench")
@@ -73,41 +139,20 @@ async def seed() -> tuple[int, list[int]]:
     rnd = random.Random(16)
     end = datetime.now(UTC)
     accounts = [master.id, *subs]
-    columns = "account_id, direction, to_number, body, channel, status, segments, cost, created_at, updated_at"
+    columns = (
+        "account_id", "direction", "to_number", "from_number", "body", "channel", "status",
+        "segments", "cost", "country", "created_at", "updated_at",
+    )  # fmt: skip
     written = 0
     while written < MESSAGES:
         size = min(CHUNK, MESSAGES - written)
-        rows = []
-        moves = []
-        for _ in range(size):
-            account = rnd.choice(accounts)
-            at = end - timedelta(seconds=rnd.randrange(DAYS * 86400))
-            channel = _pick(rnd, CHANNELS)
-            status = _pick(rnd, STATUSES)
-            segments = 1 if rnd.random() < 0.8 else 2
-            rows.append(
-                (
-                    account,
-                    "out",
-                    "+61400000000",
-                    "bench",
-                    channel,
-                    status,
-                    segments,
-                    segments,
-                    at,
-                    at,
-                )
-            )
-            moves.append(rollups.StatusMove(account, at, channel, segments, segments, None, status))
+        rows = [_message(rnd, rnd.choice(accounts), end) for _ in range(size)]
+        moves = [
+            rollups.StatusMove(r[0], r[10], r[5], r[7], r[8], None, r[6], country=r[9], sender=r[3])
+            for r in rows
+        ]
         async with transaction():
-            for part in range(0, size, 500):
-                block = rows[part : part + 500]
-                values = ", ".join(f"({placeholders(10)})" for _ in block)
-                await run_sql(
-                    f"INSERT INTO message ({columns}) VALUES {values}",  # noqa: S608 (only placeholders are formatted in)
-                    *(v for row in block for v in row),
-                )
+            await copy_rows("message", columns, [_bulk(r) for r in rows])
             await rollups.record(moves)
         written += size
     return master.id, subs
@@ -121,19 +166,54 @@ def _figures(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def timed(work) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def timed(work, rounds: int = ROUNDS) -> dict[str, float]:  # type: ignore[no-untyped-def]
     samples = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         started = time.perf_counter()
         await work()
         samples.append(time.perf_counter() - started)
     return _figures(samples)
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+async def _scan_by_account(master_path: str, period) -> None:  # type: ignore[no-untyped-def]
+    """The baseline: usage by account counted from the messages, as without a roll-up."""
+    from tenants.db import run_sql
+
+    await run_sql(
+        "SELECT account_id, COUNT(*) AS n, SUM(segments) AS s, SUM(cost) AS c FROM message "
+        "WHERE direction = 'out' AND account_id IN "
+        "(SELECT id FROM account WHERE path LIKE {}) "
+        "AND created_at >= {} AND created_at < {} GROUP BY account_id",
+        master_path + "%",
+        datetime.combine(period.start, datetime.min.time(), UTC),
+        datetime.combine(period.end + timedelta(days=1), datetime.min.time(), UTC),
+    )
+
+
+async def _searches(account_id: int) -> tuple[str, str]:
+    """A text a few of the account's messages hold, and one of its numbers written the
+    national way (0413 000 000: read in the account's region, as people type it)."""
+    from tenants.db import run_sql
+
+    row = (
+        await run_sql(
+            "SELECT body, to_number FROM message WHERE account_id = {} "
+            "AND to_number LIKE '+614%' ORDER BY id LIMIT 1",
+            account_id,
+        )
+    )[0]
+    return row["body"].split(" ref ")[1], "0" + row["to_number"][3:]
+
+
 async def main() -> dict[str, object]:
     from portal.controllers.dashboard import activity
     from tenants.accounts.tree import get_account
     from tenants.db import close_pool, is_sqlite, run_sql, start_pool
+    from tenants.messaging import messages
     from tenants.reports import usage
     from tenants.schema import migrate, wipe_all_data
 
@@ -141,13 +221,15 @@ async def main() -> dict[str, object]:
     await start_pool()
     await wipe_all_data()
     started = time.perf_counter()
-    master_id, subs = await seed()
+    master_id, subs, indexing = await seed_with_indexes_after()
     seeding = time.perf_counter() - started
     master = await get_account(master_id)
     branch = await get_account(subs[1])
     today = await usage.today_in(master_id)
     quarter = usage.Period(today - timedelta(days=DAYS - 1), today)
     rollup_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_rollup"))[0]["n"]
+    route_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_route_rollup"))[0]["n"]
+    text, number = await _searches(branch.id)
 
     async def dashboard_master() -> None:
         act = await activity(master)
@@ -162,26 +244,58 @@ async def main() -> dict[str, object]:
     async def by_day() -> None:
         await usage.usage_report(master, quarter, ("day",))
 
+    async def by_country() -> None:
+        await usage.usage_report(master, quarter, ("country",))
+
     async def by_day_status() -> None:
         await usage.usage_report(master, quarter, ("day", "account", "status"))
+
+    async def search_text() -> None:
+        found = await messages.list_messages(branch.id, messages.MessageFilter(text=text))
+        assert found.total >= 1
+
+    async def search_number() -> None:
+        found = await messages.list_messages(branch.id, messages.MessageFilter(number=number))
+        assert found.total >= 1
+
+    async def scan_by_account() -> None:
+        await _scan_by_account(master.path, quarter)
 
     # Each account counts days in its own time zone: a day either side holds them all.
     wide = usage.Period(quarter.start - timedelta(days=1), quarter.end + timedelta(days=1))
     total = await usage.usage_report(master, wide, ())
     assert total.totals.messages == MESSAGES, (total.totals, MESSAGES)
+    by_route = await usage.usage_report(master, wide, ("country", "sender"))
+    assert by_route.totals == total.totals, (by_route.totals, total.totals)
     result: dict[str, object] = {
         "database": "sqlite" if is_sqlite() else "postgresql",
         "messages": MESSAGES,
         "sub_accounts": SUB_ACCOUNTS,
         "days": DAYS,
         "rollup_rows": int(rollup_rows),
+        "route_rollup_rows": int(route_rows),
+        "branch_messages": (
+            await run_sql("SELECT COUNT(*) AS n FROM message WHERE account_id = {}", branch.id)
+        )[0]["n"],
         "seed_seconds": round(seeding, 1),
+        "search_index_build_and_vacuum_seconds": round(indexing, 1),
         "rounds": ROUNDS,
-        "dashboard_master": await timed(dashboard_master),
-        "dashboard_branch": await timed(dashboard_branch),
-        "usage_by_account_90d": await timed(by_account),
-        "usage_by_day_90d": await timed(by_day),
-        "usage_by_day_account_status_90d": await timed(by_day_status),
+        "load_average_1m_at_start": _load(),
+    }
+    for name, work in (
+        ("dashboard_master", dashboard_master),
+        ("dashboard_branch", dashboard_branch),
+        ("usage_by_account_90d", by_account),
+        ("usage_by_day_90d", by_day),
+        ("usage_by_country_90d", by_country),
+        ("usage_by_day_account_status_90d", by_day_status),
+        ("search_text", search_text),
+        ("search_number_national", search_number),
+    ):
+        result[name] = {**await timed(work), "load_1m": _load()}
+    result["baseline_usage_by_account_90d_scanning_messages"] = {
+        **await timed(scan_by_account, BASELINE_ROUNDS),
+        "load_1m": _load(),
     }
     await close_pool()
     return result

@@ -11,7 +11,7 @@ from litestar.params import QueryParameter
 
 from portal.api.schemas import LINE_MAX, LINE_PATTERN, QueryId, QueryLine, documented
 from portal.auth import current_grants
-from portal.controllers.reports import contacts_allowed
+from portal.controllers.reports import contacts_allowed, senders_of
 from tenants.accounts import tree as accounts
 from tenants.links import links
 from tenants.reports import consent, usage
@@ -66,6 +66,8 @@ class UsageRowOut(msgspec.Struct, frozen=True, omit_defaults=True):
     account_id: int | msgspec.UnsetType = msgspec.UNSET
     channel: str | msgspec.UnsetType = msgspec.UNSET
     status: str | msgspec.UnsetType = msgspec.UNSET
+    country: str | msgspec.UnsetType = msgspec.UNSET
+    sender: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class UsageAnswer(msgspec.Struct, frozen=True, rename={"start": "from", "end": "to"}):
@@ -85,6 +87,8 @@ def usage_answer(report: usage.UsageReport) -> UsageAnswer:
             account_id=r.account_id if r.account_id is not None else msgspec.UNSET,
             channel=r.channel if r.channel is not None else msgspec.UNSET,
             status=r.status if r.status is not None else msgspec.UNSET,
+            country=r.country if r.country is not None else msgspec.UNSET,
+            sender=r.sender if r.sender is not None else msgspec.UNSET,
         )
         for r in report.rows
     ]
@@ -110,13 +114,16 @@ class ReportsApi(Controller):
         account_id: QueryId = None,
     ) -> UsageAnswer:
         query = UsageQuery.parse(start, end, group_by, account_id)
-        root = current_grants(request).account
+        grants = current_grants(request)
+        root = grants.account
         target = (
             await accounts.get_in_subtree(root.id, query.account_id)
             if query.account_id is not None
             else root
         )
-        report = await usage.usage_report(target, query.period, query.group_by)
+        report = await usage.usage_report(
+            target, query.period, query.group_by, senders_of=senders_of(grants)
+        )
         return usage_answer(report)
 
     @get("/clicks", opt={"permission": "reports.view"}, **documented(404))

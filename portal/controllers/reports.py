@@ -16,10 +16,11 @@ from portal.pages import csv_download, csv_safe, render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
 from tenants.errors import ValidationFailed
+from tenants.links import links
 from tenants.messaging import recurring
 from tenants.reports import consent, spend, usage
 
-PAGE_GROUPS = ("account", "channel", "status")
+PAGE_GROUPS = ("account", "channel", "status", "country", "sender")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ async def _labels(root: AccountView) -> dict[int, str]:
 def _label(row: usage.UsageRow, group_by: str, names: dict[int, str]) -> str:
     if group_by == "account":
         return names.get(row.account_id or 0, f"#{row.account_id}")
+    if group_by == "country":
+        return row.country or "unknown"
+    if group_by == "sender":
+        if row.sender == usage.OTHER_SENDERS:
+            return "sub-accounts' senders"
+        return row.sender or "provider default"
     return ((row.channel if group_by == "channel" else row.status) or "").replace("_", " ")
 
 
@@ -96,11 +103,14 @@ class ReportsController(Controller):
 
     @get("/", opt={"permission": "reports.view"}, name="reports-usage")
     async def usage_page(self, request: HTMXRequest) -> Any:
-        root = current_grants(request).account
+        grants = current_grants(request)
+        root = grants.account
         picked = await _pick(root, _params(request))
         context: dict[str, Any] = {"picked": picked, "groups": PAGE_GROUPS, "rows": []}
         if picked.period is not None:
-            grouped = await usage.usage_report(root, picked.period, (picked.group_by,))
+            grouped = await usage.usage_report(
+                root, picked.period, (picked.group_by,), senders_of=senders_of(grants)
+            )
             by_day = await usage.usage_report(root, picked.period, ("day", "status"))
             names = await _labels(root)
             items = [(_label(r, picked.group_by, names), r.counts.messages) for r in grouped.rows]
@@ -111,6 +121,7 @@ class ReportsController(Controller):
                 daily=daily_chart(by_day),
                 daily_rows=daily_table(by_day),
                 runs=await recurring.count_runs(root, picked.period.start, picked.period.end),
+                clicks=await links.clicks_by_day(root, picked.period.start, picked.period.end),
             )
         return await render(
             request,
@@ -122,11 +133,14 @@ class ReportsController(Controller):
 
     @get("/usage.csv", opt={"permission": "reports.view"})
     async def usage_csv(self, request: HTMXRequest) -> Response[str]:
-        root = current_grants(request).account
+        grants = current_grants(request)
+        root = grants.account
         picked = await _pick(root, _params(request))
         if picked.period is None:
             raise ValidationFailed(picked.errors)
-        report = await usage.usage_report(root, picked.period, ("day", picked.group_by))
+        report = await usage.usage_report(
+            root, picked.period, ("day", picked.group_by), senders_of=senders_of(grants)
+        )
         names = await _labels(root)
         return csv_download(
             f"usage-{root.slug}-{picked.period.start}-{picked.period.end}.csv",
@@ -194,6 +208,14 @@ class ReportsController(Controller):
                 for r in [*report.rows, report.totals]
             ),
         )
+
+
+def senders_of(grants: Any) -> int | None:
+    """Whose senders (From numbers, sender IDs) the usage report may name: every account's
+    for a reader of sub-accounts' data (or the operator); else only the reader's own."""
+    if grants.is_operator or grants.decide("subaccounts.read_data").allowed:
+        return None
+    return int(grants.account.id)
 
 
 def contacts_allowed(grants: Any, target: AccountView) -> bool:

@@ -32,7 +32,8 @@ from tenants.errors import ValidationFailed
 ACTIONS = ("opt_out", "opt_in")
 
 
-SOURCES = ("keyword", "manual", "api", "import", "operator")
+# provider: a provider or carrier said the recipient unsubscribed (providers.codes).
+SOURCES = ("keyword", "manual", "api", "import", "operator", "provider")
 
 
 INSERT_ROWS = 1000
@@ -135,6 +136,23 @@ async def record_opt_out(
         note=note,
         actor=actor,
     )
+
+
+async def record_provider_opt_outs(rows: Sequence[dict[str, Any]], code: str) -> int:
+    """The opt-outs a provider reported with `code` (one that means the recipient
+    unsubscribed) for these outbound messages (id, account_id, to_number, channel), in the
+    caller's transaction; returns how many changed a scope's state."""
+    changed = 0
+    for r in sorted(rows, key=lambda row: row["id"]):
+        changed += await record_opt_out(
+            r["account_id"],
+            r["to_number"],
+            r["channel"],
+            source="provider",
+            message_id=r["id"],
+            note=f"Reported by the provider ({code})",
+        )
+    return changed
 
 
 async def record_opt_in(

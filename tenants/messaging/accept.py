@@ -668,22 +668,31 @@ async def _write_beside_messages(
     stamp: datetime,
 ) -> None:
     """What the messages carry in other tables: tracked links, the WhatsApp template or RCS
-    card, and the usage roll-up (one move for the whole send: its messages share account,
-    time and channel)."""
+    card, and the usage roll-up (one move per destination country: a send's messages share
+    account, time, channel and sender)."""
     await _write_links(req, plan, batch_id, campaign_id, ids, stamp)
     if req.rich is not None:
         await rich_content.store_rich(
             req.account_id, req.rich, plan.wa_template, ids, plan.values, req.variables
         )
-    if plan.messages:
-        await rollups.record(
-            [
-                rollups.StatusMove(
-                    req.account_id, stamp, req.channel, plan.segments, plan.total_cost,
-                    None, "enqueued", messages=len(plan.messages),
-                )
-            ]
-        )  # fmt: skip
+    await rollups.record(_accept_moves(req, plan, stamp))
+
+
+def _accept_moves(req: SendRequest, plan: Plan, stamp: datetime) -> list[rollups.StatusMove]:
+    """The roll-up moves of a send: its messages entering `enqueued`, per country."""
+    by_country: dict[str, list[int]] = {}
+    for m in plan.messages:
+        total = by_country.setdefault(m.country, [0, 0, 0])
+        total[0] += 1
+        total[1] += m.segments
+        total[2] += m.cost
+    return [
+        rollups.StatusMove(
+            req.account_id, stamp, req.channel, segments, cost, None, "enqueued",
+            messages=count, country=country, sender=req.sender,
+        )
+        for country, (count, segments, cost) in sorted(by_country.items())
+    ]  # fmt: skip
 
 
 async def _write_links(

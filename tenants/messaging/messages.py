@@ -30,6 +30,7 @@ from typing import Any
 from tenants.accounts.tree import default_region
 from tenants.audit import record as audit
 from tenants.clock import now
+from tenants.consent import events as consent_events
 from tenants.contacts.contacts import phone_query_digits
 from tenants.credits import spending
 from tenants.db import (
@@ -52,7 +53,7 @@ from tenants.messaging.tables import (
     MessageEvent,
 )
 from tenants.phones import normalize_phone
-from tenants.providers.codes import explain_error
+from tenants.providers.codes import explain_error, means_opted_out
 from tenants.reports import rollups
 from tenants.settings import get_settings
 from tenants.webhooks.deliveries import queue_status_events
@@ -214,7 +215,8 @@ async def set_status(
     keep_code: bool = True,
 ) -> list[dict[str, Any]]:
     """Move these messages to `target` where their status is one of `allowed_from`; refunds
-    what reached a refunded status. Runs in the caller's transaction; returns the rows moved."""
+    what reached a refunded status and records the opt-outs a provider code reports
+    (providers.codes.OPT_OUT_CODES). Runs in the caller's transaction; returns the rows moved."""
     code_sql = "COALESCE({}, error_code)" if keep_code else "{}"
     moved: list[dict[str, Any]] = []
     changes: list[rollups.StatusMove] = []
@@ -225,7 +227,7 @@ async def set_status(
                 f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
                 "claimed_at = NULL, claim_token = NULL, "
                 f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) AND status = {{}} "
-                f"RETURNING id, batch_id, {rollups.RETURNING}",
+                f"RETURNING id, batch_id, to_number, {rollups.RETURNING}",
                 target,
                 error_code,
                 now(),
@@ -235,6 +237,8 @@ async def set_status(
             moved.extend(rows)
             changes.extend(rollups.moves_from_rows(rows, source, target))
     await rollups.record(changes)
+    if error_code is not None and means_opted_out(error_code) and moved:
+        await consent_events.record_provider_opt_outs(moved, error_code)
     if target in REFUNDED_STATUSES and moved:
         await refund_messages(moved)
     return moved
@@ -734,13 +738,19 @@ async def list_messages(
     account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
 ) -> MessagePage:
     """Newest first; pages by id (`before_id`), which stays stable while messages arrive;
-    `total` counts every page."""
+    `total` counts every page. The page's ids are chosen by a sub-select of ids alone, so a
+    search reads an index (message_search on SQLite, see the migration *reports_indexes*)
+    rather than every row of the account."""
     limit = max(1, min(limit, 500))
     where = await _filtered(account_id, flt)
-    query = Message.select(*MESSAGE_COLUMNS).where(where)
+    page = Message.select(Message.id).where(where)
     if before_id is not None:
-        query = query.where(Message.id < before_id)
-    rows = await query.order_by(Message.id, ascending=False).limit(limit + 1)
+        page = page.where(Message.id < before_id)
+    rows = (
+        await Message.select(*MESSAGE_COLUMNS)
+        .where(Message.id.is_in(page.order_by(Message.id, ascending=False).limit(limit + 1)))
+        .order_by(Message.id, ascending=False)
+    )
     items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
     whole = len(items) if before_id is None and len(rows) <= limit else None
     total, cap = await _total(where, flt.count_up_to, whole)

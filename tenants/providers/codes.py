@@ -71,6 +71,15 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 
+# Provider codes that mean the recipient unsubscribed (replied STOP to the provider, which
+# now blocks them, e.g. Twilio's Advanced Opt-Out): the platform records a provider opt-out.
+OPT_OUT_CODES = frozenset({"twilio:21610"})
+
+
+def means_opted_out(code: str | None) -> bool:
+    return code in OPT_OUT_CODES
+
+
 def provider_code(provider: str, code: object) -> str:
     """The stored form of a provider's code (at most 64 characters)."""
     return f"{provider}:{code}"[:64]

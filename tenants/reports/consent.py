@@ -26,7 +26,7 @@ ORIGINS = ("received", "inherited")
 class ConsentRow:
     period: str  # 2026-11-22, 2026-W47 or 2026-11, in the account's time zone
     origin: str  # received by this account, or inherited from elsewhere in its scope
-    source: str  # keyword, manual, api, import or operator
+    source: str  # keyword, manual, api, import, operator or provider (a provider's report)
     opt_outs: int = 0
     contact_ids: list[int] = field(default_factory=list)
 

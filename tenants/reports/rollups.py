@@ -1,5 +1,8 @@
-"""The usage roll-up: each status change of an outbound message moves its count, segments
-and credits from the old status's row to the new one's, in the caller's transaction.
+"""The usage roll-ups: each status change of an outbound message moves its count, segments
+and credits from the old status's row to the new one's, in the caller's transaction, in
+usage_rollup (account, day, channel, status) and in usage_route_rollup (the same split
+further by the recipient's country and the sender); usage_daily sums them per (account,
+day), so only an accept moves it.
 
 A message belongs to the day it was accepted, in its account's time zone. Because a
 change is recorded exactly when the status row moves (the UPDATE's own `WHERE status =`
@@ -31,6 +34,8 @@ class StatusMove:
     old: str | None
     new: str
     messages: int = 1
+    country: str = ""  # the recipient's ISO region (message.country)
+    sender: str = ""  # the From number or sender ID recorded on the message
     batch_id: int | None = None  # moves the batch's progress counters too (batch_tally)
 
 
@@ -45,6 +50,8 @@ def moves_from_rows(rows: Iterable[dict], old: str, new: str) -> list[StatusMove
             cost=int(r["cost"]),
             old=old,
             new=new,
+            country=r.get("country") or "",
+            sender=r.get("from_number") or "",
             batch_id=r.get("batch_id"),
         )
         for r in rows
@@ -52,47 +59,79 @@ def moves_from_rows(rows: Iterable[dict], old: str, new: str) -> list[StatusMove
 
 
 # The columns an UPDATE of message returns so its moves can be recorded.
-RETURNING = "account_id, created_at, channel, segments, cost, batch_id"
-_Key = tuple[int, date, str, str]
+RETURNING = "account_id, created_at, channel, segments, cost, country, from_number, batch_id"
+# (account, day, channel, status, country, sender): the route roll-up's key; the first
+# four are usage_rollup's.
+_Key = tuple[int, date, str, str, str, str]
 _COLUMNS = "key, account_id, day, channel, status, messages, segments, credits"
+_DAILY_COLUMNS = "key, account_id, day, messages, segments, credits"
+_ROUTE_COLUMNS = (
+    "key, account_id, day, channel, status, country, sender, messages, segments, credits"
+)
 
 
 async def record(moves: Sequence[StatusMove]) -> None:
-    """Apply these moves to the roll-up, in the open transaction.
+    """Apply these moves to the three roll-ups, in the open transaction.
 
-    The rows are upserted in key order, one statement per 300 keys, so two transactions
-    touching the same rows take their locks in the same order.
+    The rows are upserted in key order, one statement per 300 keys, one table after the
+    other, so two transactions touching the same rows take their locks in the same order.
     """
     if not moves:
         return
+    deltas = await _deltas(moves)
+    coarse: dict[tuple[int, date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    daily: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (a, d, c, s, _country, _sender), v in deltas.items():
+        for total in (coarse[(a, d, c, s)], daily[(a, d)]):
+            for n in range(3):
+                total[n] += v[n]
+    await _upsert(
+        "usage_daily",
+        _DAILY_COLUMNS,
+        [("|".join(map(str, k)), *k, *v) for k, v in daily.items() if any(v)],
+    )
+    await _upsert(
+        "usage_rollup",
+        _COLUMNS,
+        [("|".join(map(str, k)), *k, *v) for k, v in coarse.items() if any(v)],
+    )
+    await _upsert(
+        "usage_route_rollup",
+        _ROUTE_COLUMNS,
+        [("|".join(map(str, k)), *k, *v) for k, v in deltas.items() if any(v)],
+    )
+    await record_batch_counts(moves)
+
+
+async def _deltas(moves: Sequence[StatusMove]) -> dict[_Key, list[int]]:
+    """Messages, segments and credits each key gains (or loses) with these moves."""
     zones = await timezones([m.account_id for m in moves])
     deltas: dict[_Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     for move in moves:
-        zone = zones.get(move.account_id)
-        day = move.created_at.astimezone(zone).date()
+        day = move.created_at.astimezone(zones.get(move.account_id)).date()
         for status, sign in ((move.old, -1), (move.new, 1)):
             if status is None:
                 continue
-            delta = deltas[(move.account_id, day, move.channel, status)]
+            delta = deltas[(move.account_id, day, move.channel, status, move.country, move.sender)]
             delta[0] += sign * move.messages
             delta[1] += sign * move.segments
             delta[2] += sign * move.cost
-    rows = sorted(
-        (f"{a}|{d.isoformat()}|{c}|{s}", a, d, c, s, *v)
-        for (a, d, c, s), v in deltas.items()
-        if any(v)
-    )
-    for part in chunked(rows, 300):
-        values = ", ".join(f"({placeholders(8)})" for _ in part)
+    return deltas
+
+
+async def _upsert(table: str, columns: str, rows: list[tuple[object, ...]]) -> None:
+    """Add the rows' messages, segments and credits (their last three values) to `table`."""
+    width = len(columns.split(","))
+    for part in chunked(sorted(rows, key=lambda r: str(r[0])), 300):
+        values = ", ".join(f"({placeholders(width)})" for _ in part)
         await run_sql(
-            f"INSERT INTO usage_rollup ({_COLUMNS}) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
+            f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (only constant names and placeholders are formatted in)
             "ON CONFLICT (key) DO UPDATE SET "
-            "messages = usage_rollup.messages + excluded.messages, "
-            "segments = usage_rollup.segments + excluded.segments, "
-            "credits = usage_rollup.credits + excluded.credits",
+            f"messages = {table}.messages + excluded.messages, "
+            f"segments = {table}.segments + excluded.segments, "
+            f"credits = {table}.credits + excluded.credits",
             *(value for row in part for value in row),
         )
-    await record_batch_counts(moves)
 
 
 async def record_batch_counts(moves: Sequence[StatusMove]) -> None:

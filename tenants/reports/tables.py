@@ -21,3 +21,38 @@ class UsageRollup(Table, tablename="usage_rollup"):
     messages = BigInt(default=0)
     segments = BigInt(default=0)
     credits = BigInt(default=0)
+
+
+class UsageRouteRollup(Table, tablename="usage_route_rollup"):
+    """The same figures as usage_rollup, split further by the recipient's country (ISO
+    code of the number) and the sender (the From number or sender ID on the message):
+    moved by the same status changes in the same transaction, read only when a report
+    groups by country or sender (the usage_rollup rows stay few for the other reports)."""
+
+    id: Serial
+    # "<account>|<YYYY-MM-DD>|<channel>|<status>|<country>|<sender>": the upsert target.
+    key = Varchar(length=120, unique=True)
+    account_id = Integer()
+    day = Date()
+    channel = Varchar(length=16, default="sms")
+    status = Varchar(length=20)
+    country = Varchar(length=2, default="")
+    sender = Varchar(length=20, default="")
+    messages = BigInt(default=0)
+    segments = BigInt(default=0)
+    credits = BigInt(default=0)
+
+
+class UsageDaily(Table, tablename="usage_daily"):
+    """Outbound messages, their segments and credits per (account, day in the account's
+    time zone), whatever their status: the granularity the reports by account and by day
+    read (a status change moves nothing here; only an accept adds)."""
+
+    id: Serial
+    # "<account>|<YYYY-MM-DD>": the upsert target of every accept.
+    key = Varchar(length=40, unique=True)
+    account_id = Integer()
+    day = Date()
+    messages = BigInt(default=0)
+    segments = BigInt(default=0)
+    credits = BigInt(default=0)

@@ -1,6 +1,6 @@
 """The usage report: counts of outbound messages, segments and credits over a period,
-grouped by any of day, account, channel and status, read from the roll-up (never from
-the messages). Counts only: no number and no text of any message leaves this module."""
+grouped by any of day, account, channel, status, country and sender, read from the
+roll-ups (never from the messages). Counts only: no number and no text of any message leaves this module."""
 
 from __future__ import annotations
 
@@ -13,13 +13,19 @@ from tenants.clock import now
 from tenants.db import run_sql
 from tenants.errors import ValidationFailed
 
-GROUPS = ("day", "account", "channel", "status")
+GROUPS = ("day", "account", "channel", "status", "country", "sender")
 _GROUP_COLUMNS = {
     "day": "r.day",
     "account": "r.account_id",
     "channel": "r.channel",
     "status": "r.status",
+    "country": "r.country",
+    "sender": "r.sender",
 }
+# Groupings only usage_route_rollup holds; reports by day and account only read the fewest
+# rows, usage_daily's; the others read usage_rollup.
+ROUTE_GROUPS = ("country", "sender")
+DAILY_GROUPS = ("day", "account")
 MAX_DAYS = 400
 # Where a message ends: what the dashboard stacks, and what counts as delivered.
 FINAL_STATUSES = ("delivered", "read", "failed", "rejected", "enqueued_failed")
@@ -61,6 +67,8 @@ class UsageRow:
     account_id: int | None = None
     channel: str | None = None
     status: str | None = None
+    country: str | None = None  # ISO region of the recipients ("" when unknown)
+    sender: str | None = None  # the From number or sender ID ("" for the provider's default)
 
 
 @dataclass(frozen=True)
@@ -139,18 +147,48 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-async def usage_report(
-    account: AccountView, period: Period, group_by: tuple[str, ...], *, subtree: bool = True
-) -> UsageReport:
-    """The account's usage (with its whole subtree unless `subtree` is False), summed per
-    combination of `group_by`; groups that add up to nothing are left out."""
+def _table(group_by: tuple[str, ...]) -> str:
+    """The roll-up with the fewest rows that holds every grouping asked for."""
+    if set(group_by) <= set(DAILY_GROUPS):
+        return "usage_daily"
+    if set(group_by) & set(ROUTE_GROUPS):
+        return "usage_route_rollup"
+    return "usage_rollup"
+
+
+# The sender of a sub-account whose data the reader may not see: its numbers stay its own.
+OTHER_SENDERS = "*"
+
+
+def _columns(group_by: tuple[str, ...], senders_of: int | None) -> list[str]:
     for name in group_by:
         if name not in GROUPS:
             raise ValidationFailed({"group_by": f"Unknown {name}."})
-    columns = [_GROUP_COLUMNS[g] for g in group_by]
+    columns = {**_GROUP_COLUMNS}
+    if senders_of is not None:
+        columns["sender"] = (
+            f"CASE WHEN r.account_id = {int(senders_of)} THEN r.sender ELSE '{OTHER_SENDERS}' END"
+        )
+    return [columns[g] for g in group_by]
+
+
+async def usage_report(
+    account: AccountView,
+    period: Period,
+    group_by: tuple[str, ...],
+    *,
+    subtree: bool = True,
+    senders_of: int | None = None,
+) -> UsageReport:
+    """The account's usage (with its whole subtree unless `subtree` is False), summed per
+    combination of `group_by`; groups that add up to nothing are left out. With
+    `senders_of`, only that account's senders are named, every other one's summed as
+    OTHER_SENDERS (for a reader who may not see sub-accounts' data)."""
+    columns = _columns(group_by, senders_of)
     select = "".join(f"{c} AS {g}, " for c, g in zip(columns, group_by, strict=True))
     grouping = f" GROUP BY {', '.join(columns)}" if columns else ""
     ordering = f" ORDER BY {', '.join(columns)}" if columns else ""
+    table = _table(group_by)
     if subtree:
         scope, arg = (
             "r.account_id IN (SELECT id FROM account WHERE path LIKE {})",
@@ -159,8 +197,8 @@ async def usage_report(
     else:
         scope, arg = "r.account_id = {}", account.id  # type: ignore[assignment]
     rows = await run_sql(
-        f"SELECT {select}SUM(r.messages) AS messages, SUM(r.segments) AS segments, "  # noqa: S608 (only names from GROUPS are formatted in)
-        f"SUM(r.credits) AS credits FROM usage_rollup r WHERE {scope} "
+        f"SELECT {select}SUM(r.messages) AS messages, SUM(r.segments) AS segments, "  # noqa: S608 (only names from GROUPS and an int are formatted in)
+        f"SUM(r.credits) AS credits FROM {table} r WHERE {scope} "
         f"AND r.day >= {{}} AND r.day <= {{}}{grouping}{ordering}",
         arg,
         period.start,
@@ -178,6 +216,8 @@ async def usage_report(
                 account_id=r.get("account"),
                 channel=r.get("channel"),
                 status=r.get("status"),
+                country=r.get("country"),
+                sender=r.get("sender"),
             )
         )
     return UsageReport(period=period, group_by=group_by, rows=found)

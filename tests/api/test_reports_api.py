@@ -87,7 +87,7 @@ async def test_refusals_401_403_404_422(client, world, make_key):
         ({"from": "2026-03-02", "to": "2026-03-01"}, "to"),
         ({"from": "2026-02-30", "to": "2026-03-01"}, "from"),
         ({"from": "2024-01-01", "to": "2026-03-01"}, "to"),
-        ({**PERIOD, "group_by": "day,country"}, "group_by"),
+        ({**PERIOD, "group_by": "day,region"}, "group_by"),
         ({**PERIOD, "group_by": "day,day"}, "group_by"),
         ({**PERIOD, "account_id": "abc"}, "account_id"),
         ({**PERIOD, "account_id": "99999999999999999999"}, "account_id"),
@@ -121,3 +121,45 @@ async def test_a_sibling_and_the_parent_are_404_to_a_sub_account(client, world, 
     own = await client.get(URL, params={**PERIOD, "group_by": "account"}, headers=headers)
     assert own.status_code == 200
     assert own.json()["rows"] == []
+
+
+async def test_by_country_and_sender_a_sub_accounts_senders_stay_its_own(
+    client, world, make_key, monkeypatch
+):
+    from tenants.numbers import numbers
+
+    monkeypatch.setattr(sending, "now", lambda: DAY)
+    a, a1 = world.accounts["alpha"], world.accounts["alpha-one"]
+    for account, value in ((a, "Master"), (a1, "Branch")):
+        view = await numbers.register_sender_id(
+            actor=SYSTEM, within_account_id=account, account_id=account, value=value
+        )
+        await numbers.decide_sender_id(actor=SYSTEM, sender_id_id=view.id, status="approved")
+        await ledger.adjust(account, 100, reason="test credits", actor=SYSTEM)
+    for account, to, sender in (
+        (a, ["+61400000001", "+6421000001"], "Master"),
+        (a1, ["+61400000002", "+61400000003"], "Branch"),
+    ):
+        await sending.accept_send(
+            SendRequest(
+                account_id=account, numbers=to, body="Hi", sender=sender, permissions=PLATFORM_SEND
+            ),
+            actor=SYSTEM,
+        )
+    headers = await make_key("alpha", "Owner")
+    response = await client.get(
+        URL, params={**PERIOD, "group_by": "country,sender"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    one = {"segments": 1, "credits": 1}
+    assert response.json()["rows"] == [
+        {"country": "AU", "sender": "*", "messages": 2, **one | {"segments": 2, "credits": 2}},
+        {"country": "AU", "sender": "Master", "messages": 1, **one},
+        {"country": "NZ", "sender": "Master", "messages": 1, **one},
+    ]
+    assert "Branch" not in response.text
+    # the sub-account's own key names its own senders
+    own = await client.get(
+        URL, params={**PERIOD, "group_by": "sender"}, headers=await make_key("alpha-one", "Owner")
+    )
+    assert own.json()["rows"] == [{"sender": "Branch", "messages": 2, "segments": 2, "credits": 2}]

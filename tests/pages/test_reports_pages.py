@@ -130,7 +130,7 @@ async def test_bad_periods_are_422_naming_the_field(client, world):
         ({"period": "custom", "from": "nope", "to": "2026-03-01"}, "from"),
         ({"period": "custom", "from": "2026-03-02", "to": "2026-03-01"}, "to"),
         ({"period": "year"}, "period"),
-        ({"group_by": "sender"}, "group_by"),
+        ({"group_by": "region"}, "group_by"),
     ):
         page = await client.get("/reports", params=params)
         assert page.status_code == 422, params
@@ -182,3 +182,41 @@ async def test_the_dashboard_shows_activity_and_counts_the_sub_accounts_it_lists
     await login(client, world.users["Support"])
     support = (await client.get("/")).text
     assert 'id="activity"' not in support and 'id="balance"' in support
+
+
+async def test_usage_page_and_csv_by_country_and_by_sender(client, world):
+    await seed(world)
+    await login(client, world.users["Owner"])
+    page = await client.get("/reports", params={"period": "week", "group_by": "country"})
+    assert page.status_code == 200
+    assert '<option value="country" selected>' in page.text
+    assert "<td>AU</td>" in page.text
+    assert '<th class="num" id="usage-total-messages">5</th>' in page.text
+    download = await client.get(
+        "/reports/usage.csv", params={"period": "week", "group_by": "country"}
+    )
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert {r["country"] for r in rows} == {"AU"}
+    assert sum(int(r["messages"]) for r in rows) == 5
+    # the master may not read the sub-account's data: its senders are summed, not named
+    by_sender = await client.get("/reports", params={"period": "week", "group_by": "sender"})
+    assert by_sender.status_code == 200
+    assert "sub-accounts&#39; senders" in by_sender.text
+    assert '<th class="num" id="usage-total-messages">5</th>' in by_sender.text
+
+
+async def test_usage_page_lists_the_short_link_clicks_per_day(client, world):
+    from tenants.clock import now
+    from tenants.links.tables import LinkClick
+
+    for account, bot in ((world.accounts["alpha-one"], False), (world.accounts["alpha"], True)):
+        await LinkClick.insert(
+            LinkClick(link_id=1, account_id=account, message_id=1, batch_id=1, bot=bot, at=now())
+        )
+    await login(client, world.users["Owner"])
+    page = await client.get("/reports", params={"period": "week"})
+    assert page.status_code == 200
+    assert 'id="clicks-table"' in page.text
+    assert '<th class="num" id="clicks-total">1</th>' in page.text
+    assert '<th class="num" id="clicks-bot-total">1</th>' in page.text
+    assert page.text.count("<tr><td>20") >= 7  # a row per day of the week, clicks or none
