@@ -57,24 +57,27 @@ async def filter_recipients(
     group = channel_group(channel)
     account = await scoped_account(account_id)
     skipped: list[tuple[int, str, str]] = []
-    candidates: list[tuple[int, str, str]] = []
-    seen: set[str] = set()
+    # One pass over the phones: each E.164 number once, with the index of its first
+    # occurrence (a dict keeps them in order), no tuple made per recipient.
+    first: dict[str, int] = {}
+    region = account.default_region
     for index, raw in enumerate(phones):
-        e164 = normalize_phone(raw, account.default_region) if isinstance(raw, str) else None
+        e164 = normalize_phone(raw, region)
         if e164 is None:
             skipped.append((index, raw, "invalid_number"))
-        elif e164 not in seen:
-            seen.add(e164)
-            candidates.append((index, raw, e164))
-    numbers = [e164 for _, _, e164 in candidates]
+        elif e164 not in first:
+            first[e164] = index
+    numbers = list(first)
     opted_out = await _opted_out(account.scope_id, numbers, group)
     suppressed = await _suppressed(numbers)
+    if not (opted_out or suppressed):
+        return numbers, [(raw, reason) for _, raw, reason in skipped]
     allowed: list[str] = []
-    for index, raw, e164 in candidates:
+    for e164 in numbers:
         if e164 in suppressed:
-            skipped.append((index, raw, "globally_suppressed"))
+            skipped.append((first[e164], phones[first[e164]], "globally_suppressed"))
         elif e164 in opted_out:
-            skipped.append((index, raw, "opted_out"))
+            skipped.append((first[e164], phones[first[e164]], "opted_out"))
         else:
             allowed.append(e164)
     skipped.sort(key=lambda s: s[0])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -44,7 +44,7 @@ from tenants.messaging import quiet_hours
 from tenants.messaging.messages import CHANNELS, chunk_size
 from tenants.messaging.tables import Batch, Campaign
 from tenants.numbers.numbers import default_sender, resolve_sender
-from tenants.phones import sender_problem
+from tenants.phones import e164_region, sender_problem
 from tenants.providers.integrations import provider_for
 from tenants.reports import rollups
 from tenants.rich import content as rich_content
@@ -138,8 +138,9 @@ class SendRequest:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
+    """One accepted recipient (a tuple: a send makes one for each of 100k recipients)."""
+
     to: str
     message_id: int | None
     segments: int
@@ -275,15 +276,17 @@ def _add_contacts(
 
 
 async def _contact_values(account_id: int, phones: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Merge values (first_name, last_name, custom fields) of the contacts with these numbers."""
+    """Merge values (first_name, last_name, custom fields) of the contacts with these numbers.
+    Found by the unique "account|phone" key (Contact.account_phone), so SQLite looks each
+    number up in that index whatever else it knows: by phone and account_id it would take
+    the account_id index, scanning the whole array for each of the account's contacts."""
     values: dict[str, dict[str, str]] = {}
+    prefix = f"{account_id}|"
     for part in chunked(list(phones), CONTACT_LOOKUP_ROWS):
         rows = await run_sql(
             "SELECT contact.id, contact.phone, contact.first_name, contact.last_name, "  # noqa: S608 (no input is formatted in)
-            f"contact.fields FROM contact {join_array('contact.phone')} "
-            "WHERE contact.account_id = {}",
-            array_argument(part),
-            account_id,
+            f"contact.fields FROM contact {join_array('contact.account_phone')}",
+            array_argument([prefix + phone for phone in part]),
         )
         for row in rows:
             try:
@@ -309,6 +312,9 @@ _region_by_prefix: dict[str, str] = {}
 
 def destination_country(e164: str) -> str:
     """ISO country of a valid E.164 number (phonenumbers' region), for pricing."""
+    known = e164_region(e164)  # decided when the number was validated
+    if known:
+        return known
     digits = e164[1:]
     for size in (1, 2, 3):
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
@@ -338,9 +344,9 @@ def price_of(prices: dict[str, int], country: str) -> int | None:
 # --- accepting ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PlannedMessage:
-    """One message of a send, rendered, counted and priced, before it is written."""
+class PlannedMessage(NamedTuple):
+    """One message of a send, rendered, counted and priced, before it is written (a tuple,
+    not a dataclass: one is made per recipient)."""
 
     to: str
     body: str
@@ -376,9 +382,9 @@ class Plan:
         return sum(m.segments for m in self.messages)
 
     def result(self, batch_id: int | None, ids: dict[str, int] | None = None) -> SendResult:
+        id_of = ids or {}
         accepted = [
-            Accepted(m.to, (ids or {}).get(m.to), m.segments, m.cost, m.encoding)
-            for m in self.messages
+            Accepted(m.to, id_of.get(m.to), m.segments, m.cost, m.encoding) for m in self.messages
         ]
         return SendResult(
             batch_id=batch_id,
@@ -800,24 +806,23 @@ async def _insert_messages(
     """The outbox rows in bulk (tenants.db.copy_rows); returns the id of each number."""
     refunded: Any = 0 if is_sqlite() else False
     release_value, stamp_value = bulk_value(release), bulk_value(stamp)
+    held_values = {to: bulk_value(until) for to, until in held.items()}  # converted once
+    account_id, sender, channel = req.account_id, req.sender, req.channel
+    # Ids drawn first, then the rows with their ids at the driver's bulk speed (COPY on
+    # PostgreSQL, executemany on SQLite): no per-row SQL text or parameter lists to build,
+    # and each row is one tuple made in one pass.
+    ids_drawn = await next_ids("message", len(planned))
     rows = [
         (
-            req.account_id, batch_id, campaign_id, "out", m.to, req.sender, m.body, req.channel,
+            i, account_id, batch_id, campaign_id, "out", m.to, sender, m.body, channel,
             "enqueued", m.segments, m.encoding, m.cost, m.country, m.contact_id, provider,
-            refunded, bulk_value(held[m.to]) if m.to in held else release_value,
-            release_value, 0, bulk_value(held.get(m.to)), stamp_value, stamp_value,
+            refunded, held_values.get(m.to, release_value), release_value, 0,
+            held_values.get(m.to), stamp_value, stamp_value,
         )
-        for m in planned
+        for i, m in zip(ids_drawn, planned, strict=True)
     ]  # fmt: skip
-    # Ids drawn first, then the rows with their ids at the driver's bulk speed (COPY on
-    # PostgreSQL, executemany on SQLite): no per-row SQL text or parameter lists to build.
-    ids_drawn = await next_ids("message", len(rows))
-    await copy_rows(
-        "message",
-        ("id", *MESSAGE_COLUMNS),
-        [(i, *row) for i, row in zip(ids_drawn, rows, strict=True)],
-    )
-    return {row[4]: i for i, row in zip(ids_drawn, rows, strict=True)}
+    await copy_rows("message", ("id", *MESSAGE_COLUMNS), rows)
+    return {m.to: i for i, m in zip(ids_drawn, planned, strict=True)}
 
 
 # --- chunks of a streamed campaign (tenants.messaging.streamed drives them) ------------

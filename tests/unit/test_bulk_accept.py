@@ -10,7 +10,14 @@ from tenants.consent import events as consent_events
 from tenants.consent.filter import filter_recipients
 from tenants.contacts import contacts
 from tenants.credits import ledger
-from tenants.db import copy_rows, next_ids, run_sql, transaction
+from tenants.db import (
+    array_argument,
+    copy_rows,
+    is_sqlite,
+    next_ids,
+    run_sql,
+    transaction,
+)
 from tenants.messaging import accept as sending
 from tenants.messaging.accept import PLATFORM_SEND, SendRequest
 from tenants.messaging.tables import Message
@@ -114,3 +121,60 @@ async def test_merge_values_come_from_the_array_join(world):
     assert [r["body"] for r in rows] == ["Hi Ann", "Hi Bob", "Hi Cy", "Hi there"]
     assert [r["contact_id"] is None for r in rows] == [False, False, False, True]
     assert len(result.accepted) == 4
+
+
+async def test_merge_values_are_the_accounts_own_however_many_contacts_it_holds(world):
+    """The contact look-up starts from the send's numbers (from_array): each number finds
+    the sending account's contact, never another account's with the same phone, and the
+    account's other contacts change nothing."""
+    alpha, beta = world.accounts["alpha"], world.accounts["beta"]
+    await ledger.adjust(alpha, 1000, reason="test credits", actor=SYSTEM)
+    for n in range(40):
+        await contacts.create_contact(
+            actor=SYSTEM, account_id=alpha, phone=f"+614000002{n:02d}", first_name=f"A{n}"
+        )
+    await contacts.create_contact(
+        actor=SYSTEM, account_id=beta, phone="+61400000201", first_name="Beta's"
+    )
+    await contacts.create_contact(
+        actor=SYSTEM, account_id=beta, phone="+61400000299", first_name="Beta only"
+    )
+    await sending.accept_send(
+        SendRequest(
+            account_id=alpha,
+            numbers=["+61400000201", "+61400000239", "+61400000299"],
+            body="Hi {{first_name|there}}",
+            permissions=PLATFORM_SEND,
+        ),
+        actor=SYSTEM,
+    )
+    rows = await run_sql("SELECT to_number, body FROM message ORDER BY to_number")
+    assert [(r["to_number"], r["body"]) for r in rows] == [
+        ("+61400000201", "Hi A1"),
+        ("+61400000239", "Hi A39"),
+        ("+61400000299", "Hi there"),
+    ]
+
+
+async def test_contact_look_up_uses_the_unique_account_phone_index(world, monkeypatch):
+    """By phone and account_id, SQLite without ANALYZE statistics would take the account_id
+    index and scan the whole array once per contact of the account (minutes for 20k
+    contacts by 40k numbers): the look-up goes by the unique account|phone key instead."""
+    statements: list[str] = []
+
+    async def recording(template: str, *args: object) -> list[dict[str, object]]:
+        statements.append(template)
+        return await run_sql(template, *args)
+
+    monkeypatch.setattr(sending, "run_sql", recording)
+    await sending._contact_values(world.accounts["alpha"], ["+61400000201"])
+    (statement,) = statements
+    if not is_sqlite():
+        assert "contact.account_phone" in statement
+        return
+    plan = await run_sql(
+        "EXPLAIN QUERY PLAN " + statement, array_argument([f"{world.accounts['alpha']}|+614"])
+    )
+    steps = [row["detail"] for row in plan]
+    assert steps[0].startswith("SCAN wanted"), steps
+    assert "USING INDEX sqlite_autoindex_contact" in steps[1], steps

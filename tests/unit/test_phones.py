@@ -7,7 +7,7 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from tenants.phones import normalize_phone
+from tenants.phones import e164_region, normalize_phone
 
 
 def _examples() -> list[phonenumbers.PhoneNumber]:
@@ -66,3 +66,21 @@ def test_regions_sharing_a_calling_code_are_told_apart_before_validating():
     for text in ("+61891640123", "+61891621234", "+61412345678", "+16135550123", "+18092345678"):
         assert normalize_phone(text, "AU") == _expected(text) == text
     assert normalize_phone("+61891649999999", "AU") is None
+
+
+def test_the_memo_answers_again_and_knows_the_region_phonenumbers_gives():
+    """Each distinct E.164 text is decided once: asked again it gets the same answer, and a
+    number valid as written carries region_code_for_number (destination_country reads it for pricing)."""
+    regions_checked = 0
+    for example in _examples():
+        for text in _neighbours(phonenumbers.format_number(example, PhoneNumberFormat.E164)):
+            first = normalize_phone(text, "ZZ")
+            assert normalize_phone(text, "AU") == first, text
+            if first != text:
+                continue
+            known = e164_region(text)
+            if known:
+                parsed = phonenumbers.parse(text, None)
+                assert known == phonenumbers.region_code_for_number(parsed), text
+                regions_checked += 1
+    assert regions_checked > 1000
