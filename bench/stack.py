@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a process may take to answer: two web processes importing the portal at once on
+# a shared 2-core machine (load 20+) took more than a minute.
+STARTUP_SECONDS = 180
 
 
 def free_port() -> int:
@@ -83,7 +86,7 @@ class Stack:
 
     def _wait_for(self, proc: subprocess.Popen[bytes], name: str, url: str) -> None:
         """Until `url` answers (uvicorn listens once the app has started)."""
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             try:
                 httpx.get(url, headers=self.simulator_headers, timeout=1)
@@ -93,7 +96,7 @@ class Stack:
             if proc.poll() is not None:
                 raise RuntimeError(f"portal {name} exited; see {self.log_dir / f'{name}.log'}")
             time.sleep(0.2)
-        raise RuntimeError(f"portal {name} did not start within 60 s")
+        raise RuntimeError(f"portal {name} did not start within {STARTUP_SECONDS} s")
 
     def start_serve(
         self, *, bench_routes: bool = False, workers: int = 1
