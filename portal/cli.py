@@ -145,7 +145,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     sys.argv = [
         "dramatiq",
-        "tasks.broker:broker",
+        # A callable in the broker's place runs in every worker process first.
+        "tasks.actors:prepare_worker",
         "tasks.actors",
         "--processes",
         str(args.processes),

@@ -33,3 +33,11 @@ def register_actors() -> list[dramatiq.Actor]:  # type: ignore[type-arg]
     transactions write (statuses that queue webhooks) is handed to the same broker."""
     sending.install_handoff()
     return [broker.get_actor(name) for name in sorted(broker.get_declared_actors())]
+
+
+def prepare_worker() -> None:
+    """Dramatiq's CLI calls this in each worker process before it consumes (`portal
+    worker` names it as the broker, `tasks.actors:prepare_worker`): the actors are declared
+    and the broker hand-off installed, so statuses and sweeps that a worker's own
+    transactions write reach the queues."""
+    register_actors()

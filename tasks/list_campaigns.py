@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import dramatiq
 
-from tasks import sending
 from tasks.broker import broker
 from tenants.messaging import streamed
 from tenants.settings import get_settings
@@ -23,9 +22,6 @@ RUN_SECONDS = 30.0
 )
 async def accept_list_campaign(batch_id: int) -> None:
     """Accept the next chunks of one list campaign (then again, until the lists end)."""
-    # Dramatiq's CLI imports the actors without register_actors(): the chunks' messages
-    # must still reach the sending queue from a `portal worker` process.
-    sending.install_handoff()
     outcome = await streamed.run(batch_id, budget_seconds=RUN_SECONDS)
     if not outcome.finished:
         accept_list_campaign.send(batch_id)
