@@ -93,12 +93,15 @@ async def check_url(url: str, field: str) -> Pinned:
         raise ValidationFailed({field: "A media URL may not carry a user name or password."})
     try:
         port = parts.port
-        addresses = await _resolver(parts.hostname, port or 443)
-    except (OSError, UnicodeError, ValueError):
+        # The name as DNS, the Host header and TLS carry it (IDNA: "bücher.example" is
+        # "xn--bcher-kva.example").
+        host = httpx.URL(url).raw_host.decode("ascii")
+        addresses = await _resolver(host, port or 443)
+    except (OSError, UnicodeError, ValueError, httpx.InvalidURL):
         raise ValidationFailed({field: f"{parts.hostname} could not be found."}) from None
     if not addresses or not all(_public(a) for a in addresses):
         raise ValidationFailed({field: "That URL points to a private address."})
-    return Pinned(url, parts.hostname, port, addresses[0])
+    return Pinned(url, host, port, addresses[0])
 
 
 async def _download(client: httpx.AsyncClient, url: str, field: str) -> bytes:

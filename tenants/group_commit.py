@@ -117,11 +117,10 @@ class GroupCommit(Generic[Item, Answer]):
         self._last_callers = len(group)
         try:
             outcomes = await self.write_group(items)
-        except Exception as exc:
-            if len(group) == 1:
-                _answer_error(group[0], exc)
-                return
-            # Alone, each caller succeeds or fails on its own items only.
+        except Exception:
+            # Alone, each caller succeeds or fails on its own items only; a group of one
+            # is written alone too, on the path that settles races (an inbound copy routed
+            # by another process meanwhile is answered as a duplicate there).
             for waiting in group:
                 try:
                     _answer(waiting, await self.write_alone(waiting.items))

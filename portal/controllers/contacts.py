@@ -43,10 +43,12 @@ def _form_fields(data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _int(value: str | None) -> int | None:
+    """A row id given in a form or query, or None for none (or one no row can have)."""
     try:
-        return int(value) if value not in (None, "") else None
+        n = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return n if n is not None and 0 < n <= ID_MAX else None
 
 
 async def _consent_context(account_id: int, phone: str) -> dict[str, Any]:
@@ -116,6 +118,9 @@ def _bulk_request(data: dict[str, Any]) -> bulk.BulkRequest:
     raw_list = one(data, "list_id")
     if raw_list and (not raw_list.isdigit() or int(raw_list) > ID_MAX):
         errors["list_id"] = "Choose a list."
+    match_list = one(data, "match_list_id")
+    if match_list and _int(match_list) is None:
+        errors["match_list_id"] = "Filter by one of your lists."
     if errors:
         raise ValidationFailed(errors)
     selection = bulk.Selection(

@@ -4,6 +4,7 @@ the monthly cap."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from piccolo.query import WhereRaw
 
@@ -190,36 +191,63 @@ async def refund(
 
 
 async def _refund(account_id: int, amount: int, reference: str, key: str) -> int | None:
+    pieces = await _take_refund(account_id, amount, reference)
+    if not pieces:
+        return None
+    entry_ids = []
+    by_wallet: dict[int, int] = {}
+    for piece in pieces:
+        by_wallet[piece["wallet_id"]] = by_wallet.get(piece["wallet_id"], 0) + piece["take"]
+        await _uncount_month_spend(account_id, piece["take"], piece["month"])
+    for n, (wallet_id, back) in enumerate(sorted(by_wallet.items())):
+        after = await credit(wallet_id, back)
+        entry_ids.append(
+            await write_entry(
+                wallet_id,
+                back,
+                after,
+                "refund",
+                # One entry per paying wallet (a reference is paid from one wallet unless
+                # the payer changed between a streamed campaign's chunks).
+                key=key if n == 0 else f"{key}#{n}",
+                actor=audit.SYSTEM,
+                spender_id=account_id,
+                counterparty_id=account_id if wallet_id != account_id else None,
+                reference=reference,
+            )
+        )
+    return entry_ids[0]
+
+
+async def _take_refund(account_id: int, amount: int, reference: str) -> list[dict[str, Any]]:
+    """Mark `amount` refunded on the reservations of `reference`, oldest first, splitting it
+    across them when no single one has room (a streamed campaign reserves per chunk under
+    one reference); each piece is one conditional statement, so concurrent refunds cannot
+    over-refund. Returns the pieces taken, or [] (nothing marked) when the reservations of
+    the reference have less than `amount` left."""
     candidates = (
-        await Reservation.select(Reservation.id)
+        await Reservation.select(Reservation.id, Reservation.amount, Reservation.refunded)
         .where((Reservation.account_id == account_id) & (Reservation.reference == reference))
         .order_by(Reservation.id)
     )
+    pieces: list[dict[str, Any]] = []
+    remaining = amount
     for candidate in candidates:
-        # One conditional statement per reservation: concurrent refunds cannot over-refund.
+        take = min(remaining, int(candidate["amount"]) - int(candidate["refunded"]))
+        if take <= 0:
+            continue
         rows = (
-            await Reservation.update({Reservation.refunded: Reservation.refunded + amount})
-            .where(
-                (Reservation.id == candidate["id"]) & WhereRaw("refunded + {} <= amount", amount)
-            )
-            .returning(Reservation.wallet_id, Reservation.month, Reservation.ledger_entry_id)
+            await Reservation.update({Reservation.refunded: Reservation.refunded + take})
+            .where((Reservation.id == candidate["id"]) & WhereRaw("refunded + {} <= amount", take))
+            .returning(Reservation.id, Reservation.wallet_id, Reservation.month)
         )
         if rows:
-            taken = rows[0]
-            break
-    else:
-        return None
-    after = await credit(taken["wallet_id"], amount)
-    entry_id = await write_entry(
-        taken["wallet_id"],
-        amount,
-        after,
-        "refund",
-        key=key,
-        actor=audit.SYSTEM,
-        spender_id=account_id,
-        counterparty_id=account_id if taken["wallet_id"] != account_id else None,
-        reference=reference,
-    )
-    await _uncount_month_spend(account_id, amount, taken["month"])
-    return entry_id
+            pieces.append(rows[0] | {"take": take})
+            remaining -= take
+            if remaining == 0:
+                return pieces
+    for piece in pieces:  # not enough left: give back what was marked
+        await Reservation.update(
+            {Reservation.refunded: Reservation.refunded - piece["take"]}
+        ).where(Reservation.id == piece["id"])
+    return []

@@ -16,6 +16,7 @@ contact are skipped as `insufficient_credits` and the campaign goes on with what
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -387,7 +388,8 @@ async def run(batch_id: int, *, budget_seconds: float = 60.0) -> RunOutcome:
         current = await _accepting(batch_id)
         if current is not None:
             cursor = int(current["stream_cursor"])
-            outcome.skipped += await _stop(current, req, cursor, reason)
+            with contextlib.suppress(_Lost):  # another run stopped it first
+                outcome.skipped += await _stop(current, req, cursor, reason)
         outcome.finished = True
     return outcome
 

@@ -9,7 +9,7 @@ import base64
 import binascii
 import re
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
@@ -34,7 +34,10 @@ def load_public_key(value: str) -> rsa.RSAPublicKey:
         der = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("not base64") from None
-    key = load_der_public_key(der)
+    try:
+        key = load_der_public_key(der)
+    except UnsupportedAlgorithm:  # well-formed DER of a key type cryptography cannot load
+        raise ValueError("unsupported key type") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("not an RSA key")
     return key

@@ -195,7 +195,7 @@ def test_portal_scheduler_sends_the_periodic_actors_and_stops_on_sigterm(tmp_pat
     try:
         deadline = time.monotonic() + 30
         names: list[str] = []
-        while time.monotonic() < deadline and len(set(names)) < 3:
+        while time.monotonic() < deadline and len(set(names)) < 4:
             names = [
                 json.loads(raw)["actor_name"]
                 for raw in queued.hvals(f"{namespace}:periodic.msgs")  # type: ignore[union-attr]
@@ -205,12 +205,14 @@ def test_portal_scheduler_sends_the_periodic_actors_and_stops_on_sigterm(tmp_pat
             "sweep_outbox",
             "hand_over_webhook_deliveries",
             "release_recurring_runs",
+            "resume_list_campaigns",
         }
         assert stop(scheduler) < 5, "portal scheduler ignored SIGTERM"
         assert scheduler.returncode == 0
     finally:
         if scheduler.poll() is None:
             os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait(timeout=10)
         for key in queued.keys(f"{namespace}:*"):  # type: ignore[union-attr]
             queued.delete(key)
         queued.close()

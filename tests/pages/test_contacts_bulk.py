@@ -183,5 +183,16 @@ async def test_bad_input_is_422_naming_each_field_and_changes_nothing(client, wo
     )
     assert r.status_code == 422 and 'id="bulk-list_id-error"' in r.text
     assert 'id="bulk-ids-error"' in r.text
+    # A filter list id no row can have (beyond the id range) is a field error, not a 500.
+    r = await client.post(
+        "/contacts/bulk",
+        data={
+            "_csrf_token": token, "action": "delete", "all_matching": "1",
+            "match_list_id": "99999999999999999999",
+        },
+    )  # fmt: skip
+    assert r.status_code == 422 and 'id="bulk-match_list_id-error"' in r.text
+    r = await client.get("/contacts?list_id=99999999999999999999")
+    assert r.status_code == 200
     assert await _tags(a.id) == ["old"]
     assert await AuditEvent.count().where(AuditEvent.action.like("contact.bulk_%")) == 0

@@ -185,6 +185,27 @@ async def test_refund_goes_back_and_never_exceeds_the_spend(world):
     await assert_ledger_matches(one)
 
 
+async def test_refunds_of_a_reference_reserved_in_chunks_split_across_them(world):
+    # A streamed campaign reserves each chunk under the batch's one reference: a refund no
+    # single chunk has room left for is split across them, never lost.
+    one = world.accounts["alpha-one"]
+    await fund(world.accounts["alpha"], 100)
+    await transfers.allocate(
+        actor=SYSTEM, within_account_id=world.accounts["alpha"], to_account_id=one, amount=30
+    )
+    await spending.reserve(one, 3, reference="batch-9", idempotency_key="send-9:a")
+    await spending.reserve(one, 4, reference="batch-9", idempotency_key="send-9:b")
+    assert await ledger.balance(one) == 23
+    for n, cost in enumerate((2, 2, 3)):
+        assert await spending.refund(one, cost, reference="batch-9", idempotency_key=f"r9-{n}")
+    assert await ledger.balance(one) == 30
+    assert await spending.month_spend(one) == 0
+    # All of it has come back; a further refund writes nothing and marks nothing.
+    assert await spending.refund(one, 1, reference="batch-9", idempotency_key="r9-x") is None
+    assert await ledger.balance(one) == 30
+    await assert_ledger_matches(one)
+
+
 async def test_shared_wallet_draws_from_nearest_ancestor_with_a_wallet(world):
     alpha, one = world.accounts["alpha"], world.accounts["alpha-one"]
     deep = await accounts.create_sub_account(

@@ -75,6 +75,24 @@ async def test_a_non_default_port_and_an_ipv6_address_are_kept(network):
     assert request.extensions["sni_hostname"] == "cdn.example"
 
 
+async def test_an_international_name_is_asked_and_sent_in_its_idna_form(network):
+    resolver = Rebinding([PUBLIC_IP])
+    media_fetch.use_transport(network, resolver)
+    await media_fetch.fetch_media("https://bücher.example/cat.png")
+    assert resolver.asked == ["xn--bcher-kva.example"]
+    assert [sent_to(r) for r in network.requests] == [
+        (PUBLIC_IP, "xn--bcher-kva.example", "xn--bcher-kva.example")
+    ]
+
+
+async def test_a_name_that_is_not_valid_idna_is_a_field_error(network):
+    media_fetch.use_transport(network, Rebinding([PUBLIC_IP]))
+    with pytest.raises(ValidationFailed) as exc:
+        await media_fetch.fetch_media("https://☃.example/cat.png", field="media_url")
+    assert "media_url" in exc.value.errors
+    assert network.requests == []
+
+
 @pytest.mark.parametrize(
     "inside",
     [
