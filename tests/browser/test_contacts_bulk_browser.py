@@ -24,10 +24,13 @@ def test_tick_rows_tag_them_then_delete_all_matching(page: Page) -> None:
     _add(page, "+61412999001", "Bulkbrowser")
     _add(page, "+61412999002", "Bulkbrowser")
     page.fill("#q", "Bulkbrowser")
+    rows = page.locator("#results input[name=ids]")
+    # The search swaps the list in after a pause: wait for exactly its two rows (the
+    # unfiltered list's "12 contacts" would also contain "2 contacts").
+    expect(rows).to_have_count(2)
     expect(page.locator("#results")).to_contain_text("2 contacts")
     url = page.url
 
-    rows = page.locator("#results input[name=ids]")
     rows.nth(0).check()
     rows.nth(1).check()
     page.select_option("#bulk-action", "tag")
