@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,7 +35,7 @@ class _Waiting(Generic[Item, Answer]):
     answer: asyncio.Future[Answer] = field(repr=False)
 
 
-class GroupCommit(Generic[Item, Answer]):
+class GroupCommit(ABC, Generic[Item, Answer]):
     """Collects the items of concurrent callers on one event loop and writes each group in
     one transaction (at most `max_items` items, waiting at most `window_seconds` for company
     when the writer is idle). Subclasses say how a group is written and answered."""
@@ -50,18 +51,18 @@ class GroupCommit(Generic[Item, Answer]):
         self._writer: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
 
+    @abstractmethod
     async def write_group(self, items: list[Item]) -> list[Any]:
         """The outcome of each item, in order, all written in one transaction."""
-        raise NotImplementedError
 
+    @abstractmethod
     def answer_of(self, outcomes: list[Any]) -> Answer:
         """One caller's answer from the outcomes of its own items."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def write_alone(self, items: Sequence[Item]) -> Answer:
         """One caller's items written on their own (inside a caller's transaction, or
         after its group failed)."""
-        raise NotImplementedError
 
     async def submit(self, items: Sequence[Item]) -> Answer:
         """Write these items with those of concurrent callers; returns this caller's
