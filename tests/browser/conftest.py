@@ -3,6 +3,7 @@ subprocess (its own SQLite file, in-process broker) and Debian's Chromium via Pl
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tasks.gateways.simulator import SECRET_HEADER
 from tenants.demo import DEMO_PASSWORD
+from tenants.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -145,6 +149,21 @@ def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD) -> None:
     page.fill("#password", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_url("**/")
+
+
+def post_inbound(server: LiveServer, sender: str, to: str, body: str) -> None:
+    """A message from `sender` to our number `to`, as the simulator's provider posts it."""
+    request = urllib.request.Request(
+        f"{server.url}/hooks/simulator/inbound",
+        data=json.dumps({"id": uuid.uuid4().hex, "from": sender, "to": to, "body": body}).encode(),
+        headers={
+            SECRET_HEADER: get_settings().simulator.secret,
+            "content-type": "application/json",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status < 300
 
 
 def css_rgb(hex_colour: str) -> str:

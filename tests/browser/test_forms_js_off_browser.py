@@ -4,18 +4,14 @@ input redirects (or re-renders with the result) and the change is visible on the
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tasks.gateways.simulator import SECRET_HEADER
 from tenants.demo import DEMO_PASSWORD
-from tenants.settings import get_settings
-from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.conftest import LiveServer, post_inbound, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -349,20 +345,6 @@ def test_consent_opt_out_and_in(as_user: Callable[[str], Page]):
     expect(page.locator("#consent")).to_contain_text("opt-out")
 
 
-def _inbound(server: LiveServer, sender: str, to: str, body: str) -> None:
-    request = urllib.request.Request(
-        f"{server.url}/hooks/simulator/inbound",
-        data=json.dumps({"id": uuid.uuid4().hex, "from": sender, "to": to, "body": body}).encode(),
-        headers={
-            SECRET_HEADER: get_settings().simulator.secret,
-            "content-type": "application/json",
-        },
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status < 300
-
-
 def test_inbox_template_reply(as_user: Callable[[str], Page], live_server: LiveServer):
     sender = as_user(SENDER)
     sender.goto("/send")
@@ -370,7 +352,7 @@ def test_inbox_template_reply(as_user: Callable[[str], Page], live_server: LiveS
     sender.check("input[name=mode][value=template]")
     sender.select_option("#template_id", index=1)
     submit(sender, "#send-form button[value=send]")
-    _inbound(live_server, "+61400006631", "+61480000000", f"Reply {RUN}")
+    post_inbound(live_server, "+61400006631", "+61480000000", f"Reply {RUN}")
     page = as_user(SUPPORT)
     page.goto("/inbox")
     page.click("#conversations a:has-text('+61400006631')")
