@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from portal.api.schemas import TEXT_PATTERN
+from portal.api.schemas import ID_MAX, TEXT_PATTERN
 from tenants.errors import ValidationFailed
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -58,4 +58,24 @@ def many(data: dict[str, Any], key: str) -> list[str]:
 
 
 def int_list(data: dict[str, Any], key: str) -> list[int]:
-    return [int(v) for v in many(data, key) if v.isdigit()]
+    """The ids given in a repeated field; values no row can have are left out."""
+    return [n for v in many(data, key) if (n := parse_id(v)) is not None]
+
+
+def parse_id(value: Any) -> int | None:
+    """A row id chosen or typed in a form: a whole number in the database's id range
+    (1 to ID_MAX), else None, so that no statement ever sees an id no row can have (a
+    value past 64 bits would not even bind on SQLite)."""
+    text = str(value if value is not None else "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    n = int(text)
+    return n if 0 < n <= ID_MAX else None
+
+
+def form_id(value: Any, field: str, message: str) -> int:
+    """parse_id, or ValidationFailed naming the field with `message`."""
+    n = parse_id(value)
+    if n is None:
+        raise ValidationFailed({field: message})
+    return n

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Stream
 
 from portal.api.schemas import ID_MAX
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, MULTIPART, many, one
+from portal.forms import FORM, MULTIPART, many, one, parse_id
 from portal.pages import render
 from tenants.consent import events as consent_events
 from tenants.consent import scopes as consent_scopes
@@ -42,15 +42,6 @@ def _form_fields(data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return form, fields
 
 
-def _int(value: str | None) -> int | None:
-    """A row id given in a form or query, or None for none (or one no row can have)."""
-    try:
-        n = int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-    return n if n is not None and 0 < n <= ID_MAX else None
-
-
 async def _consent_context(account_id: int, phone: str) -> dict[str, Any]:
     return {
         "traces": {
@@ -65,7 +56,7 @@ async def _list_context(
 ) -> dict[str, Any]:
     """Everything the contacts page shows: the search results and an empty create form."""
     page = max(page, 1)
-    chosen_list = _int(list_id)
+    chosen_list = parse_id(list_id)
     found, total = await contacts.search_contacts(
         account_id,
         q=q,
@@ -119,7 +110,7 @@ def _bulk_request(data: dict[str, Any]) -> bulk.BulkRequest:
     if raw_list and (not raw_list.isdigit() or int(raw_list) > ID_MAX):
         errors["list_id"] = "Choose a list."
     match_list = one(data, "match_list_id")
-    if match_list and _int(match_list) is None:
+    if match_list and parse_id(match_list) is None:
         errors["match_list_id"] = "Filter by one of your lists."
     if errors:
         raise ValidationFailed(errors)
@@ -128,7 +119,7 @@ def _bulk_request(data: dict[str, Any]) -> bulk.BulkRequest:
         all_matching=one(data, "all_matching") == "1",
         q=one(data, "match_q"),
         tag=one(data, "match_tag"),
-        list_id=_int(one(data, "match_list_id")),
+        list_id=parse_id(one(data, "match_list_id")),
     )
     return bulk.BulkRequest(
         action=one(data, "action"),
@@ -355,7 +346,7 @@ class ContactsController(Controller):
         self, request: HTMXRequest, contact_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
         account = current_grants(request).account
-        list_id = _int(data.get("list_id"))
+        list_id = parse_id(data.get("list_id"))
         if list_id is None:
             raise ValidationFailed({"list_id": "Choose a list."})
         await contacts.add_to_list(

@@ -11,7 +11,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM
+from portal.forms import FORM, form_id, parse_id
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.errors import Conflict, ValidationFailed
@@ -66,15 +66,13 @@ class KeywordsController(Controller):
         errors: dict[str, str] = {}
         conflict = None
         claimed = None
-        try:
-            number_id = int(form["number_id"])
-        except ValueError:
+        number_id = parse_id(form["number_id"])
+        if number_id is None:
             errors["number_id"] = "Choose a number."
-        try:
-            owner_id = int(form["account_id"] or account.id)
-        except ValueError:
+        owner_id = parse_id(form["account_id"] or account.id)
+        if owner_id is None:
             errors["account_id"] = "Choose an account."
-        if not errors:
+        if number_id is not None and owner_id is not None:
             try:
                 claimed = await keywords.claim_keyword(
                     actor=request_actor(request),
@@ -127,10 +125,7 @@ class KeywordsController(Controller):
         list_id: int | None = None
         try:
             if form["kind"] == "add_to_list":
-                try:
-                    list_id = int(form["list_id"])
-                except ValueError:
-                    raise ValidationFailed({"list_id": "Choose a contact list."}) from None
+                list_id = form_id(form["list_id"], "list_id", "Choose a contact list.")
             await keywords.add_action(
                 actor=request_actor(request),
                 within_account_id=current_grants(request).account.id,

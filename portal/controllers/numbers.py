@@ -11,7 +11,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM
+from portal.forms import FORM, form_id, parse_id
 from portal.pages import render
 from tenants.accounts import tree as accounts
 from tenants.accounts.tree import AccountView
@@ -19,13 +19,6 @@ from tenants.errors import Conflict, ValidationFailed
 from tenants.numbers import numbers
 
 TEMPLATE = "numbers.html.jinja"
-
-
-def _int(value: str | None, field: str, message: str) -> int:
-    try:
-        return int(value or "")
-    except ValueError:
-        raise ValidationFailed({field: message}) from None
 
 
 async def _assignable(account: AccountView, rows: list[numbers.NumberView]) -> dict[int, list]:
@@ -72,7 +65,7 @@ class NumbersController(Controller):
     async def add(self, request: HTMXRequest, data: Annotated[dict[str, str], FORM]) -> Any:
         form = {k: (data.get(k) or "").strip() for k in ("number", "kind", "owner_id", "label")}
         try:
-            if not form["owner_id"].isdigit():
+            if parse_id(form["owner_id"]) is None:
                 errors = {"owner_id": "Choose a master account."}
                 try:
                     numbers.normalize_number(form["number"], form["kind"])
@@ -81,7 +74,7 @@ class NumbersController(Controller):
                 raise ValidationFailed(errors)
             added = await numbers.add_number(
                 actor=request_actor(request),
-                owner_account_id=int(form["owner_id"]),
+                owner_account_id=form_id(form["owner_id"], "owner_id", "Choose a master account."),
                 number=form["number"],
                 kind=form["kind"],
                 label=form["label"],
@@ -106,7 +99,7 @@ class NumbersController(Controller):
     async def assign(
         self, request: HTMXRequest, number_id: FromPath[int], data: Annotated[dict[str, str], FORM]
     ) -> Any:
-        to_id = _int(data.get("account_id"), "account_id", "Choose an account.")
+        to_id = form_id(data.get("account_id"), "account_id", "Choose an account.")
         changed = await numbers.assign_number(
             actor=request_actor(request),
             within_account_id=current_grants(request).account.id,
@@ -146,7 +139,7 @@ class NumbersController(Controller):
         account = current_grants(request).account
         form = {k: (data.get(k) or "").strip() for k in ("account_id", "value")}
         try:
-            target = _int(form["account_id"] or str(account.id), "account_id", "Choose an account.")
+            target = form_id(form["account_id"] or account.id, "account_id", "Choose an account.")
             registered = await numbers.register_sender_id(
                 actor=request_actor(request),
                 within_account_id=account.id,

@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import SESSION_COOKIE, AuthState
-from portal.forms import FORM
+from portal.forms import FORM, parse_id
 from portal.pages import render
 from tenants.access import sessions, totp, users
 from tenants.access.decide import Principal, decide
@@ -203,11 +203,10 @@ class SessionController(Controller):
         """Work in another account: one of the user's memberships or a descendant it manages."""
         principal: Principal = request.user
         state: AuthState = request.scope["auth"]
-        try:
-            account_id = int(data.get("account_id", ""))
-            await get_account(account_id)
-        except (ValueError, NotFound):
-            raise NotFound("account not found") from None
+        account_id = parse_id(data.get("account_id"))
+        if account_id is None:
+            raise NotFound("account not found")
+        await get_account(account_id)  # NotFound for an id no account has
         decision = await decide(principal, account_id, "account.view")
         if not decision.allowed:
             raise NotFound("account not found")

@@ -9,7 +9,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, one
+from portal.forms import FORM, form_id, one
 from portal.pages import block_or_redirect, render
 from tenants.access import members as people
 from tenants.access.decide import Grants
@@ -28,12 +28,6 @@ async def _context(grants: Grants, **extra: Any) -> dict[str, Any]:
         "team_errors": {},
         **extra,
     }
-
-
-def _int(value: str, field: str) -> int:
-    if not value.isdigit():
-        raise ValidationFailed({field: "Choose one."})
-    return int(value)
 
 
 class TeamsController(Controller):
@@ -102,7 +96,7 @@ class TeamsController(Controller):
         raw = one(data, "user_id")
 
         async def add(g: Grants) -> None:
-            await people.add_team_member(actor, g, team_id, _int(raw, "user_id"))
+            await people.add_team_member(actor, g, team_id, form_id(raw, "user_id", "Choose one."))
 
         return await self._attempt(request, team_id, add)
 

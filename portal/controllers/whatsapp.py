@@ -11,7 +11,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM
+from portal.forms import FORM, form_id
 from portal.pages import render
 from tasks.whatsapp_templates import refresh_approvals
 from tenants.errors import Conflict, ValidationFailed
@@ -46,10 +46,9 @@ async def _context(request: HTMXRequest, **extra: Any) -> dict[str, Any]:
 
 
 def _input(form: dict[str, str]) -> TemplateInput:
-    try:
-        integration_id = int(form["integration_id"])
-    except ValueError:
-        raise ValidationFailed({"integration_id": "Choose a provider integration."}) from None
+    integration_id = form_id(
+        form["integration_id"], "integration_id", "Choose a provider integration."
+    )
     return TemplateInput(
         integration_id=integration_id,
         name=form["name"],
