@@ -17,7 +17,7 @@ from litestar.response import Redirect
 from portal.auth import current_grants, request_actor
 from portal.controllers.campaigns import start_list_campaign
 from portal.controllers.composer import composition_for
-from portal.forms import MULTIPART
+from portal.forms import MULTIPART, parse_id
 from portal.pages import render
 from tasks.media_fetch import fetch_media
 from tenants.clock import now
@@ -230,13 +230,13 @@ async def _request_from_form(
 
 
 async def _windows(
-    request: Request[Any, Any, Any], req: SendRequest, result: SendResult
+    request: Request[Any, Any, Any], req: SendRequest, result: SendResult | streamed.Preview
 ) -> list[Any]:
     """For a WhatsApp send: each recipient and whether free text may reach them now."""
     if req.channel != "whatsapp":
         return []
     sender = req.sender or await numbers.default_sender(req.account_id)
-    phones = [a.to for a in result.accepted] + [
+    phones = result.accepted_phones(200) + [
         to for to, reason in result.skipped if reason == rich_content.OUTSIDE_WINDOW
     ]
     return await rich_content.whatsapp_sender_window(sender, phones[:200])
@@ -292,7 +292,7 @@ class SendController(Controller):
         list_values = raw.get("list_ids") or []
         if not isinstance(list_values, list):
             list_values = [list_values]
-        list_ids = [int(v) for v in list_values if str(v).isdigit()]
+        list_ids = [n for v in list_values if (n := parse_id(v)) is not None]
         action = str(raw.get("action") or "preview")
         ctx: dict[str, Any] = {
             **(await _options(request)),
@@ -314,12 +314,17 @@ class SendController(Controller):
             ctx["attached"] = await store.owned_media(account_id, media[0])
             req = await _request_from_form(request, form, list_ids, media)
             await refuse_unreachable(req, actor=request_actor(request))
-            if action == "send" and streamed.is_streamed(req):
-                started = await start_list_campaign(req, request_actor(request))
-                return _to_campaign(request, started.campaign_id)
-            result = await sending.accept_send(
-                req, actor=request_actor(request), dry_run=action != "send"
-            )
+            result: SendResult | streamed.Preview
+            if streamed.is_streamed(req):
+                if action == "send":
+                    started = await start_list_campaign(req, request_actor(request))
+                    return _to_campaign(request, started.campaign_id)
+                # Counted a chunk at a time: a list of a million is never held at once.
+                result = await streamed.preview(req)
+            else:
+                result = await sending.accept_send(
+                    req, actor=request_actor(request), dry_run=action != "send"
+                )
             if not result.dry_run:
                 status = 201
                 form["idempotency_key"] = uuid.uuid4().hex

@@ -170,6 +170,17 @@ class SendResult:
             counts[reason] = counts.get(reason, 0) + 1
         return dict(sorted(counts.items()))
 
+    @property
+    def accepted_count(self) -> int:
+        return len(self.accepted)
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.skipped)
+
+    def accepted_phones(self, limit: int) -> list[str]:
+        return [a.to for a in self.accepted[:limit]]
+
 
 # --- validation ------------------------------------------------------------------------
 

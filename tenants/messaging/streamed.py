@@ -21,7 +21,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,6 +97,64 @@ def _request_of(text: str) -> tuple[SendRequest, audit.Actor]:
 
 
 # --- starting -------------------------------------------------------------------------
+
+
+# A preview lists this many of the skipped recipients (and names this many accepted ones
+# for the WhatsApp window check); every one of them is counted.
+PREVIEW_SHOWN = 200
+
+
+@dataclass
+class Preview:
+    """What a campaign to lists would send, counted a chunk at a time as the worker will
+    accept it (consent, rendering, segments, prices), writing nothing and holding one chunk
+    in memory at a time: the summary the send page shows for any other send, with a sample
+    of who would be skipped instead of every one of them."""
+
+    accepted_count: int = 0
+    skipped_count: int = 0
+    segments: int = 0
+    total_cost: int = 0
+    held: int = 0
+    held_until: datetime | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # the first PREVIEW_SHOWN
+    reasons: Counter[str] = field(default_factory=Counter)
+    shown_accepted: list[str] = field(default_factory=list)
+    dry_run: bool = True
+    scheduled_for: datetime | None = None
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(sorted(self.reasons.items()))
+
+    def accepted_phones(self, limit: int) -> list[str]:
+        return self.shown_accepted[:limit]
+
+    def add(self, plan: accept.Plan) -> None:
+        self.accepted_count += len(plan.messages)
+        self.skipped_count += len(plan.skipped)
+        self.segments += plan.segments
+        self.total_cost += plan.total_cost
+        self.held += len(plan.held)
+        latest = max(plan.held.values(), default=None)
+        if latest is not None and (self.held_until is None or latest > self.held_until):
+            self.held_until = latest
+        self.reasons.update(reason for _, reason in plan.skipped)
+        self.skipped += plan.skipped[: PREVIEW_SHOWN - len(self.skipped)]
+        room = PREVIEW_SHOWN - len(self.shown_accepted)
+        self.shown_accepted += [m.to for m in plan.messages[:room]]
+
+
+async def preview(req: SendRequest) -> Preview:
+    """The campaign's summary before it is sent: the request checked as start_list_campaign
+    checks it, then every chunk planned as _accept_chunk plans it (nothing reserved)."""
+    req, content = await accept.prepare_send(req)
+    await _check_lists(req)
+    summary = Preview()
+    cursor = 0
+    while chosen := await next_contacts(req, cursor, chunk_size()):
+        summary.add(await accept.plan_contacts(req, content, chosen))
+        cursor = chosen[-1][0]
+    return summary
 
 
 async def _check_lists(req: SendRequest) -> None:

@@ -12,7 +12,7 @@ from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tenants.credits import ledger
-from tenants.messaging.tables import Message
+from tenants.messaging.tables import Batch, Message
 from tests.conftest import login
 from tests.factories import fund, wait_until
 
@@ -149,3 +149,21 @@ async def _batch_of(campaign_id: int) -> int:
 
     row = await Campaign.select(Campaign.batch_id).where(Campaign.id == campaign_id).first()
     return int(row["batch_id"])
+
+
+async def test_the_send_page_previews_a_campaign_to_a_list_a_chunk_at_a_time(client, world):
+    account = world.accounts["alpha"]
+    await fund(account, 100)
+    list_id = await _club(account, 7)
+    await consent_events.record_opt_out(account, "+61400000006", "sms", source="manual")
+    csrf = await login(client, world.users["Sender"])
+    form = {
+        "_csrf_token": csrf, "list_ids": str(list_id), "mode": "text", "body": "Hi {{first_name}}",
+        "channel": "sms", "when": "now", "action": "preview", "campaign_name": "Preview club",
+    }  # fmt: skip
+    r = await client.post("/send", data=form, headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text
+    assert "6 recipients accepted, 1 skipped" in r.text
+    assert "total cost 6 credits" in r.text and "opted out: 1" in r.text
+    assert await Message.count() == 0 and await ledger.balance(account) == 100
+    assert await Batch.count() == 0  # nothing written: no campaign, no batch

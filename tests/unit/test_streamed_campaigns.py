@@ -259,3 +259,38 @@ def test_only_named_campaigns_to_lists_sent_now_are_streamed():
     assert not streamed.is_streamed(_request(1, list_ids=[1], campaign_name=None))
     assert not streamed.is_streamed(_request(1, list_ids=[1], numbers=["+61400000001"]))
     assert not streamed.is_streamed(_request(1, numbers=["+61400000001"]))
+
+
+async def test_the_preview_counts_what_the_campaign_then_accepts_and_writes_nothing(
+    world, monkeypatch
+):
+    account = world.accounts["alpha"]
+    await fund(account, 100)
+    list_id = await _list_of(account, 11)
+    for n in (2, 5, 10):
+        await consent_events.record_opt_out(account, f"+614000{n:05d}", "sms", source="manual")
+    monkeypatch.setattr(streamed, "PREVIEW_SHOWN", 2)
+    before = await ledger.balance(account)
+    req = _request(account, list_ids=[list_id], body="Hello {{first_name}}, " + "x" * 160)
+    shown = await streamed.preview(req)
+    assert shown.dry_run
+    assert (shown.accepted_count, shown.skipped_count) == (8, 3)
+    assert shown.skipped_by_reason() == {"opted_out": 3}
+    # Every skipped one counted, only the first PREVIEW_SHOWN of them kept in memory.
+    assert shown.skipped == [("+61400000002", "opted_out"), ("+61400000005", "opted_out")]
+    assert shown.accepted_phones(10) == ["+61400000001", "+61400000003"]
+    assert shown.segments == 16  # two segments each (over 160 characters)
+    assert await Message.count() == 0 and await Batch.count() == 0
+    assert await ledger.balance(account) == before
+    started = await streamed.start_list_campaign(req, actor=SYSTEM)
+    await _run_to_end(started.batch_id)
+    batch = await Batch.select().where(Batch.id == started.batch_id).first()
+    assert (batch["accepted"], batch["skipped"]) == (8, 3)
+    assert (batch["segments"], batch["total_cost"]) == (shown.segments, shown.total_cost)
+
+
+async def test_the_preview_refuses_what_the_send_would(world):
+    account = world.accounts["alpha"]
+    with pytest.raises(ValidationFailed) as refused:
+        await streamed.preview(_request(account, list_ids=[987654]))
+    assert "list_ids" in refused.value.errors
