@@ -6,6 +6,13 @@ usage figure counted by scanning the messages (what the roll-up saves).
     .venv/bin/python bench/reports_bench.py                 # SQLite file in a temp folder
     DATABASE_URL=postgresql://... .venv/bin/python bench/reports_bench.py   # wipes that DB
     BENCH_MESSAGES=200000 ...                               # a quicker run
+    BENCH_REUSE=1 DATABASE_URL=... .venv/bin/python bench/reports_bench.py  # seed once
+
+With BENCH_REUSE=1 and a DATABASE_URL that already holds a complete seed (the bench master,
+its 50 sub-accounts and BENCH_MESSAGES messages) the wipe and the seed are skipped (the run
+says it reused them; migrations still run, so a new index is built on the seeded rows);
+otherwise, and by default, the database is wiped and seeded. BENCH_SEED_ONLY=1 stops once
+the database is seeded (to seed in the background while the code under test changes).
 
 Messages are written in bulk (copy_rows: COPY on PostgreSQL; the accept path would take
 hours on a shared machine), the search indexes built after them, and rolled up through
@@ -59,6 +66,8 @@ COUNTRIES = (("AU", "+614", 85, 8), ("NZ", "+6421", 10, 7), ("GB", "+447400", 5,
 SENDERS = ("Northwind", "Promo", "+61480000001")
 WORDS = ("sale", "order", "shipped", "reminder", "appointment", "code", "invoice", "thanks")
 BASELINE_ROUNDS = 5
+REUSE = os.environ.get("BENCH_REUSE", "") == "1"
+SEED_ONLY = os.environ.get("BENCH_SEED_ONLY", "") == "1"
 
 
 def _pick(rnd: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
@@ -115,6 +124,31 @@ async def seed_with_indexes_after() -> tuple[int, list[int], float]:
         # have by then, so the figures are those of a steady state, not of dead rows.
         await run_sql("VACUUM ANALYZE")
     return master_id, subs, time.perf_counter() - started
+
+
+async def reusable_seed() -> tuple[int, list[int]] | None:
+    """The bench master and its sub-accounts when the database holds a complete seed of
+    this size (every message rolled up), else None. The search indexes are (re)built if an
+    earlier run stopped before building them."""
+    from tenants.db import is_sqlite, run_sql
+
+    masters = await run_sql("SELECT id FROM account WHERE slug = 'bench' AND parent IS NULL")
+    if not masters:
+        return None
+    master_id = masters[0]["id"]
+    subs = [
+        r["id"]
+        for r in await run_sql("SELECT id FROM account WHERE parent = {} ORDER BY slug", master_id)
+    ]
+    messages = (await run_sql("SELECT COUNT(*) AS n FROM message"))[0]["n"]
+    rolled = (await run_sql("SELECT COALESCE(SUM(messages), 0) AS n FROM usage_daily"))[0]["n"]
+    if len(subs) != SUB_ACCOUNTS or int(messages) != MESSAGES or int(rolled) != MESSAGES:
+        return None
+    for definition in _search_indexes():
+        await run_sql(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+    if not is_sqlite():
+        await run_sql("ANALYZE")
+    return master_id, subs
 
 
 async def seed() -> tuple[int, list[int]]:
@@ -219,10 +253,23 @@ async def main() -> dict[str, object]:
 
     await migrate()
     await start_pool()
-    await wipe_all_data()
-    started = time.perf_counter()
-    master_id, subs, indexing = await seed_with_indexes_after()
-    seeding = time.perf_counter() - started
+    reused = await reusable_seed() if REUSE else None
+    seeding: float | None = None
+    indexing: float | None = None
+    if reused is not None:
+        master_id, subs = reused
+        print(f"reused the seeded database ({MESSAGES} messages): no wipe, no seed", flush=True)
+    else:
+        if REUSE:
+            print("no complete seed of this size to reuse: wiping and seeding", flush=True)
+        await wipe_all_data()
+        started = time.perf_counter()
+        master_id, subs, indexing = await seed_with_indexes_after()
+        seeding = time.perf_counter() - started
+        print(f"seeded {MESSAGES} messages in {seeding:.0f} s (load {_load()})", flush=True)
+    if SEED_ONLY:
+        await close_pool()
+        return {}
     master = await get_account(master_id)
     branch = await get_account(subs[1])
     today = await usage.today_in(master_id)
@@ -277,8 +324,9 @@ async def main() -> dict[str, object]:
         "branch_messages": (
             await run_sql("SELECT COUNT(*) AS n FROM message WHERE account_id = {}", branch.id)
         )[0]["n"],
-        "seed_seconds": round(seeding, 1),
-        "search_index_build_and_vacuum_seconds": round(indexing, 1),
+        "reused_seed": reused is not None,
+        "seed_seconds": None if seeding is None else round(seeding, 1),
+        "search_index_build_and_vacuum_seconds": None if indexing is None else round(indexing, 1),
         "rounds": ROUNDS,
         "load_average_1m_at_start": _load(),
     }
@@ -303,6 +351,8 @@ async def main() -> dict[str, object]:
 
 if __name__ == "__main__":
     figures = asyncio.run(main())
+    if not figures:
+        sys.exit(0)
     print(json.dumps(figures, indent=2))
     out = ROOT / "bench" / "results" / f"reports_{figures['database']}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
