@@ -20,11 +20,15 @@ hours on a shared machine), the search indexes built after them, and rolled up t
 a real month (mostly delivered). What limits each figure:
 - dashboard, usage by account, by day: usage_daily's rows (accounts x days, ~4.6k here);
   the dashboard's own chart reads usage_rollup for one account (days x channels x statuses);
-- usage by country (or sender), by day+account+status: usage_route_rollup's and
-  usage_rollup's rows over the whole subtree (~175k and ~55k here), summed per request;
-- search: one account's messages (~20k here), read from the covering message_search
-  index on SQLite (every entry is tested: LIKE '%...%'), pg_trgm GIN indexes on PostgreSQL;
-  the total count reads every match.
+- usage by country (or sender): usage_route_daily's rows over the whole subtree (~41k here:
+  usage_route_rollup's ~175k summed over channel and status, which only an accept moves);
+- usage by day+account+status: usage_rollup's rows over the whole subtree (~55k here), and
+  the ~30k rows of the report itself (each made into a row object in Python);
+- search by text: one account's messages (~20k here), read from the covering
+  message_search index on SQLite (every entry is tested: LIKE '%...%'; a page that holds
+  every match needs no count), pg_trgm GIN indexes on PostgreSQL;
+- search by a whole number (national or E.164): the index entries of that number in the
+  account, To and From (message_account_to, message_account_from), newest first.
 Prints the figures with the load average and writes bench/results/reports_<database>.json.
 """
 
@@ -276,6 +280,7 @@ async def main() -> dict[str, object]:
     quarter = usage.Period(today - timedelta(days=DAYS - 1), today)
     rollup_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_rollup"))[0]["n"]
     route_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_route_rollup"))[0]["n"]
+    route_daily_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_route_daily"))[0]["n"]
     text, number = await _searches(branch.id)
 
     async def dashboard_master() -> None:
@@ -305,6 +310,11 @@ async def main() -> dict[str, object]:
         found = await messages.list_messages(branch.id, messages.MessageFilter(number=number))
         assert found.total >= 1
 
+    async def search_partial_number() -> None:
+        # A part of the number (its last 7 digits): no whole number, so digits anywhere.
+        found = await messages.list_messages(branch.id, messages.MessageFilter(number=number[-7:]))
+        assert found.total >= 1
+
     async def scan_by_account() -> None:
         await _scan_by_account(master.path, quarter)
 
@@ -321,6 +331,7 @@ async def main() -> dict[str, object]:
         "days": DAYS,
         "rollup_rows": int(rollup_rows),
         "route_rollup_rows": int(route_rows),
+        "route_daily_rows": int(route_daily_rows),
         "branch_messages": (
             await run_sql("SELECT COUNT(*) AS n FROM message WHERE account_id = {}", branch.id)
         )[0]["n"],
@@ -339,6 +350,7 @@ async def main() -> dict[str, object]:
         ("usage_by_day_account_status_90d", by_day_status),
         ("search_text", search_text),
         ("search_number_national", search_number),
+        ("search_number_partial", search_partial_number),
     ):
         result[name] = {**await timed(work), "load_1m": _load()}
     result["baseline_usage_by_account_90d_scanning_messages"] = {
