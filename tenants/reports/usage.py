@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from tenants.accounts.tree import AccountView, timezones
 from tenants.clock import now
-from tenants.db import is_sqlite, run_sql, transaction
+from tenants.db import run_sql
 from tenants.errors import ValidationFailed
 
 GROUPS = ("day", "account", "channel", "status", "country", "sender")
@@ -181,22 +181,6 @@ def _columns(group_by: tuple[str, ...], senders_of: int | None) -> list[str]:
     return [columns[g] for g in group_by]
 
 
-# PostgreSQL's memory for a report's hash of groups (its default, 4 MB, holds ~5k groups:
-# a report by day, account and status over a quarter has ~30k, and spilled them to disk in
-# batches, half the report's time).
-REPORT_WORK_MEM = "32MB"
-
-
-async def _read(many_groups: bool, template: str, *args: Any) -> list[dict[str, Any]]:
-    """Run a report's query; with `many_groups` on PostgreSQL, in a read transaction given
-    REPORT_WORK_MEM (SET LOCAL: the pooled connection keeps its default)."""
-    if not many_groups or is_sqlite():
-        return await run_sql(template, *args)
-    async with transaction():
-        await run_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
-        return await run_sql(template, *args)
-
-
 async def usage_report(
     account: AccountView,
     period: Period,
@@ -223,8 +207,7 @@ async def usage_report(
         scope, arg = "r.account_id = {}", account.id  # type: ignore[assignment]
     # The sums cast back to BIGINT: PostgreSQL's SUM of a BIGINT is a NUMERIC, read as a
     # Decimal per value, which costs more than the query when a report has 30k rows.
-    rows = await _read(
-        len(group_by) > 1,
+    rows = await run_sql(
         f"SELECT {select}CAST(SUM(r.messages) AS BIGINT) AS messages, "  # noqa: S608 (only names from GROUPS and an int are formatted in)
         "CAST(SUM(r.segments) AS BIGINT) AS segments, "
         f"CAST(SUM(r.credits) AS BIGINT) AS credits FROM {table} r WHERE {scope} "
