@@ -6,6 +6,13 @@ usage figure counted by scanning the messages (what the roll-up saves).
     .venv/bin/python bench/reports_bench.py                 # SQLite file in a temp folder
     DATABASE_URL=postgresql://... .venv/bin/python bench/reports_bench.py   # wipes that DB
     BENCH_MESSAGES=200000 ...                               # a quicker run
+    BENCH_REUSE=1 DATABASE_URL=... .venv/bin/python bench/reports_bench.py  # seed once
+
+With BENCH_REUSE=1 and a DATABASE_URL that already holds a complete seed (the bench master,
+its 50 sub-accounts and BENCH_MESSAGES messages) the wipe and the seed are skipped (the run
+says it reused them; migrations still run, so a new index is built on the seeded rows);
+otherwise, and by default, the database is wiped and seeded. BENCH_SEED_ONLY=1 stops once
+the database is seeded (to seed in the background while the code under test changes).
 
 Messages are written in bulk (copy_rows: COPY on PostgreSQL; the accept path would take
 hours on a shared machine), the search indexes built after them, and rolled up through
@@ -13,11 +20,15 @@ hours on a shared machine), the search indexes built after them, and rolled up t
 a real month (mostly delivered). What limits each figure:
 - dashboard, usage by account, by day: usage_daily's rows (accounts x days, ~4.6k here);
   the dashboard's own chart reads usage_rollup for one account (days x channels x statuses);
-- usage by country (or sender), by day+account+status: usage_route_rollup's and
-  usage_rollup's rows over the whole subtree (~175k and ~55k here), summed per request;
-- search: one account's messages (~20k here), read from the covering message_search
-  index on SQLite (every entry is tested: LIKE '%...%'), pg_trgm GIN indexes on PostgreSQL;
-  the total count reads every match.
+- usage by country (or sender): usage_route_daily's rows over the whole subtree (~41k here:
+  usage_route_rollup's ~175k summed over channel and status, which only an accept moves);
+- usage by day+account+status: usage_rollup's rows over the whole subtree (~55k here), and
+  the ~30k rows of the report itself (each made into a row object in Python);
+- search by text: one account's messages (~20k here), read from the covering
+  message_search index on SQLite (every entry is tested: LIKE '%...%'; a page that holds
+  every match needs no count), pg_trgm GIN indexes on PostgreSQL;
+- search by a whole number (national or E.164): the index entries of that number in the
+  account, To and From (message_account_to, message_account_from), newest first.
 Prints the figures with the load average and writes bench/results/reports_<database>.json.
 """
 
@@ -59,6 +70,8 @@ COUNTRIES = (("AU", "+614", 85, 8), ("NZ", "+6421", 10, 7), ("GB", "+447400", 5,
 SENDERS = ("Northwind", "Promo", "+61480000001")
 WORDS = ("sale", "order", "shipped", "reminder", "appointment", "code", "invoice", "thanks")
 BASELINE_ROUNDS = 5
+REUSE = os.environ.get("BENCH_REUSE", "") == "1"
+SEED_ONLY = os.environ.get("BENCH_SEED_ONLY", "") == "1"
 
 
 def _pick(rnd: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
@@ -115,6 +128,31 @@ async def seed_with_indexes_after() -> tuple[int, list[int], float]:
         # have by then, so the figures are those of a steady state, not of dead rows.
         await run_sql("VACUUM ANALYZE")
     return master_id, subs, time.perf_counter() - started
+
+
+async def reusable_seed() -> tuple[int, list[int]] | None:
+    """The bench master and its sub-accounts when the database holds a complete seed of
+    this size (every message rolled up), else None. The search indexes are (re)built if an
+    earlier run stopped before building them."""
+    from tenants.db import is_sqlite, run_sql
+
+    masters = await run_sql("SELECT id FROM account WHERE slug = 'bench' AND parent IS NULL")
+    if not masters:
+        return None
+    master_id = masters[0]["id"]
+    subs = [
+        r["id"]
+        for r in await run_sql("SELECT id FROM account WHERE parent = {} ORDER BY slug", master_id)
+    ]
+    messages = (await run_sql("SELECT COUNT(*) AS n FROM message"))[0]["n"]
+    rolled = (await run_sql("SELECT COALESCE(SUM(messages), 0) AS n FROM usage_daily"))[0]["n"]
+    if len(subs) != SUB_ACCOUNTS or int(messages) != MESSAGES or int(rolled) != MESSAGES:
+        return None
+    for definition in _search_indexes():
+        await run_sql(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+    if not is_sqlite():
+        await run_sql("ANALYZE")
+    return master_id, subs
 
 
 async def seed() -> tuple[int, list[int]]:
@@ -219,16 +257,30 @@ async def main() -> dict[str, object]:
 
     await migrate()
     await start_pool()
-    await wipe_all_data()
-    started = time.perf_counter()
-    master_id, subs, indexing = await seed_with_indexes_after()
-    seeding = time.perf_counter() - started
+    reused = await reusable_seed() if REUSE else None
+    seeding: float | None = None
+    indexing: float | None = None
+    if reused is not None:
+        master_id, subs = reused
+        print(f"reused the seeded database ({MESSAGES} messages): no wipe, no seed", flush=True)
+    else:
+        if REUSE:
+            print("no complete seed of this size to reuse: wiping and seeding", flush=True)
+        await wipe_all_data()
+        started = time.perf_counter()
+        master_id, subs, indexing = await seed_with_indexes_after()
+        seeding = time.perf_counter() - started
+        print(f"seeded {MESSAGES} messages in {seeding:.0f} s (load {_load()})", flush=True)
+    if SEED_ONLY:
+        await close_pool()
+        return {}
     master = await get_account(master_id)
     branch = await get_account(subs[1])
     today = await usage.today_in(master_id)
     quarter = usage.Period(today - timedelta(days=DAYS - 1), today)
     rollup_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_rollup"))[0]["n"]
     route_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_route_rollup"))[0]["n"]
+    route_daily_rows = (await run_sql("SELECT COUNT(*) AS n FROM usage_route_daily"))[0]["n"]
     text, number = await _searches(branch.id)
 
     async def dashboard_master() -> None:
@@ -258,6 +310,11 @@ async def main() -> dict[str, object]:
         found = await messages.list_messages(branch.id, messages.MessageFilter(number=number))
         assert found.total >= 1
 
+    async def search_partial_number() -> None:
+        # A part of the number (its last 7 digits): no whole number, so digits anywhere.
+        found = await messages.list_messages(branch.id, messages.MessageFilter(number=number[-7:]))
+        assert found.total >= 1
+
     async def scan_by_account() -> None:
         await _scan_by_account(master.path, quarter)
 
@@ -274,11 +331,13 @@ async def main() -> dict[str, object]:
         "days": DAYS,
         "rollup_rows": int(rollup_rows),
         "route_rollup_rows": int(route_rows),
+        "route_daily_rows": int(route_daily_rows),
         "branch_messages": (
             await run_sql("SELECT COUNT(*) AS n FROM message WHERE account_id = {}", branch.id)
         )[0]["n"],
-        "seed_seconds": round(seeding, 1),
-        "search_index_build_and_vacuum_seconds": round(indexing, 1),
+        "reused_seed": reused is not None,
+        "seed_seconds": None if seeding is None else round(seeding, 1),
+        "search_index_build_and_vacuum_seconds": None if indexing is None else round(indexing, 1),
         "rounds": ROUNDS,
         "load_average_1m_at_start": _load(),
     }
@@ -291,6 +350,7 @@ async def main() -> dict[str, object]:
         ("usage_by_day_account_status_90d", by_day_status),
         ("search_text", search_text),
         ("search_number_national", search_number),
+        ("search_number_partial", search_partial_number),
     ):
         result[name] = {**await timed(work), "load_1m": _load()}
     result["baseline_usage_by_account_90d_scanning_messages"] = {
@@ -303,6 +363,8 @@ async def main() -> dict[str, object]:
 
 if __name__ == "__main__":
     figures = asyncio.run(main())
+    if not figures:
+        sys.exit(0)
     print(json.dumps(figures, indent=2))
     out = ROOT / "bench" / "results" / f"reports_{figures['database']}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")

@@ -676,25 +676,42 @@ def validate_filter(flt: MessageFilter) -> None:
         raise ValidationFailed({"status": f"Unknown status; choose one of {', '.join(STATUSES)}."})
 
 
-async def _filtered(account_id: int, flt: MessageFilter) -> Any:
-    """The WHERE clause of the account's messages matching `flt`. A number matches its
-    E.164 form read in the account's region ("0413000006" finds "+61413000006") or its
-    digits anywhere in either number; other text (a sender ID) matches literally."""
+@dataclass(frozen=True)
+class _Match:
+    """The account's messages matching a filter: the union of `sides`, each a WHERE clause
+    read from an index of the account's messages in id order; `overlap` (with two sides)
+    is what both match, counted once. An OR of the sides would be read as a scan of every
+    message of the account (SQLite reads an OR from indexes only when each of its terms
+    alone fits one)."""
+
+    sides: list[Any]
+    overlap: Any | None = None
+
+
+async def _number_sides(account_id: int, number: str) -> tuple[list[Any], Any | None]:
+    """Conditions on messages to or from `number` (their union is the match) and the
+    overlap of the two: a whole valid number (E.164, or national read in the account's
+    region: "0413 000 006" is +61413000006) is matched exactly, To it and From it, each
+    from its own index, newest first; anything else, a part of a number or a sender ID,
+    as one condition on its digits ("413 000") or its text anywhere in either."""
+    if e164 := normalize_phone(number, await default_region(account_id)):
+        to, sent_from = Message.to_number == e164, Message.from_number == e164
+        return [to, sent_from], to & sent_from
+    cond: Any = contains_text(Message.to_number, number) | contains_text(
+        Message.from_number, number
+    )
+    if digits := phone_query_digits(number):
+        cond = cond | Message.to_number.like(f"%{digits}%")
+        cond = cond | Message.from_number.like(f"%{digits}%")
+    return [cond], None
+
+
+async def _filtered(account_id: int, flt: MessageFilter) -> _Match:
+    """The account's messages matching `flt` (see _Match and _number_sides)."""
     validate_filter(flt)
     where: Any = Message.account_id == account_id
     if flt.status:
         where = where & (Message.status == flt.status)
-    number = (flt.number or "").strip()
-    if number:
-        cond: Any = contains_text(Message.to_number, number) | contains_text(
-            Message.from_number, number
-        )
-        if digits := phone_query_digits(number):
-            cond = cond | Message.to_number.like(f"%{digits}%")
-            cond = cond | Message.from_number.like(f"%{digits}%")
-        if e164 := normalize_phone(number, await default_region(account_id)):
-            cond = cond | (Message.to_number == e164) | (Message.from_number == e164)
-        where = where & cond
     text = (flt.text or "").strip()
     if text:
         where = where & contains_text(Message.body, text)
@@ -708,7 +725,11 @@ async def _filtered(account_id: int, flt: MessageFilter) -> Any:
         where = where & (Message.created_at >= flt.date_from)
     if flt.date_to is not None:
         where = where & (Message.created_at < flt.date_to)
-    return where
+    number = (flt.number or "").strip()
+    if not number:
+        return _Match([where])
+    sides, overlap = await _number_sides(account_id, number)
+    return _Match([where & side for side in sides], None if overlap is None else where & overlap)
 
 
 # The messages log counts its matches up to this many ("10,000+"): never a full count of
@@ -726,34 +747,55 @@ async def _count(where: Any, cap: int | None) -> int:
     return int(rows[0]["n"])
 
 
-async def _total(where: Any, cap: int | None, known: int | None) -> tuple[int, int | None]:
+async def _total(match: _Match, cap: int | None, known: int | None) -> tuple[int, int | None]:
     """The total of a page and the cap it was counted under: `known` when the page itself
-    holds every match (no count at all), else counted exactly or up to `cap` + 1."""
+    holds every match (no count at all), else counted exactly or up to `cap` + 1: each
+    side, less the overlap (each count at most cap + 1: past the cap when any side is)."""
     if known is not None:
         return known, None
-    return await _count(where, cap), cap
+    total = sum([await _count(where, cap) for where in match.sides])
+    if match.overlap is not None:
+        total -= await _count(match.overlap, cap)
+    return (total if cap is None else min(total, cap + 1)), cap
+
+
+async def _newest(match: _Match, before_id: int | None, size: int) -> list[dict[str, Any]]:
+    """The newest `size` messages (MESSAGE_COLUMNS) of `match`, older than
+    `before_id` if given. Their ids are chosen by selects of ids alone, so each reads an
+    index (message_search on SQLite, see the migration *reports_indexes*; the number
+    indexes of *message_number_indexes*) rather than every row of the account."""
+
+    def ids(where: Any) -> Any:
+        query = Message.select(Message.id).where(where)
+        if before_id is not None:
+            query = query.where(Message.id < before_id)
+        return query.order_by(Message.id, ascending=False).limit(size)
+
+    if len(match.sides) == 1:
+        chosen: Any = ids(match.sides[0])
+    else:
+        found = {r["id"] for where in match.sides for r in await ids(where)}
+        chosen = sorted(found, reverse=True)[:size]
+        if not chosen:
+            return []
+    return list(
+        await Message.select(*MESSAGE_COLUMNS)
+        .where(Message.id.is_in(chosen))
+        .order_by(Message.id, ascending=False)
+    )
 
 
 async def list_messages(
     account_id: int, flt: MessageFilter, *, before_id: int | None = None, limit: int = 50
 ) -> MessagePage:
     """Newest first; pages by id (`before_id`), which stays stable while messages arrive;
-    `total` counts every page. The page's ids are chosen by a sub-select of ids alone, so a
-    search reads an index (message_search on SQLite, see the migration *reports_indexes*)
-    rather than every row of the account."""
+    `total` counts every page."""
     limit = max(1, min(limit, 500))
-    where = await _filtered(account_id, flt)
-    page = Message.select(Message.id).where(where)
-    if before_id is not None:
-        page = page.where(Message.id < before_id)
-    rows = (
-        await Message.select(*MESSAGE_COLUMNS)
-        .where(Message.id.is_in(page.order_by(Message.id, ascending=False).limit(limit + 1)))
-        .order_by(Message.id, ascending=False)
-    )
+    match = await _filtered(account_id, flt)
+    rows = await _newest(match, before_id, limit + 1)
     items = await with_consent_actions([_message_view(r) for r in rows[:limit]])
     whole = len(items) if before_id is None and len(rows) <= limit else None
-    total, cap = await _total(where, flt.count_up_to, whole)
+    total, cap = await _total(match, flt.count_up_to, whole)
     return MessagePage(
         items=items,
         next_before_id=items[-1].id if len(rows) > limit else None,
@@ -781,17 +823,14 @@ async def export_rows(account_id: int, flt: MessageFilter) -> AsyncIterator[list
     """The account's messages matching `flt` as CSV rows (EXPORT_COLUMNS), newest first,
     a page at a time (keyset on id) so an export of any size is streamed. The filter is
     checked here, before the first row: a bad one raises before any response has begun."""
-    where = await _filtered(account_id, flt)
-    return _export_pages(where)
+    match = await _filtered(account_id, flt)
+    return _export_pages(match)
 
 
-async def _export_pages(where: Any) -> AsyncIterator[list[list[Any]]]:
+async def _export_pages(match: _Match) -> AsyncIterator[list[list[Any]]]:
     before: int | None = None
     while True:
-        query = Message.select(*MESSAGE_COLUMNS).where(where)
-        if before is not None:
-            query = query.where(Message.id < before)
-        rows = await query.order_by(Message.id, ascending=False).limit(EXPORT_PAGE)
+        rows = await _newest(match, before, EXPORT_PAGE)
         if not rows:
             return
         yield [

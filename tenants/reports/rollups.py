@@ -2,7 +2,8 @@
 and credits from the old status's row to the new one's, in the caller's transaction, in
 usage_rollup (account, day, channel, status) and in usage_route_rollup (the same split
 further by the recipient's country and the sender); usage_daily sums them per (account,
-day), so only an accept moves it.
+day) and usage_route_daily per (account, day, country, sender), so only an accept moves
+those two.
 
 A message belongs to the day it was accepted, in its account's time zone. Because a
 change is recorded exactly when the status row moves (the UPDATE's own `WHERE status =`
@@ -65,13 +66,14 @@ RETURNING = "account_id, created_at, channel, segments, cost, country, from_numb
 _Key = tuple[int, date, str, str, str, str]
 _COLUMNS = "key, account_id, day, channel, status, messages, segments, credits"
 _DAILY_COLUMNS = "key, account_id, day, messages, segments, credits"
+_ROUTE_DAILY_COLUMNS = "key, account_id, day, country, sender, messages, segments, credits"
 _ROUTE_COLUMNS = (
     "key, account_id, day, channel, status, country, sender, messages, segments, credits"
 )
 
 
 async def record(moves: Sequence[StatusMove]) -> None:
-    """Apply these moves to the three roll-ups, in the open transaction.
+    """Apply these moves to the four roll-ups, in the open transaction.
 
     The rows are upserted in key order, one statement per 300 keys, one table after the
     other, so two transactions touching the same rows take their locks in the same order.
@@ -81,8 +83,9 @@ async def record(moves: Sequence[StatusMove]) -> None:
     deltas = await _deltas(moves)
     coarse: dict[tuple[int, date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     daily: dict[tuple[int, date], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (a, d, c, s, _country, _sender), v in deltas.items():
-        for total in (coarse[(a, d, c, s)], daily[(a, d)]):
+    route_daily: dict[tuple[int, date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (a, d, c, s, country, sender), v in deltas.items():
+        for total in (coarse[(a, d, c, s)], daily[(a, d)], route_daily[(a, d, country, sender)]):
             for n in range(3):
                 total[n] += v[n]
     await _upsert(
@@ -99,6 +102,11 @@ async def record(moves: Sequence[StatusMove]) -> None:
         "usage_route_rollup",
         _ROUTE_COLUMNS,
         [("|".join(map(str, k)), *k, *v) for k, v in deltas.items() if any(v)],
+    )
+    await _upsert(
+        "usage_route_daily",
+        _ROUTE_DAILY_COLUMNS,
+        [("|".join(map(str, k)), *k, *v) for k, v in route_daily.items() if any(v)],
     )
     await record_batch_counts(moves)
 

@@ -43,6 +43,25 @@ class UsageRouteRollup(Table, tablename="usage_route_rollup"):
     credits = BigInt(default=0)
 
 
+class UsageRouteDaily(Table, tablename="usage_route_daily"):
+    """usage_route_rollup's figures summed over channel and status: per (account, day in
+    the account's time zone, recipient's country, sender), so a status change moves
+    nothing here (only an accept adds, as in usage_daily). The reports by country or
+    sender read these rows, a quarter of usage_route_rollup's, unless they also group by
+    channel or status."""
+
+    id: Serial
+    # "<account>|<YYYY-MM-DD>|<country>|<sender>": the upsert target of every accept.
+    key = Varchar(length=120, unique=True)
+    account_id = Integer()
+    day = Date()
+    country = Varchar(length=2, default="")
+    sender = Varchar(length=20, default="")
+    messages = BigInt(default=0)
+    segments = BigInt(default=0)
+    credits = BigInt(default=0)
+
+
 class UsageDaily(Table, tablename="usage_daily"):
     """Outbound messages, their segments and credits per (account, day in the account's
     time zone), whatever their status: the granularity the reports by account and by day

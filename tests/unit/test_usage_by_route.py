@@ -71,6 +71,16 @@ async def _report(account_id: int, group_by: tuple[str, ...]) -> dict:  # type: 
     }
 
 
+async def _send_both(account: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """AU and NZ recipients from Northwind, AU and GB ones from Promo, all at T0."""
+    await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
+    await _sender(account, "Northwind")
+    await _sender(account, "Promo")
+    monkeypatch.setattr(sending, "now", lambda: T0)
+    ids = await _send(account, AU + NZ, "Northwind")
+    return ids + await _send(account, AU[:2] + GB, "Promo")
+
+
 def _reports(ids: list[int], rnd: random.Random) -> list[list[StatusReport]]:
     """Each message: sent, then a final status; some redelivered, all shuffled."""
     out = []
@@ -88,12 +98,7 @@ def _reports(ids: list[int], rnd: random.Random) -> list[list[StatusReport]]:
 
 async def test_usage_by_country_and_sender_equals_what_was_sent(world, monkeypatch):
     account = world.accounts["alpha"]
-    await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
-    await _sender(account, "Northwind")
-    await _sender(account, "Promo")
-    monkeypatch.setattr(sending, "now", lambda: T0)
-    ids = await _send(account, AU + NZ, "Northwind")
-    ids += await _send(account, AU[:2] + GB, "Promo")
+    ids = await _send_both(account, monkeypatch)
     assert await _report(account, ("country", "sender")) == {
         ("AU", "Northwind"): (5, 10, 10),
         ("NZ", "Northwind"): (3, 6, 6),
@@ -138,3 +143,84 @@ async def test_a_master_sees_its_subtree_by_sender_and_a_unknown_group_is_refuse
     with pytest.raises(ValidationFailed) as exc:
         usage.parse_group_by("country,region")
     assert "region" in exc.value.errors["group_by"]
+
+
+async def _route_daily() -> dict[str, tuple[int, int, int, int, str, str, str]]:
+    rows = await run_sql(
+        "SELECT key, account_id, day, country, sender, messages, segments, credits "
+        "FROM usage_route_daily"
+    )
+    return {
+        r["key"]: (
+            int(r["messages"]),
+            int(r["segments"]),
+            int(r["credits"]),
+            int(r["account_id"]),
+            str(r["day"])[:10],
+            r["country"],
+            r["sender"],
+        )
+        for r in rows
+    }
+
+
+async def test_usage_route_daily_is_the_route_roll_up_without_channel_and_status(
+    world, monkeypatch
+):
+    """Only an accept moves usage_route_daily; the reports by country or sender read it and
+    say what the full route roll-up says; the migration's backfill writes the same rows."""
+    account = world.accounts["alpha"]
+    ids = await _send_both(account, monkeypatch)
+    accepted = await _route_daily()
+    assert sorted(v[:3] + v[5:] for v in accepted.values()) == [
+        (2, 4, 4, "AU", "Promo"),
+        (2, 4, 4, "GB", "Promo"),
+        (3, 6, 6, "NZ", "Northwind"),
+        (5, 10, 10, "AU", "Northwind"),
+    ]
+    assert {f"{account}|2026-03-01|AU|Promo", f"{account}|2026-03-01|NZ|Northwind"} <= set(
+        accepted
+    )  # the key the upsert of the next accept targets
+    for batch in _reports(ids, random.Random(16)):
+        await messages.ingest_status_reports(batch)
+    assert await _route_daily() == accepted  # status changes move nothing here
+    assert (
+        usage._table(("country",))
+        == usage._table(("account", "day", "sender"))
+        == ("usage_route_daily")
+    )
+    assert (
+        usage._table(("country", "status"))
+        == usage._table(("sender", "channel"))
+        == ("usage_route_rollup")
+    )
+    assert await _report(account, ("country", "sender")) == await _scan(
+        account, "country, from_number"
+    )
+    master = await get_account(account)
+    # the same figures as the full route roll-up, which a grouping by status reads
+    for group in ("country", "sender"):
+        detailed = await usage.usage_report(master, WIDE, (group, "status"))
+        summed: dict[str, usage.Counts] = {}
+        for row in detailed.rows:
+            key = getattr(row, group)
+            summed[key] = summed.get(key, usage.Counts()) + row.counts
+        coarse = await usage.usage_report(master, WIDE, (group,))
+        assert {getattr(r, group): r.counts for r in coarse.rows} == summed
+
+    backfill = _migration("usage_route_daily_backfill")
+    await run_sql("DELETE FROM usage_route_daily")
+    await backfill.backfill()
+    assert await _route_daily() == accepted
+
+
+def _migration(suffix: str):  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    path = next((Path(__file__).parents[2] / "migrations").glob(f"*_{suffix}.py"))
+    spec = importlib.util.spec_from_file_location(suffix, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
