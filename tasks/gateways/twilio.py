@@ -34,6 +34,8 @@ from tenants.providers.integrations import IntegrationConfig
 API = "https://api.twilio.com/2010-04-01"
 CONTENT_API = "https://content.twilio.com/v1"
 # Twilio's MessageStatus -> ours; queued/accepted/sending/scheduled are not applied.
+# Advanced Opt-Out: a keyword Twilio answered itself (its OptOutType) as our keyword kinds.
+OPT_OUT_TYPES = {"STOP": "opt_out", "START": "opt_in", "HELP": "help"}
 STATUS = {
     "sent": "sent",
     "delivered": "delivered",
@@ -246,6 +248,7 @@ class TwilioGateway(IntegrationGateway):
         )
         return [
             InboundReport(
+                provider_keyword=OPT_OUT_TYPES.get(str(form.get("OptOutType", "")).upper()),
                 provider=self.name,
                 provider_ref=form["MessageSid"],
                 sender=e164(form["From"]),

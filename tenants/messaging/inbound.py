@@ -198,6 +198,9 @@ class InboundReport:
     media_urls: tuple[str, ...] = ()
     # A tap on a suggestion or button: {"text": what was tapped, "payload": its postback}.
     tapped: Mapping[str, str] = field(default_factory=dict)
+    # A compliance keyword the provider recognised and answered itself ("opt_out", "opt_in"
+    # or "help": Twilio's Advanced Opt-Out OptOutType), whatever our keyword lists say.
+    provider_keyword: str | None = None
 
 
 @dataclass

@@ -46,6 +46,13 @@ From, To, ApiVersion, MessagingServiceSid (if any), ErrorCode (failed/undelivere
 RawDlrDoneDate (YYMMDDhhmm, delivered/undelivered). Inbound: MessageSid, SmsSid,
 SmsMessageSid, AccountSid, MessagingServiceSid, From, To, Body, NumMedia, NumSegments,
 SmsStatus=received, ApiVersion (+ ProfileName, WaId for WhatsApp).
+
+Advanced Opt-Out (a Messaging Service setting): Twilio answers the opt-out, opt-in and help
+keywords itself (with the replies configured there; the standard STOP, START and HELP
+cannot be removed, more can be added, in any language) and still posts the message to the
+incoming webhook with OptOutType=STOP, START or HELP. A message is a keyword only when its
+whole body is one, case ignored ("Stop" is, "Stop please" is not). Only a number of a
+Messaging Service with Advanced Opt-Out enabled gets the parameter.
 """
 
 from __future__ import annotations
@@ -207,6 +214,16 @@ class TwilioEmulator(Emulator):
         self.contents: dict[str, dict[str, Any]] = {}
         # whatsapp:+phone -> when it last wrote to us (the 24-hour session)
         self.last_inbound: dict[str, datetime] = {}
+        # Messaging Service SID -> its Advanced Opt-Out keywords (KEYWORD -> STOP/START/HELP)
+        self.advanced_opt_out: dict[str, dict[str, str]] = {}
+
+    def enable_advanced_opt_out(self, service_sid: str, **extra: str) -> None:
+        """Advanced Opt-Out on the service: the standard keywords and `extra` ones
+        (ALTO="STOP", AYUDA="HELP"...), which Twilio answers and reports as OptOutType."""
+        keywords = {w: "STOP" for w in ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")}
+        keywords |= {"START": "START", "UNSTOP": "START", "YES": "START"}
+        keywords |= {"HELP": "HELP", "INFO": "HELP"}
+        self.advanced_opt_out[service_sid] = keywords | {k.upper(): v for k, v in extra.items()}
 
     def add_content(
         self, name: str, placeholders: int, *, status: str = "approved", category: str = "UTILITY"
@@ -501,6 +518,9 @@ class TwilioEmulator(Emulator):
             params[f"MediaContentType{index}"] = content_type
         if messaging_service_sid:
             params["MessagingServiceSid"] = messaging_service_sid
+            keywords = self.advanced_opt_out.get(messaging_service_sid, {})
+            if kind := keywords.get(body.strip().upper()):
+                params["OptOutType"] = kind
         if channel == "whatsapp":
             params["ProfileName"] = "Emulated"
             params["WaId"] = from_.lstrip("+")
