@@ -37,6 +37,7 @@ from tenants.db import (
     as_datetime,
     chunked,
     contains_text,
+    filter_only,
     is_sqlite,
     placeholders,
     run_sql,
@@ -226,7 +227,8 @@ async def set_status(
             rows = await run_sql(
                 f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
                 "claimed_at = NULL, claim_token = NULL, "
-                f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) AND status = {{}} "
+                f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
+                f"AND {filter_only('status = {}')} "
                 f"RETURNING id, batch_id, to_number, {rollups.RETURNING}",
                 target,
                 error_code,
@@ -236,11 +238,13 @@ async def set_status(
             )
             moved.extend(rows)
             changes.extend(rollups.moves_from_rows(rows, source, target))
-    await rollups.record(changes)
     if error_code is not None and means_opted_out(error_code) and moved:
         await consent_events.record_provider_opt_outs(moved, error_code)
     if target in REFUNDED_STATUSES and moved:
         await refund_messages(moved)
+    # The roll-up's rows last, as an accept takes them after its reservation: every
+    # transaction locks the account's credits before the shared counters.
+    await rollups.record(changes)
     return moved
 
 
@@ -316,7 +320,7 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
     valid = [r for r, outcome in zip(reports, outcomes, strict=True) if not outcome]
     if not valid:
         return outcomes
-    async with transaction():
+    async with transaction(), rollups.at_end():
         carried = await _outbound_accounts(sorted({r.message_id for r in valid}))
         known = {
             i: carried[r.message_id][0]

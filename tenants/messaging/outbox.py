@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 from tenants import handoff
 from tenants.clock import now
 from tenants.consent.filter import filter_recipients
-from tenants.db import chunked, placeholders, run_sql, transaction
+from tenants.db import chunked, filter_only, placeholders, run_sql, transaction
 from tenants.media import sending as mms_media
 from tenants.messaging.messages import (
     StatusReport,
@@ -48,6 +48,8 @@ SWEEP_LIMIT = 20_000
 # is retried by the network for hours.
 NO_REPORT_KINDS = ("simulator", "twilio", "messagemedia", "sinch_sms", "sinch_conversation")
 STALE_LIMIT = 5_000
+# A claim finds its messages by id; their status is only checked (tenants.db.filter_only).
+STILL_ENQUEUED = filter_only("status = 'enqueued'")
 
 
 def provider_rate() -> float:
@@ -214,7 +216,8 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
     async with transaction():
         return await run_sql(
             "UPDATE message SET claimed_at = {}, claim_token = {} "  # noqa: S608 (only placeholders are formatted in)
-            f"WHERE id IN ({placeholders(len(message_ids))}) AND status = 'enqueued' "
+            f"WHERE id IN ({placeholders(len(message_ids))}) "
+            f"AND {STILL_ENQUEUED} "
             "AND (claimed_at IS NULL OR claimed_at < {}) AND release_at <= {} "
             "AND (submit_attempts > 0 OR batch_id IN "
             "(SELECT id FROM message_batch WHERE state IN ('active', 'accepting', 'cancelled'))) "
@@ -270,7 +273,7 @@ async def _record_results(
                 refs[result.message_id] = result.provider_ref
         else:
             moves.append((result.message_id, "rejected", result.error_code or "CONTENT_REJECTED"))
-    async with transaction():
+    async with transaction(), rollups.at_end():
         applied = await apply_statuses(moves, provider_ref=refs)
         stamp = now()
         await insert_events(
