@@ -104,6 +104,44 @@ async def test_a_late_sent_after_delivered_is_recorded_not_applied(world):
     assert len(late) == 1 and late[0].applied is False
 
 
+async def test_the_provider_ref_is_written_with_the_sent_move_or_alone_when_none_moves(
+    world, monkeypatch
+):
+    """The worker's `sent` carries the provider's reference in the same UPDATE (one row
+    version, not two); a message a callback already moved on takes its reference alone,
+    and a reference already known is kept."""
+    account = world.accounts["alpha"]
+    _, (moving, ahead, known) = await make_outbox(
+        account, ["+61400000001", "+61400000002", "+61400000003"]
+    )
+    await messages.apply_statuses([(ahead, "delivered", None)])  # moved on, no reference
+    await Message.update({Message.provider_ref: "first"}).where(Message.id == known)
+    statements: list[str] = []
+    real_run_sql = messages.run_sql
+
+    async def recording(template: str, *args: object) -> list[dict[str, object]]:
+        if template.startswith("UPDATE message"):
+            statements.append(template)
+        return await real_run_sql(template, *args)
+
+    monkeypatch.setattr(messages, "run_sql", recording)
+    applied = await messages.apply_statuses(
+        [(m, "sent", None) for m in (moving, ahead, known)],
+        provider_ref={moving: "ref-moving", ahead: "ref-ahead", known: "second"},
+    )
+    assert applied == {(moving, "sent"), (known, "sent")}
+    rows = await Message.select(Message.id, Message.status, Message.provider_ref)
+    assert {r["id"]: (r["status"], r["provider_ref"]) for r in rows} == {
+        moving: ("sent", "ref-moving"),
+        ahead: ("delivered", "ref-ahead"),
+        known: ("sent", "first"),
+    }
+    # One UPDATE moved the two with their references; the one left took its own.
+    assert len(statements) == 2
+    assert "provider_ref = COALESCE(provider_ref" in statements[0]
+    assert statements[1].startswith("UPDATE message SET provider_ref = CASE id")
+
+
 async def test_failed_is_final_and_explained_in_words(world):
     account = world.accounts["alpha"]
     _, (message_id,) = await make_outbox(account, ["+61400000001"])
