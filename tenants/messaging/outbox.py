@@ -50,6 +50,7 @@ NO_REPORT_KINDS = ("simulator", "twilio", "messagemedia", "sinch_sms", "sinch_co
 STALE_LIMIT = 5_000
 # A claim finds its messages by id; their status is only checked (tenants.db.filter_only).
 STILL_ENQUEUED = filter_only("status = 'enqueued'")
+RICH_CHANNELS = frozenset({"rcs", "whatsapp"})
 
 
 def provider_rate() -> float:
@@ -298,12 +299,9 @@ async def _record_results(
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
-    exempt = await confirmation_ids([r["id"] for r in rows])
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row["id"] not in exempt:
-            by_account[(row["account_id"], row["channel"])].append(row)
+        by_account[(row["account_id"], row["channel"])].append(row)
     blocked: set[int] = set()
     for (account_id, channel), group in by_account.items():
         allowed, _skipped = await filter_recipients(
@@ -311,7 +309,9 @@ async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
         )
         allowed_set = set(allowed)
         blocked.update(r["id"] for r in group if r["to_number"] not in allowed_set)
-    return blocked
+    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms;
+    # only the blocked can be one that matters (none, nearly always: no query).
+    return blocked - await confirmation_ids(sorted(blocked)) if blocked else blocked
 
 
 async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> ChunkOutcome:
@@ -472,7 +472,10 @@ async def _submit_group(
         work.token,
         *ids,
     )
-    riches = await rich_payloads(ids)
+    # Templates are WhatsApp's and cards RCS's (rich.content.check_rich): an SMS or MMS
+    # group carries none, so it does not look.
+    rich = [r["id"] for r in group if r["channel"] in RICH_CHANNELS]
+    riches = await rich_payloads(rich) if rich else {}
     try:
         results = await gateway.submit(await _with_media(group, riches))
     except TransientProviderError:

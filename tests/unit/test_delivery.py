@@ -180,6 +180,27 @@ async def test_submission_through_the_simulator_reaches_delivered(world, simulat
     assert {r["message_id"]: r["submissions"] for r in simulator.outbox()} == {i: 1 for i in ids}
 
 
+async def test_consent_is_checked_again_at_submission_except_for_a_confirmation(world, simulator):
+    """Opted out after the send was accepted: failed OPTED_OUT, not submitted; the reply
+    confirming that opt-out (a compliance confirmation) is submitted all the same."""
+    from tenants.consent import events as consent_events
+    from tenants.messaging.tables import InboundReply
+
+    simulator.configure({"callback_delay_ms": 60_000})
+    account = world.accounts["alpha"]
+    _, (kept, stopped, confirming) = await make_outbox(
+        account, ["+61400000001", "+61400000002", "+61400000002"]
+    )
+    await consent_events.record_opt_out(account, "+61400000002", "sms", source="manual")
+    await InboundReply.insert(InboundReply(route_id=1, message_id=confirming, kind="confirmation"))
+    outcome = await dispatch.submit_chunk([kept, stopped, confirming], gateway_for)
+    assert (outcome.sent, outcome.skipped_consent) == (2, 1)
+    assert await status_of(stopped) == "enqueued_failed"
+    row = await Message.select(Message.error_code).where(Message.id == stopped).first()
+    assert row["error_code"] == "OPTED_OUT"
+    assert {r["message_id"] for r in simulator.outbox()} == {kept, confirming}
+
+
 async def test_a_worker_killed_after_the_provider_answered_does_not_submit_twice(world, simulator):
     account = world.accounts["alpha"]
     _, ids = await make_outbox(account, ["+61400000001"])
