@@ -184,6 +184,45 @@ async def follow(
                     "progress": body}  # fmt: skip
 
 
+async def credit_check(account_id: int, batch_id: int) -> dict[str, object]:
+    """The campaign's money from the database: what its chunks reserved, what was
+    refunded, the ledger's spend and refund rows, and the cost of the messages kept
+    (not refunded); `exact` when reserved = spent + refunded on every count."""
+    reserved = (
+        await run_sql(
+            "SELECT COUNT(*) AS chunks, COALESCE(SUM(amount), 0) AS amount, "
+            "COALESCE(SUM(refunded), 0) AS refunded FROM credit_reservation WHERE reference = {}",
+            f"batch:{batch_id}",
+        )
+    )[0]
+    ledger_rows = await run_sql(
+        "SELECT kind, COALESCE(SUM(delta), 0) AS delta FROM credit_ledger "
+        "WHERE spender_id = {} AND kind IN ('spend', 'refund') GROUP BY kind",
+        account_id,
+    )
+    ledger_sums = {r["kind"]: int(r["delta"]) for r in ledger_rows}
+    kept = await run_sql(
+        "SELECT COALESCE(SUM(cost), 0) AS cost, COUNT(*) AS n FROM message "
+        "WHERE batch_id = {} AND refunded = {}",
+        batch_id,
+        False,
+    )
+    check: dict[str, object] = {
+        "reserved": int(reserved["amount"]),
+        "refunded": int(reserved["refunded"]),
+        "reservations": int(reserved["chunks"]),
+        "ledger_spend": -ledger_sums.get("spend", 0),
+        "ledger_refund": ledger_sums.get("refund", 0),
+        "spent_messages": int(kept[0]["cost"]),
+    }
+    check["exact"] = (
+        check["reserved"] == check["ledger_spend"]
+        and check["refunded"] == check["ledger_refund"]
+        and int(reserved["amount"]) == int(kept[0]["cost"]) + int(reserved["refunded"])
+    )
+    return check
+
+
 def write_results(name: str, results: dict[str, object]) -> None:
     out = ROOT / "bench" / "results" / "list_campaign.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +245,7 @@ async def main() -> int:
         raise SystemExit("set BROKER_URL to Redis: the bench measures separate worker processes")
     name = ("sqlite" if is_sqlite() else "postgresql") + "+redis"
     say(f"stack {name}: seeding a list of {CONTACTS:,} contacts (load {load()})...")
-    _, list_id, (key_id, secret), seed_rate = await seed()
+    account_id, list_id, (key_id, secret), seed_rate = await seed()
     say(f"  seed raw insert: {seed_rate:,.0f} rows/s (contacts + list members)")
     stack = Stack(STACK_ENV, TMP / "logs")
     results: dict[str, object] = {"stack": name, "contacts": CONTACTS, "opted_out": OPTED_OUT}
@@ -250,6 +289,9 @@ async def main() -> int:
         say(f"  accept: {rate:,.0f} contacts/s ({rate / seed_rate:.1%} of the seed's raw rate); "
             f"all final after {run['total_seconds']} s")  # fmt: skip
         results.update(summary(run, idle), load_at_end=load())
+        progress: dict[str, object] = run["progress"]  # type: ignore[assignment]
+        results["credits"] = await credit_check(account_id, int(progress["batch_id"]))  # type: ignore[call-overload]
+        say(f"  credits: {results['credits']} (load {load()})")
     finally:
         stack.stop()
         curve = results.get("curve")
