@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.gateways import gateway_for
+from tenants.consent import events as consent_events
 from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
 from tenants.messaging.messages import StatusReport, can_apply
-from tenants.messaging.tables import Batch, Message, MessageEvent
+from tenants.messaging.tables import Batch, InboundReply, Message, MessageEvent
 from tests.factories import wait_until
 
 
@@ -183,9 +184,6 @@ async def test_submission_through_the_simulator_reaches_delivered(world, simulat
 async def test_consent_is_checked_again_at_submission_except_for_a_confirmation(world, simulator):
     """Opted out after the send was accepted: failed OPTED_OUT, not submitted; the reply
     confirming that opt-out (a compliance confirmation) is submitted all the same."""
-    from tenants.consent import events as consent_events
-    from tenants.messaging.tables import InboundReply
-
     simulator.configure({"callback_delay_ms": 60_000})
     account = world.accounts["alpha"]
     _, (kept, stopped, confirming) = await make_outbox(

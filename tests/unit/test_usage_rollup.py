@@ -16,13 +16,13 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import create_root_account, get_account
 from tenants.audit.record import SYSTEM
 from tenants.credits import ledger
-from tenants.db import is_sqlite, run_sql
+from tenants.db import is_sqlite, run_sql, transaction
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import PLATFORM_SEND, SendRequest
 from tenants.messaging.messages import PROVIDER_STATUSES, StatusReport
 from tenants.messaging.outbox import StaleOutcome, _settle_stale
-from tenants.reports import usage
+from tenants.reports import rollups, usage
 from tenants.schema import wipe_all_data
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -187,9 +187,6 @@ def test_any_reports_in_any_batches_leave_rollup_and_messages_agreeing(items, rn
 async def test_moves_recorded_in_an_at_end_block_are_written_when_it_ends(world, monkeypatch):
     """The hottest rows of a campaign are upserted last: inside the block nothing is
     written yet; at its end the block's moves are written once, merged."""
-    from tenants.db import transaction
-    from tenants.reports import rollups
-
     account = world.accounts["alpha"]
     await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
     monkeypatch.setattr(sending, "now", lambda: T0)
@@ -224,9 +221,6 @@ async def test_moves_recorded_in_an_at_end_block_are_written_when_it_ends(world,
 
 
 async def test_an_at_end_block_that_fails_writes_none_of_its_moves(world):
-    from tenants.db import transaction
-    from tenants.reports import rollups
-
     account = world.accounts["alpha"]
     await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
     ids = await send(account, [f"+6140000{n:04d}" for n in range(2)])
