@@ -37,6 +37,7 @@ from tenants.db import (
     as_datetime,
     chunked,
     contains_text,
+    filter_only,
     is_sqlite,
     placeholders,
     run_sql,
@@ -213,34 +214,49 @@ async def set_status(
     *,
     allowed_from: Iterable[str],
     keep_code: bool = True,
+    provider_ref: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Move these messages to `target` where their status is one of `allowed_from`; refunds
     what reached a refunded status and records the opt-outs a provider code reports
-    (providers.codes.OPT_OUT_CODES). Runs in the caller's transaction; returns the rows moved."""
+    (providers.codes.OPT_OUT_CODES). The moved ones also take their `provider_ref` when they
+    have none yet (in the same row version: each UPDATE of a message writes every one of
+    its indexes). Runs in the caller's transaction; returns the rows moved."""
     code_sql = "COALESCE({}, error_code)" if keep_code else "{}"
     moved: list[dict[str, Any]] = []
     changes: list[rollups.StatusMove] = []
     # One statement per status left, so the roll-up knows where each message came from.
     for source in sorted(allowed_from):
         for part in chunked(list(ids), 500):
+            refs = [(i, provider_ref[i]) for i in part if i in provider_ref] if provider_ref else []
+            ref_sql = (
+                "provider_ref = COALESCE(provider_ref, CASE id "
+                + " ".join("WHEN {} THEN {}" for _ in refs)
+                + " END), "
+                if refs
+                else ""
+            )
             rows = await run_sql(
-                f"UPDATE message SET status = {{}}, error_code = {code_sql}, "  # noqa: S608 (only placeholders are formatted in)
+                f"UPDATE message SET status = {{}}, error_code = {code_sql}, {ref_sql}"  # noqa: S608 (only placeholders are formatted in)
                 "claimed_at = NULL, claim_token = NULL, "
-                f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) AND status = {{}} "
+                f"updated_at = {{}} WHERE id IN ({placeholders(len(part))}) "
+                f"AND {filter_only('status = {}')} "
                 f"RETURNING id, batch_id, to_number, {rollups.RETURNING}",
                 target,
                 error_code,
+                *[value for pair in refs for value in pair],
                 now(),
                 *part,
                 source,
             )
             moved.extend(rows)
             changes.extend(rollups.moves_from_rows(rows, source, target))
-    await rollups.record(changes)
     if error_code is not None and means_opted_out(error_code) and moved:
         await consent_events.record_provider_opt_outs(moved, error_code)
     if target in REFUNDED_STATUSES and moved:
         await refund_messages(moved)
+    # The roll-up's rows last, as an accept takes them after its reservation: every
+    # transaction locks the account's credits before the shared counters.
+    await rollups.record(changes)
     return moved
 
 
@@ -273,10 +289,18 @@ async def apply_statuses(
     for status in APPLY_ORDER:
         for (target, error_code), ids in by_target.items():
             if target == status:
-                rows = await set_status(ids, target, error_code, allowed_from=ALLOWED_FROM[target])
+                rows = await set_status(
+                    ids,
+                    target,
+                    error_code,
+                    allowed_from=ALLOWED_FROM[target],
+                    provider_ref=provider_ref,
+                )
                 applied.update((r["id"], target) for r in rows)
     if provider_ref:
-        await store_provider_refs(provider_ref)
+        # Those that did not move (a callback came first) take theirs on their own.
+        moved = {message_id for message_id, _ in applied}
+        await store_provider_refs({m: r for m, r in provider_ref.items() if m not in moved})
     if applied:
         await _notify_customers(applied, moves)
     return applied
@@ -316,7 +340,7 @@ async def ingest_outcomes(reports: Sequence[StatusReport]) -> list[str]:
     valid = [r for r, outcome in zip(reports, outcomes, strict=True) if not outcome]
     if not valid:
         return outcomes
-    async with transaction():
+    async with transaction(), rollups.at_end():
         carried = await _outbound_accounts(sorted({r.message_id for r in valid}))
         known = {
             i: carried[r.message_id][0]

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 from tenants import handoff
 from tenants.clock import now
 from tenants.consent.filter import filter_recipients
-from tenants.db import chunked, placeholders, run_sql, transaction
+from tenants.db import chunked, filter_only, placeholders, run_sql, transaction
 from tenants.media import sending as mms_media
 from tenants.messaging.messages import (
     StatusReport,
@@ -48,6 +48,9 @@ SWEEP_LIMIT = 20_000
 # is retried by the network for hours.
 NO_REPORT_KINDS = ("simulator", "twilio", "messagemedia", "sinch_sms", "sinch_conversation")
 STALE_LIMIT = 5_000
+# A claim finds its messages by id; their status is only checked (tenants.db.filter_only).
+STILL_ENQUEUED = filter_only("status = 'enqueued'")
+RICH_CHANNELS = frozenset({"rcs", "whatsapp"})
 
 
 def provider_rate() -> float:
@@ -214,7 +217,8 @@ async def _claim(message_ids: Sequence[int], token: str) -> list[dict[str, Any]]
     async with transaction():
         return await run_sql(
             "UPDATE message SET claimed_at = {}, claim_token = {} "  # noqa: S608 (only placeholders are formatted in)
-            f"WHERE id IN ({placeholders(len(message_ids))}) AND status = 'enqueued' "
+            f"WHERE id IN ({placeholders(len(message_ids))}) "
+            f"AND {STILL_ENQUEUED} "
             "AND (claimed_at IS NULL OR claimed_at < {}) AND release_at <= {} "
             "AND (submit_attempts > 0 OR batch_id IN "
             "(SELECT id FROM message_batch WHERE state IN ('active', 'accepting', 'cancelled'))) "
@@ -270,7 +274,7 @@ async def _record_results(
                 refs[result.message_id] = result.provider_ref
         else:
             moves.append((result.message_id, "rejected", result.error_code or "CONTENT_REJECTED"))
-    async with transaction():
+    async with transaction(), rollups.at_end():
         applied = await apply_statuses(moves, provider_ref=refs)
         stamp = now()
         await insert_events(
@@ -295,12 +299,9 @@ async def _record_results(
 async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
     """Messages whose recipient opted out after the send was accepted (schedules, retries,
     long campaigns): consent is checked again, set-based, right before submission."""
-    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms.
-    exempt = await confirmation_ids([r["id"] for r in rows])
     by_account: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row["id"] not in exempt:
-            by_account[(row["account_id"], row["channel"])].append(row)
+        by_account[(row["account_id"], row["channel"])].append(row)
     blocked: set[int] = set()
     for (account_id, channel), group in by_account.items():
         allowed, _skipped = await filter_recipients(
@@ -308,7 +309,9 @@ async def _opted_out_since_accept(rows: Sequence[dict[str, Any]]) -> set[int]:
         )
         allowed_set = set(allowed)
         blocked.update(r["id"] for r in group if r["to_number"] not in allowed_set)
-    return blocked
+    # A compliance confirmation (the reply to STOP) is sent despite the opt-out it confirms;
+    # only the blocked can be one that matters (none, nearly always: no query).
+    return blocked - await confirmation_ids(sorted(blocked)) if blocked else blocked
 
 
 async def submit_chunk(message_ids: Sequence[int], gateway_for: GatewayFor) -> ChunkOutcome:
@@ -469,7 +472,10 @@ async def _submit_group(
         work.token,
         *ids,
     )
-    riches = await rich_payloads(ids)
+    # Templates are WhatsApp's and cards RCS's (rich.content.check_rich): an SMS or MMS
+    # group carries none, so it does not look.
+    rich = [r["id"] for r in group if r["channel"] in RICH_CHANNELS]
+    riches = await rich_payloads(rich) if rich else {}
     try:
         results = await gateway.submit(await _with_media(group, riches))
     except TransientProviderError:

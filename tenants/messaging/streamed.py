@@ -35,6 +35,7 @@ from tenants.messaging import accept
 from tenants.messaging.accept import BatchRef, Content, SendRequest
 from tenants.messaging.messages import csv_cell
 from tenants.messaging.tables import Batch, BatchSkip, Campaign
+from tenants.reports import rollups
 from tenants.reports.rollups import add_batch_counts
 from tenants.settings import get_settings
 
@@ -356,7 +357,7 @@ async def _accept_chunk(
         return None
     plan = await accept.plan_contacts(req, content, chosen)
     into = BatchRef(batch["id"], batch["campaign_id"], f"send:batch:{batch['id']}:after:{cursor}")
-    async with transaction():
+    async with transaction(), rollups.at_end():
         await _move_cursor(batch["id"], cursor, chosen[-1][0])
         await accept.write_chunk(req, plan, into, actor=actor)
         await _record_skips(batch["id"], plan.skipped, {p: c for c, p in chosen})

@@ -14,12 +14,14 @@ and the roll-up always equals what a scan of the messages would say.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from tenants.accounts.tree import timezones
-from tenants.db import as_datetime, chunked, placeholders, run_sql
+from tenants.db import as_datetime, chunked, is_sqlite, placeholders, run_sql
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,44 @@ _ROUTE_COLUMNS = (
 )
 
 
+# The moves of the open `at_end()` block, written when it ends (None: none is open).
+_held: ContextVar[list[StatusMove] | None] = ContextVar("rollups_held", default=None)
+
+
+@asynccontextmanager
+async def at_end() -> AsyncIterator[None]:
+    """The moves recorded in this block are written once, when it ends without an error:
+    make it the last block of the transaction (and open no savepoint inside it).
+
+    Every status change of a campaign adds to the same few roll-up and counter rows, so a
+    transaction holds their locks from its upsert until it commits, and concurrent senders,
+    report groups and accepted chunks queue behind it. Upserted last, they are held only
+    for those statements and the COMMIT, and the moves of the block are merged into one
+    upsert per table. A nested block leaves the writing to the outer one."""
+    if _held.get() is not None:
+        yield
+        return
+    token = _held.set([])
+    try:
+        yield
+        moves = _held.get() or []
+    finally:
+        _held.reset(token)
+    await record(moves)
+
+
 async def record(moves: Sequence[StatusMove]) -> None:
-    """Apply these moves to the four roll-ups, in the open transaction.
+    """Apply these moves to the four roll-ups, in the open transaction (at the end of the
+    open `at_end()` block, when there is one).
 
     The rows are upserted in key order, one statement per 300 keys, one table after the
     other, so two transactions touching the same rows take their locks in the same order.
     """
     if not moves:
+        return
+    held = _held.get()
+    if held is not None:
+        held.extend(moves)
         return
     deltas = await _deltas(moves)
     coarse: dict[tuple[int, date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -88,27 +121,31 @@ async def record(moves: Sequence[StatusMove]) -> None:
         for total in (coarse[(a, d, c, s)], daily[(a, d)], route_daily[(a, d, country, sender)]):
             for n in range(3):
                 total[n] += v[n]
-    await _upsert(
-        "usage_daily",
-        _DAILY_COLUMNS,
-        [("|".join(map(str, k)), *k, *v) for k, v in daily.items() if any(v)],
+    await _run_upserts(
+        [
+            *_upserts(
+                "usage_daily",
+                _DAILY_COLUMNS,
+                [("|".join(map(str, k)), *k, *v) for k, v in daily.items() if any(v)],
+            ),
+            *_upserts(
+                "usage_rollup",
+                _COLUMNS,
+                [("|".join(map(str, k)), *k, *v) for k, v in coarse.items() if any(v)],
+            ),
+            *_upserts(
+                "usage_route_rollup",
+                _ROUTE_COLUMNS,
+                [("|".join(map(str, k)), *k, *v) for k, v in deltas.items() if any(v)],
+            ),
+            *_upserts(
+                "usage_route_daily",
+                _ROUTE_DAILY_COLUMNS,
+                [("|".join(map(str, k)), *k, *v) for k, v in route_daily.items() if any(v)],
+            ),
+            *_tally_upserts(_batch_deltas(moves)),
+        ]
     )
-    await _upsert(
-        "usage_rollup",
-        _COLUMNS,
-        [("|".join(map(str, k)), *k, *v) for k, v in coarse.items() if any(v)],
-    )
-    await _upsert(
-        "usage_route_rollup",
-        _ROUTE_COLUMNS,
-        [("|".join(map(str, k)), *k, *v) for k, v in deltas.items() if any(v)],
-    )
-    await _upsert(
-        "usage_route_daily",
-        _ROUTE_DAILY_COLUMNS,
-        [("|".join(map(str, k)), *k, *v) for k, v in route_daily.items() if any(v)],
-    )
-    await record_batch_counts(moves)
 
 
 async def _deltas(moves: Sequence[StatusMove]) -> dict[_Key, list[int]]:
@@ -127,25 +164,66 @@ async def _deltas(moves: Sequence[StatusMove]) -> dict[_Key, list[int]]:
     return deltas
 
 
-async def _upsert(table: str, columns: str, rows: list[tuple[object, ...]]) -> None:
-    """Add the rows' messages, segments and credits (their last three values) to `table`."""
+_Upsert = tuple[str, list[object]]  # one INSERT ... ON CONFLICT with its arguments
+# Upserts of one transaction go to PostgreSQL as one statement while they take fewer
+# arguments than this (the protocol allows 32,767).
+ONE_STATEMENT_ARGUMENTS = 30_000
+
+
+def _upserts(table: str, columns: str, rows: list[tuple[object, ...]]) -> list[_Upsert]:
+    """Statements adding the rows' messages, segments and credits (their last three
+    values) to `table`, in key order, 300 rows each."""
     width = len(columns.split(","))
+    out: list[_Upsert] = []
     for part in chunked(sorted(rows, key=lambda r: str(r[0])), 300):
         values = ", ".join(f"({placeholders(width)})" for _ in part)
-        await run_sql(
-            f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (only constant names and placeholders are formatted in)
-            "ON CONFLICT (key) DO UPDATE SET "
-            f"messages = {table}.messages + excluded.messages, "
-            f"segments = {table}.segments + excluded.segments, "
-            f"credits = {table}.credits + excluded.credits",
-            *(value for row in part for value in row),
+        out.append(
+            (
+                f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (only constant names and placeholders are formatted in)
+                "ON CONFLICT (key) DO UPDATE SET "
+                f"messages = {table}.messages + excluded.messages, "
+                f"segments = {table}.segments + excluded.segments, "
+                f"credits = {table}.credits + excluded.credits",
+                [value for row in part for value in row],
+            )
         )
+    return out
+
+
+async def _run_upserts(upserts: list[_Upsert]) -> None:
+    """Run the upserts in order. On PostgreSQL they go as one statement (data-modifying
+    WITH parts, the same order in every transaction): the rows they lock are the hottest
+    of a campaign, and between two statements the lock waits for the client's next round
+    trip (on a busy worker, its event loop), which every concurrent sender waits behind.
+
+    Lock order: PostgreSQL runs such a statement's main part first, then its WITH parts
+    from the last to the first (the unreferenced data-modifying parts are finished after
+    the main query, in the reverse of the order they were planned in), so the tables are
+    locked in the reverse of `upserts`. Upserts too many for one statement run one by one
+    in that same reverse order, so no two transactions take the rows in opposite orders."""
+    if len(upserts) > 1 and not is_sqlite():
+        if sum(len(args) for _, args in upserts) <= ONE_STATEMENT_ARGUMENTS:
+            upserts = [_as_one(upserts)]
+        else:
+            upserts = upserts[::-1]
+    for sql, args in upserts:
+        await run_sql(sql, *args)
+
+
+def _as_one(upserts: list[_Upsert]) -> _Upsert:
+    *first, (last_sql, last_args) = upserts
+    parts = ", ".join(f"u{n} AS ({sql})" for n, (sql, _) in enumerate(first))
+    return f"WITH {parts} {last_sql}", [a for _, args in upserts for a in args]
 
 
 async def record_batch_counts(moves: Sequence[StatusMove]) -> None:
     """Move the progress counters of the moves' batches (batch_tally `status:<s>`, with the
     messages' cost) in the open transaction; `enqueued` is derived, never stored. Keys are
     upserted in order, like the roll-up, so lock order is the same in every transaction."""
+    await add_batch_counts(_batch_deltas(moves))
+
+
+def _batch_deltas(moves: Sequence[StatusMove]) -> dict[tuple[int, str], tuple[int, int]]:
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     for move in moves:
         if move.batch_id is None:
@@ -156,17 +234,25 @@ async def record_batch_counts(moves: Sequence[StatusMove]) -> None:
             delta = deltas[(move.batch_id, f"status:{status}")]
             delta[0] += sign * move.messages
             delta[1] += sign * move.cost
-    await add_batch_counts({key: (n, cost) for key, (n, cost) in deltas.items() if n or cost})
+    return {key: (n, cost) for key, (n, cost) in deltas.items() if n or cost}
 
 
 async def add_batch_counts(deltas: dict[tuple[int, str], tuple[int, int]]) -> None:
     """Add (messages, cost) to these (batch_id, counter name) rows of batch_tally."""
+    await _run_upserts(_tally_upserts(deltas))
+
+
+def _tally_upserts(deltas: dict[tuple[int, str], tuple[int, int]]) -> list[_Upsert]:
     rows = sorted((f"{b}|{name}", b, name, n, cost) for (b, name), (n, cost) in deltas.items())
+    out: list[_Upsert] = []
     for part in chunked(rows, 300):
         values = ", ".join(f"({placeholders(5)})" for _ in part)
-        await run_sql(
-            f"INSERT INTO batch_tally (key, batch_id, name, n, cost) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
-            "ON CONFLICT (key) DO UPDATE SET n = batch_tally.n + excluded.n, "
-            "cost = batch_tally.cost + excluded.cost",
-            *(value for row in part for value in row),
+        out.append(
+            (
+                f"INSERT INTO batch_tally (key, batch_id, name, n, cost) VALUES {values} "  # noqa: S608 (only placeholders are formatted in)
+                "ON CONFLICT (key) DO UPDATE SET n = batch_tally.n + excluded.n, "
+                "cost = batch_tally.cost + excluded.cost",
+                [value for row in part for value in row],
+            )
         )
+    return out

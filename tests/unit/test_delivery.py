@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.gateways import gateway_for
+from tenants.consent import events as consent_events
 from tenants.messaging import messages
 from tenants.messaging import outbox as dispatch
 from tenants.messaging.messages import StatusReport, can_apply
-from tenants.messaging.tables import Batch, Message, MessageEvent
+from tenants.messaging.tables import Batch, InboundReply, Message, MessageEvent
 from tests.factories import wait_until
 
 
@@ -104,6 +105,44 @@ async def test_a_late_sent_after_delivered_is_recorded_not_applied(world):
     assert len(late) == 1 and late[0].applied is False
 
 
+async def test_the_provider_ref_is_written_with_the_sent_move_or_alone_when_none_moves(
+    world, monkeypatch
+):
+    """The worker's `sent` carries the provider's reference in the same UPDATE (one row
+    version, not two); a message a callback already moved on takes its reference alone,
+    and a reference already known is kept."""
+    account = world.accounts["alpha"]
+    _, (moving, ahead, known) = await make_outbox(
+        account, ["+61400000001", "+61400000002", "+61400000003"]
+    )
+    await messages.apply_statuses([(ahead, "delivered", None)])  # moved on, no reference
+    await Message.update({Message.provider_ref: "first"}).where(Message.id == known)
+    statements: list[str] = []
+    real_run_sql = messages.run_sql
+
+    async def recording(template: str, *args: object) -> list[dict[str, object]]:
+        if template.startswith("UPDATE message"):
+            statements.append(template)
+        return await real_run_sql(template, *args)
+
+    monkeypatch.setattr(messages, "run_sql", recording)
+    applied = await messages.apply_statuses(
+        [(m, "sent", None) for m in (moving, ahead, known)],
+        provider_ref={moving: "ref-moving", ahead: "ref-ahead", known: "second"},
+    )
+    assert applied == {(moving, "sent"), (known, "sent")}
+    rows = await Message.select(Message.id, Message.status, Message.provider_ref)
+    assert {r["id"]: (r["status"], r["provider_ref"]) for r in rows} == {
+        moving: ("sent", "ref-moving"),
+        ahead: ("delivered", "ref-ahead"),
+        known: ("sent", "first"),
+    }
+    # One UPDATE moved the two with their references; the one left took its own.
+    assert len(statements) == 2
+    assert "provider_ref = COALESCE(provider_ref" in statements[0]
+    assert statements[1].startswith("UPDATE message SET provider_ref = CASE id")
+
+
 async def test_failed_is_final_and_explained_in_words(world):
     account = world.accounts["alpha"]
     _, (message_id,) = await make_outbox(account, ["+61400000001"])
@@ -140,6 +179,24 @@ async def test_submission_through_the_simulator_reaches_delivered(world, simulat
     again = await dispatch.submit_chunk(ids, gateway_for)
     assert again.claimed == 0
     assert {r["message_id"]: r["submissions"] for r in simulator.outbox()} == {i: 1 for i in ids}
+
+
+async def test_consent_is_checked_again_at_submission_except_for_a_confirmation(world, simulator):
+    """Opted out after the send was accepted: failed OPTED_OUT, not submitted; the reply
+    confirming that opt-out (a compliance confirmation) is submitted all the same."""
+    simulator.configure({"callback_delay_ms": 60_000})
+    account = world.accounts["alpha"]
+    _, (kept, stopped, confirming) = await make_outbox(
+        account, ["+61400000001", "+61400000002", "+61400000002"]
+    )
+    await consent_events.record_opt_out(account, "+61400000002", "sms", source="manual")
+    await InboundReply.insert(InboundReply(route_id=1, message_id=confirming, kind="confirmation"))
+    outcome = await dispatch.submit_chunk([kept, stopped, confirming], gateway_for)
+    assert (outcome.sent, outcome.skipped_consent) == (2, 1)
+    assert await status_of(stopped) == "enqueued_failed"
+    row = await Message.select(Message.error_code).where(Message.id == stopped).first()
+    assert row["error_code"] == "OPTED_OUT"
+    assert {r["message_id"] for r in simulator.outbox()} == {kept, confirming}
 
 
 async def test_a_worker_killed_after_the_provider_answered_does_not_submit_twice(world, simulator):

@@ -8,6 +8,7 @@ import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,13 +16,13 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import create_root_account, get_account
 from tenants.audit.record import SYSTEM
 from tenants.credits import ledger
-from tenants.db import run_sql
+from tenants.db import is_sqlite, run_sql, transaction
 from tenants.messaging import accept as sending
 from tenants.messaging import messages
 from tenants.messaging.accept import PLATFORM_SEND, SendRequest
 from tenants.messaging.messages import PROVIDER_STATUSES, StatusReport
 from tenants.messaging.outbox import StaleOutcome, _settle_stale
-from tenants.reports import usage
+from tenants.reports import rollups, usage
 from tenants.schema import wipe_all_data
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -181,3 +182,57 @@ async def _any_reports(items: list[tuple[int, str, int]], rnd: random.Random) ->
 )
 def test_any_reports_in_any_batches_leave_rollup_and_messages_agreeing(items, rnd):
     asyncio.run(_any_reports(items, rnd))
+
+
+async def test_moves_recorded_in_an_at_end_block_are_written_when_it_ends(world, monkeypatch):
+    """The hottest rows of a campaign are upserted last: inside the block nothing is
+    written yet; at its end the block's moves are written once, merged."""
+    account = world.accounts["alpha"]
+    await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
+    monkeypatch.setattr(sending, "now", lambda: T0)
+    ids = await send(account, [f"+6140000{n:04d}" for n in range(4)])
+    upserts: list[str] = []
+    real_run_sql = rollups.run_sql
+
+    async def counting(template: str, *args: object) -> list[dict[str, object]]:
+        if "ON CONFLICT (key)" in template:
+            upserts.append(template)
+        return await real_run_sql(template, *args)
+
+    monkeypatch.setattr(rollups, "run_sql", counting)
+    async with transaction(), rollups.at_end():
+        await messages.apply_statuses([(i, "sent", None) for i in ids[:2]])
+        await messages.apply_statuses([(ids[2], "enqueued_failed", "SUBMIT_FAILED")])
+        assert upserts == []
+        assert await rollup_by_status(account) == {"enqueued": (4, 4, 4)}
+    # Both moves in one upsert per table (usage_daily: nothing moves there), one statement
+    # on PostgreSQL.
+    tables = ["usage_rollup", "usage_route_rollup", "batch_tally"]
+    if is_sqlite():
+        assert [t for sql in upserts for t in tables if f"INSERT INTO {t} " in sql] == tables
+    else:
+        assert len(upserts) == 1
+        assert all(f"INSERT INTO {t} " in upserts[0] for t in tables)
+        assert "usage_daily" not in upserts[0]
+    assert await rollup_by_status(account) == await scan_by_status(account)
+    assert await rollup_by_status(account) == {
+        "enqueued": (1, 1, 1), "sent": (2, 2, 2), "enqueued_failed": (1, 1, 1),
+    }  # fmt: skip
+
+
+async def test_an_at_end_block_that_fails_writes_none_of_its_moves(world):
+    account = world.accounts["alpha"]
+    await ledger.adjust(account, 1000, reason="test credits", actor=SYSTEM)
+    ids = await send(account, [f"+6140000{n:04d}" for n in range(2)])
+    before = await rollup_by_status(account)
+    with pytest.raises(RuntimeError):
+        async with transaction(), rollups.at_end():
+            await messages.apply_statuses([(i, "sent", None) for i in ids])
+            raise RuntimeError("stop")
+    assert await rollup_by_status(account) == before == await scan_by_status(account)
+    async with transaction(), rollups.at_end():
+        async with rollups.at_end():  # nested: the outer block writes
+            await messages.apply_statuses([(i, "delivered", None) for i in ids])
+        assert await rollup_by_status(account) == before
+    assert await rollup_by_status(account) == await scan_by_status(account)
+    assert (await rollup_by_status(account)).get("delivered") == (2, 2, 2)
