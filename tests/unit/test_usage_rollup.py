@@ -236,3 +236,39 @@ async def test_an_at_end_block_that_fails_writes_none_of_its_moves(world):
         assert await rollup_by_status(account) == before
     assert await rollup_by_status(account) == await scan_by_status(account)
     assert (await rollup_by_status(account)).get("delivered") == (2, 2, 2)
+
+
+async def test_upserts_too_many_for_one_statement_lock_in_the_combined_statements_order(
+    world, monkeypatch
+):
+    """On PostgreSQL the combined upsert runs its main part, then its WITH parts from the
+    last to the first; when the upserts are split, they run in that same order, so two
+    transactions never lock the roll-up rows in opposite orders. The sums are the same."""
+    account = world.accounts["alpha"]
+    await ledger.adjust(account, 10, reason="test credits", actor=SYSTEM)
+    (sent,) = await send(account, ["+61400000001"])
+    batch = (await run_sql("SELECT batch_id FROM message WHERE id = {}", sent))[0]["batch_id"]
+    before = await rollups_tally(batch, "status:sent")
+    move = rollups.StatusMove(
+        account, T0, "sms", 1, 1, None, "enqueued", country="AU", batch_id=batch
+    )
+    statements: list[str] = []
+    real = rollups.run_sql
+
+    async def watched(sql: str, *args: object) -> object:
+        statements.append(sql)
+        return await real(sql, *args)
+
+    monkeypatch.setattr(rollups, "run_sql", watched)
+    monkeypatch.setattr(rollups, "ONE_STATEMENT_ARGUMENTS", 0)
+    async with transaction():
+        await rollups.record([move, rollups.StatusMove(account, T0, "sms", 1, 1, "enqueued", "sent", country="AU", batch_id=batch)])  # fmt: skip
+    tables = [sql.split()[2] for sql in statements if sql.startswith("INSERT INTO")]
+    planned = ["usage_daily", "usage_rollup", "usage_route_rollup", "usage_route_daily"]
+    assert tables == (planned + ["batch_tally"] if is_sqlite() else ["batch_tally", *planned[::-1]])
+    assert await rollups_tally(batch, "status:sent") == before + 1
+
+
+async def rollups_tally(batch_id: int, name: str) -> int:
+    rows = await run_sql("SELECT n FROM batch_tally WHERE key = {}", f"{batch_id}|{name}")
+    return int(rows[0]["n"]) if rows else 0
