@@ -503,21 +503,8 @@ async def add_to_list(
         ]
         if len(own) != len(set(contact_ids)):
             raise NotFound("contact not found")
-        keys = [f"{list_id}|{c}" for c in own]
-        present = {
-            r["key"]
-            for r in await ContactListMember.select(ContactListMember.key).where(
-                ContactListMember.key.is_in(keys or ["-"])
-            )
-        }
-        new = [c for c in own if f"{list_id}|{c}" not in present]
+        new = await _add_members(list_id, own)
         if new:
-            await ContactListMember.insert(
-                *[
-                    ContactListMember(list_id=list_id, contact_id=c, key=f"{list_id}|{c}")
-                    for c in new
-                ]
-            )
             if actor is not None:
                 await audit.record(
                     actor,
@@ -528,6 +515,91 @@ async def add_to_list(
                     after={"contact_ids": new},
                 )
         return len(new)
+
+
+async def _add_members(list_id: int, contact_ids: Sequence[int]) -> list[int]:
+    """Make these contacts members of the list (two statements); returns the new members."""
+    wanted = list(dict.fromkeys(contact_ids))
+    if not wanted:
+        return []
+    present = {
+        r["key"]
+        for r in await ContactListMember.select(ContactListMember.key).where(
+            ContactListMember.key.is_in([f"{list_id}|{c}" for c in wanted])
+        )
+    }
+    new = [c for c in wanted if f"{list_id}|{c}" not in present]
+    if new:
+        await ContactListMember.insert(
+            *[ContactListMember(list_id=list_id, contact_id=c, key=f"{list_id}|{c}") for c in new]
+        )
+    return new
+
+
+async def join_list(
+    *, actor: audit.Actor, account_id: int, list_id: int, phones: Sequence[str]
+) -> dict[str, int]:
+    """Put the senders of a keyword on one of the account's lists (the caller checked the
+    list is the account's): each phone's contact, created (audited as `actor`) when the
+    account has none, becomes a member; a few statements for any number of phones, as
+    find_contact_by_phone, create_contact and add_to_list one phone at a time would.
+    Returns phone -> contact id."""
+    wanted = list(dict.fromkeys(phones))
+    if not wanted:
+        return {}
+    async with transaction():
+        found = {
+            r["account_phone"]: r["id"]
+            for r in await Contact.select(Contact.id, Contact.account_phone).where(
+                Contact.account_phone.is_in([f"{account_id}|{p}" for p in wanted])
+            )
+        }
+        ids = {p: found[f"{account_id}|{p}"] for p in wanted if f"{account_id}|{p}" in found}
+        missing = [p for p in wanted if p not in ids]
+        if missing:
+            region = await _region(account_id)
+            fresh: dict[str, str] = {}  # e164 -> the phone as given
+            for phone in missing:
+                e164 = normalize_phone(phone, region)
+                if e164 is None:
+                    raise ValidationFailed(
+                        {"phone": f"{phone.strip()!r} is not a valid phone number."}
+                    )
+                if f"{account_id}|{e164}" in found or e164 in fresh:
+                    raise ValidationFailed({"phone": f"A contact with {e164} already exists."})
+                fresh[e164] = phone
+            now = clock.now()
+            created = await Contact.insert(
+                *[
+                    Contact(
+                        account_id=account_id,
+                        phone=e164,
+                        account_phone=f"{account_id}|{e164}",
+                        fields="{}",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for e164 in fresh
+                ]
+            ).returning(Contact.id, Contact.account_phone)
+            # Told apart by their unique key: RETURNING's row order is not promised.
+            for row in created:
+                ids[fresh[row["account_phone"].split("|", 1)[1]]] = row["id"]
+            await audit.record_many(
+                actor,
+                [
+                    audit.Entry(
+                        account_id=account_id,
+                        action="contact.create",
+                        target_type="contact",
+                        target_id=row["id"],
+                        after={"fields": [], "tags": []},
+                    )
+                    for row in sorted(created, key=lambda r: r["id"])
+                ],
+            )
+        await _add_members(list_id, [ids[p] for p in wanted])
+    return ids
 
 
 async def remove_from_list(

@@ -145,14 +145,20 @@ async def test_a_reply_refused_for_credits_leaves_nothing_and_the_group_stands(d
 
 async def test_one_failing_message_fails_alone_and_the_others_are_routed(demo, groups, monkeypatch):
     await fund(demo, "melbourne")
-    real = inbound._store_message
+    real_one, real_wave = inbound._store_message, inbound._store_messages
 
     async def store(flow: inbound._Flow) -> int:
         if flow.report.body == "boom":
             raise RuntimeError("this message cannot be stored")
-        return await real(flow)
+        return await real_one(flow)
+
+    async def store_wave(flows: list[inbound._Flow]) -> None:
+        if any(flow.report.body == "boom" for flow in flows):
+            raise RuntimeError("this message cannot be stored")
+        await real_wave(flows)
 
     monkeypatch.setattr(inbound, "_store_message", store)
+    monkeypatch.setattr(inbound, "_store_messages", store_wave)
     stop, bad, hello = await together(
         ("f-1", A, MELB, "STOP"), ("f-2", B, MELB, "boom"), ("f-3", C, MELB, "hello")
     )
