@@ -196,11 +196,12 @@ class PortalSQLiteEngine(SQLiteEngine):
         connection = await self.get_connection()
         broken = True
         try:
-            async with connection.execute(query, args or []) as cursor:
-                # A read opened no transaction: nothing to commit (and no thread hop).
-                if connection.in_transaction:
-                    await connection.commit()
-                rows = await cursor.fetchall()
+            # One round trip to the connection's thread for the statement and its rows
+            # (execute, fetchall and close would be three).
+            rows = await connection.execute_fetchall(query, args or [])
+            # A read opened no transaction: nothing to commit (and no thread hop).
+            if connection.in_transaction:
+                await connection.commit()
             broken = False
             return rows
         finally:
@@ -218,8 +219,8 @@ class PortalSQLiteEngine(SQLiteEngine):
     ) -> Any:
         # Piccolo sends "PRAGMA foreign_keys = 1" before every statement of a transaction
         # (a round trip to the connection's thread each); ours set it once, at connect.
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        # The statement and its rows in one round trip (not execute, fetchall and close).
+        return await connection.execute_fetchall(query, args or [])
 
     def transaction(  # type: ignore[override]
         self,
@@ -405,11 +406,9 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
             async with DB.pool.acquire() as connection:
                 return [dict(r) for r in await connection.fetch(sql, *args)]
     elif current is not None:
-        cursor = await current.connection.execute(_native_sql(template, False), args)
-        try:
-            return [dict(r) for r in await cursor.fetchall()]
-        finally:
-            await cursor.close()
+        # One round trip to the connection's thread (not execute, fetchall and close).
+        rows = await current.connection.execute_fetchall(_native_sql(template, False), args)
+        return [dict(r) for r in rows]
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
 
 
