@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import inspect
 import json
@@ -10,8 +11,16 @@ import random
 import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -580,3 +589,33 @@ async def savepoint() -> AsyncIterator[None]:
         current.after_commit_work = kept
         raise
     await point.release()
+
+
+# Reads that a unit of work (an inbound group's transaction) makes again and again and
+# never changes itself: the platform's accounts, time zones, channel choices.
+_shared: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+    "shared_reads", default=None
+)
+
+
+@contextmanager
+def reads_shared() -> Iterator[None]:
+    """Within the block, each read made through shared_read() is made once. Only for work
+    that writes none of what those reads read (an inbound group: messages, routes,
+    consent, contacts, credits, never an account's kind or time zone or its channel
+    choices)."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+async def shared_read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`load()`'s answer, once per reads_shared() block (every time outside one)."""
+    memo = _shared.get()
+    if memo is None:
+        return await load()
+    if key not in memo:
+        memo[key] = await load()
+    return memo[key]  # type: ignore[no-any-return]

@@ -457,6 +457,15 @@ async def contact_lists(account_id: int) -> list[ContactListView]:
     )
 
 
+async def is_own_list(account_id: int, list_id: int) -> bool:
+    """Whether the list exists and is the account's (one statement)."""
+    return bool(
+        await ContactList.exists().where(
+            (ContactList.id == list_id) & (ContactList.account_id == account_id)
+        )
+    )
+
+
 async def get_list(account_id: int, list_id: int) -> ContactListView:
     for item in await contact_lists(account_id):
         if item.id == list_id:

@@ -45,6 +45,7 @@ from tenants.db import (
     is_unique_violation,
     next_ids,
     placeholders,
+    reads_shared,
     retrying_deadlocks,
     run_sql,
     savepoint,
@@ -344,6 +345,8 @@ class _Group:
     outcomes: dict[str, InboundResult | _Replying] = field(default_factory=dict)
     # Accounts' consent scopes, locked in this transaction (consent_events.record_changes).
     scopes: dict[int, Any] = field(default_factory=dict)
+    # Accounts' inbound webhook subscriptions, read for the accounts of a wave at once.
+    subscriptions: dict[int, list[int]] = field(default_factory=dict)
 
 
 async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
@@ -353,39 +356,45 @@ async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
     read, written and answered with a few statements per table whatever its size. A later
     copy of a message in the group is its duplicate."""
     async with transaction():
-        group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
-        order: list[tuple[str, bool]] = []
-        waves: list[list[tuple[str, _Flow | _Plan]]] = []
-        wave_of_phone: dict[str, int] = {}
-        queued: set[str] = set()
-        for report in reports:
-            key = _dedupe_key(report)
-            order.append((key, key in queued))
-            if key in queued:
+        with reads_shared():
+            return await _route_waves(reports)
+
+
+async def _route_waves(reports: Sequence[InboundReport]) -> list[InboundResult]:
+    """_route_group inside its transaction."""
+    group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
+    order: list[tuple[str, bool]] = []
+    waves: list[list[tuple[str, _Flow | _Plan]]] = []
+    wave_of_phone: dict[str, int] = {}
+    queued: set[str] = set()
+    for report in reports:
+        key = _dedupe_key(report)
+        order.append((key, key in queued))
+        if key in queued:
+            continue
+        queued.add(key)
+        item: _Flow | _Plan
+        if (known := group.known.get(key)) is not None:
+            if known.replies_done:
+                group.outcomes[key] = await _finish(known, duplicate=True)
                 continue
-            queued.add(key)
-            item: _Flow | _Plan
-            if (known := group.known.get(key)) is not None:
-                if known.replies_done:
-                    group.outcomes[key] = await _finish(known, duplicate=True)
-                    continue
-                # Stored before this group with replies not yet done (a crash may have sent
-                # some): sent under the route's own idempotency keys, in the phone's turn.
-                item = known
-            else:
-                number = await group.reads.of(numbers.find_number, report.to)
-                if number is None:
-                    group.outcomes[key] = InboundResult(
-                        message_id=None, account_id=None, route="unknown_number"
-                    )
-                    continue
-                item = await _read_sender(key, report, number, group.reads)
-            wave = wave_of_phone[item.phone] = wave_of_phone.get(item.phone, -1) + 1
-            if wave == len(waves):
-                waves.append([])
-            waves[wave].append((key, item))
-        for wave_items in waves:
-            await _route_wave(group, wave_items)
+            # Stored before this group with replies not yet done (a crash may have sent
+            # some): sent under the route's own idempotency keys, in the phone's turn.
+            item = known
+        else:
+            number = await group.reads.of(numbers.find_number, report.to)
+            if number is None:
+                group.outcomes[key] = InboundResult(
+                    message_id=None, account_id=None, route="unknown_number"
+                )
+                continue
+            item = await _read_sender(key, report, number, group.reads)
+        wave = wave_of_phone[item.phone] = wave_of_phone.get(item.phone, -1) + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append((key, item))
+    for wave_items in waves:
+        await _route_wave(group, wave_items)
     results = []
     for key, again in order:
         outcome = group.outcomes[key]
@@ -423,7 +432,12 @@ async def _route_wave(group: _Group, items: list[tuple[str, _Flow | _Plan]]) -> 
             actor=KEYWORD_ACTOR, account_id=account_id, list_id=list_id, phones=phones
         )
     await consent_events.record_changes(changes, source="keyword", scopes=group.scopes)
-    await customer_webhooks.queue_inbound_events([await _inbound_event(f, reads) for _, f in flows])
+    unknown = sorted({f.account_id for _, f in flows} - set(group.subscriptions))
+    if unknown:
+        group.subscriptions.update(await customer_webhooks.inbound_subscriptions_of(unknown))
+    await customer_webhooks.queue_inbound_events(
+        [_inbound_event(f, group.subscriptions[f.account_id]) for _, f in flows]
+    )
     touches = [
         _Touch(f.account_id, f.phone, f.number.number, f.report.body, "in", f.report.at, unread=1)
         for _, f in flows
@@ -558,7 +572,7 @@ def _keyword_replies(keyword: keywords.KeywordView, phone: str) -> list[dict[str
     ]
 
 
-async def _inbound_event(flow: _Flow, reads: _Reads) -> customer_webhooks.InboundEvent:
+def _inbound_event(flow: _Flow, subscription_ids: list[int]) -> customer_webhooks.InboundEvent:
     report = flow.report
     extra: dict[str, Any] = {}
     if flow.forward and flow.keyword is not None:
@@ -574,7 +588,7 @@ async def _inbound_event(flow: _Flow, reads: _Reads) -> customer_webhooks.Inboun
         channel=report.channel,
         received_at=report.at,
         extra=extra or None,
-        subscription_ids=await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id),
+        subscription_ids=subscription_ids,
     )
 
 
@@ -828,7 +842,8 @@ async def _notify(flow: _Flow, reads: _Reads) -> None:
     """The inbound webhook event (in the routing transaction: it exists exactly when the
     message does) and the inbox conversation."""
     report = flow.report
-    await customer_webhooks.queue_inbound_events([await _inbound_event(flow, reads)])
+    subscription_ids = await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id)
+    await customer_webhooks.queue_inbound_events([_inbound_event(flow, subscription_ids)])
     await _touch_conversation(
         flow.account_id, flow.phone, flow.number.number, report.body, "in", report.at, unread=1
     )

@@ -440,6 +440,12 @@ async def inbound_subscriptions(account_id: int) -> list[int]:
     return (await _subscribers([account_id], "inbound")).get(account_id, [])
 
 
+async def inbound_subscriptions_of(account_ids: Sequence[int]) -> dict[int, list[int]]:
+    """inbound_subscriptions of several accounts in one query (every one of them a key)."""
+    found = await _subscribers(account_ids, "inbound")
+    return {account_id: found.get(account_id, []) for account_id in account_ids}
+
+
 @dataclass(frozen=True)
 class InboundEvent:
     """One inbound message for the account's inbound webhooks (queue_inbound_events)."""
