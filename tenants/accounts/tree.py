@@ -391,5 +391,9 @@ async def set_status(
 
 async def default_region(account_id: int) -> str:
     """The region national numbers typed in this account are read in ("AU" when unset)."""
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+
+    async def load() -> dict[str, Any] | None:
+        return await Account.select(Account.default_region).where(Account.id == account_id).first()  # type: ignore[no-any-return]
+
+    row = await shared_read(("default_region", account_id), load)
     return str((row or {}).get("default_region") or "AU")

@@ -24,7 +24,7 @@ from tenants.contacts.tables import (
     ContactListMember,
     ContactTag,
 )
-from tenants.db import contains_text, first_or_404, transaction, view_of
+from tenants.db import contains_text, first_or_404, shared_read, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -144,10 +144,15 @@ def _validate(
 
 
 async def _region(account_id: int) -> str:
-    row = await first_or_404(
-        Account.select(Account.default_region).where(Account.id == account_id), "account not found"
-    )
-    return str(row["default_region"] or "AU")
+    async def load() -> str:
+        row = await first_or_404(
+            Account.select(Account.default_region).where(Account.id == account_id),
+            "account not found",
+        )
+        return str(row["default_region"] or "AU")
+
+    # Once per reads_shared() block (an inbound group's keyword senders).
+    return await shared_read(("contact_region", account_id), load)
 
 
 async def get_contact(account_id: int, contact_id: int) -> ContactView:
