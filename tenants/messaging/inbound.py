@@ -26,6 +26,7 @@ import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import phonenumbers
@@ -160,10 +161,16 @@ async def _existing_routes(dedupe_keys: Sequence[str]) -> dict[str, _Plan]:
 
 
 def _region_of(number: numbers.NumberView, fallback: str) -> str:
-    if number.number.startswith("+"):
-        parsed = phonenumbers.parse(number.number, None)
-        return phonenumbers.region_code_for_number(parsed) or fallback
-    return fallback
+    return _region_of_number(number.number) or fallback
+
+
+@lru_cache(maxsize=1024)
+def _region_of_number(number: str) -> str | None:
+    """The region of one of our numbers in E.164 (parsed once per process: a number's
+    digits never change region)."""
+    if number.startswith("+"):
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    return None
 
 
 async def last_messaged_by(
