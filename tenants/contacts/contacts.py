@@ -571,49 +571,54 @@ async def join_list(
         ids = {p: found[f"{account_id}|{p}"] for p in wanted if f"{account_id}|{p}" in found}
         missing = [p for p in wanted if p not in ids]
         if missing:
-            region = await _region(account_id)
-            fresh: dict[str, str] = {}  # e164 -> the phone as given
-            for phone in missing:
-                e164 = normalize_phone(phone, region)
-                if e164 is None:
-                    raise ValidationFailed(
-                        {"phone": f"{phone.strip()!r} is not a valid phone number."}
-                    )
-                if f"{account_id}|{e164}" in found or e164 in fresh:
-                    raise ValidationFailed({"phone": f"A contact with {e164} already exists."})
-                fresh[e164] = phone
-            now = clock.now()
-            created = await Contact.insert(
-                *[
-                    Contact(
-                        account_id=account_id,
-                        phone=e164,
-                        account_phone=f"{account_id}|{e164}",
-                        fields="{}",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for e164 in fresh
-                ]
-            ).returning(Contact.id, Contact.account_phone)
-            # Told apart by their unique key: RETURNING's row order is not promised.
-            for row in created:
-                ids[fresh[row["account_phone"].split("|", 1)[1]]] = row["id"]
-            await audit.record_many(
-                actor,
-                [
-                    audit.Entry(
-                        account_id=account_id,
-                        action="contact.create",
-                        target_type="contact",
-                        target_id=row["id"],
-                        after={"fields": [], "tags": []},
-                    )
-                    for row in sorted(created, key=lambda r: r["id"])
-                ],
-            )
+            ids.update(await _create_plain_contacts(actor, account_id, missing, set(found)))
         await _add_members(list_id, [ids[p] for p in wanted])
     return ids
+
+
+async def _create_plain_contacts(
+    actor: audit.Actor, account_id: int, phones: Sequence[str], taken: set[str]
+) -> dict[str, int]:
+    """Contacts with only a phone (checked as create_contact checks it), audited; `taken`:
+    the account's account_phone keys that already exist. Returns phone -> contact id."""
+    region = await _region(account_id)
+    fresh: dict[str, str] = {}  # e164 -> the phone as given
+    for phone in phones:
+        e164 = normalize_phone(phone, region)
+        if e164 is None:
+            raise ValidationFailed({"phone": f"{phone.strip()!r} is not a valid phone number."})
+        if f"{account_id}|{e164}" in taken or e164 in fresh:
+            raise ValidationFailed({"phone": f"A contact with {e164} already exists."})
+        fresh[e164] = phone
+    now = clock.now()
+    created = await Contact.insert(
+        *[
+            Contact(
+                account_id=account_id,
+                phone=e164,
+                account_phone=f"{account_id}|{e164}",
+                fields="{}",
+                created_at=now,
+                updated_at=now,
+            )
+            for e164 in fresh
+        ]
+    ).returning(Contact.id, Contact.account_phone)
+    await audit.record_many(
+        actor,
+        [
+            audit.Entry(
+                account_id=account_id,
+                action="contact.create",
+                target_type="contact",
+                target_id=row["id"],
+                after={"fields": [], "tags": []},
+            )
+            for row in sorted(created, key=lambda r: r["id"])
+        ],
+    )
+    # Told apart by their unique key: RETURNING's row order is not promised.
+    return {fresh[row["account_phone"].split("|", 1)[1]]: row["id"] for row in created}
 
 
 async def remove_from_list(

@@ -230,7 +230,7 @@ async def test_a_copy_of_a_keyword_inside_a_group_joins_and_answers_once(demo, g
     )
     audits = await AuditEvent.select(
         AuditEvent.action, AuditEvent.target_id, AuditEvent.actor_label
-    )
+    ).order_by(AuditEvent.id)
     mine = {str(known.id), str(created.id)}
     assert [a for a in audits if a["action"] == "contact.create" and a["target_id"] in mine] == [
         {"action": "contact.create", "target_id": str(known.id), "actor_label": "system"},
