@@ -13,11 +13,15 @@ reaches even the phone that just opted out) after the routing transaction commit
 with its own idempotency key, so a replayed inbound never sends a reply twice.
 
 Providers post one inbound message per request. Concurrent ones are routed in one
-transaction (tenants.group_commit): each message as it would be alone, in arrival order,
-its replies accepted in the same transaction (each in a savepoint, so a reply refused for
-credits leaves nothing behind), the reads a group's messages share made once, and each
-caller answered once the group has committed. A group that fails is routed again message
-by message, each in its own transactions as above.
+transaction (tenants.group_commit), set-based: the group's messages in waves holding at
+most one message per phone (a phone's next message waits for the next wave, so it sees
+its earlier one's consent, contact and replies, as alone); each message of a wave decided
+as it would be alone, then the wave written a table at a time (messages, consent events,
+list members, webhook deliveries, routes, conversations), its identical replies accepted
+as one send (each send in a savepoint, so a reply refused for credits leaves nothing
+behind), the reads the group repeats made once, and each caller answered once the group
+has committed. A group that fails is routed again message by message, each in its own
+transactions as above.
 """
 
 from __future__ import annotations
