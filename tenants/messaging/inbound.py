@@ -473,18 +473,24 @@ async def _last_messaged(
     number, if it may still use the number (last_messaged_by for many pairs, one query)."""
     if not pairs:
         return {}
-    froms = sorted({number.number for number, _ in pairs})
-    tos = sorted({phone for _, phone in pairs})
+    wanted = sorted({(number.number, phone) for number, phone in pairs})
+    # One scalar sub-select per pair, each the indexed look-up last_messaged_by makes (an
+    # IN list of phones grouped by MAX(id) is planned as a scan of the outbox on PostgreSQL).
     rows = await run_sql(
-        "SELECT m.from_number, m.to_number, m.account_id FROM message m WHERE m.id IN ("  # noqa: S608 (placeholders only)
-        "SELECT MAX(x.id) FROM message x WHERE x.direction = 'out' "
-        f"AND x.to_number IN ({placeholders(len(tos))}) "
-        f"AND x.from_number IN ({placeholders(len(froms))}) "
-        "GROUP BY x.from_number, x.to_number)",
-        *tos,
-        *froms,
+        " UNION ALL ".join(
+            "SELECT CAST({} AS TEXT) AS from_number, CAST({} AS TEXT) AS to_number, "
+            "(SELECT m.account_id FROM message m WHERE m.direction = 'out' "
+            "AND m.to_number = {} AND m.from_number = {} ORDER BY m.id DESC LIMIT 1) "
+            "AS account_id"
+            for _ in wanted
+        ),
+        *[value for number, phone in wanted for value in (number, phone, phone, number)],
     )
-    last = {(r["from_number"], r["to_number"]): int(r["account_id"]) for r in rows}
+    last = {
+        (r["from_number"], r["to_number"]): int(r["account_id"])
+        for r in rows
+        if r["account_id"] is not None
+    }
     found: dict[tuple[str, str], int | None] = {}
     for number, phone in pairs:
         account_id = last.get((number.number, phone))
