@@ -465,6 +465,9 @@ def bulk_value(value: Any) -> Any:
     return value
 
 
+SMALL_COPY = 64  # copy_rows on PostgreSQL: up to this many rows as an executemany, then COPY
+
+
 async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
     """Write many rows in the open transaction at the driver's bulk speed: COPY (binary, values
     of the columns' own types) on PostgreSQL, executemany of one prepared INSERT on SQLite."""
@@ -475,6 +478,15 @@ async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequen
         await current.connection.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
             f"VALUES ({', '.join('?' * len(columns))})",
+            records,
+        )
+        return
+    if len(records) <= SMALL_COPY:
+        # A few rows: one prepared INSERT bound per row in one round trip costs less than
+        # COPY's start and finish.
+        await current.connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
+            f"VALUES ({', '.join(f'${n}' for n in range(1, len(columns) + 1))})",
             records,
         )
         return
