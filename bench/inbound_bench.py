@@ -7,7 +7,9 @@ a provider's concurrent callbacks are (grouped into shared transactions).
     .venv/bin/python bench/inbound_bench.py [N [IN_FLIGHT]]   # default N=1000, 16
     DATABASE_URL=postgresql://... .venv/bin/python bench/inbound_bench.py
 
-Without DATABASE_URL a fresh SQLite file in a temporary folder is used.
+Without DATABASE_URL a fresh SQLite file in a temporary folder is used. Beside each rate:
+the load average, the statements per message (counted at the driver) and this process's
+CPU per message, which together say what limits it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,45 @@ def _plan(phones: list[str], prefix: str) -> list[tuple[str, str, str, str]]:
     return plan
 
 
+NOT_COUNTED = re.compile(
+    r"\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START TRANSACTION|RESET|UNLISTEN"
+    r"|CLOSE|SELECT pg_advisory_unlock_all)",
+    re.I,
+)
+
+
+@contextmanager
+def _counted(seen: list[int]) -> Iterator[None]:
+    """Statements sent to the driver inside the block (as tests/pages/test_query_budget.py
+    counts them: transaction control aside), added up in seen[0]."""
+    import aiosqlite
+    import asyncpg
+
+    patched: list[tuple[type, str, Any]] = []
+
+    def counting(cls: type, name: str) -> None:
+        real = getattr(cls, name)
+
+        def wrapper(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if not NOT_COUNTED.match(query):
+                seen[0] += 1
+            return real(self, query, *args, **kwargs)
+
+        patched.append((cls, name, real))
+        setattr(cls, name, wrapper)
+
+    for name in ("execute", "execute_fetchall", "executemany"):
+        counting(aiosqlite.Connection, name)
+    for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+        counting(asyncpg.connection.Connection, name)
+    counting(asyncpg.connection.Connection, "copy_records_to_table")
+    try:
+        yield
+    finally:
+        for cls, name, real in reversed(patched):
+            setattr(cls, name, real)
+
+
 async def _drive(plan: list[tuple[str, str, str, str]], in_flight: int) -> dict[str, Any]:
     """Route the plan with `in_flight` callers at once, then the same ids again."""
     from tenants.messaging import inbound
@@ -89,11 +132,19 @@ async def _drive(plan: list[tuple[str, str, str, str]], in_flight: int) -> dict[
     figures: dict[str, Any] = {"in_flight": in_flight}
     for label, duplicate in (("routed", False), ("duplicates", True)):
         queue = iter(plan)
-        started = time.perf_counter()
-        await asyncio.gather(*(caller(queue, duplicate) for _ in range(in_flight)))
+        seen = [0]
+        started, cpu = time.perf_counter(), time.process_time()
+        with _counted(seen):
+            await asyncio.gather(*(caller(queue, duplicate) for _ in range(in_flight)))
         seconds = time.perf_counter() - started
         figures[f"{label}_per_second"] = round(len(plan) / seconds, 1)
         figures[f"{label}_load_average_1m"] = round(os.getloadavg()[0], 2)
+        # What limits the rate: statements and this process's CPU (its threads included)
+        # per message.
+        figures[f"{label}_statements_per_message"] = round(seen[0] / len(plan), 2)
+        figures[f"{label}_cpu_ms_per_message"] = round(
+            1000 * (time.process_time() - cpu) / len(plan), 2
+        )
     figures["routes"] = dict(sorted(routes.items()))
     figures["groups_written"] = groups.groups_written - written
     return figures

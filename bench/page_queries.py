@@ -33,19 +33,30 @@ CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 PAGES = ["/", "/messages", "/campaigns", "/contacts", "/credits"]
 statements: list[str] = []
 _execute = aiosqlite.Connection.execute
+_execute_fetchall = aiosqlite.Connection.execute_fetchall
+
+
+def _seen(sql: str, parameters: object) -> None:
+    if not re.match(r"\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK)", sql, re.I):
+        text = re.sub(r"\s+", " ", sql)[:100]
+        statements.append(f"{text} {list(parameters or [])[:4]}")  # type: ignore[call-overload]
 
 
 def counting(self, sql, parameters=None):  # type: ignore[no-untyped-def]
-    if not re.match(r"\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK)", sql, re.I):
-        text = re.sub(r"\s+", " ", sql)[:100]
-        statements.append(f"{text} {list(parameters or [])[:4]}")
+    _seen(sql, parameters)
     return _execute(self, sql, parameters)
+
+
+def counting_fetchall(self, sql, parameters=None):  # type: ignore[no-untyped-def]
+    _seen(sql, parameters)
+    return _execute_fetchall(self, sql, parameters)
 
 
 async def main(pages: list[str]) -> dict[str, object]:
     await migrate()
     await seed_demo()
     aiosqlite.Connection.execute = counting  # type: ignore[method-assign]
+    aiosqlite.Connection.execute_fetchall = counting_fetchall  # type: ignore[method-assign]
     figures: dict[str, object] = {}
     async with AsyncTestClient(app=create_app(), base_url="http://testserver.local") as client:
         token = CSRF.search((await client.get("/login")).text).group(1)  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import inspect
 import json
@@ -10,8 +11,16 @@ import random
 import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -196,11 +205,12 @@ class PortalSQLiteEngine(SQLiteEngine):
         connection = await self.get_connection()
         broken = True
         try:
-            async with connection.execute(query, args or []) as cursor:
-                # A read opened no transaction: nothing to commit (and no thread hop).
-                if connection.in_transaction:
-                    await connection.commit()
-                rows = await cursor.fetchall()
+            # One round trip to the connection's thread for the statement and its rows
+            # (execute, fetchall and close would be three).
+            rows = await connection.execute_fetchall(query, args or [])
+            # A read opened no transaction: nothing to commit (and no thread hop).
+            if connection.in_transaction:
+                await connection.commit()
             broken = False
             return rows
         finally:
@@ -218,8 +228,8 @@ class PortalSQLiteEngine(SQLiteEngine):
     ) -> Any:
         # Piccolo sends "PRAGMA foreign_keys = 1" before every statement of a transaction
         # (a round trip to the connection's thread each); ours set it once, at connect.
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        # The statement and its rows in one round trip (not execute, fetchall and close).
+        return await connection.execute_fetchall(query, args or [])
 
     def transaction(  # type: ignore[override]
         self,
@@ -405,11 +415,9 @@ async def run_sql(template: str, *args: Any) -> list[dict[str, Any]]:
             async with DB.pool.acquire() as connection:
                 return [dict(r) for r in await connection.fetch(sql, *args)]
     elif current is not None:
-        cursor = await current.connection.execute(_native_sql(template, False), args)
-        try:
-            return [dict(r) for r in await cursor.fetchall()]
-        finally:
-            await cursor.close()
+        # One round trip to the connection's thread (not execute, fetchall and close).
+        rows = await current.connection.execute_fetchall(_native_sql(template, False), args)
+        return [dict(r) for r in rows]
     return await DB.run_querystring(QueryString(template, *args))  # type: ignore[no-any-return]
 
 
@@ -457,6 +465,9 @@ def bulk_value(value: Any) -> Any:
     return value
 
 
+SMALL_COPY = 64  # copy_rows on PostgreSQL: up to this many rows as an executemany, then COPY
+
+
 async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]) -> None:
     """Write many rows in the open transaction at the driver's bulk speed: COPY (binary, values
     of the columns' own types) on PostgreSQL, executemany of one prepared INSERT on SQLite."""
@@ -467,6 +478,15 @@ async def copy_rows(table: str, columns: Sequence[str], records: Sequence[Sequen
         await current.connection.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
             f"VALUES ({', '.join('?' * len(columns))})",
+            records,
+        )
+        return
+    if len(records) <= SMALL_COPY:
+        # A few rows: one prepared INSERT bound per row in one round trip costs less than
+        # COPY's start and finish.
+        await current.connection.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (names of the code, never input)
+            f"VALUES ({', '.join(f'${n}' for n in range(1, len(columns) + 1))})",
             records,
         )
         return
@@ -593,3 +613,33 @@ async def savepoint() -> AsyncIterator[None]:
         current.after_commit_work = kept
         raise
     await point.release()
+
+
+# Reads that a unit of work (an inbound group's transaction) makes again and again and
+# never changes itself: the platform's accounts, time zones, channel choices.
+_shared: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+    "shared_reads", default=None
+)
+
+
+@contextmanager
+def reads_shared() -> Iterator[None]:
+    """Within the block, each read made through shared_read() is made once. Only for work
+    that writes none of what those reads read (an inbound group: messages, routes,
+    consent, contacts, credits, never an account's kind or time zone or its channel
+    choices)."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+async def shared_read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
+    """`load()`'s answer, once per reads_shared() block (every time outside one)."""
+    memo = _shared.get()
+    if memo is None:
+        return await load()
+    if key not in memo:
+        memo[key] = await load()
+    return memo[key]  # type: ignore[no-any-return]

@@ -16,7 +16,7 @@ from piccolo.query.functions.aggregate import Count
 from tenants.access.tables import Membership
 from tenants.accounts.tables import Account
 from tenants.audit import record as audit
-from tenants.db import first_or_404, transaction, view_of
+from tenants.db import first_or_404, shared_read, transaction, view_of
 from tenants.errors import Conflict, NotFound, ValidationFailed
 
 KINDS = ("platform", "master", "sub")
@@ -75,11 +75,15 @@ def _view(row: dict[str, Any]) -> AccountView:
 
 
 async def get_account(account_id: int) -> AccountView:
-    row = await first_or_404(
-        Account.select(*ACCOUNT_COLUMNS).where(Account.id == account_id),
-        f"account {account_id} not found",
-    )
-    return _view(row)
+    async def load() -> AccountView:
+        row = await first_or_404(
+            Account.select(*ACCOUNT_COLUMNS).where(Account.id == account_id),
+            f"account {account_id} not found",
+        )
+        return _view(row)
+
+    # Once per reads_shared() block (whose work never reads the view's balance).
+    return await shared_read(("account", account_id), load)
 
 
 async def get_account_by_slug(slug: str) -> AccountView:
@@ -108,10 +112,15 @@ async def timezones(ids: list[int]) -> dict[int, ZoneInfo]:
     """id -> the account's time zone, for these accounts in one query."""
     if not ids:
         return {}
-    rows = await Account.select(Account.id, Account.timezone).where(
-        Account.id.is_in(sorted(set(ids)))
-    )
-    return {r["id"]: zone_named(r["timezone"]) for r in rows}
+    wanted = tuple(sorted(set(ids)))
+
+    async def load() -> dict[int, ZoneInfo]:
+        rows = await Account.select(Account.id, Account.timezone).where(
+            Account.id.is_in(list(wanted))
+        )
+        return {r["id"]: zone_named(r["timezone"]) for r in rows}
+
+    return dict(await shared_read(("timezones", wanted), load))
 
 
 async def subtree(
@@ -382,5 +391,9 @@ async def set_status(
 
 async def default_region(account_id: int) -> str:
     """The region national numbers typed in this account are read in ("AU" when unset)."""
-    row = await Account.select(Account.default_region).where(Account.id == account_id).first()
+
+    async def load() -> dict[str, Any] | None:
+        return await Account.select(Account.default_region).where(Account.id == account_id).first()  # type: ignore[no-any-return]
+
+    row = await shared_read(("default_region", account_id), load)
     return str((row or {}).get("default_region") or "AU")

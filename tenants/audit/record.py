@@ -4,6 +4,7 @@ same transaction as the change itself."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -40,19 +41,54 @@ async def record(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Append one audit row; call inside the transaction that makes the change."""
+    await record_many(
+        actor,
+        [
+            Entry(
+                account_id=account_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                before=before,
+                after=after,
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit row of record_many (the arguments of record)."""
+
+    account_id: int
+    action: str
+    target_type: str = ""
+    target_id: int | str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+async def record_many(actor: Actor, entries: Sequence[Entry]) -> None:
+    """Append several audit rows by one actor in one statement (a group of changes made
+    together, such as the contacts an inbound group's keyword created)."""
+    if not entries:
+        return
     await AuditEvent.insert(
-        AuditEvent(
-            account_id=account_id,
-            actor_user_id=actor.user_id,
-            actor_api_key_id=actor.api_key_id,
-            actor_label=actor.label,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            before=_dump(before),
-            after=_dump(after),
-            ip=actor.ip,
-        )
+        *[
+            AuditEvent(
+                account_id=e.account_id,
+                actor_user_id=actor.user_id,
+                actor_api_key_id=actor.api_key_id,
+                actor_label=actor.label,
+                action=e.action,
+                target_type=e.target_type,
+                target_id=str(e.target_id),
+                before=_dump(e.before),
+                after=_dump(e.after),
+                ip=actor.ip,
+            )
+            for e in entries
+        ]
     )
 
 

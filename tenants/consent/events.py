@@ -15,6 +15,7 @@ from tenants.audit import record as audit
 from tenants.consent.filter import FILTER_CHUNK
 from tenants.consent.scopes import (
     UPSERT_FROM_EVENTS,
+    ScopedAccount,
     normalize_for,
     scope_members,
     scoped_account,
@@ -26,7 +27,7 @@ from tenants.consent.tables import (
     GlobalSuppression,
     channel_group,
 )
-from tenants.db import transaction, view_of
+from tenants.db import bulk_value, copy_rows, next_ids, placeholders, run_sql, transaction, view_of
 from tenants.errors import ValidationFailed
 
 ACTIONS = ("opt_out", "opt_in")
@@ -136,6 +137,72 @@ async def record_opt_out(
         note=note,
         actor=actor,
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One opt-out or opt-in of record_changes: received by `account_id` from `phone`."""
+
+    account_id: int
+    phone: str
+    channel: str
+    action: str  # one of ACTIONS
+    message_id: int | None = None
+
+
+_EVENT_COLUMNS = (
+    "id", "account_id", "phone", "channel_group", "action", "source", "user_id", "message_id",
+    "note", "batch", "at",
+)  # fmt: skip
+
+
+async def record_changes(
+    changes: Sequence[Change],
+    *,
+    source: str,
+    scopes: dict[int, ScopedAccount] | None = None,
+) -> None:
+    """Many opt-outs and opt-ins at once, as record_opt_out/record_opt_in one after the
+    other in the order given (an inbound group's STOP, START and keyword opt-ins): the
+    events in one bulk write, then each scope's state from its latest event per phone and
+    channel group in one statement. Nests in the caller's transaction; no audit row (no
+    person or key did it). `scopes` (account id -> scoped_account, locked in this
+    transaction) is used and filled, so one transaction reads each account once."""
+    if not changes:
+        return
+    _check_source(source)
+    if any(c.action not in ACTIONS for c in changes):
+        raise ValueError("a consent change is an opt_out or an opt_in")
+    known = scopes if scopes is not None else {}
+    async with transaction():
+        for account_id in dict.fromkeys(c.account_id for c in changes):
+            if account_id not in known:
+                known[account_id] = await scoped_account(account_id, lock=True)
+        stamp = bulk_value(clock.now())
+        ids = await next_ids("consent_event", len(changes))
+        rows: list[tuple[Any, ...]] = []
+        latest: dict[int, dict[tuple[str, str], int]] = {}
+        for event_id, change in zip(ids, changes, strict=True):
+            account = known[change.account_id]
+            e164 = normalize_for(account, change.phone)
+            group = channel_group(change.channel)
+            rows.append(
+                (
+                    event_id, account.id, e164, group, change.action, source, None,
+                    change.message_id, "", "", stamp,
+                )
+            )  # fmt: skip
+            # A later change of the same phone and group in the scope decides its state.
+            latest.setdefault(account.scope_id, {})[(e164, group)] = event_id
+        await copy_rows("consent_event", _EVENT_COLUMNS, rows)
+        for scope_id, by_key in latest.items():
+            deciding = list(by_key.values())
+            await run_sql(
+                UPSERT_FROM_EVENTS % placeholders(len(deciding)),
+                f"{scope_id}|",
+                scope_id,
+                *deciding,
+            )
 
 
 async def record_provider_opt_outs(rows: Sequence[dict[str, Any]], code: str) -> int:

@@ -14,7 +14,7 @@ from tenants.consent.tables import (
     ConsentKeyword,
     ConsentReply,
 )
-from tenants.db import first_or_404, transaction
+from tenants.db import first_or_404, shared_read, transaction
 from tenants.errors import PermissionDenied, ValidationFailed
 
 KEYWORD_KINDS = ("opt_out", "opt_in", "help")
@@ -52,11 +52,15 @@ def normalize_keyword_text(text: str) -> str:
 
 
 async def _tree_root_and_chain(account_id: int) -> list[int]:
-    row = await first_or_404(
-        Account.select(Account.path).where(Account.id == account_id),
-        f"account {account_id} not found",
-    )
-    return path_ids(row["path"])
+    async def load() -> str:
+        row = await first_or_404(
+            Account.select(Account.path).where(Account.id == account_id),
+            f"account {account_id} not found",
+        )
+        return str(row["path"])
+
+    # An account's path is read once per reads_shared() block (an inbound group).
+    return path_ids(await shared_read(("account_path", account_id), load))
 
 
 async def keyword_lists(account_id: int) -> dict[str, list[str]]:

@@ -25,7 +25,7 @@ from tenants.consent.tables import (
     ConsentEvent,
     ConsentState,
 )
-from tenants.db import first_or_404, is_sqlite, transaction
+from tenants.db import first_or_404, is_sqlite, shared_read, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -79,8 +79,15 @@ async def scoped_account(account_id: int, *, lock: bool = False) -> ScopedAccoun
 
     On PostgreSQL the ancestors' rows are locked FOR KEY SHARE so a concurrent consent_mode
     change (which takes FOR UPDATE) cannot slip between reading the scope and writing the
-    state; SQLite transactions are already serialised by the IMMEDIATE write lock.
+    state; SQLite transactions are already serialised by the IMMEDIATE write lock. Unlocked,
+    it is read once per reads_shared() block; locked, always (the lock is the point).
     """
+    if not lock:
+        return await shared_read(("scoped_account", account_id), lambda: _scoped(account_id))
+    return await _scoped(account_id, lock=True)
+
+
+async def _scoped(account_id: int, *, lock: bool = False) -> ScopedAccount:
     row = await first_or_404(
         Account.select(Account.id, Account.path, Account.default_region).where(
             Account.id == account_id

@@ -24,7 +24,7 @@ from tenants.contacts.tables import (
     ContactListMember,
     ContactTag,
 )
-from tenants.db import contains_text, first_or_404, transaction, view_of
+from tenants.db import contains_text, first_or_404, shared_read, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 from tenants.phones import normalize_phone
 
@@ -144,10 +144,15 @@ def _validate(
 
 
 async def _region(account_id: int) -> str:
-    row = await first_or_404(
-        Account.select(Account.default_region).where(Account.id == account_id), "account not found"
-    )
-    return str(row["default_region"] or "AU")
+    async def load() -> str:
+        row = await first_or_404(
+            Account.select(Account.default_region).where(Account.id == account_id),
+            "account not found",
+        )
+        return str(row["default_region"] or "AU")
+
+    # Once per reads_shared() block (an inbound group's keyword senders).
+    return await shared_read(("contact_region", account_id), load)
 
 
 async def get_contact(account_id: int, contact_id: int) -> ContactView:
@@ -457,6 +462,15 @@ async def contact_lists(account_id: int) -> list[ContactListView]:
     )
 
 
+async def is_own_list(account_id: int, list_id: int) -> bool:
+    """Whether the list exists and is the account's (one statement)."""
+    return bool(
+        await ContactList.exists().where(
+            (ContactList.id == list_id) & (ContactList.account_id == account_id)
+        )
+    )
+
+
 async def get_list(account_id: int, list_id: int) -> ContactListView:
     for item in await contact_lists(account_id):
         if item.id == list_id:
@@ -503,21 +517,8 @@ async def add_to_list(
         ]
         if len(own) != len(set(contact_ids)):
             raise NotFound("contact not found")
-        keys = [f"{list_id}|{c}" for c in own]
-        present = {
-            r["key"]
-            for r in await ContactListMember.select(ContactListMember.key).where(
-                ContactListMember.key.is_in(keys or ["-"])
-            )
-        }
-        new = [c for c in own if f"{list_id}|{c}" not in present]
+        new = await _add_members(list_id, own)
         if new:
-            await ContactListMember.insert(
-                *[
-                    ContactListMember(list_id=list_id, contact_id=c, key=f"{list_id}|{c}")
-                    for c in new
-                ]
-            )
             if actor is not None:
                 await audit.record(
                     actor,
@@ -528,6 +529,96 @@ async def add_to_list(
                     after={"contact_ids": new},
                 )
         return len(new)
+
+
+async def _add_members(list_id: int, contact_ids: Sequence[int]) -> list[int]:
+    """Make these contacts members of the list (two statements); returns the new members."""
+    wanted = list(dict.fromkeys(contact_ids))
+    if not wanted:
+        return []
+    present = {
+        r["key"]
+        for r in await ContactListMember.select(ContactListMember.key).where(
+            ContactListMember.key.is_in([f"{list_id}|{c}" for c in wanted])
+        )
+    }
+    new = [c for c in wanted if f"{list_id}|{c}" not in present]
+    if new:
+        await ContactListMember.insert(
+            *[ContactListMember(list_id=list_id, contact_id=c, key=f"{list_id}|{c}") for c in new]
+        )
+    return new
+
+
+async def join_list(
+    *, actor: audit.Actor, account_id: int, list_id: int, phones: Sequence[str]
+) -> dict[str, int]:
+    """Put the senders of a keyword on one of the account's lists (the caller checked the
+    list is the account's): each phone's contact, created (audited as `actor`) when the
+    account has none, becomes a member; a few statements for any number of phones, as
+    find_contact_by_phone, create_contact and add_to_list one phone at a time would.
+    Returns phone -> contact id."""
+    wanted = list(dict.fromkeys(phones))
+    if not wanted:
+        return {}
+    async with transaction():
+        found = {
+            r["account_phone"]: r["id"]
+            for r in await Contact.select(Contact.id, Contact.account_phone).where(
+                Contact.account_phone.is_in([f"{account_id}|{p}" for p in wanted])
+            )
+        }
+        ids = {p: found[f"{account_id}|{p}"] for p in wanted if f"{account_id}|{p}" in found}
+        missing = [p for p in wanted if p not in ids]
+        if missing:
+            ids.update(await _create_plain_contacts(actor, account_id, missing, set(found)))
+        await _add_members(list_id, [ids[p] for p in wanted])
+    return ids
+
+
+async def _create_plain_contacts(
+    actor: audit.Actor, account_id: int, phones: Sequence[str], taken: set[str]
+) -> dict[str, int]:
+    """Contacts with only a phone (checked as create_contact checks it), audited; `taken`:
+    the account's account_phone keys that already exist. Returns phone -> contact id."""
+    region = await _region(account_id)
+    fresh: dict[str, str] = {}  # e164 -> the phone as given
+    for phone in phones:
+        e164 = normalize_phone(phone, region)
+        if e164 is None:
+            raise ValidationFailed({"phone": f"{phone.strip()!r} is not a valid phone number."})
+        if f"{account_id}|{e164}" in taken or e164 in fresh:
+            raise ValidationFailed({"phone": f"A contact with {e164} already exists."})
+        fresh[e164] = phone
+    now = clock.now()
+    created = await Contact.insert(
+        *[
+            Contact(
+                account_id=account_id,
+                phone=e164,
+                account_phone=f"{account_id}|{e164}",
+                fields="{}",
+                created_at=now,
+                updated_at=now,
+            )
+            for e164 in fresh
+        ]
+    ).returning(Contact.id, Contact.account_phone)
+    await audit.record_many(
+        actor,
+        [
+            audit.Entry(
+                account_id=account_id,
+                action="contact.create",
+                target_type="contact",
+                target_id=row["id"],
+                after={"fields": [], "tags": []},
+            )
+            for row in sorted(created, key=lambda r: r["id"])
+        ],
+    )
+    # Told apart by their unique key: RETURNING's row order is not promised.
+    return {fresh[row["account_phone"].split("|", 1)[1]]: row["id"] for row in created}
 
 
 async def remove_from_list(

@@ -12,7 +12,7 @@ from tenants.credits.ledger import account_row
 from tenants.credits.tables import (
     PriceRule,
 )
-from tenants.db import transaction
+from tenants.db import shared_read, transaction
 from tenants.errors import NotFound, ValidationFailed
 
 CHANNELS = ("sms", "mms", "rcs", "whatsapp")
@@ -25,8 +25,13 @@ MAX_PRICE = 10_000
 
 
 async def _platform_ids() -> list[int]:
-    rows = await Account.select(Account.id).where(Account.kind == "platform").order_by(Account.id)
-    return [r["id"] for r in rows]
+    async def load() -> tuple[int, ...]:
+        rows = (
+            await Account.select(Account.id).where(Account.kind == "platform").order_by(Account.id)
+        )
+        return tuple(r["id"] for r in rows)
+
+    return list(await shared_read(("platform_ids_in_order",), load))
 
 
 def _overlay(parent: dict[str, int], rules: dict[str, int], *, floored: bool) -> dict[str, int]:

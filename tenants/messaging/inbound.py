@@ -13,11 +13,15 @@ reaches even the phone that just opted out) after the routing transaction commit
 with its own idempotency key, so a replayed inbound never sends a reply twice.
 
 Providers post one inbound message per request. Concurrent ones are routed in one
-transaction (tenants.group_commit): each message as it would be alone, in arrival order,
-its replies accepted in the same transaction (each in a savepoint, so a reply refused for
-credits leaves nothing behind), the reads a group's messages share made once, and each
-caller answered once the group has committed. A group that fails is routed again message
-by message, each in its own transactions as above.
+transaction (tenants.group_commit), set-based: the group's messages in waves holding at
+most one message per phone (a phone's next message waits for the next wave, so it sees
+its earlier one's consent, contact and replies, as alone); each message of a wave decided
+as it would be alone, then the wave written a table at a time (messages, consent events,
+list members, webhook deliveries, routes, conversations), its identical replies accepted
+as one send (each send in a savepoint, so a reply refused for credits leaves nothing
+behind), the reads the group repeats made once, and each caller answered once the group
+has committed. A group that fails is routed again message by message, each in its own
+transactions as above.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import phonenumbers
@@ -39,8 +44,15 @@ from tenants.contacts import contacts
 from tenants.contacts.tables import Contact
 from tenants.db import (
     CONTROL_CHARACTERS,
+    bulk_value,
+    chunked,
+    copy_rows,
     is_unique_violation,
+    next_ids,
+    placeholders,
+    reads_shared,
     retrying_deadlocks,
+    run_sql,
     savepoint,
     transaction,
 )
@@ -153,10 +165,16 @@ async def _existing_routes(dedupe_keys: Sequence[str]) -> dict[str, _Plan]:
 
 
 def _region_of(number: numbers.NumberView, fallback: str) -> str:
-    if number.number.startswith("+"):
-        parsed = phonenumbers.parse(number.number, None)
-        return phonenumbers.region_code_for_number(parsed) or fallback
-    return fallback
+    return _region_of_number(number.number) or fallback
+
+
+@lru_cache(maxsize=1024)
+def _region_of_number(number: str) -> str | None:
+    """The region of one of our numbers in E.164 (parsed once per process: a number's
+    digits never change region)."""
+    if number.startswith("+"):
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    return None
 
 
 async def last_messaged_by(
@@ -175,12 +193,7 @@ async def last_messaged_by(
     )
     if row is None:
         return None
-    account_id = int(row["account_id"])
-    try:
-        account = await (reads or _Reads()).of(get_account, account_id)
-    except NotFound:
-        return None
-    return account.id if numbers.may_use_number(number, account) else None
+    return await _may_use(number, int(row["account_id"]), reads or _Reads())
 
 
 @dataclass(frozen=True)
@@ -339,27 +352,63 @@ class _Replying:
 
 @dataclass
 class _Group:
-    """What one group's transaction carries from message to message."""
+    """What one group's transaction carries from wave to wave."""
 
     reads: _Reads
     known: dict[str, _Plan]
     outcomes: dict[str, InboundResult | _Replying] = field(default_factory=dict)
-    pending: list[_Replying] = field(default_factory=list)
+    # Accounts' consent scopes, locked in this transaction (consent_events.record_changes).
+    scopes: dict[int, Any] = field(default_factory=dict)
+    # Accounts' inbound webhook subscriptions, read for the accounts of a wave at once.
+    subscriptions: dict[int, list[int]] = field(default_factory=dict)
 
 
 async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
-    """One transaction for the group: each message routed as it would be alone, in order
-    (a later copy of a message in the group is its duplicate); the replies accepted
-    together, before any later message from the same phone is routed (it must see them)."""
+    """One transaction for the group, set-based: the messages in waves that hold at most
+    one message per phone (a phone's second message goes in the next wave, after the
+    first one's consent, contact and replies are written, as it would be alone); each wave
+    read, written and answered with a few statements per table whatever its size. A later
+    copy of a message in the group is its duplicate."""
     async with transaction():
-        group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
-        order: list[tuple[str, bool]] = []
-        for report in reports:
-            key = _dedupe_key(report)
-            order.append((key, key in group.outcomes))
-            if key not in group.outcomes:
-                group.outcomes[key] = await _route_in_group(group, key, report)
-        await _send_pending(group.pending)
+        with reads_shared():
+            return await _route_waves(reports)
+
+
+async def _route_waves(reports: Sequence[InboundReport]) -> list[InboundResult]:
+    """_route_group inside its transaction."""
+    group = _Group(_Reads(), await _existing_routes([_dedupe_key(r) for r in reports]))
+    order: list[tuple[str, bool]] = []
+    waves: list[list[tuple[str, _Flow | _Plan]]] = []
+    wave_of_phone: dict[str, int] = {}
+    queued: set[str] = set()
+    for report in reports:
+        key = _dedupe_key(report)
+        order.append((key, key in queued))
+        if key in queued:
+            continue
+        queued.add(key)
+        item: _Flow | _Plan
+        if (known := group.known.get(key)) is not None:
+            if known.replies_done:
+                group.outcomes[key] = await _finish(known, duplicate=True)
+                continue
+            # Stored before this group with replies not yet done (a crash may have sent
+            # some): sent under the route's own idempotency keys, in the phone's turn.
+            item = known
+        else:
+            number = await group.reads.of(numbers.find_number, report.to)
+            if number is None:
+                group.outcomes[key] = InboundResult(
+                    message_id=None, account_id=None, route="unknown_number"
+                )
+                continue
+            item = await _read_sender(key, report, number, group.reads)
+        wave = wave_of_phone[item.phone] = wave_of_phone.get(item.phone, -1) + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append((key, item))
+    for wave_items in waves:
+        await _route_wave(group, wave_items)
     results = []
     for key, again in order:
         outcome = group.outcomes[key]
@@ -368,34 +417,260 @@ async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
     return results
 
 
-async def _route_in_group(
-    group: _Group, key: str, report: InboundReport
-) -> InboundResult | _Replying:
-    if (known := group.known.get(key)) is not None:
-        # Stored before this group: replies not yet done are sent under the route's own
-        # idempotency keys (a crash may have sent some), as alone.
-        if not known.replies_done:
-            await _before_phone(group, known.phone)
-        return await _finish(known, duplicate=True)
-    number = await group.reads.of(numbers.find_number, report.to)
-    if number is None:
-        return InboundResult(message_id=None, account_id=None, route="unknown_number")
-    flow = await _read_sender(key, report, number, group.reads)
-    await _before_phone(group, flow.phone)
-    plan = await _route_flow(flow, group.reads)
-    if not plan.replies:
-        return await _finish(plan, duplicate=False)
-    # Routed in this transaction: its replies commit with it (or not at all).
-    waiting = _Replying(plan)
-    group.pending.append(waiting)
-    return waiting
+async def _route_wave(group: _Group, items: list[tuple[str, _Flow | _Plan]]) -> None:
+    """Route messages from distinct phones together: each decided as it would be alone,
+    then the messages, consent events, list members, webhook deliveries, replies, routes
+    and conversations written a table at a time."""
+    reads = group.reads
+    flows: list[tuple[str, _Flow]] = []
+    for key, item in items:
+        if isinstance(item, _Plan):
+            group.outcomes[key] = await _finish(item, duplicate=True)
+        else:
+            flows.append((key, item))
+    if not flows:
+        return
+    talking = await _last_messaged(
+        [(f.number, f.e164) for _, f in flows if f.e164 is not None], reads
+    )
+    for _, flow in flows:
+        talking_to = talking.get((flow.number.number, flow.e164)) if flow.e164 else None
+        await _decide(flow, reads, talking_to)
+    await _store_messages([f for _, f in flows])
+    changes: list[consent_events.Change] = []
+    joins: dict[tuple[int, int], list[str]] = {}
+    for _, flow in flows:
+        await _plan_acts(flow, reads, changes, joins)
+    for (account_id, list_id), phones in joins.items():
+        await contacts.join_list(
+            actor=KEYWORD_ACTOR, account_id=account_id, list_id=list_id, phones=phones
+        )
+    await consent_events.record_changes(changes, source="keyword", scopes=group.scopes)
+    unknown = sorted({f.account_id for _, f in flows} - set(group.subscriptions))
+    if unknown:
+        group.subscriptions.update(await customer_webhooks.inbound_subscriptions_of(unknown))
+    await customer_webhooks.queue_inbound_events(
+        [_inbound_event(f, group.subscriptions[f.account_id]) for _, f in flows]
+    )
+    touches = [
+        _Touch(f.account_id, f.phone, f.number.number, f.report.body, "in", f.report.at, unread=1)
+        for _, f in flows
+    ]
+    route_ids = await next_ids("inbound_route", len(flows))
+    plans = [_plan_of(flow, route_id) for (_, flow), route_id in zip(flows, route_ids, strict=True)]
+    replying = {plan.route_id: _Replying(plan) for plan in plans if plan.replies}
+    await _send_pending(list(replying.values()), touches)
+    outcomes: list[InboundResult | _Replying] = []
+    for plan in plans:
+        outcomes.append(replying.get(plan.route_id) or _result_of(plan, duplicate=False))
+    await _store_routes(flows, plans, outcomes)
+    await _touch_conversations(touches)
+    for (key, _), outcome in zip(flows, outcomes, strict=True):
+        group.outcomes[key] = outcome
 
 
-async def _before_phone(group: _Group, phone: str) -> None:
-    """A message from a phone with replies waiting is routed after they are accepted (its
-    consent and its last sender must be what they would be alone)."""
-    if any(waiting.plan.phone == phone for waiting in group.pending):
-        await _send_pending(group.pending)
+async def _last_messaged(
+    pairs: Sequence[tuple[numbers.NumberView, str]], reads: _Reads
+) -> dict[tuple[str, str], int | None]:
+    """For each (our number, phone): the account that last sent to the phone from the
+    number, if it may still use the number (last_messaged_by for many pairs, one query)."""
+    if not pairs:
+        return {}
+    wanted = sorted({(number.number, phone) for number, phone in pairs})
+    # One scalar sub-select per pair, each the indexed look-up last_messaged_by makes (an
+    # IN list of phones grouped by MAX(id) is planned as a scan of the outbox on PostgreSQL).
+    rows = await run_sql(
+        " UNION ALL ".join(
+            "SELECT CAST({} AS TEXT) AS from_number, CAST({} AS TEXT) AS to_number, "
+            "(SELECT m.account_id FROM message m WHERE m.direction = 'out' "
+            "AND m.to_number = {} AND m.from_number = {} ORDER BY m.id DESC LIMIT 1) "
+            "AS account_id"
+            for _ in wanted
+        ),
+        *[value for number, phone in wanted for value in (number, phone, phone, number)],
+    )
+    last = {
+        (r["from_number"], r["to_number"]): int(r["account_id"])
+        for r in rows
+        if r["account_id"] is not None
+    }
+    found: dict[tuple[str, str], int | None] = {}
+    for number, phone in pairs:
+        account_id = last.get((number.number, phone))
+        found[(number.number, phone)] = (
+            await _may_use(number, account_id, reads) if account_id is not None else None
+        )
+    return found
+
+
+async def _may_use(number: numbers.NumberView, account_id: int, reads: _Reads) -> int | None:
+    """The account, if it may still use the number."""
+    try:
+        account = await reads.of(get_account, account_id)
+    except NotFound:
+        return None
+    return account.id if numbers.may_use_number(number, account) else None
+
+
+_MESSAGE_COLUMNS = (
+    "id", "account_id", "direction", "to_number", "from_number", "body", "channel",
+    "media_urls", "status", "segments", "encoding", "cost", "country", "provider",
+    "provider_ref", "refunded", "release_at", "dispatched_at", "submit_attempts",
+    "created_at", "updated_at",
+)  # fmt: skip
+
+
+async def _store_messages(flows: Sequence[_Flow]) -> None:
+    """The inbound messages of a wave in one bulk write (tenants.db.copy_rows)."""
+    ids = await next_ids("message", len(flows))
+    stamp = bulk_value(now())
+    rows = []
+    for message_id, flow in zip(ids, flows, strict=True):
+        report = flow.report
+        flow.message_id = message_id
+        at = bulk_value(report.at)
+        rows.append(
+            (
+                message_id, flow.account_id, "in", flow.number.number, flow.phone, report.body,
+                report.channel, json.dumps(list(report.media_urls)), "incoming_message", 0,
+                "GSM-7", 0, "", report.provider, report.provider_ref[:64], False, stamp, stamp,
+                0, at, at,
+            )
+        )  # fmt: skip
+    await copy_rows("message", _MESSAGE_COLUMNS, rows)
+
+
+async def _plan_acts(
+    flow: _Flow,
+    reads: _Reads,
+    changes: list[consent_events.Change],
+    joins: dict[tuple[int, int], list[str]],
+) -> None:
+    """_act for a wave: the consent change and the list joins are collected (written for
+    the whole wave at once), the replies planned."""
+    channel = flow.report.channel
+    if flow.kind in ("opt_out", "opt_in") and flow.e164:
+        changes.append(
+            consent_events.Change(
+                flow.account_id, flow.e164, channel, flow.kind, message_id=flow.message_id
+            )
+        )
+        flow.consent_action = flow.kind
+    if (kind := flow.kind) is not None:
+        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
+        flow.replies.append({"body": text, "variables": {}, "compliance": True})
+    if flow.keyword is not None and flow.e164:
+        keyword = flow.keyword
+        joined = False
+        for action in keyword.actions:
+            if action.kind != "add_to_list" or action.list_id is None:
+                continue
+            if not await reads.of(keywords.list_belongs_to, keyword.account_id, action.list_id):
+                continue  # the list was deleted since; the other actions still run
+            joins.setdefault((keyword.account_id, action.list_id), []).append(flow.e164)
+            joined = True
+        if joined:
+            changes.append(
+                consent_events.Change(
+                    keyword.account_id, flow.e164, channel, "opt_in", message_id=flow.message_id
+                )
+            )
+        flow.consent_action = "opt_in" if joined else None
+        flow.replies.extend(_keyword_replies(keyword, flow.e164))
+        flow.forward = any(a.kind == "forward_webhook" for a in keyword.actions)
+
+
+def _keyword_replies(keyword: keywords.KeywordView, phone: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "body": action.reply_text,
+            "variables": {"keyword": keyword.word, "phone": phone},
+            "compliance": False,
+        }
+        for action in keyword.actions
+        if action.kind == "auto_reply"
+    ]
+
+
+def _inbound_event(flow: _Flow, subscription_ids: list[int]) -> customer_webhooks.InboundEvent:
+    report = flow.report
+    extra: dict[str, Any] = {}
+    if flow.forward and flow.keyword is not None:
+        extra["keyword"] = flow.keyword.word
+    if report.media_urls:
+        extra["media_urls"] = list(report.media_urls)
+    return customer_webhooks.InboundEvent(
+        account_id=flow.account_id,
+        message_id=flow.message_id,
+        sender=flow.phone,
+        to=flow.number.number,
+        body=report.body,
+        channel=report.channel,
+        received_at=report.at,
+        extra=extra or None,
+        subscription_ids=subscription_ids,
+    )
+
+
+def _plan_of(flow: _Flow, route_id: int) -> _Plan:
+    return _Plan(
+        route_id=route_id,
+        message_id=flow.message_id,
+        account_id=flow.account_id,
+        number=flow.number.number,
+        phone=flow.phone,
+        channel=flow.report.channel,
+        rule=flow.rule,
+        keyword=flow.keyword.word if flow.keyword else None,
+        consent_action=flow.consent_action,
+        replies=flow.replies,
+        replies_done=not flow.replies,
+        reply_message_ids=[],
+        reply_errors=[],
+    )
+
+
+def _result_of(plan: _Plan, *, duplicate: bool) -> InboundResult:
+    return InboundResult(
+        message_id=plan.message_id,
+        account_id=plan.account_id,
+        route=plan.rule,
+        duplicate=duplicate,
+        keyword=plan.keyword,
+        consent_action=plan.consent_action,
+        reply_message_ids=tuple(plan.reply_message_ids),
+        reply_errors=tuple(plan.reply_errors),
+    )
+
+
+_ROUTE_COLUMNS = (
+    "id", "dedupe_key", "message_id", "account_id", "number_id", "number", "phone", "channel",
+    "rule", "keyword_id", "consent_action", "replies", "replies_done", "reply_message_ids",
+    "reply_errors", "created_at",
+)  # fmt: skip
+
+
+async def _store_routes(
+    flows: Sequence[tuple[str, _Flow]],
+    plans: Sequence[_Plan],
+    outcomes: Sequence[InboundResult | _Replying],
+) -> None:
+    """The wave's routes in one bulk write, after its replies: written with what the
+    replies became (done: they commit together), so a replay never sends them again."""
+    stamp = bulk_value(now())
+    rows = []
+    for (key, flow), plan, outcome in zip(flows, plans, outcomes, strict=True):
+        result = outcome.result() if isinstance(outcome, _Replying) else outcome
+        rows.append(
+            (
+                plan.route_id, key, plan.message_id, plan.account_id, flow.number.id,
+                plan.number, plan.phone, plan.channel, plan.rule,
+                flow.keyword.id if flow.keyword else None, plan.consent_action,
+                json.dumps(plan.replies), True, json.dumps(list(result.reply_message_ids)),
+                json.dumps(list(result.reply_errors)), stamp,
+            )
+        )  # fmt: skip
+    await copy_rows("inbound_route", _ROUTE_COLUMNS, rows)
 
 
 def _reply_key(plan: _Plan, reply: dict[str, Any]) -> tuple[Any, ...]:
@@ -412,9 +687,10 @@ def _shared_variables(reply: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in reply["variables"].items() if k != "phone"}
 
 
-async def _send_pending(pending: list[_Replying]) -> None:
+async def _send_pending(pending: list[_Replying], touches: list[_Touch]) -> None:
     """Accept the waiting replies, each message's in its own order (every first reply, then
-    every second one), one send per reply key and set of distinct phones."""
+    every second one), one send per reply key and set of distinct phones; the replies'
+    conversation touches are added to `touches`."""
     for index in range(max(len(waiting.plan.replies) for waiting in pending) if pending else 0):
         sends: dict[tuple[Any, ...], list[list[_Replying]]] = {}
         for waiting in pending:
@@ -428,14 +704,10 @@ async def _send_pending(pending: list[_Replying]) -> None:
             batch.append(waiting)
         for batches in sends.values():
             for batch in batches:
-                await _send_together(batch, index)
-    for waiting in pending:
-        result = waiting.result()
-        await _mark_replied(waiting.plan.route_id, result.reply_message_ids, result.reply_errors)
-    pending.clear()
+                await _send_together(batch, index, touches)
 
 
-async def _send_together(batch: list[_Replying], index: int) -> None:
+async def _send_together(batch: list[_Replying], index: int, touches: list[_Touch]) -> None:
     """One send of the same reply to the batch's phones; refused whole (credits, say), each
     phone's reply is tried on its own, as it would have been alone."""
     first = batch[0].plan
@@ -444,7 +716,7 @@ async def _send_together(batch: list[_Replying], index: int) -> None:
         request = _reply_request(first, index, reply, [w.plan.phone for w in batch])
         routes = {waiting.plan.phone: waiting.plan.route_id for waiting in batch}
         try:
-            result = await _write_reply(request, first, routes, reply)
+            result = await _write_reply(request, first, routes, reply, touches)
         except DomainError:
             pass
         else:
@@ -452,7 +724,9 @@ async def _send_together(batch: list[_Replying], index: int) -> None:
                 waiting.sent[index] = _phone_outcome(result, waiting.plan.phone, index)
             return
     for waiting in batch:
-        waiting.sent[index] = await _send_reply(waiting.plan, index, waiting.plan.replies[index])
+        waiting.sent[index] = await _send_reply(
+            waiting.plan, index, waiting.plan.replies[index], touches
+        )
 
 
 def _phone_outcome(
@@ -496,7 +770,8 @@ async def _receive(dedupe_key: str, report: InboundReport, number: numbers.Numbe
 
 async def _route_flow(flow: _Flow, reads: _Reads) -> _Plan:
     """Decide, store, act, notify, remember the plan (inside the routing transaction)."""
-    await _decide(flow, reads)
+    talking_to = await last_messaged_by(flow.number, flow.e164, reads) if flow.e164 else None
+    await _decide(flow, reads, talking_to)
     flow.message_id = await _store_message(flow)
     await _act(flow, reads)
     await _notify(flow, reads)
@@ -513,14 +788,14 @@ async def _read_sender(
     return _Flow(report, dedupe_key, number, phone=e164 or raw[:20], e164=e164)
 
 
-async def _decide(flow: _Flow, reads: _Reads) -> None:
-    """Compliance words, then the keyword's owner, then the last sender on the number, then
-    the number's holder. A sender whose number cannot be read is still delivered to the
-    inbox, but no consent event or keyword action can be tied to it."""
+async def _decide(flow: _Flow, reads: _Reads, talking_to: int | None) -> None:
+    """Compliance words, then the keyword's owner, then the last sender on the number
+    (`talking_to`, last_messaged_by), then the number's holder. A sender whose number
+    cannot be read is still delivered to the inbox, but no consent event or keyword
+    action can be tied to it."""
     holder_id = flow.number.holder_id
     holder = await reads.of(get_account, holder_id)
     body = flow.report.body
-    talking_to = await last_messaged_by(flow.number, flow.e164, reads) if flow.e164 else None
     if flow.e164:
         words = await reads.of(consent_keywords.keyword_lists, holder_id)
         flow.kind = await consent_keywords.classify_keyword(holder_id, body, lists=words)
@@ -587,22 +862,8 @@ async def _notify(flow: _Flow, reads: _Reads) -> None:
     """The inbound webhook event (in the routing transaction: it exists exactly when the
     message does) and the inbox conversation."""
     report = flow.report
-    extra: dict[str, Any] = {}
-    if flow.forward and flow.keyword is not None:
-        extra["keyword"] = flow.keyword.word
-    if report.media_urls:
-        extra["media_urls"] = list(report.media_urls)
-    await customer_webhooks.queue_inbound_event(
-        account_id=flow.account_id,
-        message_id=flow.message_id,
-        sender=flow.phone,
-        to=flow.number.number,
-        body=report.body,
-        channel=report.channel,
-        received_at=report.at,
-        extra=extra or None,
-        subscription_ids=await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id),
-    )
+    subscription_ids = await reads.of(customer_webhooks.inbound_subscriptions, flow.account_id)
+    await customer_webhooks.queue_inbound_events([_inbound_event(flow, subscription_ids)])
     await _touch_conversation(
         flow.account_id, flow.phone, flow.number.number, report.body, "in", report.at, unread=1
     )
@@ -653,8 +914,6 @@ async def _run_actions(
     """List and consent actions first (a reply must see the opt-in), then the rest; the
     last value tells whether the inbound webhook event carries the keyword (forward)."""
     consent_action = None
-    replies: list[dict[str, Any]] = []
-    forward = False
     for action in keyword.actions:
         if action.kind != "add_to_list" or action.list_id is None:
             continue
@@ -676,17 +935,8 @@ async def _run_actions(
                 keyword.account_id, phone, channel, source="keyword", message_id=message_id
             )
             consent_action = "opt_in"
-    for action in keyword.actions:
-        if action.kind == "auto_reply":
-            replies.append(
-                {
-                    "body": action.reply_text,
-                    "variables": {"keyword": keyword.word, "phone": phone},
-                    "compliance": False,
-                }
-            )
-        elif action.kind == "forward_webhook":
-            forward = True
+    replies = _keyword_replies(keyword, phone)
+    forward = any(action.kind == "forward_webhook" for action in keyword.actions)
     return consent_action, replies, forward
 
 
@@ -748,9 +998,15 @@ def _reply_request(
 
 
 async def _write_reply(
-    request: sending.SendRequest, plan: _Plan, routes: dict[str, int], reply: dict[str, Any]
+    request: sending.SendRequest,
+    plan: _Plan,
+    routes: dict[str, int],
+    reply: dict[str, Any],
+    touches: list[_Touch] | None = None,
 ) -> sending.SendResult:
-    """Accept a reply and tie each message to its route (`routes`: phone -> route id)."""
+    """Accept a reply and tie each message to its route (`routes`: phone -> route id);
+    the conversations are touched at once, or added to `touches` (a wave writes them
+    together once its replies are accepted)."""
     kind = "confirmation" if reply["compliance"] else "auto_reply"
 
     async def write() -> sending.SendResult:
@@ -770,10 +1026,14 @@ async def _write_reply(
                         for a in accepted
                     ]
                 )
-                for a in accepted:
-                    await _touch_conversation(
-                        plan.account_id, a.to, plan.number, request.body or "", "out", now()
-                    )
+                sent = [
+                    _Touch(plan.account_id, a.to, plan.number, request.body or "", "out", now())
+                    for a in accepted
+                ]
+                if touches is None:
+                    await _touch_conversations(sent)
+                else:
+                    touches.extend(sent)
         return result
 
     # A reply reserves credits beside concurrent refunds: a deadlock's victim, rolled back
@@ -782,11 +1042,11 @@ async def _write_reply(
 
 
 async def _send_reply(
-    plan: _Plan, index: int, reply: dict[str, Any]
+    plan: _Plan, index: int, reply: dict[str, Any], touches: list[_Touch] | None = None
 ) -> tuple[list[int], list[tuple[int, ...]], str | None]:
     try:
         result = await _write_reply(
-            _reply_request(plan, index, reply), plan, {plan.phone: plan.route_id}, reply
+            _reply_request(plan, index, reply), plan, {plan.phone: plan.route_id}, reply, touches
         )
     except DomainError as exc:
         # The inbound message and its consent event stand; the reply could not be sent.
@@ -825,6 +1085,19 @@ class ThreadMessage:
         return self.direction == "out" and self.status in SETTLING_STATUSES
 
 
+@dataclass(frozen=True)
+class _Touch:
+    """One message's mark on its conversation (_touch_conversations)."""
+
+    account_id: int
+    phone: str
+    number: str
+    body: str
+    direction: str
+    at: datetime
+    unread: int = 0
+
+
 async def _touch_conversation(
     account_id: int,
     phone: str,
@@ -836,22 +1109,34 @@ async def _touch_conversation(
     unread: int = 0,
 ) -> None:
     """Upsert the conversation row in one statement (concurrent inbound never loses a count)."""
-    await Conversation.raw(
-        "INSERT INTO inbox_conversation "
-        "(account_id, key, phone, number, unread, last_body, last_direction, last_message_at) "
-        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
-        "ON CONFLICT (key) DO UPDATE SET unread = inbox_conversation.unread + excluded.unread, "
-        "last_body = excluded.last_body, last_direction = excluded.last_direction, "
-        "last_message_at = excluded.last_message_at",
-        account_id,
-        f"{account_id}|{phone}|{number}",
-        phone,
-        number,
-        unread,
-        body[:PREVIEW],
-        direction,
-        at,
-    )
+    await _touch_conversations([_Touch(account_id, phone, number, body, direction, at, unread)])
+
+
+_UPSERT_CONVERSATIONS = (
+    "INSERT INTO inbox_conversation "
+    "(account_id, key, phone, number, unread, last_body, last_direction, last_message_at) "
+    "VALUES %s "
+    "ON CONFLICT (key) DO UPDATE SET unread = inbox_conversation.unread + excluded.unread, "
+    "last_body = excluded.last_body, last_direction = excluded.last_direction, "
+    "last_message_at = excluded.last_message_at"
+)
+
+
+async def _touch_conversations(touches: Sequence[_Touch]) -> None:
+    """The touches in their order, as one upsert per 200 conversations: a conversation
+    touched twice counts both unread marks and keeps the later message's preview."""
+    merged: dict[str, _Touch] = {}
+    for touch in touches:
+        key = f"{touch.account_id}|{touch.phone}|{touch.number}"
+        earlier = merged.pop(key, None)
+        merged[key] = replace(touch, unread=touch.unread + (earlier.unread if earlier else 0))
+    for part in chunked(list(merged.items()), 200):
+        args: list[Any] = []
+        for key, t in part:
+            args += [t.account_id, key, t.phone, t.number, t.unread, t.body[:PREVIEW]]
+            args += [t.direction, bulk_value(t.at)]
+        values = ", ".join(f"({placeholders(8)})" for _ in part)
+        await run_sql(_UPSERT_CONVERSATIONS % values, *args)
 
 
 _CONVERSATION_COLUMNS = (

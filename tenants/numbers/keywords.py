@@ -348,11 +348,7 @@ async def _validate_action(
 
 async def list_belongs_to(account_id: int, list_id: int) -> bool:
     """Whether a contact list is the account's own (the list receives keyword senders)."""
-    try:
-        await contacts.get_list(account_id, list_id)
-    except NotFound:
-        return False
-    return True
+    return await contacts.is_own_list(account_id, list_id)
 
 
 async def contact_lists_of(account_ids: list[int]) -> dict[int, list[tuple[int, str]]]:

@@ -25,7 +25,7 @@ from tenants.accounts.tables import Account
 from tenants.accounts.tree import AccountView, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import after_commit, first_or_404, flag, run_sql, transaction, view_of
+from tenants.db import after_commit, first_or_404, flag, run_sql, shared_read, transaction, view_of
 from tenants.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from tenants.messaging.messages import CHANNELS
 from tenants.phones import sender_problem
@@ -507,8 +507,11 @@ VIEW_COLUMNS = (
 
 
 async def platform_account_ids() -> list[int]:
-    rows = await Account.select(Account.id).where(Account.kind == "platform")
-    return [r["id"] for r in rows]
+    async def load() -> tuple[int, ...]:
+        rows = await Account.select(Account.id).where(Account.kind == "platform")
+        return tuple(r["id"] for r in rows)
+
+    return list(await shared_read(("platform_account_ids",), load))
 
 
 async def master_may_own(account_id: int) -> bool:
@@ -1016,10 +1019,14 @@ class ChannelSetting:
 async def _choices(account_ids: Sequence[int]) -> dict[tuple[int, str], int | None]:
     if not account_ids:
         return {}
-    rows = await ChannelDefault.select(
-        ChannelDefault.account_id, ChannelDefault.channel, ChannelDefault.integration_id
-    ).where(ChannelDefault.account_id.is_in(list(account_ids)))
-    return {(r["account_id"], r["channel"]): r["integration_id"] for r in rows}
+
+    async def load() -> dict[tuple[int, str], int | None]:
+        rows = await ChannelDefault.select(
+            ChannelDefault.account_id, ChannelDefault.channel, ChannelDefault.integration_id
+        ).where(ChannelDefault.account_id.is_in(list(account_ids)))
+        return {(r["account_id"], r["channel"]): r["integration_id"] for r in rows}
+
+    return dict(await shared_read(("channel_choices", tuple(account_ids)), load))
 
 
 async def _active_integrations(ids: Iterable[int]) -> dict[int, IntegrationView]:

@@ -440,6 +440,27 @@ async def inbound_subscriptions(account_id: int) -> list[int]:
     return (await _subscribers([account_id], "inbound")).get(account_id, [])
 
 
+async def inbound_subscriptions_of(account_ids: Sequence[int]) -> dict[int, list[int]]:
+    """inbound_subscriptions of several accounts in one query (every one of them a key)."""
+    found = await _subscribers(account_ids, "inbound")
+    return {account_id: found.get(account_id, []) for account_id in account_ids}
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One inbound message for the account's inbound webhooks (queue_inbound_events)."""
+
+    account_id: int
+    message_id: int
+    sender: str
+    to: str
+    body: str
+    channel: str
+    received_at: datetime
+    extra: dict[str, Any] | None = None
+    subscription_ids: Sequence[int] | None = None
+
+
 async def queue_inbound_event(
     *,
     account_id: int,
@@ -454,39 +475,61 @@ async def queue_inbound_event(
 ) -> int:
     """Deliveries of one inbound message to the account's inbound webhooks
     (`subscription_ids`: `inbound_subscriptions(account_id)`, when the caller read them)."""
-    if subscription_ids is None:
-        subscription_ids = await inbound_subscriptions(account_id)
-    if not subscription_ids:
-        return 0
-    payload = {
-        "occurred_at": now().isoformat(),
-        "account_id": account_id,
-        "message_id": message_id,
-        "message_type": "inbound",
-        "action_type": channel,
-        "campaign_id": None,
-        "batch_id": None,
-        "recipient": to,
-        "sender": sender,
-        "sent_timestamp": received_at.isoformat(),
-        "status": "incoming_message",
-        "error": None,
-        "body": body,
-        **(extra or {}),
-    }
-    return await _insert_deliveries(
+    return await queue_inbound_events(
         [
+            InboundEvent(
+                account_id=account_id,
+                message_id=message_id,
+                sender=sender,
+                to=to,
+                body=body,
+                channel=channel,
+                received_at=received_at,
+                extra=extra,
+                subscription_ids=subscription_ids,
+            )
+        ]
+    )
+
+
+async def queue_inbound_events(events: Sequence[InboundEvent]) -> int:
+    """Deliveries of many inbound messages (an inbound group's) in one write; returns
+    how many were new."""
+    rows: list[tuple[int, int, str, str, int | None, dict[str, Any]]] = []
+    for event in events:
+        subscription_ids = event.subscription_ids
+        if subscription_ids is None:
+            subscription_ids = await inbound_subscriptions(event.account_id)
+        if not subscription_ids:
+            continue
+        payload = {
+            "occurred_at": now().isoformat(),
+            "account_id": event.account_id,
+            "message_id": event.message_id,
+            "message_type": "inbound",
+            "action_type": event.channel,
+            "campaign_id": None,
+            "batch_id": None,
+            "recipient": event.to,
+            "sender": event.sender,
+            "sent_timestamp": event.received_at.isoformat(),
+            "status": "incoming_message",
+            "error": None,
+            "body": event.body,
+            **(event.extra or {}),
+        }
+        rows.extend(
             (
-                account_id,
+                event.account_id,
                 subscription_id,
-                f"{subscription_id}:inbound:{message_id}",
+                f"{subscription_id}:inbound:{event.message_id}",
                 EVENT_KINDS["inbound"],
-                message_id,
+                event.message_id,
                 payload,
             )
             for subscription_id in subscription_ids
-        ]
-    )
+        )
+    return await _insert_deliveries(rows) if rows else 0
 
 
 # --- handing deliveries to workers -----------------------------------------------------------------

@@ -66,7 +66,8 @@ def counted_statements() -> Iterator[list[str]]:
         patched.append((cls, name, real))
         setattr(cls, name, wrapper)
 
-    counting(aiosqlite.Connection, "execute")
+    for name in ("execute", "execute_fetchall", "executemany"):
+        counting(aiosqlite.Connection, name)
     for name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
         counting(asyncpg.connection.Connection, name)
     try:

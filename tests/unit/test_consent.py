@@ -13,7 +13,7 @@ from tenants.audit.tables import AuditEvent
 from tenants.consent import keywords as consent_keywords
 from tenants.consent import scopes as consent_scopes
 from tenants.consent import suppression
-from tenants.consent.events import explain, record_opt_in, record_opt_out
+from tenants.consent.events import Change, explain, record_changes, record_opt_in, record_opt_out
 from tenants.consent.filter import filter_recipients
 from tenants.consent.keywords import classify_keyword, confirmation_reply
 from tenants.consent.scopes import resolve_consent_scope
@@ -280,3 +280,33 @@ def test_e164_fast_path_agrees_with_the_parser(digits):
     except phonenumbers.NumberParseException:
         expected = None
     assert normalize_phone(text, "AU") == expected
+
+
+async def test_changes_recorded_together_are_as_one_after_the_other(demo):
+    """record_changes (an inbound group's consent): the later change of a phone in a scope
+    decides; scopes apart stay apart; a child's change is its parent's scope's."""
+    with_national = "0412 345 679"  # read in the receiving account's region, as alone
+    await record_changes(
+        [
+            Change(demo["sydney"], PHONE, "sms", "opt_out", message_id=None),
+            Change(demo["melbourne-events"], PHONE, "sms", "opt_out"),
+            Change(demo["northwind"], PHONE, "sms", "opt_in"),
+            Change(demo["melbourne"], with_national, "whatsapp", "opt_out"),
+        ],
+        source="keyword",
+    )
+    assert not await blocked(demo["sydney"]) and not await blocked(demo["northwind"])
+    assert await blocked(demo["melbourne"]) and await blocked(demo["melbourne-events"])
+    assert await blocked(demo["melbourne"], OTHER, "whatsapp")
+    assert not await blocked(demo["melbourne"], OTHER, "sms")
+    trace = await explain(demo["sydney"], PHONE, "sms")
+    assert [(e.action, e.account_id) for e in trace.history] == [
+        ("opt_in", demo["northwind"]),
+        ("opt_out", demo["sydney"]),
+    ]
+    assert trace.deciding_event == trace.history[0] and trace.history[0].source == "keyword"
+    with pytest.raises(ValidationFailed):
+        await record_changes([Change(demo["sydney"], PHONE, "fax", "opt_out")], source="keyword")
+    with pytest.raises(ValidationFailed):
+        await record_changes([Change(demo["sydney"], PHONE, "sms", "opt_out")], source="sms")
+    assert await ConsentEvent.count() == 4
