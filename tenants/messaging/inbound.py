@@ -3,7 +3,9 @@ keyword handling it triggers, and the inbox (conversations by phone, unread coun
 
 Routing order (DESIGN.md "Numbers and keywords"): compliance keywords first (STOP records
 the opt-out in the scope of the account the phone was talking to and confirms it, START
-re-opts in, HELP answers); then the keyword's owner; then, on a shared number, the account
+re-opts in, HELP answers; a provider that answered the keyword itself, as Twilio's
+Advanced Opt-Out does and says with OptOutType, is trusted for the kind, in any language,
+and no second confirmation is sent); then the keyword's owner; then, on a shared number, the account
 that last messaged that phone from that number; then the number's holder.
 
 An inbound message is stored once per provider id: the routing row's unique key makes a
@@ -556,7 +558,7 @@ async def _plan_acts(
             )
         )
         flow.consent_action = flow.kind
-    if (kind := flow.kind) is not None:
+    if (kind := flow.kind) is not None and not flow.report.provider_keyword:
         text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
         flow.replies.append({"body": text, "variables": {}, "compliance": True})
     if flow.keyword is not None and flow.e164:
@@ -796,7 +798,12 @@ async def _decide(flow: _Flow, reads: _Reads, talking_to: int | None) -> None:
     holder_id = flow.number.holder_id
     holder = await reads.of(get_account, holder_id)
     body = flow.report.body
-    if flow.e164:
+    answered = flow.report.provider_keyword
+    if flow.e164 and answered in consent_keywords.KEYWORD_KINDS:
+        # The provider recognised a compliance keyword (its own list, any language) and
+        # answered it: the consent change is ours to record, the confirmation was sent.
+        flow.kind = answered
+    elif flow.e164:
         words = await reads.of(consent_keywords.keyword_lists, holder_id)
         flow.kind = await consent_keywords.classify_keyword(holder_id, body, lists=words)
     if flow.kind is None and flow.e164:
@@ -848,7 +855,7 @@ async def _act(flow: _Flow, reads: _Reads) -> None:
             flow.account_id, flow.e164, channel, source="keyword", message_id=flow.message_id
         )
         flow.consent_action = flow.kind
-    if (kind := flow.kind) is not None:
+    if (kind := flow.kind) is not None and not flow.report.provider_keyword:
         text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
         flow.replies.append({"body": text, "variables": {}, "compliance": True})
     if flow.keyword is not None and flow.e164:

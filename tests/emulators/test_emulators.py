@@ -201,6 +201,33 @@ async def test_twilio_gateway_sends_what_twilio_publishes(twilio_emu, catcher):
     assert twilio_emu.violations == []
 
 
+async def test_twilio_advanced_opt_out_keywords_come_with_their_opt_out_type(twilio_emu, catcher):
+    service = "MG" + "c" * 32
+    twilio_emu.enable_advanced_opt_out(service, ALTO="STOP")
+    gateway = twilio_gateway(twilio_emu)
+    sent = {}
+    for body, via in (
+        ("alto", service),
+        ("Stop please", service),
+        ("STOP", None),
+        ("Help", service),
+    ):
+        await twilio_emu.post_inbound(
+            catcher, INBOUND_URL, "+61400000009", "+15005550006", body, messaging_service_sid=via
+        )
+        callback = as_callback(catcher.last)
+        gateway.verify(callback)
+        (inbound,) = gateway.parse_inbound(callback)
+        sent[body] = (callback.form.get("OptOutType"), inbound.provider_keyword)
+    # Whole bodies only, and only on a service with Advanced Opt-Out.
+    assert sent == {
+        "alto": ("STOP", "opt_out"),
+        "Stop please": (None, None),
+        "STOP": (None, None),
+        "Help": ("HELP", "help"),
+    }
+
+
 async def test_twilio_gateway_with_a_messaging_service(twilio_emu):
     service = "MG" + "b" * 32
     gateway = twilio_gateway(twilio_emu, messaging_service_sid=service)
