@@ -172,7 +172,9 @@ ONE_STATEMENT_ARGUMENTS = 30_000
 
 def _upserts(table: str, columns: str, rows: list[tuple[object, ...]]) -> list[_Upsert]:
     """Statements adding the rows' messages, segments and credits (their last three
-    values) to `table`, in key order, 300 rows each."""
+    values) to `table`, 300 rows each, in ascending key order within a statement and
+    the statements listed from the highest keys down: _run_upserts runs them in reverse,
+    so the rows are taken in ascending key order whatever their number."""
     width = len(columns.split(","))
     out: list[_Upsert] = []
     for part in chunked(sorted(rows, key=lambda r: str(r[0])), 300):
@@ -187,7 +189,7 @@ def _upserts(table: str, columns: str, rows: list[tuple[object, ...]]) -> list[_
                 [value for row in part for value in row],
             )
         )
-    return out
+    return out[::-1]
 
 
 async def _run_upserts(upserts: list[_Upsert]) -> None:
@@ -199,13 +201,16 @@ async def _run_upserts(upserts: list[_Upsert]) -> None:
     Lock order: PostgreSQL runs such a statement's main part first, then its WITH parts
     from the last to the first (the unreferenced data-modifying parts are finished after
     the main query, in the reverse of the order they were planned in), so the tables are
-    locked in the reverse of `upserts`. Upserts too many for one statement run one by one
-    in that same reverse order, so no two transactions take the rows in opposite orders."""
-    if len(upserts) > 1 and not is_sqlite():
-        if sum(len(args) for _, args in upserts) <= ONE_STATEMENT_ARGUMENTS:
-            upserts = [_as_one(upserts)]
-        else:
-            upserts = upserts[::-1]
+    locked in the reverse of `upserts` (each table's statements are listed from its
+    highest keys down, so its rows are taken in ascending key order). Upserts too many for
+    one statement run one by one in that same reverse order, and on SQLite (one writer at
+    a time) too, so no two transactions take the rows in opposite orders."""
+    if len(upserts) > 1 and not is_sqlite() and (
+        sum(len(args) for _, args in upserts) <= ONE_STATEMENT_ARGUMENTS
+    ):
+        upserts = [_as_one(upserts)]
+    else:
+        upserts = upserts[::-1]
     for sql, args in upserts:
         await run_sql(sql, *args)
 
@@ -255,4 +260,4 @@ def _tally_upserts(deltas: dict[tuple[int, str], tuple[int, int]]) -> list[_Upse
                 [value for row in part for value in row],
             )
         )
-    return out
+    return out[::-1]  # highest keys first, run last (see _upserts)

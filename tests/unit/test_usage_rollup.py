@@ -209,7 +209,8 @@ async def test_moves_recorded_in_an_at_end_block_are_written_when_it_ends(world,
     # on PostgreSQL.
     tables = ["usage_rollup", "usage_route_rollup", "batch_tally"]
     if is_sqlite():
-        assert [t for sql in upserts for t in tables if f"INSERT INTO {t} " in sql] == tables
+        # In the order PostgreSQL runs its one statement: the last table first.
+        assert [t for sql in upserts for t in tables if f"INSERT INTO {t} " in sql] == tables[::-1]
     else:
         assert len(upserts) == 1
         assert all(f"INSERT INTO {t} " in upserts[0] for t in tables)
@@ -242,31 +243,52 @@ async def test_upserts_too_many_for_one_statement_lock_in_the_combined_statement
     world, monkeypatch
 ):
     """On PostgreSQL the combined upsert runs its main part, then its WITH parts from the
-    last to the first; when the upserts are split, they run in that same order, so two
-    transactions never lock the roll-up rows in opposite orders. The sums are the same."""
+    last to the first; split upserts (too many for one statement, or on SQLite) run in that
+    same order: the tables one after the other, each table's rows in ascending key order
+    however many statements they take, so two transactions never lock rows in opposite
+    orders. The sums are the same."""
     account = world.accounts["alpha"]
     await ledger.adjust(account, 10, reason="test credits", actor=SYSTEM)
     (sent,) = await send(account, ["+61400000001"])
     batch = (await run_sql("SELECT batch_id FROM message WHERE id = {}", sent))[0]["batch_id"]
     before = await rollups_tally(batch, "status:sent")
-    move = rollups.StatusMove(
-        account, T0, "sms", 1, 1, None, "enqueued", country="AU", batch_id=batch
-    )
-    statements: list[str] = []
+    # 320 days: usage_daily takes two statements of at most 300 keys.
+    moves = [
+        rollups.StatusMove(
+            account, T0 + timedelta(days=d), "sms", 1, 1, None, "enqueued", country="AU"
+        )
+        for d in range(320)
+    ]
+    moves.append(rollups.StatusMove(account, T0, "sms", 1, 1, "enqueued", "sent", country="AU", batch_id=batch))  # fmt: skip
+    statements: list[tuple[str, tuple[object, ...]]] = []
     real = rollups.run_sql
 
     async def watched(sql: str, *args: object) -> object:
-        statements.append(sql)
+        statements.append((sql, args))
         return await real(sql, *args)
 
     monkeypatch.setattr(rollups, "run_sql", watched)
     monkeypatch.setattr(rollups, "ONE_STATEMENT_ARGUMENTS", 0)
     async with transaction():
-        await rollups.record([move, rollups.StatusMove(account, T0, "sms", 1, 1, "enqueued", "sent", country="AU", batch_id=batch)])  # fmt: skip
-    tables = [sql.split()[2] for sql in statements if sql.startswith("INSERT INTO")]
-    planned = ["usage_daily", "usage_rollup", "usage_route_rollup", "usage_route_daily"]
-    assert tables == (planned + ["batch_tally"] if is_sqlite() else ["batch_tally", *planned[::-1]])
+        await rollups.record(moves)
+    tables = [sql.split()[2] for sql, _ in statements if sql.startswith("INSERT INTO")]
+    order = [t for n, t in enumerate(tables) if n == 0 or tables[n - 1] != t]
+    assert order == [
+        "batch_tally",
+        "usage_route_daily",
+        "usage_route_rollup",
+        "usage_rollup",
+        "usage_daily",
+    ]
+    assert tables.count("usage_daily") == 2
+    for table, width in (("usage_daily", 6), ("usage_route_daily", 8), ("usage_rollup", 8)):
+        chunks = [args for sql, args in statements if sql.startswith(f"INSERT INTO {table} ")]
+        keys = [str(args[i]) for args in chunks for i in range(0, len(args), width)]
+        assert keys == sorted(keys) and len(keys) >= 320, table
     assert await rollups_tally(batch, "status:sent") == before + 1
+    two_years = usage.Period(date(2026, 1, 1), date(2027, 12, 31))
+    report = await usage.usage_report(await get_account(account), two_years, ())
+    assert report.totals.messages == 321  # the send and the 320 moves
 
 
 async def rollups_tally(batch_id: int, name: str) -> int:
