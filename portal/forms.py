@@ -62,12 +62,19 @@ def int_list(data: dict[str, Any], key: str) -> list[int]:
     return [n for v in many(data, key) if (n := parse_id(v)) is not None]
 
 
+def digits(value: Any) -> bool:
+    """Whole number as typed: ASCII digits only (str.isdigit also takes "²" and "٣",
+    which int() then refuses)."""
+    text = str(value if value is not None else "")
+    return text.isascii() and text.isdigit()
+
+
 def parse_id(value: Any) -> int | None:
     """A row id chosen or typed in a form: a whole number in the database's id range
     (1 to ID_MAX), else None, so that no statement ever sees an id no row can have (a
     value past 64 bits would not even bind on SQLite)."""
     text = str(value if value is not None else "").strip()
-    if not (text.isascii() and text.isdigit()):
+    if not digits(text):
         return None
     n = int(text)
     return n if 0 < n <= ID_MAX else None

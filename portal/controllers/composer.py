@@ -11,7 +11,7 @@ from litestar import Controller, get, post
 from litestar.plugins.htmx import HTMXRequest
 
 from portal.auth import current_grants
-from portal.forms import FORM
+from portal.forms import FORM, digits
 from portal.pages import render
 from tenants.links import links
 from tenants.messaging.messages import CHANNELS
@@ -122,7 +122,7 @@ class ComposerController(Controller):
                 # The textarea is swapped out of band only when its text changed here.
                 "replaced": replaced != text,
                 "truncated": len(replaced) > TEXT_MAX,
-                "composer_maxlength": int(maxlength[:5]) if maxlength[:5].isdigit() else 1600,
+                "composer_maxlength": int(maxlength[:5]) if digits(maxlength[:5]) else 1600,
             },
             block="counter",
         )

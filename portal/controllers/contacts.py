@@ -14,9 +14,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
 
-from portal.api.schemas import ID_MAX
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, MULTIPART, many, one, parse_id
+from portal.forms import FORM, MULTIPART, digits, many, one, parse_id
 from portal.pages import render
 from tenants.consent import events as consent_events
 from tenants.consent import scopes as consent_scopes
@@ -94,7 +93,7 @@ async def _filtered_context(account_id: int, filters: dict[str, str]) -> dict[st
 
 def bulk_notice(action: str, count: str) -> str:
     """The notice after a bulk action, from the redirect's query (fixed words, a number)."""
-    if action not in bulk.DONE or not count.isdigit():
+    if action not in bulk.DONE or not digits(count):
         return ""
     n = int(count)
     return f"{n} contact{'' if n == 1 else 's'} {bulk.DONE[action]}."
@@ -104,10 +103,10 @@ def _bulk_request(data: dict[str, Any]) -> bulk.BulkRequest:
     """The bulk form or its confirmation, read; ValidationFailed naming each bad field."""
     errors: dict[str, str] = {}
     raw_ids = many(data, "ids")
-    if any(not v.isdigit() or int(v) > ID_MAX for v in raw_ids):
+    if any(parse_id(v) is None for v in raw_ids):
         errors["ids"] = "Contact ids are whole numbers."
     raw_list = one(data, "list_id")
-    if raw_list and (not raw_list.isdigit() or int(raw_list) > ID_MAX):
+    if raw_list and parse_id(raw_list) is None:
         errors["list_id"] = "Choose a list."
     match_list = one(data, "match_list_id")
     if match_list and parse_id(match_list) is None:
@@ -501,7 +500,7 @@ def _list_choice(data: dict[str, str]) -> contact_import.ListChoice:
         if not name:
             raise ValidationFailed({"new_list": "Name the new list."})
         return contact_import.ListChoice(new_name=name)
-    if raw and (not raw.isdigit() or int(raw) > ID_MAX):
+    if raw and parse_id(raw) is None:
         raise ValidationFailed({"list_id": "Choose one of your lists."})
     return contact_import.ListChoice(list_id=int(raw) if raw else None)
 

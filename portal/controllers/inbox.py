@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM
+from portal.forms import FORM, parse_id
 from portal.pages import render
 from tenants.contacts.contacts import merge_values_by_phone
 from tenants.errors import Conflict, ValidationFailed
@@ -78,7 +78,7 @@ def _template_id(raw: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if parse_id(raw) is None:
         raise ValidationFailed({"template_id": "Choose a template from the list."})
     return int(raw)
 

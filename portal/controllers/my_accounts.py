@@ -8,9 +8,8 @@ from litestar import Controller, get, post
 from litestar.params import FromQuery
 from litestar.plugins.htmx import HTMXRequest
 
-from portal.api.schemas import ID_MAX
 from portal.auth import AuthState, request_actor
-from portal.forms import FORM, one
+from portal.forms import FORM, one, parse_id
 from portal.pages import block_or_redirect, render
 from tenants.access import users
 from tenants.access.decide import Principal
@@ -33,7 +32,7 @@ def _chosen(raw: str) -> int | None:
     """The posted choice: an account id, or "" for the shallowest membership."""
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) > ID_MAX:
+    if parse_id(raw) is None:
         raise ValidationFailed({"account_id": "Choose one of the accounts you belong to."})
     return int(raw)
 

@@ -13,7 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, int_list, many, one
+from portal.forms import FORM, digits, int_list, many, one
 from portal.pages import render
 from tenants.contacts import contacts
 from tenants.errors import ValidationFailed
@@ -29,7 +29,7 @@ _SPLIT = re.compile(r"[\n,;]+")
 def _int_or(value: str, field: str, errors: dict[str, str], default: int | None) -> int | None:
     if not value:
         return default
-    if not value.isdigit():
+    if not digits(value):
         errors[field] = "Write a whole number."
         return default
     return int(value)
@@ -53,7 +53,7 @@ def schedule_from_form(data: dict[str, Any]) -> recurring.ScheduleInput:
         sender=one(data, "sender"),
         channel=one(data, "channel") or "sms",
         frequency=one(data, "frequency"),
-        weekdays=[int(d) for d in many(data, "weekdays") if d.isdigit()],
+        weekdays=[int(d) for d in many(data, "weekdays") if digits(d)],
         month_day=month_day or 0,
         local_time=one(data, "local_time"),
         start_date=one(data, "start_date"),
@@ -203,7 +203,7 @@ class QuietHoursController(Controller):
                     enabled=one(raw, "enabled") == "1",
                     start=one(raw, "start"),
                     end=one(raw, "end"),
-                    days=[int(d) for d in many(raw, "days") if d.isdigit()],
+                    days=[int(d) for d in many(raw, "days") if digits(d)],
                 )
         except ValidationFailed as exc:
             ctx = {**(await self._context(request)), "errors": exc.errors}

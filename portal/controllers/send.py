@@ -148,7 +148,7 @@ async def _media_from_form(
 ) -> tuple[list[int], list[NewMedia]]:
     """The media already attached (ids kept in the form), the files uploaded now and the
     files at the URLs typed (fetched server side); refusals name media or media_url."""
-    ids = [int(v) for v in _values(raw, "media_id") if str(v).isdigit()][:20]
+    ids = [n for v in _values(raw, "media_id") if (n := parse_id(v)) is not None][:20]
     new: list[NewMedia] = []
     for upload in _values(raw, "media_file"):
         if isinstance(upload, UploadFile) and upload.filename:

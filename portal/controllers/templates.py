@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
 from portal.controllers.composer import composition_for
-from portal.forms import FORM, one
+from portal.forms import FORM, one, parse_id
 from portal.pages import render
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.templates import templates
@@ -208,7 +208,7 @@ class TemplatesController(Controller):
     ) -> Any:
         account = current_grants(request).account
         raw = data.get("version_id") or ""
-        if not raw.isdigit():
+        if parse_id(raw) is None:
             raise NotFound("version not found")
         try:
             detail = await templates.approve_version(

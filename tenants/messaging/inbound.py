@@ -1137,7 +1137,7 @@ async def _touch_conversations(touches: Sequence[_Touch]) -> None:
         key = f"{touch.account_id}|{touch.phone}|{touch.number}"
         earlier = merged.pop(key, None)
         merged[key] = replace(touch, unread=touch.unread + (earlier.unread if earlier else 0))
-    for part in chunked(list(merged.items()), 200):
+    for part in chunked(sorted(merged.items()), 200):  # key order: one lock order for all
         args: list[Any] = []
         for key, t in part:
             args += [t.account_id, key, t.phone, t.number, t.unread, t.body[:PREVIEW]]

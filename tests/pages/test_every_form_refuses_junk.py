@@ -1,5 +1,6 @@
 """Acceptance: every form the portal's pages show, posted with odd input in every field
-(empty, far too long, negative, beyond any integer column, markup, a field given twice,
+(empty, far too long, negative, beyond any integer column, markup, a superscript digit,
+a field given twice,
 no CSRF-valid body at all as JSON), answers 2xx, 3xx or 4xx and never a 5xx, for the demo
 master's owner, a branch sender and the operator. The forms are read off the pages
 themselves (action and field names), as a person or a crawler meets them; every POST
@@ -27,6 +28,7 @@ ODD = (
     "1e400",
     "  ",
     "NaN",
+    "²",  # a digit to str.isdigit, not to int()
 )
 # Signing out, or ending every session, would leave the rest of the walk signed out.
 SIGNS_OUT = ("/logout", "/security/sessions", "/me/sessions")
