@@ -255,7 +255,9 @@ class Simulator:
         with self._lock:
             return [
                 {
-                    "message_id": int(r.message_id) if r.message_id.isdigit() else r.message_id,
+                    "message_id": int(r.message_id)
+                    if r.message_id.isascii() and r.message_id.isdigit()
+                    else r.message_id,
                     "to": r.to,
                     "from": r.sender,
                     "body": r.body,

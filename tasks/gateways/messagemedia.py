@@ -84,7 +84,7 @@ def verify_messagemedia_signature(request: CallbackRequest, public_key: str, dig
 def _our_id(metadata: Any) -> int | None:
     if isinstance(metadata, dict):
         value = str(metadata.get(METADATA_KEY) or "")
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             return int(value)
     return None
 

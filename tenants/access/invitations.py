@@ -72,7 +72,7 @@ def invitation_path(token: str) -> str:
 
 
 def _team_id_list(text: str) -> list[int]:
-    return [int(t) for t in text.split() if t.isdigit()]
+    return [int(t) for t in text.split() if t.isascii() and t.isdigit()]
 
 
 async def _views(rows: list[dict[str, Any]]) -> list[InvitationView]:

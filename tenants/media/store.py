@@ -234,7 +234,7 @@ def signed_url(media_id: int, ttl: int | None = None) -> str:
 def verify_token(token: str) -> int | None:
     """The media id a token names, or None when it is malformed, tampered with or expired."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
         return None
     media_id, expires = int(parts[0]), int(parts[1])
     if not hmac.compare_digest(_signature(media_id, expires), parts[2]):

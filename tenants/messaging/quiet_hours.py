@@ -115,7 +115,11 @@ NO_QUIET_HOURS = QuietWindow(False, time(0), time(0), frozenset(), None)
 
 
 def _window(row: dict[str, object]) -> QuietWindow:
-    days = frozenset(int(d) for d in str(row["days"] or "").split(",") if d.strip().isdigit())
+    days = frozenset(
+        int(d)
+        for d in str(row["days"] or "").split(",")
+        if d.strip().isascii() and d.strip().isdigit()
+    )
     return QuietWindow(
         bool(row["enabled"]),
         time.fromisoformat(str(row["start"])),

@@ -205,8 +205,10 @@ async def _run_upserts(upserts: list[_Upsert]) -> None:
     highest keys down, so its rows are taken in ascending key order). Upserts too many for
     one statement run one by one in that same reverse order, and on SQLite (one writer at
     a time) too, so no two transactions take the rows in opposite orders."""
-    if len(upserts) > 1 and not is_sqlite() and (
-        sum(len(args) for _, args in upserts) <= ONE_STATEMENT_ARGUMENTS
+    if (
+        len(upserts) > 1
+        and not is_sqlite()
+        and (sum(len(args) for _, args in upserts) <= ONE_STATEMENT_ARGUMENTS)
     ):
         upserts = [_as_one(upserts)]
     else:
