@@ -181,6 +181,11 @@ class SendResult:
     def accepted_phones(self, limit: int) -> list[str]:
         return [a.to for a in self.accepted[:limit]]
 
+    @property
+    def more(self) -> bool:
+        """Recipients left out of the summary: never here (streamed.Preview may have some)."""
+        return False
+
 
 # --- validation ------------------------------------------------------------------------
 

@@ -103,6 +103,9 @@ def _request_of(text: str) -> tuple[SendRequest, audit.Actor]:
 # A preview lists this many of the skipped recipients (and names this many accepted ones
 # for the WhatsApp window check); every one of them is counted.
 PREVIEW_SHOWN = 200
+# A preview plans at most this many contacts (a page answers in seconds, not minutes, for
+# a list of millions) and then says the lists hold more.
+PREVIEW_CONTACTS = 100_000
 
 
 @dataclass
@@ -123,6 +126,8 @@ class Preview:
     shown_accepted: list[str] = field(default_factory=list)
     dry_run: bool = True
     scheduled_for: datetime | None = None
+    contacts_planned: int = 0
+    more: bool = False  # the lists hold contacts past the PREVIEW_CONTACTS planned
 
     def skipped_by_reason(self) -> dict[str, int]:
         return dict(sorted(self.reasons.items()))
@@ -147,13 +152,18 @@ class Preview:
 
 async def preview(req: SendRequest) -> Preview:
     """The campaign's summary before it is sent: the request checked as start_list_campaign
-    checks it, then every chunk planned as _accept_chunk plans it (nothing reserved)."""
+    checks it, then each chunk planned as _accept_chunk plans it (nothing reserved), up to
+    PREVIEW_CONTACTS contacts (`more` says the lists go on)."""
     req, content = await accept.prepare_send(req)
     await _check_lists(req)
     summary = Preview()
     cursor = 0
     while chosen := await next_contacts(req, cursor, chunk_size()):
+        if summary.contacts_planned >= PREVIEW_CONTACTS:
+            summary.more = True
+            break
         summary.add(await accept.plan_contacts(req, content, chosen))
+        summary.contacts_planned += len(chosen)
         cursor = chosen[-1][0]
     return summary
 

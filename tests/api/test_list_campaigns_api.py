@@ -12,6 +12,7 @@ from tenants.audit.record import SYSTEM
 from tenants.consent import events as consent_events
 from tenants.contacts import contacts
 from tenants.credits import ledger
+from tenants.messaging import streamed
 from tenants.messaging.tables import Batch, Message
 from tests.conftest import login
 from tests.factories import fund, wait_until
@@ -151,7 +152,9 @@ async def _batch_of(campaign_id: int) -> int:
     return int(row["batch_id"])
 
 
-async def test_the_send_page_previews_a_campaign_to_a_list_a_chunk_at_a_time(client, world):
+async def test_the_send_page_previews_a_campaign_to_a_list_a_chunk_at_a_time(
+    client, world, monkeypatch
+):
     account = world.accounts["alpha"]
     await fund(account, 100)
     list_id = await _club(account, 7)
@@ -167,3 +170,8 @@ async def test_the_send_page_previews_a_campaign_to_a_list_a_chunk_at_a_time(cli
     assert "total cost 6 credits" in r.text and "opted out: 1" in r.text
     assert await Message.count() == 0 and await ledger.balance(account) == 100
     assert await Batch.count() == 0  # nothing written: no campaign, no batch
+    assert 'id="preview-more"' not in r.text
+    monkeypatch.setattr(streamed, "PREVIEW_CONTACTS", 3)  # one chunk of 3, then stop
+    r = await client.post("/send", data=form, headers={"HX-Request": "true"})
+    assert "3 recipients accepted, 0 skipped" in r.text
+    assert 'id="preview-more"' in r.text and "first 3 contacts" in r.text

@@ -294,3 +294,14 @@ async def test_the_preview_refuses_what_the_send_would(world):
     with pytest.raises(ValidationFailed) as refused:
         await streamed.preview(_request(account, list_ids=[987654]))
     assert "list_ids" in refused.value.errors
+
+
+async def test_the_preview_of_a_list_past_its_bound_says_the_list_goes_on(world, monkeypatch):
+    account = world.accounts["alpha"]
+    list_id = await _list_of(account, 11)
+    monkeypatch.setattr(streamed, "PREVIEW_CONTACTS", 6)  # two chunks of CHUNK (4)
+    shown = await streamed.preview(_request(account, list_ids=[list_id]))
+    assert (shown.contacts_planned, shown.accepted_count, shown.more) == (8, 8, True)
+    monkeypatch.setattr(streamed, "PREVIEW_CONTACTS", 11)
+    whole = await streamed.preview(_request(account, list_ids=[list_id]))
+    assert (whole.contacts_planned, whole.accepted_count, whole.more) == (11, 11, False)
