@@ -58,6 +58,11 @@ def many(data: dict[str, Any], key: str) -> list[str]:
 
 
 def int_list(data: dict[str, Any], key: str) -> list[int]:
+    """The whole numbers given in a repeated field (weekday 0 included); others left out."""
+    return [int(v) for v in many(data, key) if digits(v)]
+
+
+def id_list(data: dict[str, Any], key: str) -> list[int]:
     """The ids given in a repeated field; values no row can have are left out."""
     return [n for v in many(data, key) if (n := parse_id(v)) is not None]
 

@@ -13,7 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, digits, int_list, many, one
+from portal.forms import FORM, digits, id_list, int_list, many, one
 from portal.pages import render
 from tenants.contacts import contacts
 from tenants.errors import ValidationFailed
@@ -49,11 +49,11 @@ def schedule_from_form(data: dict[str, Any]) -> recurring.ScheduleInput:
         body=body if template_id is None else None,
         template_id=template_id,
         numbers=[n.strip() for n in _SPLIT.split(one(data, "numbers")) if n.strip()],
-        list_ids=int_list(data, "list_ids"),
+        list_ids=id_list(data, "list_ids"),
         sender=one(data, "sender"),
         channel=one(data, "channel") or "sms",
         frequency=one(data, "frequency"),
-        weekdays=[int(d) for d in many(data, "weekdays") if digits(d)],
+        weekdays=int_list(data, "weekdays"),
         month_day=month_day or 0,
         local_time=one(data, "local_time"),
         start_date=one(data, "start_date"),
@@ -75,7 +75,7 @@ async def _options(request: Request[Any, Any, Any]) -> dict[str, Any]:
 def _echo(data: dict[str, Any]) -> dict[str, Any]:
     """The posted form as the template shows it again (repeated fields as id lists)."""
     form = {k: one(data, k) for k in data if k not in ("weekdays", "list_ids")}
-    return {**form, "weekdays": int_list(data, "weekdays"), "list_ids": int_list(data, "list_ids")}
+    return {**form, "weekdays": int_list(data, "weekdays"), "list_ids": id_list(data, "list_ids")}
 
 
 def _form_of(view: recurring.ScheduleView | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
 from portal.auth import current_grants, request_actor
-from portal.forms import FORM, int_list, one
+from portal.forms import FORM, id_list, one
 from portal.pages import block_or_redirect, render
 from tenants import mail
 from tenants.access import invitations
@@ -69,7 +69,7 @@ class UsersController(Controller):
         form: dict[str, Any] = {
             "email": one(data, "email"),
             "role": one(data, "role"),
-            "teams": int_list(data, "teams"),
+            "teams": id_list(data, "teams"),
         }
         context = await _page_context(grants)
         try:

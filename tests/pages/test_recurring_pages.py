@@ -4,6 +4,8 @@ the field named (422) and writes nothing; roles without campaigns.manage are ref
 
 from __future__ import annotations
 
+import re
+
 from tenants.audit.record import SYSTEM
 from tenants.messaging.tables import QuietHours, RecurringSchedule
 from tenants.templates import templates
@@ -53,6 +55,12 @@ async def test_bad_input_rerenders_the_form_naming_the_field(client, world):
     answer = await client.post("/recurring", data=bad, headers=HX)
     assert answer.status_code == 422 and 'id="local_time-error"' in answer.text
     assert await RecurringSchedule.count() == 0
+    # The weekdays ticked come back ticked, Monday (0) too.
+    weekly = {**FORM, "frequency": "weekly", "weekdays": ["0", "4"], "local_time": ""}
+    answer = await client.post("/recurring", data={**weekly, "_csrf_token": token}, headers=HX)
+    assert answer.status_code == 422
+    ticked = re.findall(r'name="weekdays" value="(\d)" checked', answer.text)
+    assert ticked == ["0", "4"]
 
 
 async def test_roles_and_quiet_hours_page(client, world):
