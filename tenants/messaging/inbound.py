@@ -542,6 +542,13 @@ async def _store_messages(flows: Sequence[_Flow]) -> None:
     await copy_rows("message", _MESSAGE_COLUMNS, rows)
 
 
+async def _confirm(flow: _Flow, reads: _Reads) -> None:
+    """The confirmation of a compliance word, unless the provider answered it itself."""
+    if (kind := flow.kind) is not None and not flow.report.provider_keyword:
+        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
+        flow.replies.append({"body": text, "variables": {}, "compliance": True})
+
+
 async def _plan_acts(
     flow: _Flow,
     reads: _Reads,
@@ -558,9 +565,7 @@ async def _plan_acts(
             )
         )
         flow.consent_action = flow.kind
-    if (kind := flow.kind) is not None and not flow.report.provider_keyword:
-        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
-        flow.replies.append({"body": text, "variables": {}, "compliance": True})
+    await _confirm(flow, reads)
     if flow.keyword is not None and flow.e164:
         keyword = flow.keyword
         joined = False
@@ -855,9 +860,7 @@ async def _act(flow: _Flow, reads: _Reads) -> None:
             flow.account_id, flow.e164, channel, source="keyword", message_id=flow.message_id
         )
         flow.consent_action = flow.kind
-    if (kind := flow.kind) is not None and not flow.report.provider_keyword:
-        text = await reads.of(consent_keywords.confirmation_reply, flow.account_id, kind)
-        flow.replies.append({"body": text, "variables": {}, "compliance": True})
+    await _confirm(flow, reads)
     if flow.keyword is not None and flow.e164:
         flow.consent_action, more, flow.forward = await _run_actions(
             flow.keyword, flow.e164, channel, flow.message_id, reads
@@ -894,21 +897,7 @@ async def _record_route(flow: _Flow) -> _Plan:
             replies_done=not flow.replies,
         )
     ).returning(InboundRoute.id)
-    return _Plan(
-        route_id=int(inserted[0]["id"]),
-        message_id=flow.message_id,
-        account_id=flow.account_id,
-        number=flow.number.number,
-        phone=flow.phone,
-        channel=flow.report.channel,
-        rule=flow.rule,
-        keyword=flow.keyword.word if flow.keyword else None,
-        consent_action=flow.consent_action,
-        replies=flow.replies,
-        replies_done=not flow.replies,
-        reply_message_ids=[],
-        reply_errors=[],
-    )
+    return _plan_of(flow, int(inserted[0]["id"]))
 
 
 async def _run_actions(
