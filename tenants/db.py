@@ -37,6 +37,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from tenants import memo
 from tenants.errors import NotFound
 from tenants.settings import get_settings
 
@@ -617,29 +618,53 @@ async def savepoint() -> AsyncIterator[None]:
 
 # Reads that a unit of work (an inbound group's transaction) makes again and again and
 # never changes itself: the platform's accounts, time zones, channel choices.
-_shared: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+@dataclasses.dataclass
+class _SharedReads:
+    memo: dict[Hashable, Any]
+    version: int | None  # the cache_version counter the block read first, if it did
+
+
+_shared: contextvars.ContextVar[_SharedReads | None] = contextvars.ContextVar(
     "shared_reads", default=None
 )
 
 
 @contextmanager
-def reads_shared() -> Iterator[None]:
+def reads_shared(version: int | None = None) -> Iterator[None]:
     """Within the block, each read made through shared_read() is made once. Only for work
     that writes none of what those reads read (an inbound group: messages, routes,
     consent, contacts, credits, never an account's kind or time zone or its channel
-    choices)."""
-    token = _shared.set({})
+    choices). With `version` (the cache_version counter, read at the block's start),
+    settled reads are also kept across blocks in this process while the counter stands
+    (tenants.memo)."""
+    token = _shared.set(_SharedReads({}, version))
     try:
         yield
     finally:
         _shared.reset(token)
 
 
-async def shared_read(key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
-    """`load()`'s answer, once per reads_shared() block (every time outside one)."""
-    memo = _shared.get()
-    if memo is None:
+def reads_settled() -> bool:
+    """Whether settled reads are kept across blocks here (a reads_shared() block that read
+    the cache_version counter): a read may then load a whole small set once (a number's
+    keyword registry) rather than the one row it needs each time."""
+    block = _shared.get()
+    return block is not None and block.version is not None
+
+
+async def shared_read(
+    key: Hashable, load: Callable[[], Awaitable[T]], *, settled: bool = False
+) -> T:
+    """`load()`'s answer, once per reads_shared() block (every time outside one).
+    `settled`: every table the read reads is watched by the cache_version triggers (and
+    the answer is never changed in place), so a block that read the counter keeps it
+    across blocks while the counter stands."""
+    block = _shared.get()
+    if block is None:
         return await load()
-    if key not in memo:
-        memo[key] = await load()
-    return memo[key]  # type: ignore[no-any-return]
+    if key not in block.memo:
+        if settled and block.version is not None:
+            block.memo[key] = await memo.remembered(block.version, ("shared", key), load)
+        else:
+            block.memo[key] = await load()
+    return block.memo[key]  # type: ignore[no-any-return]

@@ -82,8 +82,10 @@ async def get_account(account_id: int) -> AccountView:
         )
         return _view(row)
 
-    # Once per reads_shared() block (whose work never reads the view's balance).
-    return await shared_read(("account", account_id), load)
+    # Once per reads_shared() block, and kept across blocks while cache_version stands:
+    # the view's balance is then stale, and such work never reads it (the reservation's
+    # UPDATE ... WHERE balance >= is what decides).
+    return await shared_read(("account", account_id), load, settled=True)
 
 
 async def get_account_by_slug(slug: str) -> AccountView:
@@ -120,7 +122,7 @@ async def timezones(ids: list[int]) -> dict[int, ZoneInfo]:
         )
         return {r["id"]: zone_named(r["timezone"]) for r in rows}
 
-    return dict(await shared_read(("timezones", wanted), load))
+    return dict(await shared_read(("timezones", wanted), load, settled=True))
 
 
 async def subtree(
@@ -395,5 +397,5 @@ async def default_region(account_id: int) -> str:
     async def load() -> dict[str, Any] | None:
         return await Account.select(Account.default_region).where(Account.id == account_id).first()  # type: ignore[no-any-return]
 
-    row = await shared_read(("default_region", account_id), load)
+    row = await shared_read(("default_region", account_id), load, settled=True)
     return str((row or {}).get("default_region") or "AU")

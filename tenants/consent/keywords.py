@@ -60,20 +60,27 @@ async def _tree_root_and_chain(account_id: int) -> list[int]:
         return str(row["path"])
 
     # An account's path is read once per reads_shared() block (an inbound group).
-    return path_ids(await shared_read(("account_path", account_id), load))
+    return path_ids(await shared_read(("account_path", account_id), load, settled=True))
 
 
 async def keyword_lists(account_id: int) -> dict[str, list[str]]:
     """Effective words per kind for an account: the defaults plus its ancestors' additions."""
-    chain = await _tree_root_and_chain(account_id)
-    rows = await ConsentKeyword.select(ConsentKeyword.kind, ConsentKeyword.word).where(
-        ConsentKeyword.account_id.is_in(chain)
-    )
-    lists = {kind: list(words) for kind, words in DEFAULT_KEYWORDS.items()}
-    for r in sorted(rows, key=lambda r: r["word"]):
-        if r["word"] not in lists[r["kind"]]:
-            lists[r["kind"]].append(r["word"])
-    return lists
+
+    async def load() -> dict[str, tuple[str, ...]]:
+        chain = await _tree_root_and_chain(account_id)
+        rows = await ConsentKeyword.select(ConsentKeyword.kind, ConsentKeyword.word).where(
+            ConsentKeyword.account_id.is_in(chain)
+        )
+        lists = {kind: list(words) for kind, words in DEFAULT_KEYWORDS.items()}
+        for r in sorted(rows, key=lambda r: r["word"]):
+            if r["word"] not in lists[r["kind"]]:
+                lists[r["kind"]].append(r["word"])
+        return {kind: tuple(words) for kind, words in lists.items()}
+
+    # Kept across an inbound group's blocks while cache_version stands (never changed in
+    # place: each caller gets its own lists).
+    kept = await shared_read(("consent_words", account_id), load, settled=True)
+    return {kind: list(words) for kind, words in kept.items()}
 
 
 async def custom_keywords(account_id: int) -> dict[str, list[str]]:
@@ -106,15 +113,19 @@ async def confirmation_reply(account_id: int, kind: str) -> str:
     default. It is sent even after an opt-out (it confirms the opt-out)."""
     if kind not in KEYWORD_KINDS:
         raise ValueError(f"unknown keyword kind {kind!r}")
-    chain = await _tree_root_and_chain(account_id)
-    rows = await ConsentReply.select(ConsentReply.account_id, ConsentReply.body).where(
-        ConsentReply.account_id.is_in(chain) & (ConsentReply.kind == kind)
-    )
-    by_account = {r["account_id"]: r["body"] for r in rows if r["body"]}
-    for ancestor_id in reversed(chain):
-        if ancestor_id in by_account:
-            return str(by_account[ancestor_id])
-    return DEFAULT_REPLIES[kind]
+
+    async def load() -> str:
+        chain = await _tree_root_and_chain(account_id)
+        rows = await ConsentReply.select(ConsentReply.account_id, ConsentReply.body).where(
+            ConsentReply.account_id.is_in(chain) & (ConsentReply.kind == kind)
+        )
+        by_account = {r["account_id"]: r["body"] for r in rows if r["body"]}
+        for ancestor_id in reversed(chain):
+            if ancestor_id in by_account:
+                return str(by_account[ancestor_id])
+        return DEFAULT_REPLIES[kind]
+
+    return await shared_read(("consent_reply", account_id, kind), load, settled=True)
 
 
 async def confirmation_replies(account_id: int) -> dict[str, tuple[str, bool]]:

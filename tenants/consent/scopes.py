@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tenants.accounts.tables import Account
 from tenants.accounts.tree import (
@@ -80,20 +81,28 @@ async def scoped_account(account_id: int, *, lock: bool = False) -> ScopedAccoun
     On PostgreSQL the ancestors' rows are locked FOR KEY SHARE so a concurrent consent_mode
     change (which takes FOR UPDATE) cannot slip between reading the scope and writing the
     state; SQLite transactions are already serialised by the IMMEDIATE write lock. Unlocked,
-    it is read once per reads_shared() block; locked, always (the lock is the point).
+    it is read once per reads_shared() block (and kept across an inbound group's blocks
+    while cache_version stands); locked, the consent modes are always read under the lock
+    (the lock is the point), the account's path and region are the block's (a path never
+    changes once the account exists).
     """
     if not lock:
-        return await shared_read(("scoped_account", account_id), lambda: _scoped(account_id))
+        return await shared_read(
+            ("scoped_account", account_id), lambda: _scoped(account_id), settled=True
+        )
     return await _scoped(account_id, lock=True)
 
 
 async def _scoped(account_id: int, *, lock: bool = False) -> ScopedAccount:
-    row = await first_or_404(
-        Account.select(Account.id, Account.path, Account.default_region).where(
-            Account.id == account_id
-        ),
-        f"account {account_id} not found",
-    )
+    async def load() -> dict[str, Any]:
+        return await first_or_404(
+            Account.select(Account.id, Account.path, Account.default_region).where(
+                Account.id == account_id
+            ),
+            f"account {account_id} not found",
+        )
+
+    row = await shared_read(("account_region", account_id), load, settled=True)
     ids = path_ids(row["path"])
     query = Account.select(Account.id, Account.consent_mode).where(Account.id.is_in(ids))
     if lock and not is_sqlite():

@@ -152,7 +152,7 @@ async def _region(account_id: int) -> str:
         return str(row["default_region"] or "AU")
 
     # Once per reads_shared() block (an inbound group's keyword senders).
-    return await shared_read(("contact_region", account_id), load)
+    return await shared_read(("contact_region", account_id), load, settled=True)
 
 
 async def get_contact(account_id: int, contact_id: int) -> ContactView:
@@ -463,12 +463,17 @@ async def contact_lists(account_id: int) -> list[ContactListView]:
 
 
 async def is_own_list(account_id: int, list_id: int) -> bool:
-    """Whether the list exists and is the account's (one statement)."""
-    return bool(
-        await ContactList.exists().where(
-            (ContactList.id == list_id) & (ContactList.account_id == account_id)
+    """Whether the list exists and is the account's (one statement; kept across an
+    inbound group's blocks while cache_version stands)."""
+
+    async def load() -> bool:
+        return bool(
+            await ContactList.exists().where(
+                (ContactList.id == list_id) & (ContactList.account_id == account_id)
+            )
         )
-    )
+
+    return await shared_read(("own_list", account_id, list_id), load, settled=True)
 
 
 async def get_list(account_id: int, list_id: int) -> ContactListView:

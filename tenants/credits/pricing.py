@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenants.accounts.tables import Account
-from tenants.accounts.tree import AccountView, get_account, get_in_subtree, path_ids
+from tenants.accounts.tree import AccountView, get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.credits.ledger import account_row
 from tenants.credits.tables import (
@@ -31,7 +31,7 @@ async def _platform_ids() -> list[int]:
         )
         return tuple(r["id"] for r in rows)
 
-    return list(await shared_read(("platform_ids_in_order",), load))
+    return list(await shared_read(("platform_ids_in_order",), load, settled=True))
 
 
 def _overlay(parent: dict[str, int], rules: dict[str, int], *, floored: bool) -> dict[str, int]:
@@ -48,16 +48,25 @@ async def price_layers(account_id: int, channel: str) -> list[tuple[int, dict[st
     """(account id, its own rules, floored) from the platform defaults down to the account."""
     if channel not in CHANNELS:
         raise ValidationFailed({"channel": f"Channel must be one of: {', '.join(CHANNELS)}."})
-    ids = path_ids((await account_row(account_id))["path"])
-    platform = [i for i in await _platform_ids() if i not in ids]
-    chain = platform + ids
-    rows = await PriceRule.select(PriceRule.account_id, PriceRule.country, PriceRule.credits).where(
-        PriceRule.account_id.is_in(chain) & (PriceRule.channel == channel)
-    )
-    by_account: dict[int, dict[str, int]] = {}
-    for r in rows:
-        by_account.setdefault(r["account_id"], {})[r["country"]] = r["credits"]
-    return [(i, by_account.get(i, {}), i in ids and ids.index(i) > 0) for i in chain]
+
+    async def load() -> tuple[tuple[int, tuple[tuple[str, int], ...], bool], ...]:
+        ids = (await get_account(account_id)).ancestor_ids
+        platform = [i for i in await _platform_ids() if i not in ids]
+        chain = platform + ids
+        rows = await PriceRule.select(
+            PriceRule.account_id, PriceRule.country, PriceRule.credits
+        ).where(PriceRule.account_id.is_in(chain) & (PriceRule.channel == channel))
+        by_account: dict[int, dict[str, int]] = {}
+        for r in rows:
+            by_account.setdefault(r["account_id"], {})[r["country"]] = r["credits"]
+        return tuple(
+            (i, tuple(by_account.get(i, {}).items()), i in ids and ids.index(i) > 0) for i in chain
+        )
+
+    # Kept across an inbound group's blocks while cache_version stands (price_rule and
+    # the account tree are watched); each caller gets its own dicts.
+    kept = await shared_read(("price_layers", account_id, channel), load, settled=True)
+    return [(i, dict(rules), floored) for i, rules, floored in kept]
 
 
 async def prices_for(account_id: int, channel: str) -> dict[str, int]:

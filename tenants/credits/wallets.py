@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tenants import clock
-from tenants.accounts.tree import get_in_subtree, path_ids
+from tenants.accounts.tree import get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.credits.ledger import (
     MAX_AMOUNT,
@@ -20,7 +20,7 @@ from tenants.credits.tables import (
     Notice,
     WalletSettings,
 )
-from tenants.db import transaction, view_of
+from tenants.db import shared_read, transaction, view_of
 from tenants.errors import NotFound, ValidationFailed
 
 
@@ -82,20 +82,25 @@ class PayingWallet:
 
 
 async def paying_wallet(account_id: int) -> PayingWallet:
-    """The paying wallet of an account and both settings, in two queries."""
-    ids = path_ids((await account_row(account_id))["path"])
-    rows = await WalletSettings.select().where(WalletSettings.account_id.is_in(ids))
-    found = {r["account_id"]: _settings_view(r, r["account_id"]) for r in rows}
-    wallet_id = ids[0]
-    for candidate in reversed(ids):
-        if not (candidate in found and found[candidate].shared_wallet):
-            wallet_id = candidate
-            break
+    """The paying wallet of an account and both settings, in two queries (kept across an
+    inbound group's blocks while cache_version stands: wallet_settings is watched)."""
 
-    def of(i: int) -> WalletSettingsView:
-        return found.get(i) or WalletSettingsView(account_id=i)
+    async def load() -> PayingWallet:
+        ids = (await get_account(account_id)).ancestor_ids
+        rows = await WalletSettings.select().where(WalletSettings.account_id.is_in(ids))
+        found = {r["account_id"]: _settings_view(r, r["account_id"]) for r in rows}
+        wallet_id = ids[0]
+        for candidate in reversed(ids):
+            if not (candidate in found and found[candidate].shared_wallet):
+                wallet_id = candidate
+                break
 
-    return PayingWallet(wallet_id=wallet_id, own=of(account_id), paying=of(wallet_id))
+        def of(i: int) -> WalletSettingsView:
+            return found.get(i) or WalletSettingsView(account_id=i)
+
+        return PayingWallet(wallet_id=wallet_id, own=of(account_id), paying=of(wallet_id))
+
+    return await shared_read(("paying_wallet", account_id), load, settled=True)
 
 
 async def wallet_of(account_id: int) -> int:

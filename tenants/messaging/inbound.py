@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import phonenumbers
 
+from tenants.access.resolved import read_version
 from tenants.accounts.tree import default_region, get_account
 from tenants.audit import record as audit
 from tenants.clock import now
@@ -372,7 +373,9 @@ async def _route_group(reports: Sequence[InboundReport]) -> list[InboundResult]:
     read, written and answered with a few statements per table whatever its size. A later
     copy of a message in the group is its duplicate."""
     async with transaction():
-        with reads_shared():
+        # The settings routing and replying read (numbers, keywords, accounts, prices,
+        # senders, consent words) are kept across groups while cache_version stands.
+        with reads_shared(await read_version()):
             return await _route_waves(reports)
 
 

@@ -15,7 +15,7 @@ from tenants.accounts.tree import AccountView, get_account, get_in_subtree, is_i
 from tenants.audit import record as audit
 from tenants.consent import keywords as consent_keywords
 from tenants.contacts import contacts
-from tenants.db import first_or_404, transaction
+from tenants.db import first_or_404, reads_settled, shared_read, transaction
 from tenants.errors import Conflict, NotFound, ValidationFailed
 from tenants.numbers.numbers import NumberView, get_visible_number, may_use_number, numbers_for
 from tenants.numbers.tables import MAX_WORD, Keyword, KeywordAction
@@ -144,11 +144,16 @@ async def _views(rows: list[dict[str, Any]]) -> list[KeywordView]:
 
 
 async def get_keyword(keyword_id: int) -> KeywordView:
-    row = await first_or_404(
-        Keyword.select(*_KEYWORD_COLUMNS).where(Keyword.id == keyword_id),
-        f"keyword {keyword_id} not found",
-    )
-    return (await _views([row]))[0]
+    async def load() -> KeywordView:
+        row = await first_or_404(
+            Keyword.select(*_KEYWORD_COLUMNS).where(Keyword.id == keyword_id),
+            f"keyword {keyword_id} not found",
+        )
+        return (await _views([row]))[0]
+
+    # Kept across an inbound group's blocks while cache_version stands (a replayed
+    # message's keyword).
+    return await shared_read(("keyword", keyword_id), load, settled=True)
 
 
 async def keyword_on(number_id: int, word: str) -> KeywordView | None:
@@ -156,12 +161,25 @@ async def keyword_on(number_id: int, word: str) -> KeywordView | None:
     normalized = normalize_word(word)
     if not normalized:
         return None
+    if reads_settled():
+        # In an inbound group: the number's whole registry, kept across groups while
+        # cache_version stands (keyword, its actions, numbers and accounts are watched),
+        # so the words people send (mostly no keyword at all) add nothing to the memo.
+        return (await _registry(number_id)).get(normalized)
     row = (
         await Keyword.select(*_KEYWORD_COLUMNS)
         .where(Keyword.unique_key == f"{number_id}:{normalized}")
         .first()
     )
     return (await _views([row]))[0] if row else None
+
+
+async def _registry(number_id: int) -> dict[str, KeywordView]:
+    async def load() -> dict[str, KeywordView]:
+        rows = await Keyword.select(*_KEYWORD_COLUMNS).where(Keyword.number == number_id)
+        return {normalize_word(view.word): view for view in await _views(rows)}
+
+    return await shared_read(("keyword_registry", number_id), load, settled=True)
 
 
 async def keywords_for(account_id: int) -> list[KeywordView]:

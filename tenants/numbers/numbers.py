@@ -19,7 +19,7 @@ import phonenumbers
 from tenants.accounts.tree import AccountView, get_account, get_in_subtree
 from tenants.audit import record as audit
 from tenants.clock import now
-from tenants.db import first_or_404, transaction, view_of
+from tenants.db import first_or_404, shared_read, transaction, view_of
 from tenants.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenants.numbers.tables import Keyword, KeywordAction, PhoneNumber, SenderId
 from tenants.phones import sender_kind, sender_problem
@@ -182,12 +182,19 @@ async def find_number(value: str) -> NumberView | None:
     candidates = {text}
     if text.isdigit() and len(text) > 8:
         candidates.add("+" + text)  # providers often drop the + of E.164
-    row = (
-        await PhoneNumber.select(*_NUMBER_COLUMNS)
-        .where(PhoneNumber.number.is_in(sorted(candidates)))
-        .first()
-    )
-    return _number_view(row) if row else None
+    wanted = sorted(candidates)
+
+    async def load() -> NumberView | None:
+        row = (
+            await PhoneNumber.select(*_NUMBER_COLUMNS)
+            .where(PhoneNumber.number.is_in(wanted))
+            .first()
+        )
+        return _number_view(row) if row else None
+
+    # Kept across an inbound group's blocks while cache_version stands (phone_number and
+    # the account tree are watched).
+    return await shared_read(("number", *wanted), load, settled=True)
 
 
 def may_manage_number(number: NumberView, account: AccountView) -> bool:
@@ -467,7 +474,14 @@ async def withdraw_sender_id(
 
 
 async def usable_senders(account_id: int) -> list[SenderView]:
-    """Numbers held by the account or an account above it, then its approved sender IDs."""
+    """Numbers held by the account or an account above it, then its approved sender IDs
+    (kept across an inbound group's blocks while cache_version stands)."""
+    return list(
+        await shared_read(("senders", account_id), lambda: _usable(account_id), settled=True)
+    )
+
+
+async def _usable(account_id: int) -> tuple[SenderView, ...]:
     account = await get_account(account_id)
     senders: list[SenderView] = []
     if account.kind != "platform":
@@ -503,7 +517,7 @@ async def usable_senders(account_id: int) -> list[SenderView]:
         )
         for r in rows
     )
-    return senders
+    return tuple(senders)
 
 
 async def default_sender(account_id: int) -> str:

@@ -511,7 +511,7 @@ async def platform_account_ids() -> list[int]:
         rows = await Account.select(Account.id).where(Account.kind == "platform")
         return tuple(r["id"] for r in rows)
 
-    return list(await shared_read(("platform_account_ids",), load))
+    return list(await shared_read(("platform_account_ids",), load, settled=True))
 
 
 async def master_may_own(account_id: int) -> bool:
@@ -980,21 +980,27 @@ async def _usable_owner_ids(account: AccountView) -> list[int]:
 async def available_integrations(
     account_id: int, channel: str | None = None
 ) -> list[IntegrationView]:
-    """Active integrations this account may choose (the platform's and its masters')."""
-    account = await get_account(account_id)
-    owners = await _usable_owner_ids(account)
-    rows = (
-        await ProviderIntegration.select(*VIEW_COLUMNS)
-        .where(
-            ProviderIntegration.account_id.is_in(owners) & (ProviderIntegration.status == "active")
+    """Active integrations this account may choose (the platform's and its masters'); kept
+    across an inbound group's blocks while cache_version stands."""
+
+    async def load() -> tuple[IntegrationView, ...]:
+        account = await get_account(account_id)
+        owners = await _usable_owner_ids(account)
+        rows = (
+            await ProviderIntegration.select(*VIEW_COLUMNS)
+            .where(
+                ProviderIntegration.account_id.is_in(owners)
+                & (ProviderIntegration.status == "active")
+            )
+            .order_by(ProviderIntegration.name)
         )
-        .order_by(ProviderIntegration.name)
-    )
-    names = {
-        a["id"]: a["name"]
-        for a in await Account.select(Account.id, Account.name).where(Account.id.is_in(owners))
-    }
-    views = [_view(r, names.get(r["account_id"], "")) for r in rows]
+        names = {
+            a["id"]: a["name"]
+            for a in await Account.select(Account.id, Account.name).where(Account.id.is_in(owners))
+        }
+        return tuple(_view(r, names.get(r["account_id"], "")) for r in rows)
+
+    views = await shared_read(("available_integrations", account_id), load, settled=True)
     return [v for v in views if channel is None or channel in v.channels]
 
 
@@ -1026,17 +1032,21 @@ async def _choices(account_ids: Sequence[int]) -> dict[tuple[int, str], int | No
         ).where(ChannelDefault.account_id.is_in(list(account_ids)))
         return {(r["account_id"], r["channel"]): r["integration_id"] for r in rows}
 
-    return dict(await shared_read(("channel_choices", tuple(account_ids)), load))
+    return dict(await shared_read(("channel_choices", tuple(account_ids)), load, settled=True))
 
 
 async def _active_integrations(ids: Iterable[int]) -> dict[int, IntegrationView]:
-    wanted = sorted({i for i in ids if i is not None})
+    wanted = tuple(sorted({i for i in ids if i is not None}))
     if not wanted:
         return {}
-    rows = await ProviderIntegration.select(*VIEW_COLUMNS).where(
-        ProviderIntegration.id.is_in(wanted) & (ProviderIntegration.status == "active")
-    )
-    return {r["id"]: _view(r) for r in rows}
+
+    async def load() -> dict[int, IntegrationView]:
+        rows = await ProviderIntegration.select(*VIEW_COLUMNS).where(
+            ProviderIntegration.id.is_in(list(wanted)) & (ProviderIntegration.status == "active")
+        )
+        return {r["id"]: _view(r) for r in rows}
+
+    return dict(await shared_read(("active_integrations", wanted), load, settled=True))
 
 
 async def _chain(account: AccountView) -> list[int]:

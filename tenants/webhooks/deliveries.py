@@ -37,6 +37,7 @@ from tenants.db import (
     is_sqlite,
     placeholders,
     run_sql,
+    shared_read,
     transaction,
     view_of,
 )
@@ -282,20 +283,27 @@ async def remove_subscription(actor: audit.Actor, *, account_id: int, subscripti
 
 
 async def _subscribers(account_ids: Sequence[int], kind: str) -> dict[int, list[int]]:
-    ids = sorted(set(account_ids))
+    ids = tuple(sorted(set(account_ids)))
     if not ids:
         return {}
-    rows = await run_sql(
-        "SELECT id, account_id, events FROM webhook_subscription WHERE active = {} "  # noqa: S608
-        f"AND account_id IN ({placeholders(len(ids))})",
-        _true(),
-        *ids,
-    )
-    found: dict[int, list[int]] = {}
-    for row in rows:
-        if kind in (row["events"] or "").split(","):
-            found.setdefault(row["account_id"], []).append(row["id"])
-    return found
+
+    async def load() -> dict[int, tuple[int, ...]]:
+        rows = await run_sql(
+            "SELECT id, account_id, events FROM webhook_subscription WHERE active = {} "  # noqa: S608
+            f"AND account_id IN ({placeholders(len(ids))})",
+            _true(),
+            *ids,
+        )
+        found: dict[int, list[int]] = {}
+        for row in rows:
+            if kind in (row["events"] or "").split(","):
+                found.setdefault(row["account_id"], []).append(row["id"])
+        return {account_id: tuple(found_ids) for account_id, found_ids in found.items()}
+
+    # Kept across an inbound group's blocks while cache_version stands (webhook_subscription
+    # is watched); each caller gets its own lists.
+    kept = await shared_read(("subscribers", kind, ids), load, settled=True)
+    return {account_id: list(found_ids) for account_id, found_ids in kept.items()}
 
 
 def _true() -> Any:
