@@ -99,7 +99,7 @@ async def test_use_inherited_clears_one_override_and_is_audited(world):
     rows = await AuditEvent.select(AuditEvent.before, AuditEvent.after).where(
         (AuditEvent.action == "branding.update")
         & (AuditEvent.account_id == world.accounts["alpha-one"])
-    )
+    ).order_by(AuditEvent.id)
     assert '"primary_color": "#6a1b9a"' in rows[-1]["before"]
     assert '"primary_color": null' in rows[-1]["after"]
 

@@ -68,7 +68,7 @@ async def test_deny_override_beats_role_and_team_and_reason_names_who_and_when(w
     assert member.role == "Sender"
     events = await AuditEvent.select(AuditEvent.action, AuditEvent.before, AuditEvent.after).where(
         AuditEvent.action.like("override.%")
-    )
+    ).order_by(AuditEvent.id)
     assert [e["action"] for e in events] == ["override.deny", "override.clear"]
     assert '"effect": "deny"' in events[1]["before"] and events[1]["after"] == ""
 
