@@ -26,8 +26,10 @@ ACTIONS = ("pause", "resume", "cancel")
 
 
 async def _scheduled_ids(account_id: int) -> list[int]:
-    rows = await Batch.select(Batch.id).where(
-        (Batch.account_id == account_id) & (Batch.state == "scheduled")
+    rows = (
+        await Batch.select(Batch.id)
+        .where((Batch.account_id == account_id) & (Batch.state == "scheduled"))
+        .order_by(Batch.send_at, Batch.id)
     )
     return [r["id"] for r in rows]
 

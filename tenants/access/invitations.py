@@ -182,7 +182,11 @@ async def _checked_invite(grants: Grants, email: str, role: str, team_ids: list[
     with errors.collected():
         teams = await _validate_teams(grants.account.id, list(team_ids))
         # Joining a team hands out its role as well.
-        for team in await Team.select(Team.role).where(Team.id.is_in(teams)) if teams else []:
+        for team in (
+            await Team.select(Team.role).where(Team.id.is_in(teams)).order_by(Team.id)
+            if teams
+            else []
+        ):
             await check_role_assignable(grants, team["role"], field="teams")
     errors.raise_if_any()
     return _Invite(email=email, role=role, team_ids=teams)

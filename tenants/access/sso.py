@@ -343,7 +343,8 @@ async def _tree_membership(user_id: int, root: AccountView) -> int | None:
     )
     if not rows:
         return None
-    return min(rows, key=lambda r: r["account.depth"])["account.id"]
+    # Shallowest first; of siblings at one depth, the oldest account (the same every time).
+    return min(rows, key=lambda r: (r["account.depth"], r["account.id"]))["account.id"]
 
 
 async def link_identity(

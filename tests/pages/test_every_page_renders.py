@@ -79,7 +79,11 @@ async def _ids(table: type[Table], account_id: int) -> list[int]:
         ids.append(account_id)
     elif table is User:
         # A member of the account other than the person walking, if there is one.
-        rows = await Membership.select(Membership.user).where(Membership.account == account_id)
+        rows = (
+            await Membership.select(Membership.user)
+            .where(Membership.account == account_id)
+            .order_by(Membership.id)
+        )
         ids.extend(r["user"] for r in rows[-1:])
     elif account_column is not None:
         own = await table.select(table.id).where(account_column == account_id).first()
@@ -100,7 +104,11 @@ async def _urls(path: str, account_id: int) -> list[str]:
         if name in PARAM_TABLES:
             values = [str(i) for i in await _ids(PARAM_TABLES[name], account_id)]
         elif name == "digest":
-            logo = await AccountBranding.select(AccountBranding.logo_digest).first()
+            logo = (
+                await AccountBranding.select(AccountBranding.logo_digest)
+                .order_by(AccountBranding.id)
+                .first()
+            )
             values = [logo["logo_digest"] if logo and logo["logo_digest"] else "0" * 64]
         elif name == "token":
             values = ["not-a-real-invitation-token"]

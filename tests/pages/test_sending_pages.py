@@ -165,6 +165,23 @@ async def test_scheduled_send_waits_and_can_be_cancelled(client, world):
     assert await ledger.balance(account) == 1000
 
 
+async def test_scheduled_sends_are_listed_soonest_first(client, world):
+    await fund(world.accounts["alpha"])
+    csrf = await login(client, world.users["Sender"])
+    from datetime import date, timedelta
+
+    later, sooner = (date.today() + timedelta(days=d) for d in (30, 10))
+    for day, body in ((later, "Later one"), (sooner, "Sooner one")):
+        r = await client.post(
+            "/send",
+            data=form(csrf, action="send", when="later", send_at=f"{day}T09:00", body=body),
+            headers=HX,
+        )
+        assert r.status_code == 201, r.text
+    listing = (await client.get("/campaigns")).text
+    assert listing.index("Sooner one") < listing.index("Later one")
+
+
 async def test_viewer_cannot_send_or_manage_campaigns(client, world):
     await login(client, world.users["Viewer"])
     assert (await client.get("/send")).status_code == 403

@@ -96,10 +96,14 @@ async def test_use_inherited_clears_one_override_and_is_audited(world):
     )
     assert after.primary_color == "#0b5394" and not after["primary_color"].own
     assert after.product_name == "One"
-    rows = await AuditEvent.select(AuditEvent.before, AuditEvent.after).where(
-        (AuditEvent.action == "branding.update")
-        & (AuditEvent.account_id == world.accounts["alpha-one"])
-    ).order_by(AuditEvent.id)
+    rows = (
+        await AuditEvent.select(AuditEvent.before, AuditEvent.after)
+        .where(
+            (AuditEvent.action == "branding.update")
+            & (AuditEvent.account_id == world.accounts["alpha-one"])
+        )
+        .order_by(AuditEvent.id)
+    )
     assert '"primary_color": "#6a1b9a"' in rows[-1]["before"]
     assert '"primary_color": null' in rows[-1]["after"]
 

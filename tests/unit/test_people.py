@@ -66,9 +66,11 @@ async def test_deny_override_beats_role_and_team_and_reason_names_who_and_when(w
     assert back.allowed and "role Sender" in back.reason
     member = await people.get_member(world.accounts["alpha"], world.user_ids[sender])
     assert member.role == "Sender"
-    events = await AuditEvent.select(AuditEvent.action, AuditEvent.before, AuditEvent.after).where(
-        AuditEvent.action.like("override.%")
-    ).order_by(AuditEvent.id)
+    events = (
+        await AuditEvent.select(AuditEvent.action, AuditEvent.before, AuditEvent.after)
+        .where(AuditEvent.action.like("override.%"))
+        .order_by(AuditEvent.id)
+    )
     assert [e["action"] for e in events] == ["override.deny", "override.clear"]
     assert '"effect": "deny"' in events[1]["before"] and events[1]["after"] == ""
 

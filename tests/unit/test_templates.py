@@ -217,9 +217,11 @@ async def test_every_change_is_audited_with_its_actor(world):
     template_id = await _approved(alpha)
     await templates.edit_template(actor=ALICE, account_id=alpha, template_id=template_id, body="B")
     await templates.archive_template(actor=BOB, account_id=alpha, template_id=template_id)
-    rows = await AuditEvent.select(AuditEvent.action, AuditEvent.actor_label).where(
-        (AuditEvent.target_type == "template") & (AuditEvent.target_id == str(template_id))
-    ).order_by(AuditEvent.id)
+    rows = (
+        await AuditEvent.select(AuditEvent.action, AuditEvent.actor_label)
+        .where((AuditEvent.target_type == "template") & (AuditEvent.target_id == str(template_id)))
+        .order_by(AuditEvent.id)
+    )
     assert [(r["action"], r["actor_label"]) for r in rows] == [
         ("template.create", ALICE.label),
         ("template.approve", BOB.label),
