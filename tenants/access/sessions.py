@@ -167,4 +167,9 @@ async def record_signin(email: str, ip: str, *, success: bool, user_id: int | No
         await SignInAttempt.insert(
             SignInAttempt(email=email, ip=ip, success=success, user_id=user_id, at=now())
         )
-        await UserSession.delete().where(UserSession.expires_at < now() - SESSION_LIFETIME)
+        # Only when there is something to purge: on PostgreSQL a DELETE of no rows still
+        # fires the statement trigger that bumps cache_version, and every sign-in attempt
+        # (failed ones too) would empty every process's memo.
+        stale = UserSession.expires_at < now() - SESSION_LIFETIME
+        if await UserSession.exists().where(stale):
+            await UserSession.delete().where(stale)

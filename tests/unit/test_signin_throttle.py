@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenants.access import sessions
+from tenants.access import resolved, sessions
+from tenants.access.tables import User, UserSession
 from tenants.errors import RateLimited
 
 VICTIM = "owner@alpha.test"
@@ -109,3 +110,19 @@ async def test_failures_older_than_the_window_no_longer_count(clock):
     assert (await refusal(VICTIM, HOME)).retry_after == 900  # type: ignore[union-attr]
     clock.advance(seconds=sessions.BACKOFF_WINDOW.total_seconds() + 1)
     assert await refusal(VICTIM, HOME) is None
+
+
+async def test_an_attempt_purges_old_sessions_and_otherwise_leaves_the_caches_alone(world, clock):
+    # cache_version moves on every write to user_session (a statement trigger on
+    # PostgreSQL fires for a DELETE of no rows too): an attempt with nothing to purge
+    # must not empty every process's memo.
+    before = await resolved.read_version()
+    await fail(VICTIM, HOME)
+    assert await resolved.read_version() == before
+    user = await User.select(User.id).first()
+    old = clock.at - sessions.SESSION_LIFETIME - timedelta(days=1)
+    await UserSession.insert(
+        UserSession(token_hash="0" * 64, user=user["id"], created_at=old, expires_at=old)
+    )
+    await fail(VICTIM, HOME)
+    assert not await UserSession.exists().where(UserSession.token_hash == "0" * 64)
