@@ -1,7 +1,9 @@
 """More tables watched by the cache_version counter: the settings every send and every
 inbound message reads (numbers, keywords and their actions, sender IDs, prices, wallet
 settings, channel choices, integrations, consent words and replies, webhook
-subscriptions, contact lists). An inbound group reads the counter once and keeps these
+subscriptions, contact lists), and on PostgreSQL a TRUNCATE of any watched table (a
+statement trigger on INSERT, UPDATE or DELETE does not fire for it; on SQLite a DELETE
+without WHERE runs the row triggers). An inbound group reads the counter once and keeps these
 reads across groups while it stands (tenants.memo, tenants.db.shared_read); a write to
 any of them bumps it in its own transaction, so no process answers from an older state.
 
@@ -31,6 +33,18 @@ WATCHED = (
     "contact_list",
 )
 OPERATIONS = ("INSERT", "UPDATE", "DELETE")
+# The earlier migration's watched tables, and account, get TRUNCATE triggers too.
+EARLIER = (
+    "user_session",
+    "portal_user",
+    "membership",
+    "team",
+    "team_member",
+    "permission_override",
+    "custom_role",
+    "account_branding",
+    "account",
+)
 
 
 def _sqlite_name(table: str, operation: str) -> str:
@@ -51,12 +65,19 @@ def _create() -> tuple[list[str], list[str]]:
         f"CREATE TRIGGER cache_version_{t} AFTER INSERT OR UPDATE OR DELETE ON {t} {run}"
         for t in WATCHED
     ]
+    postgres += [
+        f"CREATE TRIGGER cache_version_{t}_truncate AFTER TRUNCATE ON {t} {run}"
+        for t in (*WATCHED, *EARLIER)
+    ]
     return sqlite, postgres
 
 
 def _drop() -> tuple[list[str], list[str]]:
     sqlite = [f"DROP TRIGGER IF EXISTS {_sqlite_name(t, op)}" for t in WATCHED for op in OPERATIONS]
     postgres = [f"DROP TRIGGER IF EXISTS cache_version_{t} ON {t}" for t in WATCHED]
+    postgres += [
+        f"DROP TRIGGER IF EXISTS cache_version_{t}_truncate ON {t}" for t in (*WATCHED, *EARLIER)
+    ]
     return sqlite, postgres
 
 

@@ -21,6 +21,7 @@ from tenants.db import is_sqlite, reads_shared, run_sql
 from tenants.messaging import inbound
 from tenants.numbers import keywords
 from tenants.numbers.tables import Keyword, KeywordAction
+from tenants.providers.tables import ChannelDefault
 from tests.unit.test_inbound import MELB, SHARED, fund, outbox_to
 
 WATCHED = importlib.import_module(
@@ -169,10 +170,26 @@ async def _triggers_on(table: str) -> int:
 async def test_every_write_to_a_settled_table_bumps_the_counter(demo, table):
     # Insert, update and delete: three row triggers on SQLite, one statement trigger on
     # PostgreSQL.
-    assert await _triggers_on(table) == (3 if is_sqlite() else 1)
+    # PostgreSQL has a second statement trigger for TRUNCATE.
+    assert await _triggers_on(table) == (3 if is_sqlite() else 2)
     rows = await run_sql(f"SELECT id FROM {table} ORDER BY id LIMIT 1")  # noqa: S608
     if rows:
         before = await resolved.read_version()
         await run_sql(f"UPDATE {table} SET id = id WHERE id = {{}}", rows[0]["id"])  # noqa: S608
         after = await resolved.read_version()
         assert before is not None and after is not None and after > before, table
+
+
+async def test_emptying_a_watched_table_at_once_bumps_the_counter(demo):
+    # TRUNCATE on PostgreSQL (no INSERT/UPDATE/DELETE trigger fires for it); on SQLite a
+    # DELETE without WHERE, which runs the row triggers (no truncate optimisation then).
+    await ChannelDefault.insert(
+        ChannelDefault(account_id=demo["sydney"], channel="mms", key=f"{demo['sydney']}:mms")
+    )
+    before = await resolved.read_version()
+    if is_sqlite():
+        await run_sql("DELETE FROM channel_default")
+    else:
+        await run_sql("TRUNCATE channel_default")
+    after = await resolved.read_version()
+    assert before is not None and after is not None and after > before
