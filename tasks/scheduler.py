@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 import dramatiq
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from tasks.periodic import schedule
 
 log = logging.getLogger("portal.scheduler")
+# How often the main thread of `portal scheduler` looks for a stop signal.
+SIGNAL_POLL_SECONDS = 0.2
 
 
 def _send(actor: dramatiq.Actor) -> None:  # type: ignore[type-arg]
@@ -53,16 +55,26 @@ def background_scheduler() -> BackgroundScheduler:
 
 def run_scheduler() -> int:
     """Run in the foreground until SIGTERM or SIGINT (`portal scheduler`, and the process
-    `portal worker --scheduler` forks next to its workers)."""
-    scheduler = add_periodic_jobs(BlockingScheduler(timezone=UTC))
+    `portal worker --scheduler` forks next to its workers).
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        if scheduler.running:  # a group SIGTERM arrives twice in a forked scheduler
-            log.info("stopping the scheduler")
-            scheduler.shutdown(wait=False)
+    The signal handler only notes the signal: stopping a scheduler takes locks (APScheduler's
+    BlockingScheduler.shutdown sets an Event), and a handler runs on the main thread between
+    two bytecodes, perhaps while that thread holds the very lock, which then never comes
+    free (a worker that hung on SIGTERM, once in many runs). The scheduler runs on its own
+    thread; the main thread sleeps until a signal arrived and then stops it."""
+    scheduler = background_scheduler()
+    received: list[int] = []
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)  # a group SIGTERM arrives twice in a forked scheduler
+
+    signal.signal(signal.SIGTERM, note)
+    signal.signal(signal.SIGINT, note)
     log.info("scheduler running: %s", ", ".join(job.id for job in scheduler.get_jobs()))
     scheduler.start()
+    while not received:
+        time.sleep(SIGNAL_POLL_SECONDS)
+    log.info("stopping the scheduler")
+    scheduler.shutdown(wait=False)
+    log.info("scheduler stopped")
     return 0
