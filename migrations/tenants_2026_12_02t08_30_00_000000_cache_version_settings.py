@@ -3,9 +3,10 @@ inbound message reads (numbers, keywords and their actions, sender IDs, prices, 
 settings, channel choices, integrations, consent words and replies, webhook
 subscriptions, contact lists), and on PostgreSQL a TRUNCATE of any watched table (a
 statement trigger on INSERT, UPDATE or DELETE does not fire for it; on SQLite a DELETE
-without WHERE runs the row triggers). An inbound group reads the counter once and keeps these
-reads across groups while it stands (tenants.memo, tenants.db.shared_read); a write to
-any of them bumps it in its own transaction, so no process answers from an older state.
+without WHERE runs the row triggers). An inbound group reads the counter once and keeps
+these reads across groups while it stands (tenants.memo, tenants.db.shared_read); a write
+to any of them bumps it in its own transaction, so no process answers from an older
+state.
 
 None of these tables is written by sending or receiving itself (only by people changing
 settings), so the counter stands still under traffic."""
@@ -33,7 +34,9 @@ WATCHED = (
     "contact_list",
 )
 OPERATIONS = ("INSERT", "UPDATE", "DELETE")
-# The earlier migration's watched tables, and account, get TRUNCATE triggers too.
+# The earlier migration's watched tables, and account, get TRUNCATE triggers too. A copy
+# of its list, not an import: Piccolo imports migrations as top-level modules, and a
+# migration must not change when another one does.
 EARLIER = (
     "user_session",
     "portal_user",
