@@ -4,7 +4,7 @@ campaign progress with pause / resume / cancel."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from tenants.audit.record import SYSTEM
 from tenants.credits import ledger
@@ -149,8 +149,6 @@ async def test_scheduled_send_waits_and_can_be_cancelled(client, world):
     account = world.accounts["alpha"]
     await fund(account)
     csrf = await login(client, world.users["Sender"])
-    from datetime import date, timedelta
-
     day = (date.today() + timedelta(days=30)).isoformat()
     r = await client.post(
         "/send", data=form(csrf, action="send", when="later", send_at=f"{day}T09:00"), headers=HX
@@ -168,8 +166,6 @@ async def test_scheduled_send_waits_and_can_be_cancelled(client, world):
 async def test_scheduled_sends_are_listed_soonest_first(client, world):
     await fund(world.accounts["alpha"])
     csrf = await login(client, world.users["Sender"])
-    from datetime import date, timedelta
-
     later, sooner = (date.today() + timedelta(days=d) for d in (30, 10))
     for day, body in ((later, "Later one"), (sooner, "Sooner one")):
         r = await client.post(
